@@ -1,0 +1,296 @@
+"""Local, faithful servers of the four services, for tests, docs, demos and benchmarks.
+
+>>> from astroquery_ext.sandbox import Sandbox
+>>> with Sandbox(services=["atlas"]) as sb:            # doctest: +SKIP
+...     Atlas = AtlasClass(server=sb.url("atlas"))
+...     Atlas.login(token=sb.credentials("atlas")["token"])
+
+Each service runs in its own process (so a benchmark's client and server do
+not share a GIL) on 127.0.0.1, on a free port unless one is given. Sample
+data is deterministic for a given ``seed``. What the services store lives
+under ``data_dir`` (a temporary directory, removed on exit, unless given), so
+writes survive a restart when you give the same ``data_dir`` again.
+
+``python -m astroquery_ext.sandbox`` runs it in the foreground and prints what
+to connect to. The package itself never imports this subpackage at run time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from astroquery_ext.sandbox.faults import Fault
+
+__all__ = ["Sandbox", "Fault", "AVAILABLE_SERVICES", "SandboxError"]
+
+#: Services the harness knows. ``testbed`` is a minimal generic service used by
+#: the shared base's tests (and a template for new apps).
+AVAILABLE_SERVICES = ("atlas", "grad300", "glance", "tupli", "testbed")
+
+_PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])
+
+
+class SandboxError(RuntimeError):
+    """A sandbox server could not be started or answered unexpectedly."""
+
+
+class _Server:
+    def __init__(self, name, process, origin, sock, log_path):
+        self.name = name
+        self.process = process
+        self.origin = origin
+        self.sock = sock
+        self.log_path = log_path
+        self.info: dict[str, Any] = {}
+
+
+class Sandbox:
+    """Start sandbox servers; stop them on exit.
+
+    Parameters
+    ----------
+    services : iterable of str, or dict
+        Service names (see `AVAILABLE_SERVICES`), or a dict mapping each name
+        to its options (sizes of the sample data, throttle rates...; see the
+        service app's module docs).
+    data_dir : path-like, optional
+        Where the services keep what they store. Default: a temporary
+        directory, removed when the sandbox stops.
+    seed : int
+        Seed of the sample data.
+    faults : list or dict, optional
+        Fault rules (`Fault` or dicts) applied to every service, or a dict
+        mapping service names to their rules. See
+        :mod:`astroquery_ext.sandbox.faults`.
+    ports : dict, optional
+        Fixed ports by service name; others get a free port.
+    startup_timeout : float
+        Seconds to wait for each server to answer.
+    """
+
+    def __init__(self, services: Iterable[str] | Mapping[str, dict] = ("atlas", "grad300", "glance", "tupli"),
+                 *, data_dir=None, seed: int = 0, faults=None, ports: Mapping[str, int] | None = None,
+                 startup_timeout: float = 120.0, log_level: str = "warning"):
+        if isinstance(services, str):
+            services = [services]
+        options = dict(services) if isinstance(services, Mapping) else {s: {} for s in services}
+        for name in options:
+            if name not in AVAILABLE_SERVICES:
+                raise ValueError(f"unknown sandbox service {name!r}; "
+                                 f"choose from {', '.join(AVAILABLE_SERVICES)}")
+        if not options:
+            raise ValueError("services must name at least one service")
+        self._options = {name: dict(opts or {}) for name, opts in options.items()}
+        self._seed = int(seed)
+        self._faults = self._faults_by_service(faults)
+        self._ports = dict(ports or {})
+        self._given_data_dir = data_dir
+        self._data_dir: Path | None = None
+        self._startup_timeout = startup_timeout
+        self._log_level = log_level
+        self._servers: dict[str, _Server] = {}
+
+    # -- lifecycle ---------------------------------------------------------
+
+    def __enter__(self) -> "Sandbox":
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def start(self) -> "Sandbox":
+        """Start every service and wait until each answers."""
+        if self._servers:
+            return self
+        if self._given_data_dir is None:
+            self._data_dir = Path(tempfile.mkdtemp(prefix="astroquery-ext-sandbox-"))
+        else:
+            self._data_dir = Path(self._given_data_dir)
+            self._data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            for name in self._options:
+                self._servers[name] = self._spawn(name)
+            for server in self._servers.values():
+                self._wait_ready(server)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Stop every server (SIGTERM, then SIGKILL after 10 s)."""
+        servers, self._servers = self._servers, {}
+        for server in servers.values():
+            if server.process.poll() is None:
+                server.process.terminate()
+        for server in servers.values():
+            try:
+                server.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                server.process.kill()
+                server.process.wait()
+            server.sock.close()
+        if self._given_data_dir is None and self._data_dir is not None:
+            shutil.rmtree(self._data_dir, ignore_errors=True)
+            self._data_dir = None
+
+    # -- what clients need -------------------------------------------------
+
+    @property
+    def services(self) -> tuple[str, ...]:
+        return tuple(self._options)
+
+    @property
+    def data_dir(self) -> Path:
+        self._require_started()
+        return self._data_dir
+
+    def origin(self, service: str) -> str:
+        """``http://127.0.0.1:PORT`` of one service."""
+        return self._server(service).origin
+
+    def url(self, service: str) -> str:
+        """The URL to point a client at (the service's API root)."""
+        server = self._server(service)
+        return server.origin + server.info["root"]
+
+    def credentials(self, service: str, user: str | None = None) -> dict:
+        """Credentials of the default user, or of ``user``."""
+        info = self._server(service).info
+        if user is None:
+            return dict(info["credentials"])
+        try:
+            return dict(info["users"][user])
+        except KeyError:
+            raise KeyError(f"sandbox service {service!r} has no user {user!r}; "
+                           f"users: {', '.join(info['users'])}") from None
+
+    def users(self, service: str) -> dict[str, dict]:
+        return {k: dict(v) for k, v in self._server(service).info["users"].items()}
+
+    def info(self, service: str) -> dict:
+        """Service-specific extras (OIDC endpoints, data sizes...)."""
+        return dict(self._server(service).info["info"])
+
+    def request_log(self, service: str) -> list[dict]:
+        """Requests answered so far: dicts with ``method``, ``path``, ``status``.
+
+        ``status`` is None when a fault reset the connection before any answer.
+        """
+        return self._control(service, "GET", "requests")
+
+    def clear_request_log(self, service: str) -> None:
+        self._control(service, "DELETE", "requests")
+
+    def set_faults(self, service: str, faults: Iterable[Fault | dict] = ()) -> list[dict]:
+        """Replace the fault rules of one service (``[]`` switches faults off)."""
+        rules = [Fault.from_any(f).to_dict() for f in faults]
+        return self._control(service, "PUT", "faults", rules)
+
+    def faults(self, service: str) -> list[dict]:
+        """The rules in force, each with how often it ``fired``."""
+        return self._control(service, "GET", "faults")
+
+    def __repr__(self) -> str:
+        running = ", ".join(f"{n}={s.origin}" for n, s in self._servers.items()) or "stopped"
+        return f"<Sandbox {running}>"
+
+    # -- internals ---------------------------------------------------------
+
+    def _faults_by_service(self, faults) -> dict[str, list[dict]]:
+        if not faults:
+            return {name: [] for name in self._options}
+        if isinstance(faults, Mapping):
+            unknown = set(faults) - set(self._options)
+            if unknown:
+                raise ValueError(f"faults name services not started: {', '.join(sorted(unknown))}")
+            return {name: [Fault.from_any(f).to_dict() for f in faults.get(name, ())]
+                    for name in self._options}
+        rules = [Fault.from_any(f).to_dict() for f in faults]
+        return {name: rules for name in self._options}
+
+    def _require_started(self) -> None:
+        if not self._servers and self._data_dir is None:
+            raise SandboxError("the sandbox is not running: use it as a context manager or call start()")
+
+    def _server(self, service: str) -> _Server:
+        self._require_started()
+        try:
+            return self._servers[service]
+        except KeyError:
+            raise KeyError(f"sandbox service {service!r} is not running; "
+                           f"running: {', '.join(self._servers)}") from None
+
+    def _spawn(self, name: str) -> _Server:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", int(self._ports.get(name, 0))))
+        sock.listen(256)
+        sock.set_inheritable(True)
+        origin = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        service_dir = self._data_dir / name
+        service_dir.mkdir(parents=True, exist_ok=True)
+        log_path = service_dir / "server.log"
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [_PACKAGE_PARENT, env.get("PYTHONPATH")]))
+        cmd = [sys.executable, "-m", "astroquery_ext.sandbox._server",
+               "--service", name, "--fd", str(sock.fileno()), "--origin", origin,
+               "--data-dir", str(service_dir), "--seed", str(self._seed),
+               "--options", json.dumps(self._options[name]),
+               "--faults", json.dumps(self._faults[name]), "--log-level", self._log_level]
+        with open(log_path, "ab") as log_file:
+            process = subprocess.Popen(cmd, pass_fds=(sock.fileno(),), stdin=subprocess.DEVNULL,
+                                       stdout=log_file, stderr=subprocess.STDOUT, env=env,
+                                       cwd=str(service_dir))
+        return _Server(name, process, origin, sock, log_path)
+
+    def _wait_ready(self, server: _Server) -> None:
+        deadline = time.monotonic() + self._startup_timeout
+        while True:
+            if server.process.poll() is not None:
+                raise SandboxError(f"sandbox service {server.name!r} exited with code "
+                                   f"{server.process.returncode}:\n{self._log_tail(server)}")
+            try:
+                server.info = self._get_json(server.origin + "/_sandbox/info", timeout=5)
+                return
+            except (urllib.error.URLError, OSError, ValueError):
+                if time.monotonic() > deadline:
+                    raise SandboxError(f"sandbox service {server.name!r} did not answer within "
+                                       f"{self._startup_timeout:.0f} s:\n{self._log_tail(server)}") from None
+                time.sleep(0.1)
+
+    @staticmethod
+    def _log_tail(server: _Server, lines: int = 30) -> str:
+        try:
+            return "\n".join(server.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no server log)"
+
+    @staticmethod
+    def _get_json(url: str, timeout: float = 30, method: str = "GET", payload=None):
+        data = None if payload is None else json.dumps(payload).encode()
+        request = urllib.request.Request(url, data=data, method=method,
+                                         headers={"Content-Type": "application/json"})
+        # The sandbox is on loopback: never go through a proxy.
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        with opener.open(request, timeout=timeout) as response:
+            return json.loads(response.read())
+
+    def _control(self, service: str, method: str, route: str, payload=None):
+        server = self._server(service)
+        try:
+            return self._get_json(f"{server.origin}/_sandbox/{route}", method=method, payload=payload)
+        except urllib.error.HTTPError as exc:
+            raise SandboxError(f"sandbox {service} {route}: HTTP {exc.code}: {exc.read()[:500]!r}") from None

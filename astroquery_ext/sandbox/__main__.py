@@ -1,0 +1,59 @@
+"""``python -m astroquery_ext.sandbox``: run the sandbox in the foreground."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+
+from astroquery_ext.sandbox import AVAILABLE_SERVICES, Sandbox
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m astroquery_ext.sandbox",
+        description="Run local servers of the astroquery-ext services until interrupted.")
+    parser.add_argument("--services", nargs="+", default=["atlas", "grad300", "glance", "tupli"],
+                        choices=AVAILABLE_SERVICES, metavar="SERVICE",
+                        help=f"services to run (default: the four; choices: {', '.join(AVAILABLE_SERVICES)})")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the sample data (default 0)")
+    parser.add_argument("--data-dir", help="keep what the services store here (default: a temporary dir)")
+    parser.add_argument("--port", action="append", default=[], metavar="SERVICE=PORT",
+                        help="fixed port for a service, e.g. --port atlas=8001 (repeatable)")
+    parser.add_argument("--options", default="{}",
+                        help='JSON options by service, e.g. \'{"atlas": {"n_objects": 500}}\'')
+    parser.add_argument("--faults", default=None,
+                        help="JSON list of fault rules for every service, or a dict by service")
+    args = parser.parse_args(argv)
+
+    try:
+        ports = {k: int(v) for k, v in (p.split("=", 1) for p in args.port)}
+        options = json.loads(args.options)
+        faults = json.loads(args.faults) if args.faults else None
+    except ValueError as exc:
+        parser.error(f"bad --port, --options or --faults: {exc}")
+    services = {name: options.get(name, {}) for name in args.services}
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with Sandbox(services=services, seed=args.seed, data_dir=args.data_dir, faults=faults,
+                 ports=ports) as sandbox:
+        print("astroquery-ext sandbox running (Ctrl-C to stop):")
+        for name in sandbox.services:
+            creds = sandbox.credentials(name)
+            shown = ", ".join(f"{k}={v}" for k, v in creds.items())
+            print(f"  {name:8s} {sandbox.url(name)}")
+            print(f"  {'':8s} {shown}")
+        sys.stdout.flush()
+        try:
+            while not stop.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,184 @@
+"""One sandbox service in its own process (started by :class:`~astroquery_ext.sandbox.Sandbox`).
+
+Usage (the harness runs this; it is not meant to be typed)::
+
+    python -m astroquery_ext.sandbox._server --service atlas --fd 5 \
+        --origin http://127.0.0.1:PORT --data-dir DIR --seed 0 \
+        --options '{...}' --faults '[...]'
+
+The listening socket is bound by the parent and inherited as ``--fd``, so the
+port is known before this process starts and no other process can take it.
+Besides the service's own routes, the server answers under ``/_sandbox/``:
+
+``GET /_sandbox/info``            name, API root, credentials, users, extra info
+``GET /_sandbox/requests``        the requests answered so far (method, path, status)
+``DELETE /_sandbox/requests``     forget them
+``GET|PUT /_sandbox/faults``      the fault rules in force / replace them
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import importlib
+import json
+import threading
+import time
+from pathlib import Path
+
+from astroquery_ext.sandbox._service import SandboxContext, SandboxService
+from astroquery_ext.sandbox.faults import FaultMiddleware, FaultPlan
+
+CONTROL_PREFIX = "/_sandbox/"
+MAX_LOG = 200_000
+
+
+class RequestLog:
+    """The last ``MAX_LOG`` requests a server answered."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._entries = collections.deque(maxlen=MAX_LOG)
+
+    def add(self, entry: dict) -> None:
+        with self._lock:
+            self._entries.append(entry)
+
+    def snapshot(self) -> list[dict]:
+        with self._lock:
+            return list(self._entries)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+class LogMiddleware:
+    """Records method, path and status of every request outside ``/_sandbox/``.
+
+    Only the path is kept (never the query string or headers), so a token
+    sent as ``?token=`` does not end up in the log.
+    """
+
+    def __init__(self, app, log: RequestLog):
+        self.app = app
+        self.log = log
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["path"].startswith(CONTROL_PREFIX):
+            return await self.app(scope, receive, send)
+        status = {"code": None}
+
+        async def recording_send(message):
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        started = time.time()
+        try:
+            # _BoundSend keeps uvicorn's transport reachable for fault resets.
+            await self.app(scope, receive, _BoundSend(recording_send, send))
+        finally:
+            self.log.add({"method": scope["method"], "path": scope["path"],
+                          "status": status["code"], "time": started})
+
+
+class _BoundSend:
+    """A send callable that still exposes the server's cycle as ``__self__``."""
+
+    def __init__(self, func, original):
+        self._func = func
+        self.__self__ = getattr(original, "__self__", None)
+
+    async def __call__(self, message):
+        await self._func(message)
+
+
+class ControlApp:
+    """The ``/_sandbox/`` routes, wrapped around the service app."""
+
+    def __init__(self, service_app, name: str, service: SandboxService, log: RequestLog,
+                 plan: FaultPlan):
+        self.service_app = service_app
+        self.name = name
+        self.service = service
+        self.log = log
+        self.plan = plan
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or not scope["path"].startswith(CONTROL_PREFIX):
+            return await self.service_app(scope, receive, send)
+        route = scope["path"][len(CONTROL_PREFIX):].strip("/")
+        method = scope["method"]
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        if route == "health":
+            return await _json(send, 200, {"ok": True})
+        if route == "info" and method == "GET":
+            return await _json(send, 200, {
+                "name": self.name, "root": self.service.root,
+                "credentials": self.service.credentials, "users": self.service.users,
+                "info": self.service.info})
+        if route == "requests":
+            if method == "DELETE":
+                self.log.clear()
+                return await _json(send, 200, {"ok": True})
+            return await _json(send, 200, self.log.snapshot())
+        if route == "faults":
+            if method == "PUT":
+                try:
+                    self.plan.replace(json.loads(body or b"[]"))
+                except (ValueError, TypeError) as exc:
+                    return await _json(send, 400, {"detail": str(exc)})
+            return await _json(send, 200, self.plan.to_list())
+        return await _json(send, 404, {"detail": f"no sandbox control route {scope['path']}"})
+
+
+async def _json(send, status: int, payload) -> None:
+    body = json.dumps(payload).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def build_app(name: str, ctx: SandboxContext, faults: list) -> ControlApp:
+    """The service app with faults, the request log and the control routes around it."""
+    module = importlib.import_module(f"astroquery_ext.sandbox.{name}")
+    service: SandboxService = module.create_service(ctx)
+    log = RequestLog()
+    plan = FaultPlan(faults, seed=ctx.seed)
+    wrapped = LogMiddleware(FaultMiddleware(service.app, plan), log)
+    return ControlApp(wrapped, name, service, log, plan)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="astroquery_ext.sandbox._server")
+    parser.add_argument("--service", required=True)
+    parser.add_argument("--fd", type=int, required=True)
+    parser.add_argument("--origin", required=True)
+    parser.add_argument("--data-dir", required=True)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--options", default="{}")
+    parser.add_argument("--faults", default="[]")
+    parser.add_argument("--log-level", default="warning")
+    args = parser.parse_args(argv)
+
+    import uvicorn
+
+    data_dir = Path(args.data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    ctx = SandboxContext(name=args.service, data_dir=data_dir, seed=args.seed,
+                         origin=args.origin, options=json.loads(args.options))
+    app = build_app(args.service, ctx, json.loads(args.faults))
+    config = uvicorn.Config(app, fd=args.fd, log_level=args.log_level, access_log=False,
+                            timeout_keep_alive=30, lifespan="auto")
+    uvicorn.Server(config).run()
+
+
+if __name__ == "__main__":
+    main()
