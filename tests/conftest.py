@@ -10,7 +10,12 @@ from __future__ import annotations
 
 import os
 
+import keyring
+import keyring.backend
+import keyring.backends.fail
+import keyring.errors
 import pytest
+from astropy.config.paths import set_temp_cache, set_temp_config
 
 from astroquery_ext.sandbox import Sandbox
 
@@ -69,3 +74,48 @@ def _no_proxy_for_loopback(monkeypatch):
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
     for var in [v for v in os.environ if v.startswith("ASTROQUERY_EXT_")]:
         monkeypatch.delenv(var)
+
+
+class MemoryKeyring(keyring.backend.KeyringBackend):
+    """A keyring that lives in this process only: tests never touch a real one."""
+
+    priority = 1
+
+    def __init__(self):
+        super().__init__()
+        self.entries: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service, username):
+        return self.entries.get((service, username))
+
+    def set_password(self, service, username, password):
+        self.entries[(service, username)] = password
+
+    def delete_password(self, service, username):
+        if self.entries.pop((service, username), None) is None:
+            raise keyring.errors.PasswordDeleteError(username)
+
+
+@pytest.fixture(autouse=True)
+def user_state(tmp_path_factory, monkeypatch):
+    """Every test gets its own astropy cache and config dirs and an in-memory keyring.
+
+    Yields a namespace with ``cache_dir``, ``config_dir`` and ``keyring``.
+    """
+    cache_dir = tmp_path_factory.mktemp("cache")
+    config_dir = tmp_path_factory.mktemp("config")
+    previous = keyring.get_keyring()
+    ring = MemoryKeyring()
+    keyring.set_keyring(ring)
+    try:
+        with set_temp_cache(cache_dir), set_temp_config(config_dir):
+            yield type("UserState", (), {"cache_dir": cache_dir / "astropy",
+                                         "config_dir": config_dir / "astropy", "keyring": ring})
+    finally:
+        keyring.set_keyring(previous)
+
+
+@pytest.fixture
+def no_keyring():
+    """No usable keyring backend (as on a headless server)."""
+    keyring.set_keyring(keyring.backends.fail.Keyring())

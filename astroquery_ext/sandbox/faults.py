@@ -30,7 +30,8 @@ Selection: ``method`` (one or a list), ``path`` (an ``fnmatch`` glob on the
 URL path), then either ``nth`` (1-based positions among the matching
 requests), or ``rate`` (a probability, drawn from a generator seeded by the
 sandbox seed, so a run is reproducible), or neither (every matching request).
-``times`` caps how often the rule fires. The ``/_sandbox/`` control routes are
+Each rule counts the requests it matches on its own. ``times`` caps how often
+the rule fires. The ``/_sandbox/`` control routes are
 never faulted. Rules are plain data: they travel as JSON to the server
 process and can be replaced at run time (``Sandbox.set_faults``).
 """
@@ -112,7 +113,12 @@ class FaultPlan:
             return [dict(r.to_dict(), fired=n) for r, n in zip(self._rules, self._fired)]
 
     def pick(self, method: str, path: str) -> Fault | None:
-        """The rule that fires for this request, if any (first match wins)."""
+        """The rule that fires for this request, if any.
+
+        Every rule counts the requests it matches on its own (so ``nth`` means
+        the same whatever other rules do); when several fire, the first wins.
+        """
+        chosen = None
         with self._lock:
             for i, rule in enumerate(self._rules):
                 if rule.method is not None:
@@ -121,8 +127,6 @@ class FaultPlan:
                         continue
                 if rule.path is not None and not fnmatch.fnmatchcase(path, rule.path):
                     continue
-                if rule.times is not None and self._fired[i] >= rule.times:
-                    continue
                 self._seen[i] += 1
                 if rule.nth is not None:
                     fire = self._seen[i] in rule.nth
@@ -130,10 +134,12 @@ class FaultPlan:
                     fire = self._rng.random() < rule.rate
                 else:
                     fire = True
-                if fire:
+                if rule.times is not None and self._fired[i] >= rule.times:
+                    fire = False
+                if fire and chosen is None:
                     self._fired[i] += 1
-                    return rule
-        return None
+                    chosen = rule
+        return chosen
 
 
 def _transport_of(send) -> asyncio.Transport | None:

@@ -1,0 +1,29 @@
+"""What the four service modules share. The only code that touches astroquery's private API.
+
+Service modules import from here::
+
+    from astroquery_ext._base import ServiceQuery, AuthState, Field, records_to_table
+"""
+
+from astroquery_ext._base.cache import ResponseCache
+from astroquery_ext._base.credentials import CredentialChain, TokenStore, env_var, no_prompt
+from astroquery_ext._base.download import (
+    DownloadJob, DownloadResult, download_file, download_many, filename_from_disposition, safe_filename)
+from astroquery_ext._base.exceptions import (
+    AstroqueryExtError, AuthorizationError, ConflictError, DownloadError, InvalidQueryError, LoginError,
+    MaxResultsWarning, NoResultsWarning, NotFoundError, RateLimitError, RemoteServiceError)
+from astroquery_ext._base.paging import (
+    bounded_map, check_max_workers, chunked, fetch_cursor_pages, fetch_offset_pages)
+from astroquery_ext._base.query import AuthState, ServiceQuery, redact, redact_url, register_secret
+from astroquery_ext._base.tables import Field, parse_time, records_to_table, warn_if_empty, warn_truncated
+
+__all__ = [
+    "ServiceQuery", "AuthState", "ResponseCache", "TokenStore", "CredentialChain", "env_var", "no_prompt",
+    "DownloadJob", "DownloadResult", "download_file", "download_many", "safe_filename",
+    "filename_from_disposition", "Field", "records_to_table", "parse_time", "warn_if_empty", "warn_truncated",
+    "bounded_map", "check_max_workers", "chunked", "fetch_offset_pages", "fetch_cursor_pages",
+    "redact", "redact_url", "register_secret",
+    "AstroqueryExtError", "LoginError", "AuthorizationError", "NotFoundError", "ConflictError",
+    "RateLimitError", "InvalidQueryError", "RemoteServiceError", "DownloadError",
+    "NoResultsWarning", "MaxResultsWarning",
+]

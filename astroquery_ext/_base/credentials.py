@@ -1,0 +1,262 @@
+"""Where credentials come from, and where tokens are kept.
+
+Resolution order for any secret (token, username, password):
+
+1. the explicit argument;
+2. the environment: ``ASTROQUERY_EXT_<SERVICE>_TOKEN``, ``..._USERNAME``,
+   ``..._PASSWORD``;
+3. the keyring, service name ``astroquery_ext.<service>`` (or, when no usable
+   keyring exists, a ``0600`` file under the astropy config directory);
+4. a prompt, only when standard input is a terminal;
+5. otherwise a `LoginError` saying how to provide it.
+
+Keyring failures (no backend, a locked or broken one) are caught on get, set
+and delete, and fall back to the private file. A file lock lets two processes
+that both want to refresh a token do it once: the second one, after waiting,
+finds the fresh token.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import getpass
+import json
+import logging
+import os
+import sys
+import threading
+from pathlib import Path
+from typing import Callable, Iterator
+
+from astropy.config.paths import get_config_dir_path
+
+from astroquery_ext._base.cache import private_dir, write_private
+from astroquery_ext._base.exceptions import LoginError
+
+try:  # POSIX
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: in-process locking only
+    fcntl = None
+
+__all__ = ["TokenStore", "CredentialChain", "env_var", "no_prompt"]
+
+log = logging.getLogger("astroquery_ext")
+
+_THREAD_LOCKS: dict[str, threading.RLock] = {}
+_THREAD_LOCKS_GUARD = threading.Lock()
+
+
+_PROMPT_ALLOWED = contextvars.ContextVar("astroquery_ext_prompt_allowed", default=True)
+
+
+@contextlib.contextmanager
+def no_prompt() -> Iterator[None]:
+    """Within this block, credential resolution never prompts."""
+    token = _PROMPT_ALLOWED.set(False)
+    try:
+        yield
+    finally:
+        _PROMPT_ALLOWED.reset(token)
+
+
+def env_var(service: str, kind: str) -> str:
+    """``ASTROQUERY_EXT_<SERVICE>_<KIND>``."""
+    return f"ASTROQUERY_EXT_{service.upper()}_{kind.upper()}"
+
+
+def _keyring():
+    """The keyring module, or None when it cannot be imported."""
+    try:
+        import keyring
+        return keyring
+    except Exception:  # pragma: no cover - keyring is a dependency, but may be broken
+        return None
+
+
+class TokenStore:
+    """Secrets of one service: the keyring, else a private file.
+
+    Parameters
+    ----------
+    service : str
+        Service name; the keyring service is ``astroquery_ext.<service>``.
+    """
+
+    def __init__(self, service: str):
+        self.service = service
+        self.keyring_service = f"astroquery_ext.{service}"
+
+    # The file fallback ------------------------------------------------------
+
+    @property
+    def directory(self) -> Path:
+        return get_config_dir_path() / "astroquery_ext" / "credentials"
+
+    @property
+    def file(self) -> Path:
+        return self.directory / f"{self.service}.json"
+
+    def _read_file(self) -> dict[str, str]:
+        try:
+            with open(self.file, encoding="utf-8") as handle:
+                data = json.load(handle)
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError):
+            log.warning("astroquery_ext: ignoring an unreadable credential file %s", self.file)
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def _write_file(self, data: dict[str, str]) -> None:
+        private_dir(self.directory)
+        write_private(self.file, json.dumps(data).encode())
+
+    # Public API ---------------------------------------------------------------
+
+    def get(self, account: str) -> str | None:
+        """The stored secret for ``account``, or None."""
+        keyring = _keyring()
+        if keyring is not None:
+            try:
+                value = keyring.get_password(self.keyring_service, account)
+                if value is not None:
+                    return value
+            except Exception as exc:  # NoKeyringError, locked collections, D-Bus errors...
+                log.debug("keyring get failed for %s (%s); using the file store",
+                          self.keyring_service, type(exc).__name__)
+        return self._read_file().get(account)
+
+    def set(self, account: str, secret: str) -> str:
+        """Store a secret; returns where it went: ``"keyring"`` or ``"file"``."""
+        keyring = _keyring()
+        if keyring is not None:
+            try:
+                keyring.set_password(self.keyring_service, account, secret)
+                # A stale file copy must not outlive the keyring one.
+                self._delete_from_file(account)
+                return "keyring"
+            except Exception as exc:
+                log.info("astroquery_ext: no usable keyring (%s); storing the %s credential in %s "
+                         "(mode 0600)", type(exc).__name__, self.service, self.file)
+        with self.lock(account):
+            data = self._read_file()
+            data[account] = secret
+            self._write_file(data)
+        return "file"
+
+    def delete(self, account: str) -> None:
+        """Forget the secret for ``account`` everywhere it may be stored."""
+        keyring = _keyring()
+        if keyring is not None:
+            try:
+                keyring.delete_password(self.keyring_service, account)
+            except Exception:  # PasswordDeleteError (absent), NoKeyringError...
+                pass
+        self._delete_from_file(account)
+
+    def _delete_from_file(self, account: str) -> None:
+        if not self.file.exists():
+            return
+        with self.lock(account):
+            data = self._read_file()
+            if data.pop(account, None) is not None:
+                self._write_file(data)
+
+    @contextlib.contextmanager
+    def lock(self, account: str) -> Iterator[None]:
+        """Hold the lock of one account, across threads and processes."""
+        name = f"{self.service}.{account}"
+        with _THREAD_LOCKS_GUARD:
+            thread_lock = _THREAD_LOCKS.setdefault(name, threading.RLock())
+        with thread_lock:
+            if fcntl is None:
+                yield
+                return
+            private_dir(self.directory)
+            safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in account)
+            fd = os.open(self.directory / f".{self.service}.{safe}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                yield
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                os.close(fd)
+
+    def __repr__(self) -> str:
+        return f"<TokenStore {self.keyring_service}>"
+
+
+class CredentialChain:
+    """Resolve credentials for one service in the documented order.
+
+    Parameters
+    ----------
+    service : str
+        The service name.
+    store : TokenStore
+        Where stored secrets live.
+    login_hint : str
+        How to log in, for error messages (e.g. ``"Atlas.login(token=...)"``).
+    """
+
+    def __init__(self, service: str, store: TokenStore, login_hint: str):
+        self.service = service
+        self.store = store
+        self.login_hint = login_hint
+
+    @staticmethod
+    def interactive() -> bool:
+        """Whether a prompt may be shown (a terminal, and not inside `no_prompt`)."""
+        if not _PROMPT_ALLOWED.get():
+            return False
+        try:
+            return sys.stdin is not None and sys.stdin.isatty()
+        except (AttributeError, ValueError):
+            return False
+
+    def resolve(self, kind: str, explicit: str | None = None, *, account: str | None = None,
+                default: str | None = None, prompt: bool = True, use_store: bool = True,
+                ask: Callable[[str], str] | None = None) -> str:
+        """One credential, from the first source that has it.
+
+        Parameters
+        ----------
+        kind : {"token", "username", "password"}
+            What to find; names the environment variable and the message.
+        explicit : str, optional
+            A value the caller gave: used as is.
+        account : str, optional
+            Keyring account to look under (a username for passwords).
+        default : str, optional
+            Used after the environment and the store (e.g. ``conf.username``).
+        prompt : bool
+            Ask on the terminal as a last resort (never when stdin is not a TTY).
+        use_store : bool
+            Look in the keyring / file store.
+        """
+        if explicit is not None:
+            if not isinstance(explicit, str) or not explicit:
+                raise ValueError(f"{kind} must be a non-empty string")
+            return explicit
+        value = os.environ.get(env_var(self.service, kind))
+        if value:
+            return value
+        if use_store and account is not None:
+            value = self.store.get(account)
+            if value:
+                return value
+        if default:
+            return default
+        if prompt and self.interactive():
+            label = f"{self.service} {kind}" + (f" for {account}" if account and kind == "password" else "")
+            reader = ask or (input if kind == "username" else getpass.getpass)
+            value = reader(f"{label}: ")
+            if value:
+                return value
+        raise LoginError(
+            f"No {kind} for {self.service}: pass it to {self.login_hint}, set the environment "
+            f"variable {env_var(self.service, kind)}, or store it in the keyring "
+            f"(service {self.store.keyring_service!r}) by logging in once with store_{'password' if kind == 'password' else 'token'}=True."
+            + ("" if self.interactive() else " (No prompt: standard input is not a terminal.)"),
+            service=self.service)

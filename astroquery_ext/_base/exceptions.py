@@ -1,0 +1,89 @@
+"""The exceptions and warnings of astroquery_ext.
+
+Every error a service answers maps to one class below. Each message says what
+happened (the HTTP status and the server's own words) and what to do. The
+classes also derive from astroquery's exceptions of the same meaning, so code
+written for astroquery (``except astroquery.exceptions.LoginError``) works.
+
+Bad arguments never get this far: they raise `ValueError` or `TypeError`
+naming the argument, before anything is sent.
+"""
+
+from __future__ import annotations
+
+from astroquery import exceptions as _aq
+
+from astroquery.exceptions import MaxResultsWarning, NoResultsWarning  # noqa: F401  (re-exported)
+
+__all__ = [
+    "AstroqueryExtError", "LoginError", "AuthorizationError", "NotFoundError",
+    "ConflictError", "RateLimitError", "InvalidQueryError", "RemoteServiceError",
+    "DownloadError", "NoResultsWarning", "MaxResultsWarning",
+]
+
+
+class AstroqueryExtError(Exception):
+    """Base class of every error a service call raises.
+
+    Attributes
+    ----------
+    status : int or None
+        HTTP status, when there was an answer.
+    detail : str or None
+        The server's own words (its error message), when it gave any.
+    url : str or None
+        The URL asked, with any credential in it redacted.
+    service : str or None
+        The service name (``"atlas"``...).
+    """
+
+    def __init__(self, message: str, *, status: int | None = None, detail: str | None = None,
+                 url: str | None = None, service: str | None = None):
+        super().__init__(message)
+        self.status = status
+        self.detail = detail
+        self.url = url
+        self.service = service
+
+
+class LoginError(AstroqueryExtError, _aq.LoginError):
+    """Not logged in, bad credentials, or a token that expired and cannot be renewed."""
+
+
+class AuthorizationError(AstroqueryExtError):
+    """Logged in, but this account may not do that (HTTP 403)."""
+
+
+class NotFoundError(AstroqueryExtError, LookupError):
+    """The record or file asked for does not exist (HTTP 404)."""
+
+
+class ConflictError(AstroqueryExtError):
+    """The request conflicts with what the service already holds (HTTP 409)."""
+
+
+class InvalidQueryError(AstroqueryExtError, _aq.InvalidQueryError):
+    """The service rejected the query as invalid (HTTP 400/422)."""
+
+
+class RemoteServiceError(AstroqueryExtError, _aq.RemoteServiceError):
+    """The service failed (5xx), answered something unreadable, or could not be reached."""
+
+
+class RateLimitError(RemoteServiceError):
+    """The service throttled us (HTTP 429) longer than the retry budget allows.
+
+    ``retry_after`` is the number of seconds the server asked us to wait, if it said.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs):
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
+class DownloadError(RemoteServiceError):
+    """A file could not be downloaded completely and correctly.
+
+    Nothing is left at the final path; a partial ``.part`` file may be kept
+    next to it so that the next attempt resumes.
+    """

@@ -1,0 +1,644 @@
+"""`ServiceQuery`: what every service class of astroquery_ext is built on.
+
+A service class sets three class attributes and writes its query methods::
+
+    class AtlasClass(ServiceQuery):
+        service = "atlas"          # names the env variables, keyring entry, cache dir
+        conf = conf                # the module's astropy ConfigNamespace (read at call time)
+        auth_scheme = "Token"      # how the Authorization header starts
+
+        def login(self, token=None, ...):
+            ...
+            return self._set_auth(AuthState(token=..., scheme=self.auth_scheme))
+
+        def query_region(self, ...):
+            records = self._json("POST", "cone/", data={...}, auth="required", cache=cache)
+            return self._table(records, FIELDS, ...)
+
+What the base does for every request:
+
+- ``server`` and ``timeout`` come from the constructor or, at call time, ``conf``;
+- one ``requests.Session`` per object; the Authorization header is built per
+  request from the current token, never set on the shared session;
+- idempotent requests are retried with capped exponential backoff and jitter
+  on connection errors, truncated bodies, 502/503/504 and 429 (waiting as
+  ``Retry-After`` says); a write that is not idempotent is retried only when
+  the server certainly did not act on it (429, or no connection made);
+- a 401 on an authenticated request renews the token once (under a lock, so
+  concurrent callers renew once) and repeats the request;
+- failures raise the exceptions of :mod:`astroquery_ext._base.exceptions`,
+  with the status, the server's own words and what to do;
+- JSON answers of cacheable calls go through the safe `ResponseCache`;
+- DEBUG logging shows method, URL (credentials redacted), status, size and
+  time: never headers or bodies.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import email.utils
+import hashlib
+import json as jsonlib
+import logging
+import random
+import re
+import threading
+import time
+import urllib.parse
+from typing import Any, ClassVar, Iterable, Mapping
+
+import requests
+from astroquery.query import LoginABCMeta, QueryWithLogin
+
+from astroquery_ext import __version__
+from astroquery_ext._base.cache import ResponseCache, cache_key
+from astroquery_ext._base.credentials import CredentialChain, TokenStore, no_prompt
+from astroquery_ext._base.exceptions import (
+    AuthorizationError, ConflictError, InvalidQueryError, LoginError, NotFoundError,
+    RateLimitError, RemoteServiceError)
+
+__all__ = ["ServiceQuery", "AuthState", "redact", "redact_url", "register_secret"]
+
+log = logging.getLogger("astroquery_ext")
+
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+RETRY_STATUSES = frozenset({502, 503, 504})
+_SECRET_PARAM = re.compile(r"token|password|passwd|secret|api_?key|code|verifier|assertion|session|auth",
+                           re.IGNORECASE)
+
+# -- redaction ------------------------------------------------------------------
+
+_SECRETS: dict[str, None] = {}   # insertion-ordered set of live secrets, bounded
+_SECRETS_LOCK = threading.Lock()
+_MAX_SECRETS = 256
+
+
+def register_secret(value: str | None) -> None:
+    """Remember a secret so that `redact` masks it wherever it would show."""
+    if not value or len(value) < 6:
+        return
+    with _SECRETS_LOCK:
+        _SECRETS[value] = None
+        while len(_SECRETS) > _MAX_SECRETS:
+            del _SECRETS[next(iter(_SECRETS))]
+
+
+def redact(text: str) -> str:
+    """``text`` with every registered secret replaced by ``***``."""
+    with _SECRETS_LOCK:
+        secrets = list(_SECRETS)
+    for secret in secrets:
+        if secret in text:
+            text = text.replace(secret, "***")
+    return text
+
+
+def redact_url(url: str) -> str:
+    """The URL without user info and with credential-like query values masked."""
+    parts = urllib.parse.urlsplit(url)
+    netloc = parts.netloc.rsplit("@", 1)[-1]
+    query = urllib.parse.urlencode(
+        [(k, "***" if _SECRET_PARAM.search(k) else v)
+         for k, v in urllib.parse.parse_qsl(parts.query, keep_blank_values=True)], safe="*,")
+    return redact(urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, query, "")))
+
+
+# -- authentication state ------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class AuthState:
+    """Who a client is logged in as. Immutable: a renewal makes a new one.
+
+    Parameters
+    ----------
+    token : str
+        The access token sent with each request.
+    scheme : str
+        The Authorization scheme (``"Bearer"``, ``"Token"``).
+    principal : str, optional
+        The user name, when known; it identifies the cache entries of this user.
+    expires_at : float, optional
+        When the token expires (seconds since the epoch).
+    refresh_token : str, optional
+        A token to get a new access token with.
+    extra : dict
+        Service-specific state (ID-token claims, exchanged tokens...).
+    """
+
+    token: str
+    scheme: str = "Bearer"
+    principal: str | None = None
+    expires_at: float | None = None
+    refresh_token: str | None = None
+    extra: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self):
+        register_secret(self.token)
+        register_secret(self.refresh_token)
+
+    def header(self) -> dict[str, str]:
+        return {"Authorization": f"{self.scheme} {self.token}"}
+
+    def expired(self, margin: float = 0.0) -> bool:
+        return self.expires_at is not None and time.time() + margin >= self.expires_at
+
+    def fingerprint(self, service: str, server: str) -> str:
+        """Names this identity in the cache: a hash, never the token."""
+        who = f"user:{self.principal}" if self.principal else f"token:{self.token}"
+        return hashlib.sha256(f"astroquery_ext\0{service}\0{server}\0{who}".encode()).hexdigest()[:32]
+
+    def to_json(self) -> str:
+        return jsonlib.dumps(dataclasses.asdict(self) | {"extra": dict(self.extra)})
+
+    @classmethod
+    def from_json(cls, text: str) -> "AuthState | None":
+        try:
+            data = jsonlib.loads(text)
+            return cls(**{f.name: data[f.name] for f in dataclasses.fields(cls) if f.name in data})
+        except (ValueError, TypeError, KeyError):
+            return None
+
+    def __repr__(self) -> str:
+        expires = ("never" if self.expires_at is None else
+                   time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.expires_at)))
+        return f"<AuthState principal={self.principal!r} expires={expires}>"
+
+
+ANONYMOUS = "anonymous"
+
+
+class _ServiceMeta(LoginABCMeta):
+    """astroquery's metaclass replaces ``login`` by a wrapper that returns None
+    whenever a class defines ``_login``; service classes keep their own."""
+
+    def __new__(mcls, name, bases, attrs):
+        return abc.ABCMeta.__new__(mcls, name, bases, attrs)
+
+
+class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
+    """Base class of the astroquery_ext service classes.
+
+    Parameters
+    ----------
+    server : str, optional
+        The service's API root URL; default ``conf.server``, read at call time.
+    timeout : float, optional
+        Seconds to wait for the server; default ``conf.timeout``, read at call time.
+    """
+
+    #: Service name: ``ASTROQUERY_EXT_<SERVICE>_*`` variables, keyring service
+    #: ``astroquery_ext.<service>``, cache dir ``astroquery_ext/<service>``.
+    service: ClassVar[str] = ""
+    #: The module's ``conf`` (an astropy ``ConfigNamespace`` with ``server`` and ``timeout``).
+    conf: ClassVar[Any] = None
+    #: The Authorization scheme of this service.
+    auth_scheme: ClassVar[str] = "Bearer"
+    #: Cache lifetime (seconds) of cacheable answers unless a call says otherwise.
+    cache_ttl: ClassVar[float | None] = 24 * 3600.0
+    #: Retry budget for one request (attempts after the first).
+    max_retries: int = 4
+    #: First backoff delay (seconds); doubles per attempt, with jitter.
+    retry_backoff: float = 0.5
+    #: Longest single wait (seconds), for backoff and for ``Retry-After``; a
+    #: server asking for longer gets a `RateLimitError` at once.
+    retry_max_wait: float = 120.0
+    #: Upper bound of ``max_workers`` for concurrent pages and downloads.
+    max_workers_limit: ClassVar[int] = 16
+
+    def __init__(self, *, server: str | None = None, timeout: float | None = None):
+        super().__init__()
+        # astroquery's response hook logs request headers (tokens) at DEBUG.
+        self._session.hooks["response"] = [self._log_response]
+        adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=self.max_workers_limit * 2)
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
+        self._session.headers["User-Agent"] = (f"astroquery_ext/{__version__} "
+                                               f"{self._session.headers['User-Agent']}")
+        if server is not None:
+            self._check_server(server)
+        if timeout is not None:
+            self._check_timeout(timeout)
+        self._server = server
+        self._timeout = timeout
+        self._auth: AuthState | None = None
+        self._auth_lock = threading.RLock()
+        self._cache = ResponseCache(self.service)
+        self.store = TokenStore(self.service)
+        self.credentials = CredentialChain(self.service, self.store, f"{self.name}.login()")
+
+    # -- configuration, read at call time ---------------------------------------
+
+    @staticmethod
+    def _check_server(server: str) -> None:
+        if not isinstance(server, str) or urllib.parse.urlsplit(server).scheme not in ("http", "https") \
+                or not urllib.parse.urlsplit(server).netloc:
+            raise ValueError(f"server must be an http(s) URL such as 'https://host/api/'; got {server!r}")
+
+    @staticmethod
+    def _check_timeout(timeout: float) -> None:
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+            raise ValueError(f"timeout must be a positive number of seconds; got {timeout!r}")
+
+    @property
+    def server(self) -> str:
+        """The API root URL (the constructor's ``server``, else ``conf.server``)."""
+        return self._server if self._server is not None else self.conf.server
+
+    @server.setter
+    def server(self, value: str | None) -> None:
+        if value is not None:
+            self._check_server(value)
+        self._server = value
+
+    @property
+    def timeout(self) -> float:
+        """Seconds to wait for the server (the constructor's ``timeout``, else ``conf.timeout``)."""
+        return self._timeout if self._timeout is not None else float(self.conf.timeout)
+
+    @timeout.setter
+    def timeout(self, value: float | None) -> None:
+        if value is not None:
+            self._check_timeout(value)
+        self._timeout = value
+
+    def _url(self, path: str) -> str:
+        if path.startswith(("http://", "https://")):
+            return path
+        return self.server.rstrip("/") + "/" + path.lstrip("/")
+
+    def __repr__(self) -> str:
+        who = self._auth.principal if self._auth and self._auth.principal else None
+        state = f"logged in as {who!r}" if who else ("logged in" if self._auth else "not logged in")
+        return f"<{type(self).__name__} server={self.server!r} {state}>"
+
+    # -- astroquery's cache API -------------------------------------------------
+
+    @property
+    def cache_location(self):
+        """Directory of this service's cache (astroquery's attribute name)."""
+        return self._cache.root
+
+    @cache_location.setter
+    def cache_location(self, value) -> None:
+        self._cache.root = value
+
+    def reset_cache_location(self) -> None:
+        self._cache.root = None
+
+    def clear_cache(self) -> None:
+        """Remove every cached answer and file of this service."""
+        self._cache.clear()
+
+    # -- login ---------------------------------------------------------------------
+
+    def login(self, *args, **kwargs) -> bool:  # pragma: no cover - every service defines its own
+        """Log in; returns True or raises `LoginError`."""
+        raise NotImplementedError
+
+    def _login(self, *args, **kwargs) -> bool:
+        # astroquery's abstract hook; ``login`` is the real entry point here.
+        return self.login(*args, **kwargs)
+
+    def authenticated(self) -> bool:
+        """Whether this object holds credentials (it does not ask the server)."""
+        return self._auth is not None
+
+    def _set_auth(self, auth: AuthState) -> bool:
+        with self._auth_lock:
+            self._auth = auth
+            self._authenticated = True
+        return True
+
+    def logout(self, *, forget: bool = False) -> None:
+        """Forget the token held in memory and drop this user's cache entries.
+
+        Parameters
+        ----------
+        forget : bool
+            Also remove the credentials stored in the keyring (or the file store).
+        """
+        with self._auth_lock:
+            state, self._auth = self._auth, None
+            self._authenticated = False
+        if state is not None:
+            self._cache.drop_identity(state.fingerprint(self.service, self.server))
+            try:
+                self._revoke(state)
+            except Exception as exc:  # logout must not fail because the server did
+                log.warning("astroquery_ext: %s could not revoke the token on the server (%s); "
+                            "it was forgotten locally", self.service, type(exc).__name__)
+        if forget:
+            for account in self._stored_accounts(state):
+                self.store.delete(account)
+
+    # Hooks a service overrides ------------------------------------------------
+
+    def _auto_login(self) -> None:
+        """Log in without prompting (environment or keyring), or raise `LoginError`."""
+        with no_prompt():
+            self.login()
+
+    def _refresh(self, state: AuthState) -> AuthState | None:
+        """Get a new token for ``state`` from the server; None when this service cannot."""
+        return None
+
+    def _revoke(self, state: AuthState) -> None:
+        """Tell the server the token is no longer needed (when it has a way)."""
+
+    def _stored_accounts(self, state: AuthState | None) -> Iterable[str]:
+        """Keyring accounts ``logout(forget=True)`` removes."""
+        return ()
+
+    # Stored sessions (tokens that can be renewed) -----------------------------
+
+    def _session_account(self, principal: str | None) -> str:
+        return f"session:{principal or 'default'}"
+
+    def _save_session(self, state: AuthState) -> str:
+        return self.store.set(self._session_account(state.principal), state.to_json())
+
+    def _load_session(self, principal: str | None) -> AuthState | None:
+        stored = self.store.get(self._session_account(principal))
+        return AuthState.from_json(stored) if stored else None
+
+    def _renew(self, state: AuthState, *, persist: bool) -> AuthState | None:
+        """Renew ``state`` once across threads and processes.
+
+        Holds the account's lock; if another thread or process renewed while
+        we waited, its fresh token is used instead of asking the server again.
+        """
+        with self._auth_lock:
+            if self._auth is not None and self._auth is not state and not self._auth.expired(30):
+                return self._auth
+            with self.store.lock(self._session_account(state.principal)):
+                if persist:
+                    stored = self._load_session(state.principal)
+                    if stored is not None and stored.token != state.token and not stored.expired(30):
+                        self._set_auth(stored)
+                        return stored
+                fresh = self._refresh(state)
+                if fresh is None:
+                    return None
+                if persist:
+                    self._save_session(fresh)
+                self._set_auth(fresh)
+                return fresh
+
+    def _current_auth(self, auth: str) -> AuthState | None:
+        if auth == "none":
+            return None
+        state = self._auth
+        if state is None and auth == "required":
+            self._auto_login()
+            state = self._auth
+        if state is not None and state.expired(30) and state.refresh_token:
+            state = self._renew(state, persist=state.extra.get("persist", False)) or state
+        return state
+
+    def _identity(self, state: AuthState | None = None) -> str:
+        state = self._auth if state is None else state
+        return ANONYMOUS if state is None else state.fingerprint(self.service, self.server)
+
+    # -- HTTP ------------------------------------------------------------------------
+
+    def _log_response(self, response: requests.Response, *args, **kwargs) -> None:
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s %s -> %s (%s bytes, %.3f s)", response.request.method,
+                      redact_url(response.request.url), response.status_code,
+                      response.headers.get("Content-Length", "?"), response.elapsed.total_seconds())
+
+    def _backoff(self, attempt: int) -> float:
+        return min(self.retry_max_wait, self.retry_backoff * 2 ** attempt) * random.uniform(0.5, 1.0)
+
+    @staticmethod
+    def _retry_after(response: requests.Response) -> float | None:
+        value = response.headers.get("Retry-After")
+        if not value:
+            return None
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            try:
+                return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - time.time())
+            except (TypeError, ValueError):
+                return None
+
+    def _send(self, method: str, url: str, *, idempotent: bool, retries: int | None = None,
+              **kwargs) -> requests.Response:
+        """One request with retries; returns whatever answer came last."""
+        budget = self.max_retries if retries is None else retries
+        kwargs.setdefault("timeout", (min(10.0, self.timeout), self.timeout))
+        for attempt in range(budget + 1):
+            last = attempt == budget
+            try:
+                response = self._session.request(method, url, **kwargs)
+            except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
+                # Without an answer we cannot know whether a write was carried
+                # out, unless the connection was never made.
+                never_sent = isinstance(exc, requests.exceptions.ConnectTimeout) or \
+                    "NewConnectionError" in repr(exc)
+                if last or not (idempotent or never_sent):
+                    what = ("timed out" if isinstance(exc, requests.Timeout) else
+                            "was cut off" if isinstance(exc, requests.exceptions.ChunkedEncodingError)
+                            else "failed")
+                    advice = ("Try again later." if idempotent or never_sent else
+                              "The request changes data on the server and was not repeated: check "
+                              "whether it took effect before sending it again.")
+                    raise RemoteServiceError(
+                        f"{self.name}: {method} {redact_url(url)} {what} after {attempt + 1} "
+                        f"attempt(s): {type(exc).__name__}. {advice}",
+                        url=redact_url(url), service=self.service) from None
+                time.sleep(self._backoff(attempt))
+                continue
+            status = response.status_code
+            if status == 429 and not last:
+                wait = self._retry_after(response)
+                wait = self._backoff(attempt) if wait is None else wait
+                if wait > self.retry_max_wait:
+                    return response
+                response.close()
+                time.sleep(wait)
+                continue
+            if status in RETRY_STATUSES and idempotent and not last:
+                response.close()
+                time.sleep(self._backoff(attempt))
+                continue
+            return response
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _http(self, method: str, path: str, *, params=None, data=None, json=None, files=None,
+              headers: Mapping[str, str] | None = None, auth: str = "optional",
+              idempotent: bool | None = None, stream: bool = False, retries: int | None = None,
+              timeout=None) -> requests.Response:
+        """Send a request (auth, retries, one renewal on 401); raise on any error status.
+
+        Parameters
+        ----------
+        auth : {"required", "optional", "none"}
+            ``required`` logs in without prompting if needed (else `LoginError`);
+            ``optional`` sends the token if logged in; ``none`` never sends it.
+        idempotent : bool, optional
+            Whether repeating the request is harmless; default: by HTTP method.
+        """
+        method = method.upper()
+        url = self._url(path)
+        if idempotent is None:
+            idempotent = method in IDEMPOTENT_METHODS
+        if files is not None or (data is not None and not isinstance(data, (bytes, str, Mapping, list, tuple))):
+            retries = 0  # a streamed body cannot be sent twice
+        kwargs = dict(params=params, data=data, json=json, files=files, stream=stream)
+        if timeout is not None:
+            kwargs["timeout"] = timeout
+        renewed = False
+        while True:
+            state = self._current_auth(auth)
+            request_headers = dict(headers or {})
+            if state is not None:
+                request_headers.update(state.header())
+            response = self._send(method, url, idempotent=idempotent, retries=retries,
+                                  headers=request_headers, **kwargs)
+            if response.status_code == 401 and state is not None and not renewed and retries != 0:
+                renewed = True
+                if self._renew(state, persist=state.extra.get("persist", False)) is not None:
+                    continue
+            if response.status_code >= 400:
+                self._raise_for_status(response, method, url, state)
+            return response
+
+    # -- errors ------------------------------------------------------------------------
+
+    def _error_detail(self, response: requests.Response) -> str:
+        """The server's own words from an error answer."""
+        text = response.text
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if isinstance(body, dict):
+            for key in ("detail", "error_description", "title", "message", "error", "Error"):
+                value = body.get(key)
+                if value:
+                    detail = value if isinstance(value, str) else jsonlib.dumps(value)
+                    if key == "title" and body.get("detail"):
+                        detail = f"{value}: {body['detail']}"
+                    return redact(detail)
+            if body:  # field errors, as Django REST framework gives them
+                return redact("; ".join(
+                    f"{k}: {' '.join(map(str, v)) if isinstance(v, list) else v}" for k, v in body.items()))
+        if isinstance(body, (list, str)) and body:
+            return redact(str(body)[:500])
+        text = re.sub(r"<[^>]+>", " ", text or "")
+        text = " ".join(text.split())
+        return redact(text[:300]) if text else response.reason or ""
+
+    def _error_hint(self, status: int, detail: str) -> str:
+        """What the user should do about an error status (services may refine)."""
+        if status == 401:
+            return (f"Log in with {self.name}.login(), or check that the token is valid "
+                    f"and not expired.")
+        if status == 403:
+            return "This account is not allowed to do this; log in as a user who is, or ask the service's administrators."
+        if status == 404:
+            return "Check the identifier or name; it does not exist on this server."
+        if status == 409:
+            return "It already exists; use the existing one or change what you send."
+        if status in (400, 422):
+            return "Check the arguments of the call."
+        if status == 429:
+            return "The service limits the request rate: wait and try again, or make fewer requests."
+        if status >= 500:
+            return "The service failed; try again later, and report it to the service if it persists."
+        return "Check the request."
+
+    def _raise_for_status(self, response: requests.Response, method: str, url: str,
+                          state: AuthState | None) -> None:
+        status = response.status_code
+        detail = self._error_detail(response)
+        safe_url = redact_url(url)
+        path = urllib.parse.urlsplit(safe_url).path
+        message = (f"{self.name}: {method} {path} answered HTTP {status}"
+                   f"{': ' + detail if detail else ''}. {self._error_hint(status, detail)}")
+        kwargs = dict(status=status, detail=detail or None, url=safe_url, service=self.service)
+        response.close()
+        if status == 401:
+            raise LoginError(message, **kwargs)
+        if status == 403:
+            raise AuthorizationError(message, **kwargs)
+        if status == 404:
+            raise NotFoundError(message, **kwargs)
+        if status == 409:
+            raise ConflictError(message, **kwargs)
+        if status == 429:
+            raise RateLimitError(message, retry_after=self._retry_after(response), **kwargs)
+        if status in (400, 405, 413, 414, 415, 422):
+            raise InvalidQueryError(message, **kwargs)
+        raise RemoteServiceError(message, **kwargs)
+
+    # -- JSON with the cache -----------------------------------------------------
+
+    def _json(self, method: str, path: str, *, params=None, data=None, json=None,
+              auth: str = "optional", cache: bool | None = False, ttl: float | None = None,
+              idempotent: bool | None = None, get_query_payload: bool = False,
+              empty: Any = None) -> Any:
+        """A request whose answer is JSON, parsed; cached when ``cache`` allows.
+
+        Parameters
+        ----------
+        cache : bool or None
+            False: never cached (writes, token calls). True/None: cached when
+            ``astroquery.cache_conf.cache_active`` is on (None is the default
+            of user-facing ``cache=`` arguments).
+        ttl : float, optional
+            Lifetime of the entry; default ``cache_ttl`` of the class.
+        get_query_payload : bool
+            Return the request (method, URL, parameters, body) instead of sending it.
+        empty : object
+            What an empty body (HTTP 204) parses to.
+        """
+        method = method.upper()
+        url = self._url(path)
+        if get_query_payload:
+            payload = {"method": method, "url": url}
+            payload.update({k: v for k, v in (("params", params), ("data", data), ("json", json))
+                            if v is not None})
+            return payload
+        if idempotent is None:
+            idempotent = method in IDEMPOTENT_METHODS
+        use_cache = cache is not False and ResponseCache.active(cache)
+        if use_cache:
+            if auth == "required" and self._auth is None:
+                self._auto_login()
+            identity = self._identity()
+            key = cache_key(server=self.server, method=method, url=url, params=params, data=data,
+                            json=json)
+            hit = self._cache.get(identity, key, self.cache_ttl if ttl is None else ttl)
+            if hit is not None:
+                log.debug("%s %s: answered from the cache", method, redact_url(url))
+                return jsonlib.loads(hit[0])
+        attempts = (self.max_retries if idempotent else 0) + 1
+        for attempt in range(attempts):
+            response = self._http(method, url, params=params, data=data, json=json, auth=auth,
+                                  idempotent=idempotent)
+            content = response.content
+            if not content.strip():
+                return empty
+            try:
+                value = jsonlib.loads(content)
+                break
+            except ValueError:
+                if attempt + 1 < attempts:
+                    time.sleep(self._backoff(attempt))
+                    continue
+                raise RemoteServiceError(
+                    f"{self.name}: {method} {urllib.parse.urlsplit(redact_url(url)).path} answered "
+                    f"HTTP {response.status_code} with a body that is not valid JSON "
+                    f"({len(content)} bytes). Try again later; report it to the service if it persists.",
+                    status=response.status_code, url=redact_url(url), service=self.service) from None
+        if use_cache:
+            # The identity may have changed if the call renewed the token; file
+            # the entry under whoever is logged in now.
+            self._cache.put(self._identity(), key, content, method=method,
+                            path=urllib.parse.urlsplit(url).path, status=response.status_code)
+        return value
