@@ -1,0 +1,736 @@
+"""GRAD300 radio-telescope backend: a faithful local server (``specs/grad300.md``).
+
+The real backend is a FastAPI "full-stack template" fork; this app speaks the
+same wire protocol under ``/api/v1``:
+
+``POST /api/v1/login/access-token``           OAuth2 password form -> ``{"access_token", "token_type"}``
+``GET|POST /api/v1/login/test-token``         the token's user (``UserPublic``)
+``GET /api/v1/users/me``                      same payload
+``GET /api/v1/utils/health-check/``           ``true``
+``GET /api/v1/scans/{scan_type}/``            bare JSON array; ``offset``, ``limit`` and filters
+``GET /api/v1/scans/{scan_type}/{id}/download`` FITS bytes, ``Range`` support, streamed from disk
+``GET /api/v1/openapi.json``, ``/docs``
+
+``scan_type`` is one of ``TPI``, ``Images``, ``Spectrum``, ``OnOff``; ids are
+per scan type (``TPI`` 1 and ``Images`` 1 are different scans). The listing
+route needs its trailing slash: without it FastAPI answers 307, as the real
+backend would.
+
+Options (``Sandbox(services={"grad300": {...}})``):
+
+``n_scans`` (300)            total scans split 40/35/15/10 % over TPI/Images/Spectrum/OnOff,
+                             or a dict ``{"TPI": n, "Images": n, ...}`` (missing types: 0)
+``tpi_rows`` (2000)          max rows of a TPI file (124 B each); rows drawn from
+                             [max/10, max]; or ``[min, max]``. Real files: 3000-30000 rows.
+``image_size`` (75)          max N of the N x N Images (real sizes 3...75 are used)
+``spectrum_rows`` (15)       max rows of a Spectrum file (16 460 B each); real: 3, 6, 15
+``onoff_reps`` (20)          max repetitions of an OnOff file (8 rows each)
+``big_file_mb`` (0)          if > 0, one extra TPI scan of about this many MiB (last TPI id);
+                             synthesised in a background thread at startup, streamed to disk
+``quirks`` ("some")          "none": standard padded FITS; "all": every file as RadioUniversePRO
+                             writes them (no final padding, non-standard ``DIAMETER =`` card);
+                             "some": only scans with ``id % 10 == 7``
+``specials`` (True)          embed the special scans listed in ``info["special"]`` (hostile
+                             file names, non-ASCII name, empty and corrupt files)
+``content_disposition``      "quoted" (default): ``attachment; filename="<name>"`` (plus
+                             ``filename*=`` for non-ASCII names); "rfc5987": only
+                             ``filename*=UTF-8''...``; "both"; "starlette" (what FileResponse
+                             sends: ``filename*=utf-8''`` whenever quoting changes the name);
+                             "none": no header
+``token_ttl`` (691200)       seconds a token lives (template default: 8 days)
+``max_limit`` (1000)         largest ``limit``; above it 422 ``less_than_equal``
+``ignore_filters`` ([])      filters the server ignores, like an older backend
+                             (``true`` for all of source/scan_name/date_from/date_to)
+``require_auth`` (True)      bearer token needed on /scans
+``prebuild`` (False)         synthesise every file at startup instead of on first download
+
+Filters follow the seed client's own semantics: ``source`` and ``scan_name``
+are case-insensitive (casefold) substrings of ``object`` and ``file_name``;
+``date_from``/``date_to`` are inclusive bounds on ``date``, naive values taken
+as UTC. Records are ordered by ascending id.
+"""
+
+
+import enum
+import hashlib
+import json
+import math
+import random
+import re
+import shutil
+import sqlite3
+import threading
+import time
+import unicodedata
+import uuid
+from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote
+
+import jwt
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
+from fastapi.responses import Response, StreamingResponse
+from fastapi.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm
+
+from astroquery_ext.sandbox import _grad300_fits as fitsgen
+from astroquery_ext.sandbox._service import SandboxContext, SandboxService
+
+__all__ = ["create_service"]
+
+API_PREFIX = "/api/v1"
+SCAN_TYPES = ("TPI", "Images", "Spectrum", "OnOff")
+TAGS = {"TPI": "TPI", "Images": "IMAGE", "Spectrum": "SPECTRUM", "OnOff": "ONOFF"}
+SHARES = {"TPI": 0.40, "Images": 0.35, "Spectrum": 0.15, "OnOff": 0.10}
+CATALOGUE_VERSION = 3  # bump when the generated data change
+START = datetime(2025, 2, 4, 9, 0, tzinfo=timezone.utc)
+SITE_LON_DEG = 5.7153
+
+
+class ScanType(str, enum.Enum):
+    TPI = "TPI"
+    Images = "Images"
+    Spectrum = "Spectrum"
+    OnOff = "OnOff"
+
+
+_USERS = [
+    # email, password, active, superuser, full name
+    ("student@example.com", "student-secret", True, False, "A. Student"),
+    ("observer@example.com", "observer-secret", True, True, "The Observer"),
+    ("inactive@example.com", "inactive-secret", False, False, "Former Student"),
+]
+
+
+# -- sky positions (cheap approximations, good to a few tenths of a degree) ---
+
+_FIXED = {"casa": (23.391, 58.815), "cyga": (19.9912, 40.7339), "taua": (5.5755, 22.0145),
+          "3c48": (1.6281, 33.1597)}
+
+
+def _ecl_to_eq(lon_deg: float, lat_deg: float, n: float) -> tuple[float, float]:
+    eps = math.radians(23.439 - 4e-7 * n)
+    lam, beta = math.radians(lon_deg), math.radians(lat_deg)
+    ra = math.atan2(math.sin(lam) * math.cos(eps) - math.tan(beta) * math.sin(eps), math.cos(lam))
+    dec = math.asin(math.sin(beta) * math.cos(eps) + math.cos(beta) * math.sin(eps) * math.sin(lam))
+    return (math.degrees(ra) / 15.0) % 24.0, math.degrees(dec)
+
+
+def _radec(obj: str, when: datetime, rng: random.Random) -> tuple[float, float]:
+    """RA in decimal hours, Dec in degrees, of where the dish points at ``when``."""
+    n = when.timestamp() / 86400.0 + 2440587.5 - 2451545.0
+    if obj == "sun":
+        g = math.radians(357.528 + 0.9856003 * n)
+        lam = 280.460 + 0.9856474 * n + 1.915 * math.sin(g) + 0.020 * math.sin(2 * g)
+        ra, dec = _ecl_to_eq(lam % 360.0, 0.0, n)
+    elif obj == "moon":
+        m = math.radians(134.963 + 13.064993 * n)
+        lam = 218.316 + 13.176396 * n + 6.289 * math.sin(m)
+        beta = 5.128 * math.sin(math.radians(93.272 + 13.229350 * n))
+        ra, dec = _ecl_to_eq(lam % 360.0, beta, n)
+    elif obj in _FIXED:
+        ra, dec = _FIXED[obj]
+    else:  # a fixed Az/El pointing: whatever sky is there
+        gmst = 18.697374558 + 24.06570982441908 * n
+        ra = (gmst + SITE_LON_DEG / 15.0 - rng.uniform(-3, 3)) % 24.0
+        dec = rng.uniform(-10.0, 60.0)
+    return ra + rng.gauss(0, 2e-4), dec + rng.gauss(0, 3e-3)
+
+
+def _iso(dt: datetime) -> str:
+    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# -- catalogue generation -------------------------------------------------------
+
+def _counts(option) -> dict[str, int]:
+    if isinstance(option, dict):
+        unknown = set(option) - set(SCAN_TYPES)
+        if unknown:
+            raise ValueError(f"n_scans: unknown scan types {sorted(unknown)}")
+        return {t: int(option.get(t, 0)) for t in SCAN_TYPES}
+    total = int(option)
+    counts = {t: int(total * SHARES[t]) for t in SCAN_TYPES}
+    counts["TPI"] += total - sum(counts.values())
+    return counts
+
+
+def _range(option, default_min_fraction=10) -> tuple[int, int]:
+    if isinstance(option, (list, tuple)):
+        lo, hi = int(option[0]), int(option[1])
+    else:
+        hi = int(option)
+        lo = max(1, hi // default_min_fraction)
+    if lo < 0 or hi < lo:
+        raise ValueError(f"bad row range {option!r}")
+    return lo, hi
+
+
+class _Params:
+    def __init__(self, opts: dict):
+        self.counts = _counts(opts.get("n_scans", 300))
+        self.tpi_rows = _range(opts.get("tpi_rows", 2000))
+        self.image_size = int(opts.get("image_size", 75))
+        self.spectrum_rows = int(opts.get("spectrum_rows", 15))
+        self.onoff_reps = int(opts.get("onoff_reps", 20))
+        self.big_file_mb = float(opts.get("big_file_mb", 0))
+        self.quirks = str(opts.get("quirks", "some"))
+        if self.quirks not in ("none", "some", "all"):
+            raise ValueError("quirks must be 'none', 'some' or 'all'")
+        self.specials = bool(opts.get("specials", True))
+        sizes = [3, 13, 27, 31, 37, 39, 51, 63, 75]
+        self.image_sizes = [n for n in sizes if n <= self.image_size] or [max(1, self.image_size | 1)]
+        if self.image_size > 75:
+            self.image_sizes.append(self.image_size | 1)
+        self.spec_rows = [n for n in (3, 6, 15) if n <= self.spectrum_rows] or [max(1, self.spectrum_rows)]
+        if self.spectrum_rows > 15:
+            self.spec_rows.append(self.spectrum_rows)
+
+    def fingerprint(self, seed: int) -> str:
+        doc = json.dumps([CATALOGUE_VERSION, seed, self.counts, self.tpi_rows, self.image_sizes,
+                          self.spec_rows, self.onoff_reps, self.big_file_mb, self.quirks,
+                          self.specials], sort_keys=True)
+        return hashlib.sha256(doc.encode()).hexdigest()[:20]
+
+
+def _raw(params: _Params, scan_id: int) -> bool:
+    return params.quirks == "all" or (params.quirks == "some" and scan_id % 10 == 7)
+
+
+def _generate(params: _Params, seed: int) -> tuple[list[dict], dict]:
+    """Scans as dicts (record fields + synthesis parameters) and the ``special`` info."""
+    rng = random.Random(f"grad300:{seed}")
+    remaining = dict(params.counts)
+    events: list[dict] = []
+    now = START + timedelta(minutes=rng.randint(0, 50))
+    day_counters: dict[tuple[str, str], int] = {}
+    objects = ["sun"] * 8 + ["moon"] * 2 + ["casa"] * 3 + ["cyga"] * 2 + ["taua"] * 2 + ["azel"] * 2
+    projects = ["GRAD300"] * 7 + ["PROJ01"] * 2 + ["CSCAN_LON"]
+
+    def counter(kind: str, when: datetime) -> int:
+        key = (kind, when.strftime("%Y%m%d"))
+        day_counters[key] = day_counters.get(key, 0) + 1
+        return day_counters[key]
+
+    def new_scan(kind: str, when: datetime, seconds: float, obj: str, project: str, nrows: int,
+                 count: int) -> dict:
+        ra, dec = _radec(obj, when, rng)
+        end = when + timedelta(seconds=max(1.0, seconds))
+        return {"scan_type": kind, "date": when, "date_end": end, "object": obj, "project": project,
+                "ra": ra, "dec": dec, "nrows": nrows, "counter": count,
+                "azimuth_center": round(rng.uniform(95.0, 265.0), 2),
+                "elevation_center": round(rng.uniform(15.0, 62.0), 3)}
+
+    while sum(remaining.values()) > 0:
+        lonely_images = max(0, remaining["Images"] - remaining["TPI"])
+        weights = [remaining["TPI"], remaining["Spectrum"], remaining["OnOff"], lonely_images]
+        kind = rng.choices(["TPI", "Spectrum", "OnOff", "Images"], weights=weights)[0]
+        obj = rng.choice(objects + (["3c48"] if kind != "TPI" else []))
+        project = rng.choice(projects)
+        if kind == "TPI":
+            rows = rng.randint(*params.tpi_rows)
+            seconds = rows * 0.47
+            events.append(new_scan("TPI", now, seconds, obj, project, rows, counter("TPI", now)))
+            remaining["TPI"] -= 1
+            want_image = remaining["Images"] > 0 and (
+                remaining["Images"] > remaining["TPI"] or rng.random() < 0.8)
+            if want_image:
+                img = new_scan("Images", now + timedelta(seconds=3), seconds - 5, obj, project,
+                               rng.choice(params.image_sizes), 1)
+                events.append(img)
+                remaining["Images"] -= 1
+        elif kind == "Spectrum":
+            rows = rng.choice(params.spec_rows)
+            seconds = rows * 6.7
+            events.append(new_scan("Spectrum", now, seconds, obj, project, rows, counter("Spectrum", now)))
+            remaining["Spectrum"] -= 1
+        elif kind == "OnOff":
+            reps = rng.randint(2, max(2, params.onoff_reps))
+            events.append(new_scan("OnOff", now, reps * 12.0, obj, project, reps * 8, counter("OnOff", now)))
+            remaining["OnOff"] -= 1
+        else:
+            seconds = rng.uniform(120, 1800)
+            events.append(new_scan("Images", now, seconds, obj, project,
+                                   rng.choice(params.image_sizes), 1))
+            remaining["Images"] -= 1
+        last_end = max(e["date_end"] for e in events[-2:])
+        now = last_end + timedelta(seconds=rng.randint(20, 900))
+        if now.hour >= 17:
+            day = (now + timedelta(days=rng.choice([1, 1, 1, 2, 3]))).date()
+            now = datetime(day.year, day.month, day.day, 8, tzinfo=timezone.utc) + timedelta(
+                seconds=rng.randint(0, 3600))
+
+    by_type: dict[str, list[dict]] = {t: [] for t in SCAN_TYPES}
+    for event in events:  # chronological ids per type
+        by_type[event["scan_type"]].append(event)
+    for kind, scans in by_type.items():
+        for i, scan in enumerate(scans, 1):
+            scan["id"] = i
+
+    special: dict[str, Any] = {}
+    if params.specials:
+        _apply_specials(by_type, special)
+    if params.big_file_mb > 0:
+        last = by_type["TPI"][-1]["date_end"] if by_type["TPI"] else START
+        when = last + timedelta(hours=1)
+        rows = max(0, int((params.big_file_mb * 2 ** 20 - fitsgen.HEADER_BYTES["TPI"]) // 124))
+        big = new_scan("TPI", when, rows * 0.47, "sun", "GRAD300", rows, counter("TPI", when))
+        big["id"] = len(by_type["TPI"]) + 1
+        big["raw"] = False
+        by_type["TPI"].append(big)
+        special["big_file"] = {"scan_type": "TPI", "id": big["id"]}
+
+    scans = [s for kind in SCAN_TYPES for s in by_type[kind]]
+    for scan in scans:
+        scan.setdefault("raw", _raw(params, scan["id"]))
+        _finish(scan)
+    for entry in _special_entries(special):
+        scan = next(s for s in by_type[entry["scan_type"]] if s["id"] == entry["id"])
+        entry["file_name"] = scan["file_name"]
+        entry["size"] = scan["size"]
+    return scans, special
+
+
+def _special_entries(special: dict):
+    for value in special.values():
+        yield from (value if isinstance(value, list) else [value])
+
+
+def _apply_specials(by_type: dict[str, list[dict]], special: dict) -> None:
+    tpi, images = by_type["TPI"], by_type["Images"]
+
+    def pick(scans, index):
+        return scans[index] if len(scans) > index else None
+
+    if (s := pick(tpi, 2)) is not None:
+        s["nrows"] = 0
+        s["date_end"] = s["date"] + timedelta(seconds=2)
+        special["empty_tpi"] = {"scan_type": "TPI", "id": s["id"]}
+    if (s := pick(tpi, 5)) is not None:
+        s["garbage"] = True  # Az/El of some rows at 1e-310 / 1e307; record az/el null
+        special["corrupt_azel"] = {"scan_type": "TPI", "id": s["id"]}
+    if (s := pick(tpi, 8)) is not None:
+        s["object"], s["target"] = "casa", "CASSIOPÉE A"
+        s["ra"], s["dec"] = 23.3911, 58.8118
+        special["non_ascii_name"] = {"scan_type": "TPI", "id": s["id"]}
+    if (s := pick(tpi, 11)) is not None:
+        s["object"], s["project"], s["target"] = "", "PROJ01", ""
+        special["empty_object"] = {"scan_type": "TPI", "id": s["id"]}
+    hostile = []
+    for index, name in ((3, "../../etc/evil.fits"), (6, "..\\..\\Windows\\System32\\evil.fits"),
+                        (9, "/tmp/absolute-evil.fits")):
+        if (s := pick(images, index)) is not None:
+            s["file_name"] = name
+            hostile.append({"scan_type": "Images", "id": s["id"]})
+    if hostile:
+        special["hostile"] = hostile
+    for i, s in enumerate(tpi):  # a few free-text comments, like an operator's note
+        if i % 23 == 4:
+            s["comment"] = "pointing check"
+
+
+def _finish(scan: dict) -> None:
+    """Fill in the record fields (file name, size, json) of one generated scan."""
+    kind = scan["scan_type"]
+    when, end = scan["date"], scan["date_end"]
+    target = scan.get("target", scan["object"].upper())
+    if "file_name" not in scan:
+        scan["file_name"] = (f"{when:%Y%m%d-%H%M%S}_{TAGS[kind]}-{scan['project']}-{target}"
+                             f"_{scan['counter']:02d}#_01#.fits")
+    scan["size"] = fitsgen.file_size(kind, scan["nrows"], bool(scan["raw"]))
+    scan["date"] = _iso(when)
+    scan["date_end"] = _iso(end)
+    az = el = nsamples = None
+    if kind == "TPI":
+        nsamples = scan["nrows"]
+        if not scan.get("garbage"):
+            az, el = scan["azimuth_center"], scan["elevation_center"]
+    elif kind == "Spectrum":
+        nsamples = scan["nrows"]
+    record = {
+        "id": scan["id"],
+        "file_path": f"/data/GRAD-300/{when:%Y%m%d}/FITS/{scan['file_name']}",
+        "file_name": scan["file_name"],
+        "size": scan["size"],
+        "ctime": _iso(when),
+        "mtime": _iso(end + timedelta(seconds=2)),
+        "object": scan["object"],
+        "ra": scan["ra"],
+        "dec": scan["dec"],
+        "gain": None,
+        "comment": scan.get("comment"),
+        "date": scan["date"],
+        "date_obs": scan["date"],
+        "date_end": scan["date_end"],
+        "azimuth": az,
+        "elevation": el,
+        "nsamples": nsamples,
+    }
+    scan["record"] = record
+
+
+_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE scans (
+    scan_type TEXT NOT NULL, id INTEGER NOT NULL,
+    object_cf TEXT NOT NULL, name_cf TEXT NOT NULL, date_ts REAL NOT NULL,
+    size INTEGER NOT NULL, record TEXT NOT NULL, synth TEXT NOT NULL,
+    PRIMARY KEY (scan_type, id)
+) WITHOUT ROWID;
+"""
+
+_SYNTH_KEYS = ("scan_type", "id", "date", "date_end", "object", "project", "counter", "ra", "dec",
+               "nrows", "raw", "garbage", "file_name", "azimuth_center", "elevation_center")
+
+
+def _build_catalogue(db_path: Path, params: _Params, seed: int, fingerprint: str) -> dict:
+    scans, special = _generate(params, seed)
+    tmp = db_path.with_name(f"{db_path.name}.{uuid.uuid4().hex}.tmp")
+    con = sqlite3.connect(tmp)
+    try:
+        con.executescript(_SCHEMA)
+        rows = []
+        for s in scans:
+            ts = datetime.fromisoformat(s["date"].replace("Z", "+00:00")).timestamp()
+            synth = {k: s.get(k) for k in _SYNTH_KEYS}
+            rows.append((s["scan_type"], s["id"], s["object"].casefold(), s["file_name"].casefold(),
+                         ts, s["size"], json.dumps(s["record"], ensure_ascii=False),
+                         json.dumps(synth, ensure_ascii=False)))
+        con.executemany("INSERT INTO scans VALUES (?,?,?,?,?,?,?,?)", rows)
+        con.execute("CREATE INDEX scans_date ON scans (scan_type, date_ts)")
+        con.executemany("INSERT INTO meta VALUES (?, ?)",
+                        [("fingerprint", fingerprint), ("special", json.dumps(special))])
+        con.commit()
+    finally:
+        con.close()
+    tmp.replace(db_path)
+    return special
+
+
+def _open_catalogue(db_path: Path, fingerprint: str) -> dict | None:
+    """The ``special`` info of an existing catalogue with this fingerprint, else None."""
+    if not db_path.exists():
+        return None
+    try:
+        con = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+        try:
+            meta = dict(con.execute("SELECT key, value FROM meta"))
+        finally:
+            con.close()
+    except sqlite3.Error:
+        return None
+    if meta.get("fingerprint") != fingerprint:
+        return None
+    return json.loads(meta["special"])
+
+
+# -- HTTP helpers -------------------------------------------------------------------
+
+def _content_disposition(name: str, mode: str) -> str | None:
+    encoded = quote(name, safe="")
+    ascii_only = all(32 <= ord(c) < 127 for c in name)
+    fallback = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+    if mode == "none":
+        return None
+    if mode == "starlette":
+        q = quote(name)
+        return f"attachment; filename*=utf-8''{q}" if q != name else f'attachment; filename="{name}"'
+    if mode == "rfc5987":
+        return f"attachment; filename*=UTF-8''{encoded}"
+    if mode == "both" or not ascii_only:
+        return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}"
+    return f'attachment; filename="{name}"'
+
+
+_RANGE = re.compile(r"\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*")
+
+
+def _parse_range(header: str | None, size: int):
+    """``None`` (serve everything), ``"unsatisfiable"``, or ``(start, end)`` inclusive."""
+    if not header:
+        return None
+    match = _RANGE.fullmatch(header)
+    if not match:  # malformed or several ranges: ignored, the whole file is sent (RFC 9110)
+        return None
+    first, last = match.groups()
+    if not first and not last:
+        return None
+    if not first:
+        suffix = int(last)
+        if suffix == 0 or size == 0:
+            return "unsatisfiable"
+        return max(0, size - suffix), size - 1
+    start = int(first)
+    if last and int(last) < start:  # invalid: ignored
+        return None
+    if start >= size:
+        return "unsatisfiable"
+    end = int(last) if last else size - 1
+    return start, min(end, size - 1)
+
+
+def _iter_file(path: Path, start: int, length: int, chunk: int = 1 << 20):
+    with open(path, "rb") as handle:
+        handle.seek(start)
+        remaining = length
+        while remaining > 0:
+            data = handle.read(min(chunk, remaining))
+            if not data:
+                break
+            remaining -= len(data)
+            yield data
+
+
+# -- the service ----------------------------------------------------------------------
+
+def create_service(ctx: SandboxContext) -> SandboxService:
+    opts = dict(ctx.options)
+    params = _Params(opts)
+    token_ttl = float(opts.get("token_ttl", 11520 * 60))
+    max_limit = int(opts.get("max_limit", 1000))
+    disposition_mode = str(opts.get("content_disposition", "quoted"))
+    if disposition_mode not in ("quoted", "rfc5987", "both", "starlette", "none"):
+        raise ValueError("content_disposition must be quoted, rfc5987, both, starlette or none")
+    ignored = opts.get("ignore_filters", [])
+    all_filters = {"source", "scan_name", "date_from", "date_to"}
+    ignored = all_filters if ignored is True else set(ignored or ())
+    require_auth = bool(opts.get("require_auth", True))
+
+    data_dir = Path(ctx.data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    fingerprint = params.fingerprint(ctx.seed)
+    db_path = data_dir / "grad300.sqlite"
+    special = _open_catalogue(db_path, fingerprint)
+    if special is None:
+        special = _build_catalogue(db_path, params, ctx.seed, fingerprint)
+    files_root = data_dir / "files"
+    files_dir = files_root / fingerprint
+    if files_root.exists():  # files of another catalogue are stale
+        for stale in files_root.iterdir():
+            if stale.name != fingerprint and stale.is_dir():
+                shutil.rmtree(stale, ignore_errors=True)
+
+    secret = hashlib.sha256(f"grad300-sandbox-secret:{ctx.seed}".encode()).hexdigest()
+    created = datetime(2026, 1, 15, 9, 12, 44, tzinfo=timezone.utc)
+    users = {}
+    for i, (email, password, active, superuser, full_name) in enumerate(_USERS):
+        uid = str(uuid.UUID(bytes=hashlib.sha256(f"{ctx.seed}:{email}".encode()).digest()[:16], version=4))
+        users[uid] = {"email": email, "password": password, "is_active": active,
+                      "is_superuser": superuser, "full_name": full_name, "id": uid,
+                      "created_at": (created + timedelta(days=i)).isoformat().replace("+00:00", "Z")}
+    by_email = {u["email"]: u for u in users.values()}
+
+    def issue(uid: str, lifetime: float = token_ttl) -> str:
+        exp = datetime.now(timezone.utc) + timedelta(seconds=lifetime)
+        return jwt.encode({"exp": exp, "sub": uid}, secret, algorithm="HS256")
+
+    def public(user: dict) -> dict:
+        return {k: user[k] for k in ("email", "is_active", "is_superuser", "full_name", "id",
+                                     "created_at")}
+
+    # -- database access (one read-only connection per worker thread) --
+    local = threading.local()
+
+    def db() -> sqlite3.Connection:
+        con = getattr(local, "con", None)
+        if con is None:
+            con = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, check_same_thread=False)
+            local.con = con
+        return con
+
+    build_locks: dict[tuple[str, int], threading.Lock] = {}
+    build_locks_guard = threading.Lock()
+
+    def ensure_file(scan_type: str, scan_id: int, synth: dict, size: int) -> Path:
+        path = files_dir / scan_type / f"{scan_id}.fits"
+        if path.exists() and path.stat().st_size == size:
+            return path
+        with build_locks_guard:
+            lock = build_locks.setdefault((scan_type, scan_id), threading.Lock())
+        with lock:
+            if not (path.exists() and path.stat().st_size == size):
+                fitsgen.write_scan_file(path, synth, ctx.seed)
+        return path
+
+    def lookup(scan_type: str, scan_id: int):
+        return db().execute("SELECT record, synth, size FROM scans WHERE scan_type=? AND id=?",
+                            (scan_type, scan_id)).fetchone()
+
+    def build_all(only: list[tuple[str, int]] | None = None) -> None:
+        con = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+        try:
+            rows = con.execute("SELECT scan_type, id, synth, size FROM scans").fetchall()
+        finally:
+            con.close()
+        for scan_type, scan_id, synth, size in rows:
+            if only is None or (scan_type, scan_id) in only:
+                ensure_file(scan_type, scan_id, json.loads(synth), size)
+
+    if opts.get("prebuild"):
+        build_all()
+    elif "big_file" in special:
+        big = special["big_file"]
+        threading.Thread(target=build_all, args=([(big["scan_type"], big["id"])],),
+                         name="grad300-big-file", daemon=True).start()
+
+    # -- auth dependencies --
+    oauth2 = OAuth2PasswordBearer(tokenUrl=f"{API_PREFIX}/login/access-token", auto_error=False)
+
+    def current_user(token: Annotated[str | None, Depends(oauth2)]) -> dict:
+        if not token:
+            raise HTTPException(status_code=401, detail="Not authenticated",
+                                headers={"WWW-Authenticate": "Bearer"})
+        try:
+            payload = jwt.decode(token, secret, algorithms=["HS256"])
+            uid = str(payload["sub"])
+        except (jwt.InvalidTokenError, KeyError, TypeError):
+            raise HTTPException(status_code=403, detail="Could not validate credentials") from None
+        user = users.get(uid)
+        if user is None:
+            raise HTTPException(status_code=404, detail="User not found")
+        if not user["is_active"]:
+            raise HTTPException(status_code=400, detail="Inactive user")
+        return user
+
+    def scans_user(token: Annotated[str | None, Depends(oauth2)]) -> dict | None:
+        if not require_auth and not token:
+            return None
+        return current_user(token)
+
+    app = FastAPI(title="GRAD300 backend (astroquery-ext sandbox)",
+                  openapi_url=f"{API_PREFIX}/openapi.json", docs_url="/docs", redoc_url="/redoc")
+    router = APIRouter(prefix=API_PREFIX)
+
+    @router.post("/login/access-token", tags=["login"])
+    def login_access_token(form: Annotated[OAuth2PasswordRequestForm, Depends()]):
+        user = by_email.get(form.username)
+        if user is None or user["password"] != form.password:
+            raise HTTPException(status_code=400, detail="Incorrect email or password")
+        if not user["is_active"]:
+            raise HTTPException(status_code=400, detail="Inactive user")
+        return {"access_token": issue(user["id"]), "token_type": "bearer"}
+
+    # The template defines POST only; the seed client sends GET: answer both.
+    @router.post("/login/test-token", tags=["login"])
+    def test_token(user: Annotated[dict, Depends(current_user)]):
+        return public(user)
+
+    @router.get("/login/test-token", tags=["login"])
+    def test_token_get(user: Annotated[dict, Depends(current_user)]):
+        return public(user)
+
+    @router.get("/users/me", tags=["users"])
+    def read_user_me(user: Annotated[dict, Depends(current_user)]):
+        return public(user)
+
+    @router.get("/utils/health-check/", tags=["utils"])
+    def health_check() -> bool:
+        return True
+
+    @router.get("/scans/{scan_type}/", tags=["scans"])
+    def list_scans(
+        scan_type: ScanType,
+        user: Annotated[dict | None, Depends(scans_user)],
+        offset: Annotated[int, Query(ge=0)] = 0,
+        limit: Annotated[int, Query(ge=1, le=max_limit)] = 100,
+        source: str | None = None,
+        scan_name: str | None = None,
+        date_from: datetime | None = None,
+        date_to: datetime | None = None,
+    ):
+        where, args = ["scan_type = ?"], [scan_type.value]
+        if source is not None and "source" not in ignored:
+            where.append("instr(object_cf, ?) > 0")
+            args.append(source.casefold())
+        if scan_name is not None and "scan_name" not in ignored:
+            where.append("instr(name_cf, ?) > 0")
+            args.append(scan_name.casefold())
+        for bound, op, name in ((date_from, ">=", "date_from"), (date_to, "<=", "date_to")):
+            if bound is not None and name not in ignored:
+                if bound.tzinfo is None:
+                    bound = bound.replace(tzinfo=timezone.utc)
+                where.append(f"date_ts {op} ?")
+                args.append(bound.timestamp())
+        sql = (f"SELECT record FROM scans WHERE {' AND '.join(where)} "
+               f"ORDER BY id LIMIT ? OFFSET ?")
+        rows = db().execute(sql, (*args, limit, offset)).fetchall()
+        body = "[" + ",".join(r[0] for r in rows) + "]"
+        return Response(body.encode("utf-8"), media_type="application/json")
+
+    @router.get("/scans/{scan_type}/{scan_id}/download", tags=["scans"])
+    def download_scan(scan_type: ScanType, scan_id: int, request: Request,
+                      user: Annotated[dict | None, Depends(scans_user)]):
+        row = lookup(scan_type.value, scan_id)
+        if row is None:
+            raise HTTPException(status_code=404, detail="Scan not found")
+        record, synth, size = json.loads(row[0]), json.loads(row[1]), row[2]
+        path = ensure_file(scan_type.value, scan_id, synth, size)
+        mtime = datetime.fromisoformat(record["mtime"].replace("Z", "+00:00"))
+        etag = '"' + hashlib.sha256(f"{fingerprint}:{scan_type.value}:{scan_id}:{size}".encode()
+                                    ).hexdigest()[:32] + '"'
+        last_modified = format_datetime(mtime, usegmt=True)
+        headers = {"Accept-Ranges": "bytes", "ETag": etag, "Last-Modified": last_modified}
+        disposition = _content_disposition(record["file_name"], disposition_mode)
+        if disposition:
+            headers["Content-Disposition"] = disposition
+        wanted = _parse_range(request.headers.get("range"), size)
+        if_range = request.headers.get("if-range")
+        if wanted is not None and if_range is not None and if_range.strip() not in (etag, last_modified):
+            wanted = None
+        if wanted == "unsatisfiable":
+            return Response(status_code=416, headers={"Content-Range": f"bytes */{size}",
+                                                      "Accept-Ranges": "bytes"})
+        if wanted is None:
+            start, length, status = 0, size, 200
+        else:
+            start, end = wanted
+            length, status = end - start + 1, 206
+            headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+        headers["Content-Length"] = str(length)
+        return StreamingResponse(_iter_file(path, start, length), status_code=status,
+                                 headers=headers, media_type="application/fits")
+
+    app.include_router(router)
+
+    default = by_email[_USERS[0][0]]
+    inactive = by_email["inactive@example.com"]
+
+    def account(user: dict) -> dict:
+        entry = {"username": user["email"], "email": user["email"], "password": user["password"],
+                 "is_active": user["is_active"], "is_superuser": user["is_superuser"],
+                 "full_name": user["full_name"], "id": user["id"]}
+        if user["is_active"]:
+            entry["token"] = issue(user["id"])
+        return entry
+
+    counts = dict(db().execute("SELECT scan_type, count(*) FROM scans GROUP BY scan_type"))
+    info = {
+        "api_prefix": API_PREFIX,
+        "scan_types": list(SCAN_TYPES),
+        "counts": {t: counts.get(t, 0) for t in SCAN_TYPES},
+        "max_limit": max_limit,
+        "token_ttl": token_ttl,
+        "content_disposition": disposition_mode,
+        "ignore_filters": sorted(ignored),
+        "require_auth": require_auth,
+        "quirks": params.quirks,
+        "quirky_rule": {"none": "never", "all": "always", "some": "id % 10 == 7"}[params.quirks],
+        "special": special,
+        "tokens": {
+            "expired": issue(default["id"], lifetime=-3600),
+            "inactive_user": issue(inactive["id"]),
+            "unknown_user": jwt.encode({"exp": datetime.now(timezone.utc) + timedelta(days=1),
+                                        "sub": str(uuid.UUID(int=0))}, secret, algorithm="HS256"),
+            "bad_signature": jwt.encode({"exp": datetime.now(timezone.utc) + timedelta(days=1),
+                                         "sub": default["id"]}, "not-the-sandbox-secret-" * 3, algorithm="HS256"),
+        },
+        "fingerprint": fingerprint,
+        "started": time.time(),
+    }
+    return SandboxService(
+        app=app, root=f"{API_PREFIX}/",
+        credentials=account(default),
+        users={u["email"]: account(u) for u in users.values()},
+        info=info,
+    )
