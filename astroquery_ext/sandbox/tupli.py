@@ -60,7 +60,9 @@ written to ``<data_dir>/state.bson`` when the server shuts down cleanly (the
 Sandbox stops servers with SIGTERM) and read back on the next start with the
 same ``data_dir``; artifact bytes are files under ``<data_dir>/artifacts/``.
 A server that is killed (SIGKILL) or crashes loses what changed since it
-started. The default ``Sandbox`` data dir is temporary, so by default nothing
+started. Users already in a restored state keep their stored passwords (as
+pytupli keeps ``admin``'s); a changed ``admin_password`` makes startup fail
+with a clear message. The default ``Sandbox`` data dir is temporary, so by default nothing
 outlives the sandbox. The sample items are created only on a fresh start;
 their ids are derived from the seed, their ``created_at`` is the real time.
 
@@ -76,6 +78,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import importlib.metadata
 import json
 import os
 import random
@@ -325,12 +328,9 @@ class _TupliApp:
 
         async def lifespan_send(message):
             if message["type"] == "lifespan.startup.complete":
-                try:
-                    await self._on_startup()
-                except Exception as exc:  # report it as a failed startup, not a hang
-                    await send({"type": "lifespan.startup.failed",
-                                "message": f"tupli sandbox setup failed: {exc!r}"})
-                    raise
+                # An error here reaches Starlette's lifespan handler, which reports
+                # lifespan.startup.failed with the traceback; uvicorn then exits.
+                await self._on_startup()
             await send(message)
 
         await self.app(scope, lifespan_receive, lifespan_send)
@@ -388,7 +388,6 @@ def create_service(ctx: SandboxContext) -> SandboxService:
         db_handler.AsyncIOMotorGridFSBucket = GridFSBucket
 
     # 3. pytupli's settings, on its module constants (read at call time there).
-    import pytupli
     import pytupli.schema
     import pytupli.server.api.endpoints.users as users_endpoints
     import pytupli.server.management.authorization as authorization
@@ -402,7 +401,7 @@ def create_service(ctx: SandboxContext) -> SandboxService:
 
     sample: dict[str, Any] = {}
     info = {
-        "pytupli_version": getattr(pytupli, "__version__", "1.2.9"),
+        "pytupli_version": importlib.metadata.version("pytupli"),
         "secret_key": secret_key, "jwt_algorithm": "HS256",
         "access_token_minutes": access_minutes, "refresh_token_minutes": refresh_minutes,
         "open_access": open_access, "open_signup": open_signup,
@@ -412,8 +411,14 @@ def create_service(ctx: SandboxContext) -> SandboxService:
 
     async def on_startup():
         call = _asgi_call
-        admin = (await call(pytupli_app, "POST", "/access/users/token",
-                            json_body={"username": "admin", "password": admin_password}))
+        try:
+            admin = await call(pytupli_app, "POST", "/access/users/token",
+                               json_body={"username": "admin", "password": admin_password})
+        except RuntimeError:
+            if restored:
+                raise RuntimeError(f"the state restored from {state_path} has another admin password "
+                                   "than the admin_password option; pytupli keeps the stored one") from None
+            raise
         admin_token = admin["access_token"]["token"]
         existing = {u["username"] for u in await call(pytupli_app, "GET", "/access/users/list",
                                                       token=admin_token)}

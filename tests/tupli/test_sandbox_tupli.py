@@ -6,6 +6,7 @@ built against, quirks included (see ``shared/specs/tupli.md``).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import socket
 import time
@@ -202,7 +203,6 @@ def test_artifact_round_trip(client, url, auth):
     item = response.json()
     assert item["name"] == "blob.csv" and item["created_by"] == "alice"
     assert item["published_in"] == ["alice"] and item["encoding"] == "utf-8"
-    import hashlib
     assert item["hash"] == hashlib.sha256(data + b"alice").hexdigest()
 
     headers = {**auth["alice"], "Connection": "close"}
