@@ -89,11 +89,11 @@ WEB_KINDS = {"analyses": "analysis", "papers": "paper", "confnotes": "confnote",
 
 USERS = {
     "alice": {"name": "Alice Archer", "given_name": "Alice", "family_name": "Archer",
-              "roles": ["atlas-readers", "default-roles-cern", "offline_access"], "cern_person_id": 812345},
+              "roles": ["atlas-readers", "default-roles-cern", "offline_access"], "cern_person_id": "812345"},
     "bob": {"name": "Bob Bauer", "given_name": "Bob", "family_name": "Bauer",
-            "roles": ["atlas-readers", "default-roles-cern"], "cern_person_id": 823456},
+            "roles": ["atlas-readers", "default-roles-cern"], "cern_person_id": "823456"},
     "guest": {"name": "Guest Visitor", "given_name": "Guest", "family_name": "Visitor",
-              "roles": ["default-roles-cern"], "cern_person_id": 834567},
+              "roles": ["default-roles-cern"], "cern_person_id": "834567"},
 }
 
 
