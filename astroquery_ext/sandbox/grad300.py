@@ -44,6 +44,20 @@ Options (``Sandbox(services={"grad300": {...}})``):
 ``require_auth`` (True)      bearer token needed on /scans
 ``prebuild`` (False)         synthesise every file at startup instead of on first download
 
+Users (``Sandbox.users("grad300")``, keyed by e-mail): ``student@example.com``
+(default, active), ``observer@example.com`` (active superuser),
+``inactive@example.com`` (inactive: login answers 400 "Inactive user"). Each
+entry has ``username`` (= e-mail), ``password``, ``id`` and, for active users,
+a ``token`` issued at startup.
+
+``Sandbox.info("grad300")`` keys: ``api_prefix``, ``scan_types``, ``counts``
+(scans per type), ``max_limit``, ``token_ttl``, ``content_disposition``,
+``ignore_filters``, ``require_auth``, ``quirks``, ``quirky_rule``, ``special``
+(each entry ``{"scan_type", "id", "file_name", "size"}``: ``empty_tpi``,
+``corrupt_azel``, ``non_ascii_name``, ``empty_object``, ``hostile`` (a list),
+``big_file``), ``tokens`` (``expired``, ``inactive_user``, ``unknown_user``,
+``bad_signature``: JWTs for the error paths), ``fingerprint``, ``started``.
+
 Filters follow the seed client's own semantics: ``source`` and ``scan_name``
 are case-insensitive (casefold) substrings of ``object`` and ``file_name``;
 ``date_from``/``date_to`` are inclusive bounds on ``date``, naive values taken

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import re
+import time
 import warnings
 from datetime import datetime, timezone
 
@@ -426,7 +427,6 @@ def test_options(tmp_path):
         cred = box.credentials("grad300")
         token = http.post(url + "login/access-token",
                           data={"username": cred["username"], "password": cred["password"]}).json()["access_token"]
-        import time
         time.sleep(2.1)
         r = http.get(url + "login/test-token", headers={"Authorization": f"Bearer {token}"})
         assert r.status_code == 403
