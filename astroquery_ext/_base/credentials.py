@@ -43,7 +43,20 @@ __all__ = ["TokenStore", "CredentialChain", "env_var", "no_prompt"]
 
 log = logging.getLogger("astroquery_ext")
 
-_THREAD_LOCKS: dict[str, threading.RLock] = {}
+class _AccountLock:
+    """A thread lock plus, while held, the flock'd file that extends it to other processes.
+
+    The file lock is taken only at the outermost level: a second flock on a
+    new descriptor of the same file would block against our own first one.
+    """
+
+    def __init__(self):
+        self.thread_lock = threading.RLock()
+        self.depth = 0
+        self.fd: int | None = None
+
+
+_THREAD_LOCKS: dict[str, _AccountLock] = {}
 _THREAD_LOCKS_GUARD = threading.Lock()
 
 
@@ -165,23 +178,26 @@ class TokenStore:
 
     @contextlib.contextmanager
     def lock(self, account: str) -> Iterator[None]:
-        """Hold the lock of one account, across threads and processes."""
+        """Hold the lock of one account, across threads and processes. Re-entrant."""
         name = f"{self.service}.{account}"
         with _THREAD_LOCKS_GUARD:
-            thread_lock = _THREAD_LOCKS.setdefault(name, threading.RLock())
-        with thread_lock:
-            if fcntl is None:
-                yield
-                return
-            private_dir(self.directory)
-            safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in account)
-            fd = os.open(self.directory / f".{self.service}.{safe}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+            lock = _THREAD_LOCKS.setdefault(name, _AccountLock())
+        with lock.thread_lock:
+            lock.depth += 1
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX)
+                if lock.depth == 1 and fcntl is not None:
+                    private_dir(self.directory)
+                    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in account)
+                    lock.fd = os.open(self.directory / f".{self.service}.{safe}.lock",
+                                      os.O_RDWR | os.O_CREAT, 0o600)
+                    fcntl.flock(lock.fd, fcntl.LOCK_EX)
                 yield
             finally:
-                fcntl.flock(fd, fcntl.LOCK_UN)
-                os.close(fd)
+                lock.depth -= 1
+                if lock.depth == 0 and lock.fd is not None:
+                    fcntl.flock(lock.fd, fcntl.LOCK_UN)
+                    os.close(lock.fd)
+                    lock.fd = None
 
     def __repr__(self) -> str:
         return f"<TokenStore {self.keyring_service}>"

@@ -133,6 +133,8 @@ class AuthState:
     expires_at: float | None = None
     refresh_token: str | None = None
     extra: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    #: When the token was obtained (seconds since the epoch).
+    obtained_at: float = dataclasses.field(default_factory=time.time)
 
     def __post_init__(self):
         register_secret(self.token)
@@ -143,6 +145,13 @@ class AuthState:
 
     def expired(self, margin: float = 0.0) -> bool:
         return self.expires_at is not None and time.time() + margin >= self.expires_at
+
+    def renewal_due(self) -> bool:
+        """Expired, or in the last quarter of its life (at most the last 30 s)."""
+        if self.expires_at is None:
+            return False
+        lifetime = max(0.0, self.expires_at - self.obtained_at)
+        return self.expired(margin=min(30.0, lifetime / 4))
 
     def fingerprint(self, service: str, server: str) -> str:
         """Names this identity in the cache: a hash, never the token."""
@@ -370,12 +379,12 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
         we waited, its fresh token is used instead of asking the server again.
         """
         with self._auth_lock:
-            if self._auth is not None and self._auth is not state and not self._auth.expired(30):
-                return self._auth
+            if self._auth is not None and self._auth is not state and not self._auth.renewal_due():
+                return self._auth  # another thread renewed while we waited
             with self.store.lock(self._session_account(state.principal)):
                 if persist:
                     stored = self._load_session(state.principal)
-                    if stored is not None and stored.token != state.token and not stored.expired(30):
+                    if stored is not None and stored.token != state.token and not stored.renewal_due():
                         self._set_auth(stored)
                         return stored
                 fresh = self._refresh(state)
@@ -393,7 +402,7 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
         if state is None and auth == "required":
             self._auto_login()
             state = self._auth
-        if state is not None and state.expired(30) and state.refresh_token:
+        if state is not None and state.renewal_due() and state.refresh_token:
             state = self._renew(state, persist=state.extra.get("persist", False)) or state
         return state
 
@@ -559,7 +568,7 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
         safe_url = redact_url(url)
         path = urllib.parse.urlsplit(safe_url).path
         message = (f"{self.name}: {method} {path} answered HTTP {status}"
-                   f"{': ' + detail if detail else ''}. {self._error_hint(status, detail)}")
+                   f"{': ' + detail.rstrip('. ') if detail else ''}. {self._error_hint(status, detail)}")
         kwargs = dict(status=status, detail=detail or None, url=safe_url, service=self.service)
         response.close()
         if status == 401:

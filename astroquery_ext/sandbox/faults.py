@@ -19,7 +19,7 @@ Kinds:
     Close the connection with a TCP reset before any byte of the answer.
 ``truncate``
     Call the app, send its status and headers (``Content-Length`` intact),
-    then only ``fraction`` (default 0.5) of the body, then reset.
+    then only ``fraction`` (default 0.5) of the body, then close the connection.
 ``delay``
     Sleep ``seconds`` before calling the app (to trip client timeouts).
 ``drop_response``
@@ -152,10 +152,14 @@ def _transport_of(send) -> asyncio.Transport | None:
     return getattr(cycle, "transport", None)
 
 
-def _reset(send) -> None:
+def _reset(send, graceful: bool = False) -> None:
+    """Drop the connection: a TCP reset, or (``graceful``) a close after what was sent is flushed."""
     transport = _transport_of(send)
     if transport is None:  # not uvicorn: fall back to an error the server turns into a close
         raise ConnectionResetError("sandbox fault: reset")
+    if graceful:
+        transport.close()
+        return
     sock = transport.get_extra_info("socket")
     if sock is not None:
         try:
@@ -229,9 +233,9 @@ class FaultMiddleware:
                     chunk = body[:max(room, 0)]
                     if chunk:
                         await send({"type": "http.response.body", "body": chunk, "more_body": True})
-                    # Give the event loop a moment to flush before the reset.
-                    await asyncio.sleep(0.01)
-                    _reset(send)
+                    # Close after the bytes sent are flushed: the client reads
+                    # them, then the connection ends short of Content-Length.
+                    _reset(send, graceful=True)
                     raise _Reset()
                 state["sent"] += len(body)
                 await send(message)

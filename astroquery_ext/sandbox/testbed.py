@@ -152,6 +152,7 @@ def create_service(ctx: SandboxContext) -> SandboxService:
             from urllib.parse import quote
             headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(name)}"
         match = re.fullmatch(r"bytes=(\d+)-", range or "")
+        status, start = 200, 0
         if match and mode != "ignore_range":
             start = int(match.group(1))
             if start >= len(data):
@@ -159,12 +160,12 @@ def create_service(ctx: SandboxContext) -> SandboxService:
             if mode == "bad_range":  # a 206 that does not start where asked
                 start = 0
             headers["Content-Range"] = f"bytes {start}-{len(data) - 1}/{len(data)}"
-            return Response(data[start:], status_code=206, headers=headers,
-                            media_type="application/octet-stream")
-        if mode == "short":  # a server that lies about the size (no Content-Length check possible)
-            return StreamingResponse(iter([data[: len(data) // 2]]), headers=headers,
+            status = 206
+        body = data[start:]
+        if mode == "short":  # a server that ends early and sends no Content-Length to check
+            return StreamingResponse(iter([body[: len(body) // 2]]), status_code=status, headers=headers,
                                      media_type="application/octet-stream")
-        return Response(data, headers=headers, media_type="application/octet-stream")
+        return Response(body, status_code=status, headers=headers, media_type="application/octet-stream")
 
     return SandboxService(
         app=app, root="/api/",

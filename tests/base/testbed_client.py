@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 import types
+from urllib.parse import quote
 
 from astroquery_ext._base import (
     AuthState, DownloadJob, Field, ServiceQuery, download_many, fetch_cursor_pages, fetch_offset_pages,
@@ -105,7 +106,7 @@ class TestbedClass(ServiceQuery):
 
     def download_files(self, names, directory, *, max_workers=4, overwrite=False, query="",
                        sizes=None, sha256=None, use_name=True, errors="raise"):
-        jobs = [DownloadJob(url=f"files/{n}{query}", directory=directory, name=n if use_name else None,
+        jobs = [DownloadJob(url=f"files/{quote(n, safe='')}{query}", directory=directory, name=n if use_name else None,
                             expected_size=(sizes or {}).get(n), sha256=(sha256 or {}).get(n), key=n)
                 for n in names]
         return download_many(self, jobs, max_workers=max_workers, show_progress=False,
