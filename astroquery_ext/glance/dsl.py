@@ -100,6 +100,7 @@ import functools
 import math
 import numbers
 import re
+import sys
 import tomllib
 import warnings
 from collections.abc import Iterable, Iterator
@@ -131,6 +132,7 @@ EMPTY = "__EMPTY__"
 OPERATORS = ("=", "!=", "contain", "not-contain")
 
 _OPERATOR_LIST = "=, !=, contain, not-contain, in [...], not in [...]"
+_MAX_DEPTH = 200  # nesting of parentheses the parser accepts (it recurses)
 _CATALOGUE_PATH = Path(__file__).with_name("data") / "query-fields.toml"
 
 # Fields present in the catalogue that the server refuses to filter on
@@ -158,6 +160,8 @@ class DSLError(ValueError):
         The query text, when the error comes from :func:`parse`.
     position : int or None
         0-based offset into ``query`` of the problem.
+    end : int or None
+        End offset of the offending token, when it spans more than one character.
     hint : str or None
         A suggestion, when there is one.
     """
@@ -203,7 +207,7 @@ def _catalogue() -> dict[str, tuple[tuple[str, ...], frozenset[str]]]:
     out = {}
     for mode, table in raw.items():
         rejected = _REJECTED_FIELDS.get(mode, {})
-        names = tuple(f for f in table.get("fields", ()) if f not in rejected)
+        names = tuple(sorted(f for f in table.get("fields", ()) if f not in rejected))
         out[mode] = (names, frozenset(table.get("boolean_fields", ())))
     return out
 
@@ -421,7 +425,6 @@ class Comparison(Expression):
 class _Junction(Expression):
     __slots__ = ()
     operands: tuple[Expression, ...]
-    _word = ""
 
     def __init__(self, *operands: Expression):
         flat: list[Expression] = []
@@ -523,7 +526,15 @@ def _check_value_semantics(c: Comparison, *, query: str | None = None,
     if _DOUBLE_DECODED_RE.search(c.value):
         warnings.warn(f"value {c.value!r} contains '+', '?' or a %XX escape: the Glance server "
                       "URL-decodes the query twice (ATGLANCE-8333), so it will not match as written",
-                      DSLWarning, stacklevel=4)
+                      DSLWarning, stacklevel=_caller_stacklevel())
+
+
+def _caller_stacklevel() -> int:
+    """The ``stacklevel`` that points a warning at the first frame outside this module."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename == __file__:
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 # --------------------------------------------------------------------------
@@ -739,6 +750,9 @@ class _Parser:
             opened = self.pos
             self.pos += 1
             self.depth += 1
+            if self.depth > _MAX_DEPTH:
+                raise DSLError(f"invalid query at {self._where(opened)}: parentheses nested more "
+                               f"than {_MAX_DEPTH} deep", query=self.text, position=opened)
             self._skip()
             if self._at(")"):
                 raise self._fail("a condition", "empty parentheses")

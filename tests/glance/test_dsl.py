@@ -12,7 +12,7 @@ import re
 import warnings
 
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from astroquery_ext.glance import dsl
@@ -330,8 +330,9 @@ def test_parse_accepts_an_expression():
 
 
 def test_values_that_cannot_match_warn():
-    with pytest.warns(DSLWarning, match="ATGLANCE-8333"):
+    with pytest.warns(DSLWarning, match="ATGLANCE-8333") as record:
         expr = parse("amiGlance.url = https://x/?a=1+2", A)
+    assert record[0].filename == __file__  # points at the caller, not into the parser
     assert expr.to_dsl() == 'amiGlance.url = "https://x/?a=1+2"'
     with pytest.warns(DSLWarning):
         (F("status") == "100%25").validate(A)
@@ -343,6 +344,8 @@ def test_values_that_cannot_match_warn():
 def test_deep_nesting_and_long_lists():
     query = "(" * 200 + "status = A" + ")" * 200
     assert parse(query, A).to_dsl() == "status = A"
+    with pytest.raises(DSLError, match="nested more than 200 deep"):
+        parse("(" * 1000 + "status = A" + ")" * 1000, A)
     values = [f"v{i}" for i in range(2000)]
     expr = parse(f"status in [{', '.join(values)}]", A)
     assert isinstance(expr, Or) and len(expr.operands) == 2000
