@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import datetime as dt
 import email.utils
 import hashlib
 import json as jsonlib
@@ -54,6 +55,7 @@ from astroquery.query import LoginABCMeta, QueryWithLogin
 from astroquery_ext import __version__
 from astroquery_ext._base.cache import ResponseCache, cache_key
 from astroquery_ext._base.credentials import CredentialChain, TokenStore, no_prompt
+from astroquery_ext._base.tables import Field, records_to_table, warn_if_empty, warn_truncated
 from astroquery_ext._base.exceptions import (
     AuthorizationError, ConflictError, InvalidQueryError, LoginError, NotFoundError,
     RateLimitError, RemoteServiceError)
@@ -651,3 +653,29 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
             self._cache.put(self._identity(), key, content, method=method,
                             path=urllib.parse.urlsplit(url).path, status=response.status_code)
         return value
+
+    # -- result tables ------------------------------------------------------------
+
+    def _table(self, records, fields: "list[Field] | None", *, path: str, what: str,
+               query: Mapping[str, Any] | None = None, row_limit: int | None = None,
+               truncated: bool = False, warn_empty: bool = True):
+        """Records to a Table with provenance in ``meta``; warns when empty or truncated.
+
+        Parameters
+        ----------
+        path : str
+            The endpoint asked (for ``meta["url"]``).
+        what : str
+            Plural noun for the warnings ("scans", "analyses").
+        query : dict, optional
+            The query parameters, for ``meta["query"]`` (never put credentials here).
+        """
+        meta = {"service": self.service, "url": redact_url(self._url(path)),
+                "query": dict(query or {}),
+                "retrieved": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+        table = records_to_table(records, fields, meta=meta)
+        if truncated:
+            warn_truncated(row_limit, what)
+        if warn_empty:
+            warn_if_empty(table, what)
+        return table
