@@ -407,7 +407,8 @@ class AtlasService:
     # ---- auth, permission, throttle -------------------------------------------
 
     def _token_user(self, key: str) -> dict:
-        row = self.db.execute("SELECT username, created FROM tokens WHERE key=?", (key,)).fetchone()
+        with self.lock:
+            row = self.db.execute("SELECT username, created FROM tokens WHERE key=?", (key,)).fetchone()
         if row is None:
             raise self._unauth(INVALID_TOKEN)
         user = self.users[row[0]]
@@ -491,6 +492,8 @@ class AtlasService:
                 return 200, GET_NOT_IMPLEMENTED
             payload, form = self._payload(method, headers, query, body)
             handler = getattr(self, "ep_" + name)
+            if name in ("objects", "cone", "externalxmlist"):  # in-memory reads: no DB lock
+                return handler(payload, form, user)
             with self.lock:
                 return handler(payload, form, user)
         except HTTPResult as res:
