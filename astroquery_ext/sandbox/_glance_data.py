@@ -348,12 +348,12 @@ class _Gen:
                 team.append(m)
                 continue
             contact = j == 0 or r.random() < 0.1
-            if analysis:
+            if analysis or r.random() < 0.5:
                 m["isAnalysisContact"] = contact
                 m["analysisContactAssignment"] = (
                     {"startDate": start.isoformat(), "endDate": self.maybe_date(start, 0.4, 900)}
                     if contact else {"startDate": None, "endDate": None})
-            elif r.random() < 0.5:
+            else:
                 m["isAnalysisContact"] = None
                 m["analysisContactAssignment"] = None
             team.append(m)
@@ -656,7 +656,9 @@ def build(seed: int = 0, *, n_analyses: int = 300, n_papers: int | None = None,
                "metadata": {k: v for k, v in ana["metadata"].items()
                             if k in ("collisions", "keywords", "statisticalTools", "mvaMlTools")},
                "relatedAnalysis": {"referenceCode": ana["referenceCode"], "type": "Analysis"},
-               "supersededBy": [],
+               "supersededBy": ([{"referenceCode": f"{lead}-{year}-{nn}", "type": "Paper"}]
+                                if f"{lead}-{year}-{nn}" in {p["referenceCode"] for p in ana["relatedPublications"]}
+                                else []),
                "phase1": {"state": r.choice(list(STATUS_LABELS["pubnote"]["phase1.state"].values())),
                           "startDate": start.isoformat(), "draftCdsUrl": g.cds_url() if r.random() < 0.8 else None,
                           "readers": readers,

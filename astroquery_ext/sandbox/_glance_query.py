@@ -315,12 +315,16 @@ class Collection:
     """The records of one endpoint with cached per-field value sets and sort orders."""
 
     def __init__(self, mode: str, records: list[dict], *, equivalents: dict[str, dict[str, set[str]]],
-                 fields: set[str] | None = None, rejected: dict[str, str] | None = None,
+                 fields: set[str] | None = None, booleans: set[str] | None = None,
+                 rejected: dict[str, str] | None = None,
                  getters: dict[str, Callable[[dict], list]] | None = None):
         self.mode = mode
         self.records = records
-        cat_fields, self.booleans = field_catalogue(records)
-        self.fields = set(fields) if fields is not None else cat_fields
+        if fields is None or booleans is None:
+            cat_fields, cat_booleans = field_catalogue(records)
+            fields = cat_fields if fields is None else fields
+            booleans = cat_booleans if booleans is None else booleans
+        self.fields, self.booleans = set(fields), set(booleans)
         self.rejected = dict(rejected or {})
         self.getters = dict(getters or {})
         self.equivalents = equivalents  # field -> label (lower) -> {label, raw values} (lower)

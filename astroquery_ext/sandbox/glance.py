@@ -69,7 +69,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from astroquery_ext.sandbox import _glance_data as data
-from astroquery_ext.sandbox._glance_query import Collection, QueryCrash, QueryError, parse
+from astroquery_ext.sandbox._glance_query import Collection, QueryCrash, QueryError, field_catalogue, parse
 from astroquery_ext.sandbox._oidc import OAuthError, OIDCProvider, OIDCSettings
 from astroquery_ext.sandbox._service import SandboxContext, SandboxService
 
@@ -164,20 +164,24 @@ def create_service(ctx: SandboxContext) -> SandboxService:
     oidc = OIDCProvider(ctx.origin, realm, users=users, clients=clients, data_dir=ctx.data_dir,
                         settings=settings, default_user="alice")
 
+    # Searchable fields are every leaf path of the record shapes. A small data set may
+    # never fill some optional parts, so the catalogue comes from a full-size one then.
+    shapes = dataset if n_analyses >= 300 else data.build(0)
     collections: dict[str, Collection] = {}
     for mode in data.MODES:
         records = getattr(dataset, mode)
+        fields, booleans = field_catalogue(getattr(shapes, mode))
         if mode == "publication":
             collections[mode] = Collection(
-                mode, records, equivalents=_equivalents(mode), fields=PUBLICATION_FIELDS,
+                mode, records, equivalents=_equivalents(mode), fields=PUBLICATION_FIELDS, booleans=set(),
                 getters={"referenceCode": _publication_codes},
                 rejected={f: (f"'{f}' is not a searchable field of publications; "
                               "use referenceCode, which matches temporary and final codes")
                           for f in ("temporaryReferenceCode", "finalReferenceCode")})
         else:
-            coll = Collection(mode, records, equivalents=_equivalents(mode))
             if mode == "analysis":
-                coll.fields.add("extraMetadata")
+                fields.add("extraMetadata")  # searchable per api.yml, though a free-form object
+            coll = Collection(mode, records, equivalents=_equivalents(mode), fields=fields, booleans=booleans)
             collections[mode] = coll
     chunks: dict[str, list[bytes | None]] = {m: [None] * len(c.records) for m, c in collections.items()}
     by_code: dict[str, tuple[str, dict]] = {}
