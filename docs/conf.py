@@ -1,0 +1,62 @@
+"""Sphinx configuration of the astroquery-ext documentation.
+
+Every example is executed: ``sphinx-build -b doctest`` (``python3 dev.py docs``)
+runs them against a sandbox started here, once for the whole build.
+"""
+
+import atexit
+import os
+import sys
+
+import astroquery_ext
+
+project = "astroquery-ext"
+author = "the astroquery-ext developers"
+copyright = "2026, the astroquery-ext developers"
+version = release = astroquery_ext.__version__
+
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.doctest",
+    "sphinx.ext.napoleon",
+    "sphinx_automodapi.automodapi",
+]
+numpydoc_show_class_members = False
+automodapi_toctreedirnm = "api"
+automodsumm_inherited_members = False
+autodoc_typehints = "none"
+default_role = "obj"
+exclude_patterns = ["_build", "api/*.inc", "**.ipynb_checkpoints"]
+html_theme = "alabaster"
+html_static_path = ["_static"]
+html_theme_options = {"description": "astroquery-style clients for four authenticated services",
+                      "fixed_sidebar": True}
+suppress_warnings = ["config.cache"]
+
+# -- executed examples ----------------------------------------------------------
+# The doctest builder runs every example against a sandbox of the four services.
+# Its URLs and credentials reach the examples through environment variables
+# (read by doctest_global_setup), and the user state is a temporary directory.
+if "doctest" in sys.argv:
+    import tempfile
+
+    from astropy.config.paths import set_temp_cache, set_temp_config
+
+    from astroquery_ext.sandbox import Sandbox
+
+    _home = tempfile.mkdtemp(prefix="astroquery-ext-docs-")
+    _services = [s for s in ("atlas", "grad300", "glance", "tupli")
+                 if os.path.exists(os.path.join(os.path.dirname(astroquery_ext.__file__), "sandbox", f"{s}.py"))]
+    _sandbox = Sandbox(services=_services).start()
+    atexit.register(_sandbox.stop)
+    for _name in _services:
+        os.environ[f"DOCS_{_name.upper()}_URL"] = _sandbox.url(_name)
+    _cache = set_temp_cache(os.path.join(_home, "cache"))
+    _cache.__enter__()
+    _config = set_temp_config(os.path.join(_home, "config"))
+    _config.__enter__()
+    os.environ["PYTHON_KEYRING_BACKEND"] = "keyring.backends.fail.Keyring"
+    import keyring
+    import keyring.backends.fail
+    keyring.set_keyring(keyring.backends.fail.Keyring())
+    doctest_global_setup = "import os\nimport warnings\n"
