@@ -113,6 +113,9 @@ class DownloadJob:
     sha256: str | None = None
     #: Anything the caller wants back in the result (ids, types...).
     key: object = None
+    #: Extra request headers for this file (e.g. ``Connection: close`` for a
+    #: server that drops the connection after each download).
+    headers: "dict[str, str] | None" = None
 
 
 @dataclasses.dataclass
@@ -169,7 +172,8 @@ def download_file(client: "ServiceQuery", job: DownloadJob, *, auth: str = "opti
         if job.expected_size is not None and offset > job.expected_size:
             part.unlink()
             offset = 0
-        headers = {"Accept-Encoding": "identity"}
+        headers = dict(job.headers or {})
+        headers["Accept-Encoding"] = "identity"
         if offset:
             headers["Range"] = f"bytes={offset}-"
         try:

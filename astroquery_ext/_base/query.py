@@ -592,7 +592,7 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
     def _json(self, method: str, path: str, *, params=None, data=None, json=None,
               auth: str = "optional", cache: bool | None = False, ttl: float | None = None,
               idempotent: bool | None = None, get_query_payload: bool = False,
-              empty: Any = None) -> Any:
+              empty: Any = None, headers: Mapping[str, str] | None = None) -> Any:
         """A request whose answer is JSON, parsed; cached when ``cache`` allows.
 
         Parameters
@@ -607,6 +607,9 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
             Return the request (method, URL, parameters, body) instead of sending it.
         empty : object
             What an empty body (HTTP 204) parses to.
+        headers : dict, optional
+            Extra headers for this request (never put in the cache key; never
+            an Authorization header: that comes from the login state).
         """
         method = method.upper()
         url = self._url(path)
@@ -631,7 +634,7 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
         attempts = (self.max_retries if idempotent else 0) + 1
         for attempt in range(attempts):
             response = self._http(method, url, params=params, data=data, json=json, auth=auth,
-                                  idempotent=idempotent)
+                                  idempotent=idempotent, headers=headers)
             content = response.content
             if not content.strip():
                 return empty
