@@ -37,6 +37,7 @@ from urllib.parse import unquote_plus
 EMPTY = "__empty__"
 _WS = " \t\r\n\f\v"
 _DATETIME = re.compile(r"^(\d{4}-\d{2}-\d{2})[T ]\d{2}:\d{2}")
+_FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 
 
 class QueryError(ValueError):
@@ -142,7 +143,7 @@ class _Parser:
             raise self.error("expected a field name")
         if self.s[self.i] == '"':
             return self.quoted().strip()
-        m = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*").match(self.s, self.i)
+        m = _FIELD.match(self.s, self.i)
         if not m:
             raise self.error("expected a field name")
         self.i = m.end()
@@ -408,13 +409,11 @@ class Collection:
         firsts = []
         for rec in self.records:
             vals = self._values(rec, sort_by)
-            firsts.append(None if not vals else (str(vals[0]).lower() if not isinstance(vals[0], bool)
-                                                  else str(vals[0]).lower()))
+            firsts.append(_norm(vals[0]) if vals else None)
         present = [i for i, v in enumerate(firsts) if v is not None]
         absent = [i for i, v in enumerate(firsts) if v is None]
+        # case-insensitive; ties keep record order (also when reversed: sort is stable)
         present.sort(key=lambda i: firsts[i], reverse=desc)
-        if desc:  # stable ties in record order, also when reversed
-            present = sorted(present, key=lambda i: firsts[i], reverse=True)
         result = present + absent
         with self._lock:
             self._orders[key] = result

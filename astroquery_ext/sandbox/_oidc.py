@@ -43,7 +43,6 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import jwt

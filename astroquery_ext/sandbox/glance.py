@@ -9,6 +9,14 @@ What it serves (``ORIGIN`` is ``Sandbox.origin("glance")``)::
                                                               tiny HTML detail pages (web UI links)
     GET ORIGIN/_glance/stats                                  counters (JSON); DELETE resets them
 
+Counters in ``/_glance/stats``: ``authorizations`` (codes issued), ``codes_redeemed``,
+``refreshes``, ``refresh_rejected``, ``password_logins``, ``exchanges``,
+``exchange_rejected``, ``device_authorizations``, ``device_polls``,
+``device_approvals``, ``device_grants``, ``revocations``, ``token_errors``,
+``authorization_errors``, ``sessions`` (live), ``api_requests``,
+``api_unauthorized``, ``api_forbidden``, ``api_bad_requests``, ``by_endpoint``,
+``last_token_aud``, ``last_token_jti``.
+
 Every search takes ``offset`` (default 0), ``limit`` (default 50, 1..max_limit),
 ``queryString`` (the server DSL, see ``_glance_query.py``), ``sortBy`` (a
 searchable field; records without it go last) and ``sortDesc``
@@ -165,8 +173,9 @@ def create_service(ctx: SandboxContext) -> SandboxService:
                         settings=settings, default_user="alice")
 
     # Searchable fields are every leaf path of the record shapes. A small data set may
-    # never fill some optional parts, so the catalogue comes from a full-size one then.
-    shapes = dataset if n_analyses >= 300 else data.build(0)
+    # never fill some optional parts, so the catalogue comes from a reference data set
+    # Built from a fixed default-size data set, so it is the same whatever the size and seed.
+    shapes = dataset if (n_analyses, ctx.seed) == (300, 0) and not any(sizes.values()) else data.build(0)
     collections: dict[str, Collection] = {}
     for mode in data.MODES:
         records = getattr(dataset, mode)
@@ -368,5 +377,4 @@ def create_service(ctx: SandboxContext) -> SandboxService:
         },
         "built_at": time.time(),
     }
-    public_user = {k: v for k, v in users["alice"].items()}
-    return SandboxService(app=app, root=root, credentials=public_user, users=users, info=info)
+    return SandboxService(app=app, root=root, credentials=dict(users["alice"]), users=users, info=info)
