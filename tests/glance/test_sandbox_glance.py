@@ -620,7 +620,7 @@ def test_web_details_pages(http, info):
 def quirky():
     opts = {"n_analyses": 40, "quirks": "all", "strict_dsl": True, "accept_base_tokens": True,
             "access_token_ttl": 2, "device_auto_approve_after": 1, "device_interval": 0, "cache_control": "",
-            "max_limit": 20}
+            "max_limit": 20, "auto_approve": False}
     with Sandbox(services={"glance": opts}, seed=1) as box:
         yield box
 
@@ -657,6 +657,17 @@ def test_options(quirky):
         dev = http.post(info["device_authorization_endpoint"], data={"client_id": "stare"}).json()
         assert _poll(http, info, dev["device_code"], "stare").json()["error"] == "authorization_pending"
         assert _poll(http, info, dev["device_code"], "stare").status_code == 200
+        # without auto-approval the authorization endpoint shows a login form
+        verifier, challenge = pkce_pair()
+        form = authorize(http, info, challenge)
+        assert form.status_code == 200 and "<form" in form.text
+        params = {"response_type": "code", "client_id": "stare", "redirect_uri": REDIRECT, "state": "s1",
+                  "code_challenge": challenge, "code_challenge_method": "S256"}
+        wrong = http.post(info["authorization_endpoint"], data={**params, "username": "bob", "password": "x"})
+        assert wrong.status_code == 200 and "Invalid username or password" in wrong.text
+        _, back = redirect_params(http.post(info["authorization_endpoint"],
+                                            data={**params, "username": "bob", "password": "bob-password"}))
+        assert back["state"] == "s1" and back["code"]
         # short lifetimes: the access token expires
         time.sleep(3.1)
         late = get(limit=1)
