@@ -217,6 +217,10 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
     retry_max_wait: float = 120.0
     #: Upper bound of ``max_workers`` for concurrent pages and downloads.
     max_workers_limit: ClassVar[int] = 16
+    #: Statuses that mean "this token no longer works": the token is renewed
+    #: once (``_refresh``) and the request repeated. Some services answer 403
+    #: for an expired token.
+    renew_statuses: ClassVar[frozenset] = frozenset({401})
 
     def __init__(self, *, server: str | None = None, timeout: float | None = None):
         super().__init__()
@@ -350,6 +354,10 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
         """Log in without prompting (environment or keyring), or raise `LoginError`."""
         with no_prompt():
             self.login()
+
+    def _auth_header(self, state: AuthState) -> dict[str, str]:
+        """The Authorization header for a request made as ``state`` (Glance sends an exchanged token)."""
+        return state.header()
 
     def _refresh(self, state: AuthState) -> AuthState | None:
         """Get a new token for ``state`` from the server; None when this service cannot."""
@@ -507,10 +515,11 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
             state = self._current_auth(auth)
             request_headers = dict(headers or {})
             if state is not None:
-                request_headers.update(state.header())
+                request_headers.update(self._auth_header(state))
             response = self._send(method, url, idempotent=idempotent, retries=retries,
                                   headers=request_headers, **kwargs)
-            if response.status_code == 401 and state is not None and not renewed and retries != 0:
+            if response.status_code in self.renew_statuses and state is not None and not renewed \
+                    and retries != 0:
                 renewed = True
                 if self._renew(state, persist=state.extra.get("persist", False)) is not None:
                     continue
@@ -573,19 +582,25 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
                    f"{': ' + detail.rstrip('. ') if detail else ''}. {self._error_hint(status, detail)}")
         kwargs = dict(status=status, detail=detail or None, url=safe_url, service=self.service)
         response.close()
-        if status == 401:
-            raise LoginError(message, **kwargs)
-        if status == 403:
-            raise AuthorizationError(message, **kwargs)
-        if status == 404:
-            raise NotFoundError(message, **kwargs)
-        if status == 409:
-            raise ConflictError(message, **kwargs)
         if status == 429:
             raise RateLimitError(message, retry_after=self._retry_after(response), **kwargs)
+        raise self._error_class(status, detail)(message, **kwargs)
+
+    def _error_class(self, status: int, detail: str) -> type:
+        """The exception class for an error status (services may refine, e.g. by ``detail``)."""
+        if status == 401:
+            return LoginError
+        if status == 403:
+            return AuthorizationError
+        if status == 404:
+            return NotFoundError
+        if status == 409:
+            return ConflictError
+        if status == 429:
+            return RateLimitError
         if status in (400, 405, 413, 414, 415, 422):
-            raise InvalidQueryError(message, **kwargs)
-        raise RemoteServiceError(message, **kwargs)
+            return InvalidQueryError
+        return RemoteServiceError
 
     # -- JSON with the cache -----------------------------------------------------
 
