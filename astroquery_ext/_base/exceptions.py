@@ -35,15 +35,18 @@ class AstroqueryExtError(Exception):
         The URL asked, with any credential in it redacted.
     service : str or None
         The service name (``"atlas"``...).
+    payload : dict or None
+        The error answer's JSON object, when it was one (machine-readable codes).
     """
 
     def __init__(self, message: str, *, status: int | None = None, detail: str | None = None,
-                 url: str | None = None, service: str | None = None):
+                 url: str | None = None, service: str | None = None, payload: dict | None = None):
         super().__init__(message)
         self.status = status
         self.detail = detail
         self.url = url
         self.service = service
+        self.payload = payload
 
 
 class LoginError(AstroqueryExtError, _aq.LoginError):

@@ -580,7 +580,12 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
         path = urllib.parse.urlsplit(safe_url).path
         message = (f"{self.name}: {method} {path} answered HTTP {status}"
                    f"{': ' + detail.rstrip('. ') if detail else ''}. {self._error_hint(status, detail)}")
-        kwargs = dict(status=status, detail=detail or None, url=safe_url, service=self.service)
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        kwargs = dict(status=status, detail=detail or None, url=safe_url, service=self.service,
+                      payload=body if isinstance(body, dict) else None)
         response.close()
         if status == 429:
             raise RateLimitError(message, retry_after=self._retry_after(response), **kwargs)

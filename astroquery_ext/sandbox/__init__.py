@@ -236,6 +236,10 @@ class Sandbox:
     def _spawn(self, name: str) -> _Server:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # uvicorn rebuilds an inherited socket without knowing it is TCP, so it
+        # never sets TCP_NODELAY; set on the listener, Linux passes it on to
+        # accepted sockets (else every answer waits ~40 ms for Nagle + delayed ACK).
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.bind(("127.0.0.1", int(self._ports.get(name, 0))))
         sock.listen(256)
         sock.set_inheritable(True)
