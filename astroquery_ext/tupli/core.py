@@ -1,0 +1,1132 @@
+"""`TupliClass`: users, groups, roles, benchmarks, artifacts and episodes of a Tupli server.
+
+Wire protocol: pytupli 1.2.9's server (``shared/specs/tupli.md``). What this
+module adds to the shared base:
+
+- login with the JSON token endpoint; the access and refresh tokens are kept
+  through the credential chain (keyring, else a 0600 file) per user and
+  server, and renewed with the refresh endpoint, which answers a flat
+  ``{"token": ...}`` and no new refresh token;
+- artifact uploads streamed as ``multipart/form-data`` from a path or a file
+  (never read whole), downloads streamed to ``.part`` + rename, each download
+  with ``Connection: close`` (the server drops the connection after it);
+- episodes from Tables, dicts of arrays or lists of dicts, checked and encoded
+  before anything is sent; tuples back as Tables with array columns;
+- the inputs the server accepts but then fails on (metadata outside Latin-1,
+  an empty episode, NaN) are refused up front with a `ValueError`.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import getpass
+import hashlib
+import io
+import json
+import math
+import os
+import re
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+from astropy.table import Column, Table
+
+from astroquery_ext._base import (
+    AstroqueryExtError, AuthState, AuthorizationError, ConflictError, DownloadError, DownloadJob, Field,
+    LoginError, NotFoundError, ServiceQuery, bounded_map, check_max_workers, download_file, warn_if_empty)
+from astroquery_ext.tupli import conf
+from astroquery_ext.tupli.filters import Filter
+
+__all__ = ["Tupli", "TupliClass", "benchmark_hash", "RIGHTS"]
+
+#: The rights a role may hold (pytupli's ``RIGHT`` values).
+RIGHTS = ("benchmark_create", "benchmark_read", "benchmark_delete",
+          "artifact_create", "artifact_read", "artifact_delete",
+          "episode_create", "episode_read", "episode_delete",
+          "user_create", "user_read", "user_update", "user_delete",
+          "group_create", "group_read", "group_update", "group_delete",
+          "role_management")
+
+_ID = re.compile(r"[0-9a-f]{32}")
+_BENCHMARK_KEYS = ("name", "description", "difficulty", "version", "extra")
+_ARTIFACT_KEYS = ("name", "description", "benchmark_id", "extra")
+_TUPLE_KEYS = ("state", "action", "reward", "info", "terminal", "timeout")
+_METADATA_LIMIT = 1 << 20  # Starlette's cap on a multipart text field
+
+# -- result columns ---------------------------------------------------------------
+
+_ITEM_FIELDS = [
+    Field("created_by", "str", description="user who stored it"),
+    Field("created_at", "time", description="when it was stored (server's clock; Tupli gives no time zone)"),
+    Field("published_in", "object", description="groups that can read it (the creator's name = private)"),
+]
+BENCHMARK_FIELDS = [
+    Field("id", "str", description="benchmark id"),
+    Field("name", "str", source="metadata.name"),
+    Field("description", "str", source="metadata.description"),
+    Field("difficulty", "str", source="metadata.difficulty"),
+    Field("version", "str", source="metadata.version"),
+    Field("extra", "object", source=lambda r: (r.get("metadata") or {}).get("extra", {})),
+    Field("hash", "str", description="the creator's hash; a second store with the same hash is refused"),
+    *_ITEM_FIELDS,
+]
+ARTIFACT_FIELDS = [
+    Field("id", "str", description="artifact id"),
+    Field("name", "str"),
+    Field("description", "str"),
+    Field("benchmark_id", "str"),
+    Field("extra", "object", source=lambda r: r.get("extra", {})),
+    Field("hash", "str", description="sha256 of the bytes followed by the uploader's name"),
+    Field("encoding", "str"),
+    *_ITEM_FIELDS,
+]
+EPISODE_FIELDS = [
+    Field("id", "str", description="episode id"),
+    Field("benchmark_id", "str"),
+    Field("n_tuples", "int64", description="number of steps"),
+    Field("terminated", "bool", description="the last step was terminal"),
+    Field("timeout", "bool", description="the last step timed out"),
+    Field("metadata", "object", source=lambda r: r.get("metadata", {})),
+    *_ITEM_FIELDS,
+]
+USER_FIELDS = [
+    Field("username", "str"),
+    Field("groups", "str", source=lambda r: ", ".join(
+        f"{m.get('group')}:{'+'.join(m.get('roles') or [])}" for m in r.get("memberships") or []),
+        description="explicit memberships as group:role+role"),
+    Field("memberships", "object", source=lambda r: r.get("memberships") or []),
+]
+GROUP_FIELDS = [Field("name", "str"), Field("description", "str")]
+ROLE_FIELDS = [Field("role", "str"), Field("rights", "object", source=lambda r: r.get("rights") or []),
+               Field("description", "str")]
+
+
+# -- small helpers ------------------------------------------------------------------
+
+
+def _check_id(value: Any, argument: str) -> str:
+    if not isinstance(value, str) or not _ID.fullmatch(value):
+        raise ValueError(f"{argument} must be a Tupli id (32 lower-case hex characters, as in the 'id' "
+                         f"column of the list_* tables); got {value!r}")
+    return value
+
+
+def _check_name(value: Any, argument: str) -> str:
+    if not isinstance(value, str) or not value.strip() or value != value.strip() \
+            or any(not c.isprintable() for c in value):
+        raise ValueError(f"{argument} must be a non-empty string without surrounding spaces or control "
+                         f"characters; got {value!r}")
+    return value
+
+
+def _check_optional_str(value: Any, argument: str) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise TypeError(f"{argument} must be a string or None; got {type(value).__name__}")
+    return value
+
+
+def _json_default(value: Any):
+    """numpy values to JSON (used while encoding request bodies)."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not JSON data")
+
+
+def _encode(body: Any, what: str) -> bytes:
+    try:
+        return json.dumps(body, allow_nan=False, default=_json_default, separators=(",", ":")).encode()
+    except ValueError as exc:
+        raise ValueError(f"{what} contains NaN or infinity, which JSON cannot carry ({exc})") from None
+    except TypeError as exc:
+        raise TypeError(f"{what} must be JSON data (numbers, strings, bools, lists, dicts, numpy "
+                        f"arrays): {exc}") from None
+
+
+def _jsonable_dict(value: Any, argument: str) -> dict:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{argument} must be a dict; got {type(value).__name__}")
+    if any(not isinstance(k, str) for k in value):
+        raise TypeError(f"{argument} keys must be strings")
+    return json.loads(_encode(dict(value), argument))
+
+
+def _jwt_claims(token: str) -> dict:
+    """The (unverified) payload of a JWT: only to know when it expires."""
+    try:
+        payload = token.split(".")[1]
+        return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError):
+        return {}
+
+
+def _latin1(text: str, argument: str) -> None:
+    try:
+        text.encode("latin-1")
+    except UnicodeEncodeError as exc:
+        bad = text[exc.start:exc.end]
+        raise ValueError(
+            f"{argument} contains {bad!r}, a character outside Latin-1: the Tupli server would accept "
+            f"the upload but then fail (HTTP 500) on every download of it. Use Latin-1 text "
+            f"(e.g. transliterate, or put the value in a file artifact).") from None
+
+
+def _as_metadata_dict(metadata: Any, argument: str) -> dict:
+    if hasattr(metadata, "model_dump"):  # a pytupli metadata object
+        metadata = {k: v for k, v in metadata.model_dump().items() if k in metadata.model_fields_set}
+    if not isinstance(metadata, Mapping):
+        raise TypeError(f"{argument} must be a dict; got {type(metadata).__name__}")
+    return dict(metadata)
+
+
+# -- benchmark hash -------------------------------------------------------------------
+
+
+def _benchmark_metadata(metadata: Any) -> tuple[dict, list[str]]:
+    """Checked benchmark metadata with defaults filled, and the keys the caller gave."""
+    given = _as_metadata_dict(metadata, "metadata")
+    unknown = sorted(set(given) - set(_BENCHMARK_KEYS))
+    if unknown:
+        raise ValueError(f"unknown benchmark metadata keys {unknown}; allowed: {list(_BENCHMARK_KEYS)} "
+                         f"(put anything else under 'extra')")
+    if "name" not in given:
+        raise ValueError("benchmark metadata needs a 'name'")
+    full = {"name": _check_name(given["name"], "metadata['name']"),
+            "description": given.get("description", ""),
+            "difficulty": _check_optional_str(given.get("difficulty"), "metadata['difficulty']"),
+            "version": _check_optional_str(given.get("version"), "metadata['version']"),
+            "extra": _jsonable_dict(given.get("extra"), "metadata['extra']")}
+    if not isinstance(full["description"], str):
+        raise TypeError("metadata['description'] must be a string")
+    return full, [k for k in _BENCHMARK_KEYS if k in given]
+
+
+def _shift_refs(node: Any) -> Any:
+    """jsonpickle back-references (``py/id``) renumbered as inside a one-level-deeper list."""
+    if isinstance(node, dict):
+        return {k: (v + 1 if k == "py/id" and isinstance(v, int) else _shift_refs(v)) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_shift_refs(v) for v in node]
+    return node
+
+
+def benchmark_hash(serialized: str, metadata: Mapping) -> str:
+    """The hash pytupli's ``TupliEnvWrapper`` gives a benchmark, from what is stored.
+
+    pytupli hashes ``jsonpickle.encode([env, metadata])``: the environment
+    (whose indented jsonpickle form is ``serialized``) and its
+    ``BenchmarkMetadata`` object. This function rebuilds that text from
+    ``serialized`` and ``metadata`` without jsonpickle or pytupli, so both
+    clients detect the same duplicates.
+
+    One part of pytupli's text is not reproducible: the metadata fields that
+    were set explicitly are written as a Python set, whose order changes from
+    one process to the next (string hashing is randomised). Here they are
+    written in the model's order (name, description, difficulty, version,
+    extra), so the hash is stable. It equals pytupli's whenever pytupli's
+    order is the same, which is always the case when only ``name`` was given.
+
+    Parameters
+    ----------
+    serialized : str
+        The serialized environment (any text; jsonpickle JSON for pytupli's).
+    metadata : dict
+        ``name`` and optionally ``description``, ``difficulty``, ``version``,
+        ``extra``.
+    """
+    if not isinstance(serialized, str):
+        raise TypeError(f"serialized must be a str; got {type(serialized).__name__}")
+    full, given = _benchmark_metadata(metadata)
+    try:
+        env = _shift_refs(json.loads(serialized))
+    except ValueError:
+        env = serialized  # not JSON: hashed as the text itself
+    meta = {"py/object": "pytupli.schema.BenchmarkMetadata",
+            "py/state": {"__dict__": full, "__pydantic_extra__": None,
+                         "__pydantic_fields_set__": {"py/set": given},
+                         "__pydantic_private__": None}}
+    return hashlib.sha256(json.dumps([env, meta]).encode("utf-8")).hexdigest()
+
+
+# -- artifact upload body --------------------------------------------------------------
+
+
+class _Source:
+    """What ``store_artifact`` was given: bytes, a path, or a binary file object."""
+
+    def __init__(self, data: Any):
+        self.path: Path | None = None
+        self.bytes: bytes | None = None
+        self.handle = None
+        if isinstance(data, (bytes, bytearray, memoryview)):
+            self.bytes = bytes(data)
+            self.size = len(self.bytes)
+            self.name = None
+        elif isinstance(data, (str, os.PathLike)):
+            path = Path(data)
+            if not path.is_file():
+                raise ValueError(f"data: {str(path)!r} is not a file (pass bytes, a file path or a binary "
+                                 f"file object)")
+            self.path, self.size, self.name = path, path.stat().st_size, path.name
+        elif hasattr(data, "read"):
+            if isinstance(data, io.TextIOBase):
+                raise TypeError("data: open the file in binary mode ('rb')")
+            self.handle = data
+            self.name = Path(getattr(data, "name", "") or "").name or None
+            try:
+                self.start = data.tell()
+                self.size = data.seek(0, os.SEEK_END) - self.start
+                data.seek(self.start)
+            except (OSError, AttributeError, ValueError):
+                raise ValueError("data: the file object must be seekable (its size is sent first); "
+                                 "pass bytes or a path instead") from None
+        else:
+            raise TypeError(f"data must be bytes, a file path or a binary file object; "
+                            f"got {type(data).__name__}")
+
+    def chunks(self, size: int):
+        if self.bytes is not None:
+            view = memoryview(self.bytes)
+            for i in range(0, len(view), size):
+                yield view[i:i + size]
+            return
+        if self.path is not None:
+            with open(self.path, "rb") as handle:
+                yield from self._read(handle, self.size, size)
+            return
+        self.handle.seek(self.start)
+        yield from self._read(self.handle, self.size, size)
+
+    def _read(self, handle, total: int, size: int):
+        left = total
+        while left > 0:
+            block = handle.read(min(size, left))
+            if not block:
+                raise ValueError(f"data: the file shrank while being uploaded ({total - left} of {total} bytes)")
+            left -= len(block)
+            yield block
+
+
+class _MultipartBody:
+    """A ``multipart/form-data`` body read piece by piece, with a known length.
+
+    requests sends it with a ``Content-Length`` (it has ``__len__``), and
+    urllib3 reads it in blocks, so a file is never held whole in memory.
+    """
+
+    def __init__(self, fields: Mapping[str, str], file_field: str, source: _Source, chunk_size: int):
+        self.boundary = "astroquery-ext-" + uuid.uuid4().hex
+        head = b"".join(
+            f'--{self.boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n'
+            f"Content-Type: text/plain; charset=utf-8\r\n\r\n".encode() + value.encode("utf-8") + b"\r\n"
+            for name, value in fields.items())
+        head += (f'--{self.boundary}\r\nContent-Disposition: form-data; name="{file_field}"; '
+                 f'filename="{file_field}"\r\nContent-Type: application/octet-stream\r\n\r\n').encode()
+        tail = f"\r\n--{self.boundary}--\r\n".encode()
+        self._length = len(head) + source.size + len(tail)
+        self._pieces = self._iter(head, source, tail, chunk_size)
+        self._current = memoryview(b"")
+
+    @property
+    def content_type(self) -> str:
+        return f"multipart/form-data; boundary={self.boundary}"
+
+    @staticmethod
+    def _iter(head, source, tail, chunk_size):
+        yield head
+        yield from source.chunks(chunk_size)
+        yield tail
+
+    def __len__(self) -> int:
+        return self._length
+
+    def read(self, size: int = -1) -> bytes:
+        while not len(self._current):
+            piece = next(self._pieces, None)
+            if piece is None:
+                return b""
+            self._current = memoryview(piece)
+        if size is None or size < 0:
+            size = len(self._current)
+        out, self._current = self._current[:size], self._current[size:]
+        return bytes(out)
+
+    def __iter__(self):
+        while True:
+            block = self.read(1 << 20)
+            if not block:
+                return
+            yield block
+
+
+# -- episodes and tuples ----------------------------------------------------------------
+
+
+def _column_values(values: Any, name: str, n: int | None) -> list:
+    """A column (array, Column, list) as a list of JSON-able Python values."""
+    if hasattr(values, "mask") and np.any(getattr(values, "mask", False)):
+        raise ValueError(f"tuples: column {name!r} has masked (missing) values")
+    if isinstance(values, np.ndarray) or hasattr(values, "dtype"):
+        array = np.asarray(values)
+        if array.ndim == 0:
+            raise ValueError(f"tuples: column {name!r} must have one entry per step, not a scalar")
+        if array.dtype.kind == "f" and not np.isfinite(array).all():
+            raise ValueError(f"tuples: column {name!r} contains NaN or infinity, which JSON cannot carry")
+        out = array.tolist()
+    elif isinstance(values, (list, tuple)):
+        out = list(values)
+    else:
+        raise TypeError(f"tuples: column {name!r} must be an array or a list; got {type(values).__name__}")
+    if n is not None and len(out) != n:
+        raise ValueError(f"tuples: column {name!r} has {len(out)} entries but 'state' has {n}")
+    return out
+
+
+def _tuples_to_wire(tuples: Any) -> list[dict]:
+    """Steps of an episode (Table, dict of arrays, list of dicts) as Tupli's tuple dicts."""
+    if isinstance(tuples, Table):
+        columns = {name: tuples[name] for name in tuples.colnames}
+    elif isinstance(tuples, Mapping):
+        columns = dict(tuples)
+    elif isinstance(tuples, (list, tuple)):
+        rows = []
+        for i, row in enumerate(tuples):
+            if hasattr(row, "model_dump"):  # a pytupli RLTuple
+                row = row.model_dump()
+            if not isinstance(row, Mapping):
+                raise TypeError(f"tuples[{i}] must be a dict with state, action, reward; "
+                                f"got {type(row).__name__}")
+            unknown = sorted(set(row) - set(_TUPLE_KEYS))
+            missing = [k for k in ("state", "action", "reward") if k not in row]
+            if unknown or missing:
+                raise ValueError(f"tuples[{i}]: " + "; ".join(
+                    ([f"missing {missing}"] if missing else []) + ([f"unknown keys {unknown}"] if unknown else []))
+                    + f" (allowed: {list(_TUPLE_KEYS)})")
+            rows.append({"state": row["state"], "action": row["action"], "reward": row["reward"],
+                         "info": _check_info(row.get("info"), i),
+                         "terminal": _check_flag(row.get("terminal", False), "terminal", i),
+                         "timeout": _check_flag(row.get("timeout", False), "timeout", i)})
+        if not rows:
+            raise ValueError("tuples is empty: an episode needs at least one step "
+                             "(the Tupli server fails with HTTP 500 on an empty episode)")
+        return rows
+    else:
+        raise TypeError(f"tuples must be a Table, a dict of arrays or a list of dicts; "
+                        f"got {type(tuples).__name__}")
+    unknown = sorted(set(columns) - set(_TUPLE_KEYS))
+    missing = [k for k in ("state", "action", "reward") if k not in columns]
+    if unknown or missing:
+        raise ValueError("tuples: " + "; ".join(
+            ([f"missing columns {missing}"] if missing else []) + ([f"unknown columns {unknown}"] if unknown else []))
+            + f" (allowed: {list(_TUPLE_KEYS)})")
+    state = _column_values(columns["state"], "state", None)
+    n = len(state)
+    if n == 0:
+        raise ValueError("tuples is empty: an episode needs at least one step "
+                         "(the Tupli server fails with HTTP 500 on an empty episode)")
+    action = _column_values(columns["action"], "action", n)
+    reward = _column_values(columns["reward"], "reward", n)
+    terminal = ([_check_flag(v, "terminal", i) for i, v in enumerate(_column_values(columns["terminal"], "terminal", n))]
+                if "terminal" in columns else [False] * n)
+    timeout = ([_check_flag(v, "timeout", i) for i, v in enumerate(_column_values(columns["timeout"], "timeout", n))]
+               if "timeout" in columns else [False] * n)
+    info = ([_check_info(v, i) for i, v in enumerate(_column_values(columns["info"], "info", n))]
+            if "info" in columns else [{}] * n)
+    return [{"state": s, "action": a, "reward": r, "info": i, "terminal": t, "timeout": o}
+            for s, a, r, i, t, o in zip(state, action, reward, info, terminal, timeout)]
+
+
+def _check_flag(value: Any, name: str, i: int) -> bool:
+    if isinstance(value, (bool, np.bool_)) or (isinstance(value, (int, np.integer)) and value in (0, 1)):
+        return bool(value)
+    raise TypeError(f"tuples: {name} of step {i} must be a bool; got {value!r}")
+
+
+def _check_info(value: Any, i: int) -> dict:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise TypeError(f"tuples: info of step {i} must be a dict; got {type(value).__name__}")
+    return dict(value)
+
+
+def _array_column(name: str, values: list, description: str):
+    """Values as a numeric (N, ...) column when they all have one shape and a number type, else objects."""
+    if values:
+        try:
+            array = np.asarray(values)
+        except (ValueError, TypeError):
+            array = None
+        if array is not None and array.dtype.kind in "biuf" and array.shape[0] == len(values):
+            if array.dtype.kind in "iu":
+                array = array.astype(np.int64, copy=False)
+            return Column(array, name=name, description=description)
+        data = np.empty(len(values), dtype=object)
+        for k, v in enumerate(values):
+            data[k] = v
+        return Column(data, name=name, description=description)
+    return Column(np.zeros(0, dtype=np.float64), name=name, description=description)
+
+
+def _tuples_table(episodes: Sequence[Mapping], with_episode: bool = True) -> Table:
+    ids, steps, state, action, reward, terminal, timeout, info = [], [], [], [], [], [], [], []
+    for episode in episodes:
+        tuples = episode.get("tuples") or []
+        if with_episode:
+            ids.extend([episode.get("id", "")] * len(tuples))
+            steps.extend(range(len(tuples)))
+        for t in tuples:
+            state.append(t.get("state"))
+            action.append(t.get("action"))
+            reward.append(t.get("reward"))
+            terminal.append(bool(t.get("terminal", False)))
+            timeout.append(bool(t.get("timeout", False)))
+            info.append(t.get("info") or {})
+    columns = []
+    if with_episode:
+        columns += [Column(np.array(ids, dtype=str) if ids else np.array([], dtype="U32"), name="episode_id"),
+                    Column(np.array(steps, dtype=np.int64), name="step", description="step within the episode")]
+    info_col = np.empty(len(info), dtype=object)
+    for k, v in enumerate(info):
+        info_col[k] = v
+    columns += [_array_column("state", state, "observation before the step"),
+                _array_column("action", action, "action taken"),
+                _array_column("reward", reward, "reward received"),
+                Column(np.array(terminal, dtype=bool), name="terminal", description="episode ended"),
+                Column(np.array(timeout, dtype=bool), name="timeout", description="episode was cut off"),
+                Column(info_col, name="info", description="the environment's info dict")]
+    return Table(columns, copy=False)
+
+
+# -- the service class --------------------------------------------------------------------
+
+
+class TupliClass(ServiceQuery):
+    """Client of a Tupli server (pytupli's API): an offline-RL store.
+
+    Parameters
+    ----------
+    server : str, optional
+        The API root URL; default ``conf.server``, read at call time.
+    timeout : float, optional
+        Seconds to wait for the server; default ``conf.timeout``.
+
+    Notes
+    -----
+    Reads work without logging in where the server allows anonymous access
+    (content published to ``global``). Writes log in on demand from the
+    environment or the keyring, else raise `~astroquery_ext._base.LoginError`.
+    Lists are not cached unless ``cache=True`` is passed: Tupli content
+    changes as users write.
+    """
+
+    service = "tupli"
+    conf = conf
+    auth_scheme = "Bearer"
+
+    # -- accounts ----------------------------------------------------------------------
+
+    def login(self, username: str | None = None, password: str | None = None, *,
+              store_password: bool = False, persist: bool = True) -> bool:
+        """Log in; returns True or raises `~astroquery_ext._base.LoginError`.
+
+        Parameters
+        ----------
+        username : str, optional
+            Default: ``ASTROQUERY_EXT_TUPLI_USERNAME``, then ``conf.username``,
+            then a prompt on a terminal.
+        password : str, optional
+            Default: ``ASTROQUERY_EXT_TUPLI_PASSWORD``, then the keyring, then a
+            prompt on a terminal. Without a password, a session stored by an
+            earlier ``login`` (whose refresh token is still valid) is reused.
+        store_password : bool
+            Keep the password in the keyring for later logins.
+        persist : bool
+            Keep the tokens (keyring, else a 0600 file) so that later sessions
+            and other processes reuse and renew them instead of logging in again.
+        """
+        username = self.credentials.resolve("username", username, default=self.conf.username or None)
+        if password is None and persist:
+            stored = self._load_session(username)
+            if stored is not None and stored.extra.get("refresh_expires_at", math.inf) > time.time() + 60:
+                return self._set_auth(stored)
+        password = self.credentials.resolve("password", password, account=username)
+        answer = self._json("POST", "access/users/token", json={"username": username, "password": password},
+                            auth="none")
+        try:
+            access, refresh = answer["access_token"]["token"], answer["refresh_token"]["token"]
+        except (KeyError, TypeError):
+            raise LoginError(f"{self.name}: the server's token answer has no access/refresh token; "
+                             f"is {self.server} a Tupli server?", service=self.service) from None
+        state = self._state(access, refresh, username, persist)
+        if store_password:
+            self.store.set(username, password)
+        if persist:
+            self._save_session(state)
+        return self._set_auth(state)
+
+    def _state(self, access: str, refresh: str | None, username: str, persist: bool) -> AuthState:
+        refresh_exp = _jwt_claims(refresh).get("exp") if refresh else None
+        return AuthState(token=access, scheme=self.auth_scheme, principal=username,
+                         expires_at=_jwt_claims(access).get("exp"), refresh_token=refresh,
+                         extra={"persist": persist, "refresh_expires_at": refresh_exp})
+
+    def _refresh(self, state: AuthState) -> AuthState | None:
+        expires = state.extra.get("refresh_expires_at")
+        if not state.refresh_token or (expires is not None and expires <= time.time()):
+            return None
+        try:
+            answer = self._json("POST", "access/users/refresh-token", auth="none", idempotent=True,
+                                headers={"Authorization": f"Bearer {state.refresh_token}"})
+        except LoginError:
+            return None
+        # pytupli 1.2.9 answers {"token": ...}; accept the wrapped form too.
+        token = (answer or {}).get("token") or ((answer or {}).get("access_token") or {}).get("token")
+        if not token:
+            return None
+        return self._state(token, state.refresh_token, state.principal, state.extra.get("persist", False))
+
+    def _session_account(self, principal: str | None) -> str:
+        # One stored session per user *and* server: a sandbox must not shadow production.
+        return f"session:{principal or 'default'}@{self.server.rstrip('/')}"
+
+    def _stored_accounts(self, state: AuthState | None) -> Iterable[str]:
+        if state is None or not state.principal:
+            return ()
+        return [self._session_account(state.principal), state.principal]
+
+    def whoami(self) -> str | None:
+        """The logged-in user name, or None (anonymous)."""
+        return self._auth.principal if self._auth else None
+
+    def signup(self, username: str, password: str | None = None) -> dict:
+        """Create a user account; returns ``{"username", "memberships"}``.
+
+        ``password`` defaults to ``ASTROQUERY_EXT_TUPLI_PASSWORD`` or a prompt.
+        Servers in open-signup mode let anyone sign up; others need an admin
+        logged in.
+        """
+        _check_name(username, "username")
+        password = self.credentials.resolve("password", password, account=username, use_store=False)
+        return self._json("POST", "access/users/create", json={"username": username, "password": password})
+
+    def list_users(self) -> Table:
+        """All users with their explicit group memberships (needs a login)."""
+        records = self._json("GET", "access/users/list", auth="required")
+        return self._table(records, USER_FIELDS, path="access/users/list", what="users")
+
+    def change_password(self, username: str, password: str | None = None) -> None:
+        """Set a new password for ``username`` (yourself, or anyone as admin).
+
+        ``password`` is the new password; without it you are asked on a
+        terminal (twice). A password stored in the keyring for that user is
+        updated.
+        """
+        _check_name(username, "username")
+        if password is None:
+            if not self.credentials.interactive():
+                raise ValueError("change_password: pass the new password (standard input is not a terminal)")
+            password = getpass.getpass(f"new tupli password for {username}: ")
+            if password != getpass.getpass("again: "):
+                raise ValueError("change_password: the two passwords differ; nothing was changed")
+        if not isinstance(password, str) or not password:
+            raise ValueError("password must be a non-empty string")
+        self._json("PUT", "access/users/change-password", json={"username": username, "password": password},
+                   auth="required")
+        if self.store.get(username) is not None:
+            self.store.set(username, password)
+
+    def delete_user(self, username: str) -> None:
+        """Delete a user (yourself, or anyone as admin) and their private content.
+
+        Deleting yourself also logs out and forgets the stored session.
+        """
+        _check_name(username, "username")
+        self._json("DELETE", "access/users/delete", params={"username": username}, auth="required")
+        if self.whoami() == username:
+            self.logout(forget=True)
+
+    # -- groups and roles -------------------------------------------------------------------
+
+    @staticmethod
+    def _check_group(group: Any, argument: str = "group", allow_global: bool = False) -> str:
+        _check_name(group, argument)
+        if group == "global" and not allow_global:
+            raise ValueError(f"{argument}: 'global' is the server-wide scope, not a group you may create "
+                             f"or delete (on pytupli's server, deleting a group named 'global' strips every "
+                             f"user's global roles, the admin's included)")
+        return group
+
+    def create_group(self, name: str, description: str | None = None) -> dict:
+        """Create a group; you become its ``group_admin`` and ``contributor``."""
+        self._check_group(name, "name")
+        _check_optional_str(description, "description")
+        return self._json("POST", "access/groups/create", json={"name": name, "description": description},
+                          auth="required")
+
+    def list_groups(self) -> Table:
+        """Groups on the server (pytupli's server lists every group)."""
+        records = self._json("GET", "access/groups/list", auth="optional")
+        return self._table(records, GROUP_FIELDS, path="access/groups/list", what="groups")
+
+    def read_group(self, name: str) -> dict:
+        """One group: ``{"name", "description", "members"}``."""
+        self._check_group(name, "name")
+        return self._json("GET", "access/groups/read", params={"group_name": name}, auth="required")
+
+    def delete_group(self, name: str) -> None:
+        """Delete a group and everyone's membership in it (items keep it in ``published_in``)."""
+        self._check_group(name, "name")
+        self._json("DELETE", "access/groups/delete", params={"group_name": name}, auth="required")
+
+    def add_group_members(self, group: str, members: Mapping[str, str | Sequence[str]]) -> dict:
+        """Give users roles in a group: ``{"bob": "member", "carol": ["member", "contributor"]}``.
+
+        A user's roles in the group are replaced, not merged. Returns the
+        group with its members.
+        """
+        self._check_group(group)
+        if not isinstance(members, Mapping) or not members:
+            raise ValueError("members must be a non-empty dict {user: role or [roles]}")
+        body = []
+        for user, roles in members.items():
+            _check_name(user, "user name in members")
+            roles = [roles] if isinstance(roles, str) else roles
+            if not isinstance(roles, (list, tuple)) or not roles:
+                raise ValueError(f"members[{user!r}] must be a role name or a non-empty list of them "
+                                 f"(to take a user out of the group, use remove_group_members)")
+            body.append({"user": user, "roles": [_check_name(r, f"role of {user!r}") for r in roles]})
+        return self._json("POST", "access/groups/add-members", json={"group_name": group, "members": body},
+                          auth="required")
+
+    def remove_group_members(self, group: str, users: str | Iterable[str]) -> dict:
+        """Take users out of a group; returns the group with its remaining members."""
+        self._check_group(group)
+        users = [users] if isinstance(users, str) else list(users)
+        if not users:
+            raise ValueError("users must name at least one user")
+        body = [{"user": _check_name(u, "user name")} for u in users]
+        return self._json("POST", "access/groups/remove-members", json={"group_name": group, "members": body},
+                          auth="required")
+
+    def list_roles(self) -> Table:
+        """Roles and their rights (admin only on pytupli's server)."""
+        records = self._json("GET", "access/roles/list", auth="required")
+        return self._table(records, ROLE_FIELDS, path="access/roles/list", what="roles")
+
+    def create_role(self, name: str, rights: Iterable[str], description: str | None = None) -> dict:
+        """Create a role with the given rights (see `RIGHTS`; admin only)."""
+        _check_name(name, "name")
+        _check_optional_str(description, "description")
+        rights = [rights] if isinstance(rights, str) else list(rights)
+        bad = [r for r in rights if not isinstance(r, str) or r.lower() not in RIGHTS]
+        if bad or not rights:
+            raise ValueError(f"rights must be a non-empty list of {list(RIGHTS)}; "
+                             f"not allowed: {bad}" if bad else "rights must not be empty")
+        return self._json("POST", "access/roles/create", auth="required",
+                          json={"role": name, "rights": [r.lower() for r in rights], "description": description})
+
+    def delete_role(self, name: str) -> None:
+        """Delete a role and take it from every membership (admin only)."""
+        _check_name(name, "name")
+        self._json("DELETE", "access/roles/delete", params={"role_name": name}, auth="required")
+
+    # -- shared content operations ----------------------------------------------------------
+
+    def _list(self, kind: str, filter, fields, *, cache, extra: Mapping | None = None,
+              get_query_payload: bool = False):
+        body = dict(Filter.coerce(filter) or {})
+        body.update(extra or {})
+        path = f"{kind}/list"
+        records = self._json("POST", path, json=body, auth="optional", idempotent=True,
+                             cache=bool(cache), get_query_payload=get_query_payload)
+        if get_query_payload:
+            return records
+        return records, {"filter": body or None}
+
+    def _publish(self, kind: str, item_id: str, group: str, publish: bool) -> None:
+        what = kind[:-1]
+        _check_id(item_id, f"{what}_id")
+        self._check_group(group, "group", allow_global=True)
+        action, key = ("publish", "publish_in") if publish else ("unpublish", "unpublish_from")
+        self._json("PUT", f"{kind}/{action}", params={f"{what}_id": item_id, key: group}, auth="required")
+
+    def _delete(self, kind: str, item_id: str) -> None:
+        what = kind[:-1]
+        _check_id(item_id, f"{what}_id")
+        self._json("DELETE", f"{kind}/delete", params={f"{what}_id": item_id}, auth="required")
+
+    # -- benchmarks ----------------------------------------------------------------------
+
+    def store_benchmark(self, serialized: str, metadata: Mapping, *, hash: str | None = None,
+                        get_query_payload: bool = False) -> dict:
+        """Store a benchmark; returns its header (``id``, ``hash``, ``metadata``...).
+
+        Parameters
+        ----------
+        serialized : str
+            The environment, serialized (pytupli uses jsonpickle; any text is kept as is).
+        metadata : dict
+            ``name`` (required), ``description``, ``difficulty``, ``version``, ``extra`` (a dict).
+        hash : str, optional
+            Default: `benchmark_hash` (pytupli's rule). The server refuses a
+            second benchmark with the same hash from the same user (or in
+            ``global``): a `~astroquery_ext._base.ConflictError` naming the
+            existing benchmark's id.
+        """
+        if not isinstance(serialized, str):
+            raise TypeError(f"serialized must be a str; got {type(serialized).__name__}")
+        full, _ = _benchmark_metadata(metadata)
+        if hash is None:
+            hash = benchmark_hash(serialized, metadata)
+        elif not isinstance(hash, str) or not hash:
+            raise ValueError("hash must be a non-empty string")
+        body = {"hash": hash, "serialized": serialized, "metadata": full}
+        if get_query_payload:
+            return self._json("POST", "benchmarks/create", json=body, get_query_payload=True)
+        try:
+            return self._json("POST", "benchmarks/create", json=body, auth="required")
+        except ConflictError as exc:
+            raise self._conflict(exc, hash) from None
+
+    def _conflict(self, exc: ConflictError, hash: str) -> ConflictError:
+        try:
+            found = self._json("POST", "benchmarks/list", json={"type": "EQ", "key": "hash", "value": hash},
+                               auth="optional", idempotent=True)
+        except AstroqueryExtError:
+            found = []
+        if found:
+            first = found[0]
+            where = (f"it is stored as id {first['id']} (name {first.get('metadata', {}).get('name')!r}, "
+                     f"by {first.get('created_by')})")
+        else:
+            where = "the existing benchmark is not visible to you"
+        error = ConflictError(f"{self.name}: a benchmark with hash {hash} already exists: {where}. Use it "
+                              f"(load_benchmark), delete it first, or store with another hash.",
+                              status=409, detail=exc.detail, url=exc.url, service=self.service)
+        error.existing = found[0] if found else None
+        return error
+
+    def load_benchmark(self, benchmark_id: str, *, cache: bool = False) -> dict:
+        """One benchmark: its header plus ``serialized``."""
+        _check_id(benchmark_id, "benchmark_id")
+        return self._json("GET", "benchmarks/load", params={"benchmark_id": benchmark_id}, cache=bool(cache))
+
+    def list_benchmarks(self, filter: Filter | Mapping | None = None, *, cache: bool = False,
+                        get_query_payload: bool = False) -> Table:
+        """Benchmarks you can see, optionally filtered (`Filter` keys: ``metadata.name``, ``hash``...)."""
+        out = self._list("benchmarks", filter, BENCHMARK_FIELDS, cache=cache, get_query_payload=get_query_payload)
+        if get_query_payload:
+            return out
+        records, query = out
+        return self._table(records, BENCHMARK_FIELDS, path="benchmarks/list", what="benchmarks", query=query)
+
+    def delete_benchmark(self, benchmark_id: str) -> None:
+        """Delete a benchmark (not its episodes or artifacts). A missing id is not an error on the server."""
+        self._delete("benchmarks", benchmark_id)
+
+    def publish_benchmark(self, benchmark_id: str, group: str = "global") -> None:
+        """Let a group (default everyone: ``global``) read your benchmark."""
+        self._publish("benchmarks", benchmark_id, group, True)
+
+    def unpublish_benchmark(self, benchmark_id: str, group: str) -> None:
+        """Take a benchmark back from a group (needs ``benchmark_delete`` in that group)."""
+        self._publish("benchmarks", benchmark_id, group, False)
+
+    # -- artifacts -------------------------------------------------------------------------
+
+    def store_artifact(self, data: Any, metadata: Mapping | None = None) -> dict:
+        """Upload an artifact; returns its record (``id``, ``hash``...).
+
+        Parameters
+        ----------
+        data : bytes, path or binary file object
+            What to store. A path or a file object is streamed, never read whole.
+        metadata : dict, optional
+            ``name`` (default: the file's name), ``description``,
+            ``benchmark_id``, ``extra`` (a dict). Latin-1 text only: the server
+            cannot send other characters back.
+
+        Notes
+        -----
+        The server deduplicates: the same bytes uploaded again by the same
+        user return the existing record (and ignore the new metadata).
+        """
+        source = _Source(data)
+        given = _as_metadata_dict(metadata if metadata is not None else {}, "metadata")
+        unknown = sorted(set(given) - set(_ARTIFACT_KEYS))
+        if unknown:
+            raise ValueError(f"unknown artifact metadata keys {unknown}; allowed: {list(_ARTIFACT_KEYS)} "
+                             f"(put anything else under 'extra')")
+        name = given.get("name", source.name)
+        if name is None:
+            raise ValueError("artifact metadata needs a 'name' (it names the file on download)")
+        meta = {"name": _check_name(name, "metadata['name']"),
+                "description": given.get("description", "") or "",
+                "benchmark_id": (None if given.get("benchmark_id") is None
+                                 else _check_id(given["benchmark_id"], "metadata['benchmark_id']")),
+                "extra": _jsonable_dict(given.get("extra"), "metadata['extra']")}
+        if not isinstance(meta["description"], str):
+            raise TypeError("metadata['description'] must be a string")
+        text = json.dumps(meta, ensure_ascii=False, allow_nan=False)
+        _latin1(text, "artifact metadata")
+        if len(text.encode()) >= _METADATA_LIMIT:
+            raise ValueError("artifact metadata is larger than the server's 1 MiB limit; store large "
+                             "values as an artifact of their own")
+        chunk = int(self.conf.upload_chunk_size)
+        for attempt in range(2):
+            body = _MultipartBody({"metadata": text}, "data", source, chunk)
+            state = self._auth
+            try:
+                response = self._http("POST", "artifacts/upload", data=body, auth="required",
+                                      headers={"Content-Type": body.content_type}, idempotent=False)
+            except LoginError:
+                # A streamed body is not resent by the base; the token was refused
+                # before the server read it: renew once and send it again.
+                if attempt or state is None or self._renew(state, persist=state.extra.get("persist", False)) is None:
+                    raise
+                continue
+            return response.json()
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def load_artifact(self, artifact_id: str, path: str | os.PathLike | None = None, *,
+                      overwrite: bool = False) -> bytes | Path:
+        """An artifact's bytes, or the path it was written to.
+
+        Parameters
+        ----------
+        artifact_id : str
+        path : path-like, optional
+            A file to write (streamed to ``<path>.part``, renamed when
+            complete), or an existing directory (the server's file name is
+            used). Without it the bytes are returned.
+        overwrite : bool
+            Replace an existing file; otherwise `FileExistsError`.
+        """
+        _check_id(artifact_id, "artifact_id")
+        # pytupli's server closes the connection after each download: never reuse it.
+        headers = {"Connection": "close"}
+        if path is None:
+            return self._http("GET", "artifacts/download", params={"artifact_id": artifact_id},
+                              headers=headers).content
+        path = Path(path)
+        directory, name = (path, None) if path.is_dir() else (path.parent, path.name)
+        if name is not None and path.exists() and not overwrite:
+            raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
+        if not directory.is_dir():
+            raise ValueError(f"path: directory {str(directory)!r} does not exist")
+        job = DownloadJob(url=f"artifacts/download?artifact_id={artifact_id}", directory=directory, name=name,
+                          headers=headers, key=artifact_id)
+        try:
+            result = download_file(self, job, overwrite=overwrite or name is None)
+        except DownloadError as exc:
+            cls = {401: LoginError, 403: AuthorizationError, 404: NotFoundError}.get(exc.status)
+            if cls is None:
+                raise
+            raise cls(str(exc), status=exc.status, detail=exc.detail, url=exc.url, service=self.service) from None
+        return result.path
+
+    def list_artifacts(self, filter: Filter | Mapping | None = None, *, cache: bool = False,
+                       get_query_payload: bool = False) -> Table:
+        """Artifacts you can see. `Filter` keys are relative to the metadata: ``name``, ``extra.kind``..."""
+        out = self._list("artifacts", filter, ARTIFACT_FIELDS, cache=cache, get_query_payload=get_query_payload)
+        if get_query_payload:
+            return out
+        records, query = out
+        return self._table(records, ARTIFACT_FIELDS, path="artifacts/list", what="artifacts", query=query)
+
+    def delete_artifact(self, artifact_id: str) -> None:
+        """Delete an artifact. A missing id is not an error on the server."""
+        self._delete("artifacts", artifact_id)
+
+    def publish_artifact(self, artifact_id: str, group: str = "global") -> None:
+        """Let a group (default ``global``) read your artifact."""
+        self._publish("artifacts", artifact_id, group, True)
+
+    def unpublish_artifact(self, artifact_id: str, group: str) -> None:
+        """Take an artifact back from a group."""
+        self._publish("artifacts", artifact_id, group, False)
+
+    # -- episodes ---------------------------------------------------------------------------
+
+    def _episode_body(self, benchmark_id: str, tuples: Any, metadata: Mapping | None) -> bytes:
+        _check_id(benchmark_id, "benchmark_id")
+        meta = _jsonable_dict(metadata, "metadata")
+        return _encode({"benchmark_id": benchmark_id, "metadata": meta, "tuples": _tuples_to_wire(tuples)},
+                       "the episode")
+
+    def record_episode(self, benchmark_id: str, tuples: Any, metadata: Mapping | None = None, *,
+                       get_query_payload: bool = False) -> dict:
+        """Record one episode; returns its header (``id``, ``n_tuples``, ``terminated``...).
+
+        Parameters
+        ----------
+        benchmark_id : str
+        tuples : Table, dict of arrays, or list of dicts
+            One row (or list entry) per step, with ``state``, ``action``,
+            ``reward`` and optionally ``terminal``, ``timeout`` (bools) and
+            ``info`` (dicts). At least one step.
+        metadata : dict, optional
+        """
+        data = self._episode_body(benchmark_id, tuples, metadata)
+        if get_query_payload:
+            return self._json("POST", "episodes/record", json=json.loads(data), get_query_payload=True)
+        return self._post_episode(data)
+
+    def _post_episode(self, data: bytes) -> dict:
+        return self._json("POST", "episodes/record", data=data, headers={"Content-Type": "application/json"},
+                          auth="required")
+
+    def record_episodes(self, benchmark_id: str, episodes: Sequence[Any],
+                        metadata: Mapping | Sequence[Mapping] | None = None, *,
+                        max_workers: int | None = None) -> Table:
+        """Record many episodes of one benchmark, several at once; returns a Table of their headers.
+
+        Every episode is checked before any is sent. ``metadata`` is one dict
+        for all, or one per episode. If some fail, the others are still
+        recorded and the error says which ones failed and which were stored.
+        """
+        if isinstance(episodes, (Mapping, Table)) or not isinstance(episodes, Sequence) or not episodes:
+            raise ValueError("episodes must be a non-empty list of episodes (each a Table, dict of arrays "
+                             "or list of dicts)")
+        if metadata is None or isinstance(metadata, Mapping):
+            metas = [metadata] * len(episodes)
+        else:
+            metas = list(metadata)
+            if len(metas) != len(episodes):
+                raise ValueError(f"metadata has {len(metas)} entries for {len(episodes)} episodes")
+        workers = check_max_workers(self.conf.max_workers if max_workers is None else max_workers,
+                                    self.max_workers_limit)
+        bodies = []
+        for i, (tuples, meta) in enumerate(zip(episodes, metas)):
+            try:
+                bodies.append(self._episode_body(benchmark_id, tuples, meta))
+            except (ValueError, TypeError) as exc:
+                raise type(exc)(f"episodes[{i}]: {exc}") from None
+        if self._auth is None:
+            self._auto_login()  # once, before the threads start
+
+        def one(data: bytes):
+            try:
+                return self._post_episode(data)
+            except AstroqueryExtError as exc:
+                return exc
+
+        results = bounded_map(one, bodies, max_workers=workers)
+        failed = [(i, r) for i, r in enumerate(results) if isinstance(r, Exception)]
+        if failed:
+            stored = [r["id"] for r in results if not isinstance(r, Exception)]
+            i, first = failed[0]
+            error = type(first)(f"{len(failed)} of {len(results)} episodes were not recorded "
+                                f"(episodes {[k for k, _ in failed][:20]}); first error, episode {i}: {first}. "
+                                f"The other {len(stored)} were recorded: {stored[:20]}"
+                                + (" ..." if len(stored) > 20 else ""),
+                                status=first.status, detail=first.detail, url=first.url, service=self.service)
+            error.results = results
+            raise error
+        return self._table(results, EPISODE_FIELDS, path="episodes/record", what="episodes",
+                           query={"benchmark_id": benchmark_id, "n": len(results)})
+
+    def list_episodes(self, filter: Filter | Mapping | None = None, include_tuples: bool = False, *,
+                      cache: bool = False, get_query_payload: bool = False) -> Table:
+        """Episodes you can see (`Filter` keys: ``benchmark_id``, ``metadata.<k>``, ``n_tuples``...).
+
+        With ``include_tuples=True`` a ``tuples`` column holds each episode's
+        steps as a Table (as `get_episode` gives them).
+        """
+        if not isinstance(include_tuples, bool):
+            raise TypeError("include_tuples must be True or False")
+        out = self._list("episodes", filter, EPISODE_FIELDS, cache=cache, get_query_payload=get_query_payload,
+                         extra={"include_tuples": include_tuples})
+        if get_query_payload:
+            return out
+        records, query = out
+        table = self._table(records, EPISODE_FIELDS, path="episodes/list", what="episodes", query=query)
+        if include_tuples:
+            column = np.empty(len(records), dtype=object)
+            for k, record in enumerate(records):
+                column[k] = _tuples_table([record], with_episode=False)
+            table["tuples"] = column
+        return table
+
+    def get_episode(self, episode_id: str, *, cache: bool = False) -> Table:
+        """The steps of one episode as a Table; its header is in ``table.meta["episode"]``.
+
+        Columns: ``state``, ``action``, ``reward`` (numeric arrays when every
+        step has the same shape), ``terminal``, ``timeout``, ``info``.
+        """
+        _check_id(episode_id, "episode_id")
+        records, _ = self._list("episodes", Filter("id") == episode_id, EPISODE_FIELDS, cache=cache,
+                                extra={"include_tuples": True})
+        if not records:
+            raise NotFoundError(f"{self.name}: no episode {episode_id} is visible to you (it does not exist, "
+                                f"or it is private to another user). Check the id, or log in as its owner.",
+                                status=None, service=self.service)
+        table = _tuples_table(records, with_episode=False)
+        header = {k: v for k, v in records[0].items() if k != "tuples"}
+        table.meta.update({"service": self.service, "url": self._url("episodes/list"), "episode": header,
+                           "retrieved": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")})
+        return table
+
+    def get_tuples(self, filter: Filter | Mapping | None = None, *, cache: bool = False) -> Table:
+        """The steps of every matching episode in one Table (``episode_id``, ``step``, then the tuple columns)."""
+        records, query = self._list("episodes", filter, EPISODE_FIELDS, cache=cache,
+                                    extra={"include_tuples": True})
+        table = _tuples_table(records, with_episode=True)
+        table.meta.update({"service": self.service, "url": self._url("episodes/list"), "query": query,
+                           "n_episodes": len(records),
+                           "retrieved": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")})
+        if not len(table):
+            warn_if_empty(table, "episode tuples")
+        return table
+
+    def delete_episode(self, episode_id: str) -> None:
+        """Delete an episode. A missing id is not an error on the server."""
+        self._delete("episodes", episode_id)
+
+    def publish_episode(self, episode_id: str, group: str = "global") -> None:
+        """Let a group (default ``global``) read your episode."""
+        self._publish("episodes", episode_id, group, True)
+
+    def unpublish_episode(self, episode_id: str, group: str) -> None:
+        """Take an episode back from a group."""
+        self._publish("episodes", episode_id, group, False)
+
+    # -- errors --------------------------------------------------------------------------------
+
+    def _error_detail(self, response) -> str:
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if isinstance(body, dict) and isinstance(body.get("detail"), list):  # FastAPI's 422
+            parts = []
+            for err in body["detail"][:5]:
+                if isinstance(err, dict):
+                    loc = ".".join(str(p) for p in err.get("loc", []) if p != "body")
+                    parts.append(f"{loc}: {err.get('msg')}" if loc else str(err.get("msg")))
+            if parts:
+                return "; ".join(parts)
+        return super()._error_detail(response)
+
+    def _error_hint(self, status: int, detail: str) -> str:
+        if status == 500 and "latin-1" in (detail or ""):
+            return ("The item's metadata has characters outside Latin-1, which pytupli's server cannot put "
+                    "in its download header; its owner must store it again with Latin-1 metadata.")
+        if status == 403:
+            return ("Tupli items are private to their creator until published to a group you belong to "
+                    "(or 'global'); publishing needs ownership, unpublishing the *_delete right in that "
+                    "group, role management the admin. Log in as a user who may do this.")
+        if status == 404:
+            return "Check the id or name; it does not exist on this server (or is not visible to you)."
+        return super()._error_hint(status, detail)
+
+
+Tupli = TupliClass()
