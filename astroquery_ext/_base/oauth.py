@@ -206,7 +206,7 @@ class OAuthClient:
     def login_with_browser(self, *, port: int = 0, timeout: float = 120.0, offline: bool = False,
                            open_browser: Callable[[str], Any] | None = None, manual: bool = False,
                            ask: Callable[[str], str] = input, login_hint: str | None = None,
-                           persist: bool = True) -> AuthState:
+                           persist: bool = True, redirect_host: str = "127.0.0.1") -> AuthState:
         """Authorization code + PKCE with a loopback redirect (or the manual fallback).
 
         Parameters
@@ -218,21 +218,26 @@ class OAuthClient:
         manual : bool
             Do not listen on loopback: print the URL and ask for the URL the
             browser ended on (for a browser on another machine).
+        redirect_host : {"127.0.0.1", "localhost"}
+            Host name in the redirect URI, as registered with the provider
+            (the callback server listens on 127.0.0.1 either way).
         """
+        if redirect_host not in ("127.0.0.1", "localhost"):
+            raise ValueError(f"redirect_host must be '127.0.0.1' or 'localhost'; got {redirect_host!r}")
         ep = self.endpoints
         scopes = tuple(ep.scopes) + (("offline_access",) if offline else ())
         verifier, challenge = pkce_pair()
         state, nonce = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
         server = None
         if manual:
-            redirect_uri = f"http://127.0.0.1:{port or 8765}/callback"
+            redirect_uri = f"http://{redirect_host}:{port or 8765}/callback"
         else:
             try:
                 server = _CallbackServer(port)
             except OSError as exc:
                 raise LoginError(f"{self._query.name}: cannot listen on 127.0.0.1:{port} for the login "
                                  f"redirect ({exc.strerror}); choose another port or use manual=True") from None
-            redirect_uri = f"http://127.0.0.1:{server.server_address[1]}/callback"
+            redirect_uri = f"http://{redirect_host}:{server.server_address[1]}/callback"
         url = self.authorization_url(redirect_uri, state=state, challenge=challenge, nonce=nonce,
                                      scopes=scopes, login_hint=login_hint)
         if manual:
