@@ -555,7 +555,7 @@ class TupliClass(ServiceQuery):
         username = self.credentials.resolve("username", username, default=self.conf.username or None)
         if password is None and persist:
             stored = self._load_session(username)
-            if stored is not None and stored.extra.get("refresh_expires_at", math.inf) > time.time() + 60:
+            if stored is not None and (stored.extra.get("refresh_expires_at") or math.inf) > time.time() + 5:
                 return self._set_auth(stored)
         password = self.credentials.resolve("password", password, account=username)
         answer = self._json("POST", "access/users/token", json={"username": username, "password": password},
