@@ -1,0 +1,740 @@
+"""The Glance service class: CERN single sign-on, the nine searches, single records, web links.
+
+Glance has search endpoints only (``GET /searchAnalysis`` ... ``/searchTrigger``),
+each taking ``offset``, ``limit``, ``queryString`` (the query language of
+:mod:`astroquery_ext.glance.dsl`), ``sortBy`` and ``sortDesc``, and answering
+``{"numberOfResults": <total>, "results": [...]}``. The API accepts only
+tokens obtained by an RFC 8693 exchange of the CERN login token for the
+Glance audience: the login token (with its refresh token) is what is stored;
+the exchanged token lives in memory only and is renewed before it expires.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import difflib
+import hashlib
+import json
+import logging
+import os
+import threading
+import time
+import urllib.parse
+import warnings
+from collections.abc import Mapping
+from typing import Any, Callable, Iterable
+
+import numpy as np
+from astropy.table import Table
+from erfa import ErfaWarning
+
+from astroquery_ext._base import (
+    AuthState, Field, LoginError, NotFoundError, RemoteServiceError, ServiceQuery, check_max_workers, env_var,
+    fetch_offset_pages)
+from astroquery_ext._base.oauth import OAuthClient, OIDCEndpoints
+from astroquery_ext.glance import conf, dsl
+from astroquery_ext.glance.fields import FIELDS
+
+__all__ = ["Glance", "GlanceClass"]
+
+log = logging.getLogger("astroquery_ext")
+
+#: query mode -> (endpoint, plural noun for messages)
+ENDPOINTS = {
+    "analysis": ("searchAnalysis", "analyses"),
+    "paper": ("searchPaper", "papers"),
+    "confnote": ("searchConfnote", "CONF notes"),
+    "pubnote": ("searchPubnote", "PUB notes"),
+    "plot": ("searchPlot", "plots"),
+    "publication": ("searchPublication", "publications"),
+    "leadinggroup": ("searchLeadingGroup", "leading groups"),
+    "subgroup": ("searchSubgroup", "subgroups"),
+    "trigger": ("searchTrigger", "triggers"),
+}
+
+#: Settings a `GlanceClass` instance may override (else read from ``conf`` at call time).
+SETTINGS = ("web_base_url", "issuer", "authorization_endpoint", "token_endpoint", "revocation_endpoint",
+            "jwks_uri", "device_authorization_endpoint", "client_id", "scopes", "exchange_audience",
+            "callback_host", "callback_port")
+
+_METHODS = ("browser", "device", "manual")
+_EXCHANGE_MARGIN = 60.0  # re-exchange this close to expiry (at most a quarter of the lifetime)
+
+
+def _jwt_claims(token: str) -> dict:
+    """The claims of a JWT, read without checking (only to learn its expiry)."""
+    try:
+        body = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+        return claims if isinstance(claims, dict) else {}
+    except (IndexError, ValueError, TypeError):
+        return {}
+
+
+def _code(value: Any, name: str = "ref_code") -> str:
+    if not isinstance(value, str) or not value.strip() or any(c.isspace() for c in value.strip()):
+        raise ValueError(f"{name} must be a reference code such as 'ANA-SUSY-2019-01' "
+                         f"(a non-empty string without spaces); got {value!r}")
+    return value.strip()
+
+
+_QUERY_PARAMETERS = """Parameters
+        ----------
+        query : str or `~astroquery_ext.glance.dsl.Expression`, optional
+            A query in the Glance query language (e.g. ``'status = "Phase 1 Active"'``),
+            or an expression built with `~astroquery_ext.glance.dsl.F`. It is checked
+            against the searchable fields of mode ``{mode!r}`` before anything is
+            sent (`~astroquery_ext.glance.dsl.DSLError`, a `ValueError`, if invalid)
+            and sent in canonical form. Default: all {what}.
+        sort_by : str, optional
+            A searchable field to sort on (``referenceCode``, ``creationDate``...).
+        sort_desc : bool
+            Sort in descending order (needs ``sort_by``).
+        row_limit : int, optional
+            At most this many rows (-1: all); default ``conf.row_limit``. A cut
+            result warns `~astroquery.exceptions.MaxResultsWarning`.
+        max_workers : int, optional
+            Page requests in flight at once; default ``conf.max_workers``.
+        cache : bool, optional
+            Use the response cache (default: astroquery's setting).
+        get_query_payload : bool
+            Return the first page's request instead of sending it.
+
+        Returns
+        -------
+        `~astropy.table.Table`
+            One row per record; see :mod:`astroquery_ext.glance.fields` for the
+            columns. ``record`` holds each whole record (a dict); ``meta`` the
+            service, URL, query and time.
+"""
+
+
+class GlanceClass(ServiceQuery):
+    """Search CERN ATLAS Glance: analyses, papers, CONF and PUB notes, plots, groups and triggers.
+
+    Every ``query_*`` method returns an `~astropy.table.Table` of all the
+    records that match (pages are fetched concurrently); ``get_*`` methods
+    return one whole record as a dict. Log in once with `login`.
+
+    Parameters
+    ----------
+    server : str, optional
+        API root URL; default ``conf.server``.
+    timeout : float, optional
+        Seconds to wait for the server; default ``conf.timeout``.
+    **settings
+        Overrides, for this object only, of the ``conf`` items ``web_base_url``,
+        ``issuer``, ``authorization_endpoint``, ``token_endpoint``,
+        ``revocation_endpoint``, ``jwks_uri``, ``device_authorization_endpoint``,
+        ``client_id``, ``scopes``, ``exchange_audience``, ``callback_host`` and
+        ``callback_port`` (see `from_sandbox`).
+
+    Examples
+    --------
+    >>> from astroquery_ext.glance import Glance
+    >>> Glance.login()                                              # doctest: +SKIP
+    >>> Glance.query_analyses('status = "Phase 0 Active"')          # doctest: +SKIP
+    """
+
+    service = "glance"
+    conf = conf
+    auth_scheme = "Bearer"
+    #: Glance records change slowly, but do change: cached answers live an hour.
+    cache_ttl = 3600.0
+
+    def __init__(self, *, server: str | None = None, timeout: float | None = None, **settings: Any):
+        super().__init__(server=server, timeout=timeout)
+        unknown = sorted(set(settings) - set(SETTINGS))
+        if unknown:
+            raise TypeError(f"unknown setting(s) {', '.join(unknown)}; the settings are {', '.join(SETTINGS)}")
+        self._settings = {k: v for k, v in settings.items() if v is not None}
+        self._oauth = OAuthClient(self, self._endpoints)
+        self._exchanged: dict[str, tuple[str, float | None, float]] = {}
+        self._exchange_lock = threading.Lock()
+
+    @classmethod
+    def from_sandbox(cls, sandbox: Any, **overrides: Any) -> "GlanceClass":
+        """A client pointed at a running sandbox (`astroquery_ext.sandbox.Sandbox`).
+
+        Parameters
+        ----------
+        sandbox : Sandbox or dict
+            A started sandbox that runs ``glance``, or its ``sandbox.info("glance")``
+            dict (whose ``api_url`` is then the server).
+        **overrides
+            Constructor arguments that win over the sandbox's values.
+        """
+        if isinstance(sandbox, Mapping):
+            info, server = sandbox, sandbox["api_url"].rstrip("/") + "/"
+        else:
+            info, server = sandbox.info("glance"), sandbox.url("glance")
+        kwargs: dict[str, Any] = {name: info[name] for name in SETTINGS if name in info}
+        kwargs.update(server=server, callback_host="127.0.0.1", callback_port=0)
+        kwargs.update(overrides)
+        return cls(**kwargs)
+
+    # -- settings, read at call time ------------------------------------------------
+
+    def _setting(self, name: str) -> Any:
+        return self._settings[name] if name in self._settings else getattr(self.conf, name)
+
+    @property
+    def web_base_url(self) -> str:
+        """Root of the Glance web pages (``conf.web_base_url`` unless overridden)."""
+        return str(self._setting("web_base_url")).rstrip("/")
+
+    def _endpoints(self) -> OIDCEndpoints:
+        scopes = self._setting("scopes")
+        scopes = tuple(scopes.split()) if isinstance(scopes, str) else tuple(scopes)
+        return OIDCEndpoints(
+            issuer=self._setting("issuer"), authorization_endpoint=self._setting("authorization_endpoint"),
+            token_endpoint=self._setting("token_endpoint"), jwks_uri=self._setting("jwks_uri"),
+            client_id=self._setting("client_id"), revocation_endpoint=self._setting("revocation_endpoint") or None,
+            device_authorization_endpoint=self._setting("device_authorization_endpoint") or None,
+            scopes=scopes or ("openid",))
+
+    # -- login ------------------------------------------------------------------------
+
+    def login(self, *, method: str = "browser", offline: bool = False, port: int | None = None,
+              open_browser: Callable[[str], Any] | None = None, token: str | None = None,
+              store_token: bool = True, force: bool = False, timeout: float | None = None,
+              login_hint: str | None = None, ask: Callable[[str], str] | None = None,
+              show: Callable[[dict], Any] | None = None) -> bool:
+        """Log in with CERN single sign-on (or with a token obtained elsewhere).
+
+        A session stored by an earlier login (keyring, else a 0600 file) is
+        reused without a browser, and refreshed when due; pass ``force=True``
+        to log in afresh. Otherwise:
+
+        - ``method="browser"``: authorization code with PKCE; the browser is
+          sent back to a one-shot server on ``127.0.0.1:port``;
+        - ``method="manual"``: the same, for a browser on another machine: the
+          URL is printed and you paste the address the browser ends on;
+        - ``method="device"``: a code to enter at a web page from any device.
+
+        Parameters
+        ----------
+        method : {"browser", "manual", "device"}
+            How to log in when no stored session can be used.
+        offline : bool
+            Ask for an offline session (``offline_access``): its refresh token
+            does not expire with the browser session, for unattended jobs.
+        port : int, optional
+            Loopback port of the login redirect; default ``conf.callback_port``.
+        open_browser : callable, optional
+            Called with the login URL instead of opening the system browser.
+        token : str, optional
+            An API access token obtained elsewhere (also read from
+            ``ASTROQUERY_EXT_GLANCE_TOKEN``); sent as is, never stored, not renewed.
+        store_token : bool
+            Keep the session (login and refresh tokens) in the keyring so that
+            later logins, in this process or another, need no browser.
+        force : bool
+            Ignore a stored session.
+        timeout : float, optional
+            Seconds to wait for the login to complete; default ``conf.login_timeout``.
+        login_hint : str, optional
+            User name to suggest to the login page.
+        ask : callable, optional
+            ``method="manual"``: reads the pasted address (default `input`).
+        show : callable, optional
+            ``method="device"``: called with the device-authorization answer
+            (``user_code``, ``verification_uri_complete``...); default prints them.
+
+        Returns
+        -------
+        bool
+            True; failures raise `~astroquery_ext.exceptions.LoginError`.
+        """
+        if method not in _METHODS:
+            raise ValueError(f"method must be one of {', '.join(map(repr, _METHODS))}; got {method!r}")
+        if token is not None or os.environ.get(env_var(self.service, "token")):
+            return self._login_with_token(self.credentials.resolve("token", token, prompt=False))
+        if not force:
+            stored = self._resume_session(offline=offline)
+            if stored is not None:
+                return self._set_auth(stored)
+        timeout = float(self.conf.login_timeout if timeout is None else timeout)
+        if method == "device":
+            state = self._oauth.login_with_device(offline=offline, timeout=timeout, show=show, persist=store_token)
+        else:
+            port = int(self._setting("callback_port") if port is None else port)
+            state = self._oauth.login_with_browser(
+                port=port, timeout=timeout, offline=offline, open_browser=open_browser,
+                manual=method == "manual", ask=ask or input, login_hint=login_hint, persist=store_token,
+                redirect_host=self._setting("callback_host"))
+        if store_token:
+            with self.store.lock(self._session_account(None)):
+                self._save_session(state)
+        return self._set_auth(state)
+
+    def _login_with_token(self, token: str) -> bool:
+        expires = _jwt_claims(token).get("exp")
+        return self._set_auth(AuthState(
+            token=token, scheme=self.auth_scheme,
+            expires_at=float(expires) if isinstance(expires, (int, float)) else None,
+            extra={"direct": True, "persist": False}))
+
+    def _resume_session(self, *, offline: bool = False) -> AuthState | None:
+        """The stored session, refreshed if due; None when there is none that works."""
+        state = self._load_session(None)
+        if state is None or not state.refresh_token and state.expired():
+            return None
+        if offline and not state.extra.get("offline"):
+            return None
+        if state.renewal_due():
+            try:
+                state = self._renew(state, persist=True)
+            except LoginError as exc:
+                log.info("astroquery_ext: the stored Glance session could not be renewed (%s); logging in again",
+                         exc.detail or "refused")
+                return None
+        return state
+
+    def _auto_login(self) -> None:
+        # A query needs a login: use the environment or a stored session, never a browser.
+        token = os.environ.get(env_var(self.service, "token"))
+        if token:
+            self._login_with_token(token)
+            return
+        state = self._resume_session()
+        if state is None:
+            raise LoginError(
+                f"Not logged in to Glance: call {self.name}.login() (a browser login, once; the session is "
+                f"kept in the keyring), {self.name}.login(method='device') on a machine without a browser, "
+                f"or set {env_var(self.service, 'token')} to an API token.", service=self.service)
+        self._set_auth(state)
+
+    # Hooks of the base --------------------------------------------------------------
+
+    def _session_account(self, principal: str | None) -> str:
+        # One stored session per login service and client (never shared between
+        # production, staging and a sandbox), whoever is logged in.
+        return f"session:{self._setting('client_id')}@{self._setting('issuer')}"
+
+    def _refresh(self, state: AuthState) -> AuthState | None:
+        if state.extra.get("direct") or not state.refresh_token:
+            return None
+        try:
+            fresh = self._oauth.refresh(state)
+        except LoginError as exc:
+            if state.extra.get("persist"):
+                stored = self._load_session(None)
+                if stored is not None and stored.refresh_token == state.refresh_token:
+                    self.store.delete(self._session_account(None))  # dead: do not offer it again
+            raise LoginError(
+                f"{self.name}: the Glance session has expired or was revoked, and could not be renewed "
+                f"({exc.detail or 'the login service refused the refresh token'}). Log in again with "
+                f"{self.name}.login(force=True); use login(offline=True) for long unattended jobs.",
+                status=exc.status, detail=exc.detail, url=exc.url, service=self.service) from None
+        self._forget_exchanged(state.token)
+        return fresh
+
+    def _auth_header(self, state: AuthState) -> dict[str, str]:
+        audience = self._setting("exchange_audience")
+        if state.extra.get("direct") or not audience:
+            return state.header()
+        return {"Authorization": f"Bearer {self._exchanged_token(state, audience)}"}
+
+    @staticmethod
+    def _exchange_key(audience: str, base_token: str) -> str:
+        return hashlib.sha256(f"{audience}\0{base_token}".encode()).hexdigest()
+
+    def _exchanged_token(self, state: AuthState, audience: str) -> str:
+        """The API token for ``state``: exchanged once, kept in memory, renewed before it expires."""
+        key = self._exchange_key(audience, state.token)
+        with self._exchange_lock:
+            held = self._exchanged.get(key)
+            if held is not None:
+                token, expires_at, obtained = held
+                margin = min(_EXCHANGE_MARGIN, ((expires_at or 0) - obtained) / 4)
+                if expires_at is None or time.time() + margin < expires_at:
+                    return token
+            now = time.time()
+            token, expires_at = self._oauth.exchange(state.token, audience)
+            if len(self._exchanged) > 8:  # old login tokens' exchanges
+                self._exchanged.clear()
+            self._exchanged[key] = (token, expires_at, now)
+            return token
+
+    def _forget_exchanged(self, base_token: str | None = None) -> None:
+        with self._exchange_lock:
+            if base_token is None:
+                self._exchanged.clear()
+            else:
+                self._exchanged.pop(self._exchange_key(self._setting("exchange_audience"), base_token), None)
+
+    def _revoke(self, state: AuthState) -> None:
+        self._forget_exchanged()
+        if state.extra.get("direct"):
+            return
+        if state.refresh_token:
+            self._oauth.revoke(state.refresh_token, "refresh_token")
+        self._oauth.revoke(state.token, "access_token")
+
+    def _stored_accounts(self, state: AuthState | None) -> Iterable[str]:
+        return [self._session_account(None)]
+
+    def logout(self, *, forget: bool = False) -> None:
+        """Log out: revoke the session's tokens on the server and forget them here.
+
+        The stored copy of the revoked session (now useless) is removed too,
+        and this user's cache entries are dropped.
+
+        Parameters
+        ----------
+        forget : bool
+            Also remove (and revoke) a stored session that this object was not
+            using, e.g. one left by another process.
+        """
+        state = self._auth
+        stored = self._load_session(None)
+        if forget and state is None and stored is not None:
+            try:
+                self._revoke(stored)
+            except Exception as exc:  # logout must not fail because the server did
+                log.warning("astroquery_ext: glance could not revoke the stored session on the server (%s); "
+                            "it was removed locally", type(exc).__name__)
+        super().logout(forget=forget)
+        if not forget and state is not None and stored is not None and state.refresh_token \
+                and stored.refresh_token == state.refresh_token:
+            self.store.delete(self._session_account(None))
+        self._forget_exchanged()
+
+    # -- errors -------------------------------------------------------------------------
+
+    def _error_hint(self, status: int, detail: str) -> str:
+        if status == 403:
+            return ("This account may not read ATLAS Glance (it needs ATLAS membership); log in as "
+                    "another user with login(force=True).")
+        if status == 400:
+            return "Check the query (astroquery_ext.glance.dsl.fields(mode) lists the searchable fields)."
+        return super()._error_hint(status, detail)
+
+    # -- searches ---------------------------------------------------------------------
+
+    def _query_string(self, query: Any, mode: str) -> str | None:
+        if query is None:
+            return None
+        if not isinstance(query, (str, dsl.Expression)):
+            raise TypeError(f"query must be a query string or an expression built with F(...); "
+                            f"got {type(query).__name__}")
+        return dsl.parse(query, mode).to_dsl()
+
+    @staticmethod
+    def _sort_field(sort_by: Any, mode: str) -> str | None:
+        if sort_by is None:
+            return None
+        if not isinstance(sort_by, str) or not sort_by.strip():
+            raise ValueError(f"sort_by must be a field name; got {sort_by!r}")
+        name = dsl.normalize_field(sort_by.strip())
+        known = dsl.fields(mode)
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=3)
+            hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else \
+                f" (astroquery_ext.glance.dsl.fields({mode!r}) lists them)"
+            raise ValueError(f"sort_by {sort_by!r} is not a searchable field of {ENDPOINTS[mode][1]}{hint}")
+        return name
+
+    def _search_params(self, mode: str, query: Any, sort_by: Any, sort_desc: Any) -> dict:
+        params: dict[str, Any] = {}
+        text = self._query_string(query, mode)
+        if text is not None:
+            params["queryString"] = text
+        field = self._sort_field(sort_by, mode)
+        if not isinstance(sort_desc, (bool, np.bool_)):
+            raise ValueError(f"sort_desc must be True or False; got {sort_desc!r}")
+        if field is not None:
+            params["sortBy"] = field
+            params["sortDesc"] = "true" if sort_desc else "false"
+        elif sort_desc:
+            raise ValueError("sort_desc=True needs sort_by (the field to sort on)")
+        return params
+
+    @staticmethod
+    def _row_limit(row_limit: Any) -> int:
+        if isinstance(row_limit, bool) or not isinstance(row_limit, (int, np.integer)) or \
+                not (row_limit == -1 or row_limit >= 1):
+            raise ValueError(f"row_limit must be a positive integer, or -1 for all records; got {row_limit!r}")
+        return int(row_limit)
+
+    def _page(self, endpoint: str, params: Mapping, offset: int, limit: int, cache) -> tuple[list, int | None]:
+        answer = self._json("GET", endpoint, params={"offset": offset, "limit": limit, **params},
+                            auth="required", cache=cache)
+        results = answer.get("results") if isinstance(answer, dict) else None
+        if not isinstance(results, list) or not all(isinstance(r, dict) for r in results):
+            raise RemoteServiceError(
+                f"{self.name}: GET {endpoint} answered something other than the search envelope "
+                f"{{'numberOfResults': ..., 'results': [...]}}. Check that the server URL is the API root "
+                f"(…/atlas/analysis/api/).", url=self._url(endpoint), service=self.service)
+        total = answer.get("numberOfResults")
+        return results, (int(total) if isinstance(total, int) and not isinstance(total, bool) else None)
+
+    def _search(self, mode: str, query: Any, *, sort_by: Any, sort_desc: Any, row_limit: Any,
+                max_workers: Any, cache: bool | None, get_query_payload: bool = False) -> Table | dict:
+        endpoint, what = ENDPOINTS[mode]
+        params = self._search_params(mode, query, sort_by, sort_desc)
+        row_limit = self._row_limit(self.conf.row_limit if row_limit is None else row_limit)
+        max_workers = check_max_workers(int(self.conf.max_workers) if max_workers is None else max_workers,
+                                        self.max_workers_limit)
+        page_size = int(self.conf.page_size)
+        if page_size < 1:
+            raise ValueError(f"conf.page_size must be at least 1; got {page_size}")
+        first = page_size if row_limit == -1 else min(page_size, row_limit)
+        if get_query_payload:
+            return self._json("GET", endpoint, params={"offset": 0, "limit": first, **params},
+                              get_query_payload=True)
+        records, truncated = fetch_offset_pages(
+            lambda offset, limit: self._page(endpoint, params, offset, limit, cache),
+            page_size=page_size, row_limit=row_limit, max_workers=max_workers)
+        fields = [self._web_field(mode) if f.name == "web_url" else f for f in FIELDS[mode]]
+        with warnings.catch_warnings():
+            # Planned dates and this year's lie past the leap-second table: ERFA's "dubious year" is noise.
+            warnings.filterwarnings("ignore", message=".*dubious year", category=ErfaWarning)
+            return self._table(records, fields, path=endpoint, what=what, query=params, row_limit=row_limit,
+                               truncated=truncated)
+
+    def _query_doc(mode):  # noqa: N805 - a decorator used in the class body
+        endpoint, what = ENDPOINTS[mode]
+
+        def wrap(func):
+            parameters = _QUERY_PARAMETERS.format(mode=mode, what=what).rstrip()
+            func.__doc__ = func.__doc__.format(endpoint=endpoint, what=what, parameters=parameters)
+            return func
+        return wrap
+
+    @_query_doc("analysis")
+    def query_analyses(self, query=None, *, sort_by=None, sort_desc=False, row_limit=None, max_workers=None,
+                       cache=None, get_query_payload=False) -> Table:
+        """All {what} that match a query (``GET /{endpoint}``), one row each.
+
+        {parameters}
+
+        Examples
+        --------
+        >>> Glance.query_analyses('status = "Phase 0 Active" AND groups.leadingGroup.name = SUSY')  # doctest: +SKIP
+        """
+        return self._search("analysis", query, sort_by=sort_by, sort_desc=sort_desc, row_limit=row_limit,
+                            max_workers=max_workers, cache=cache, get_query_payload=get_query_payload)
+
+    @_query_doc("paper")
+    def query_papers(self, query=None, *, sort_by=None, sort_desc=False, row_limit=None, max_workers=None,
+                     cache=None, get_query_payload=False) -> Table:
+        """All {what} that match a query (``GET /{endpoint}``), one row each.
+
+        {parameters}
+        """
+        return self._search("paper", query, sort_by=sort_by, sort_desc=sort_desc, row_limit=row_limit,
+                            max_workers=max_workers, cache=cache, get_query_payload=get_query_payload)
+
+    @_query_doc("confnote")
+    def query_confnotes(self, query=None, *, sort_by=None, sort_desc=False, row_limit=None, max_workers=None,
+                        cache=None, get_query_payload=False) -> Table:
+        """All {what} that match a query (``GET /{endpoint}``), one row each.
+
+        {parameters}
+        """
+        return self._search("confnote", query, sort_by=sort_by, sort_desc=sort_desc, row_limit=row_limit,
+                            max_workers=max_workers, cache=cache, get_query_payload=get_query_payload)
+
+    @_query_doc("pubnote")
+    def query_pubnotes(self, query=None, *, sort_by=None, sort_desc=False, row_limit=None, max_workers=None,
+                       cache=None, get_query_payload=False) -> Table:
+        """All {what} that match a query (``GET /{endpoint}``), one row each.
+
+        {parameters}
+        """
+        return self._search("pubnote", query, sort_by=sort_by, sort_desc=sort_desc, row_limit=row_limit,
+                            max_workers=max_workers, cache=cache, get_query_payload=get_query_payload)
+
+    @_query_doc("plot")
+    def query_plots(self, query=None, *, sort_by=None, sort_desc=False, row_limit=None, max_workers=None,
+                    cache=None, get_query_payload=False) -> Table:
+        """All approval {what} that match a query (``GET /{endpoint}``), one row each.
+
+        {parameters}
+        """
+        return self._search("plot", query, sort_by=sort_by, sort_desc=sort_desc, row_limit=row_limit,
+                            max_workers=max_workers, cache=cache, get_query_payload=get_query_payload)
+
+    @_query_doc("publication")
+    def query_publications(self, query=None, *, sort_by=None, sort_desc=False, row_limit=None,
+                           max_workers=None, cache=None, get_query_payload=False) -> Table:
+        """All {what} (analyses, papers, CONF and PUB notes in one summary list) that match a query
+        (``GET /{endpoint}``), one row each. ``referenceCode`` matches temporary and final codes.
+
+        {parameters}
+        """
+        return self._search("publication", query, sort_by=sort_by, sort_desc=sort_desc, row_limit=row_limit,
+                            max_workers=max_workers, cache=cache, get_query_payload=get_query_payload)
+
+    @_query_doc("leadinggroup")
+    def query_leading_groups(self, query=None, *, sort_by=None, sort_desc=False, row_limit=None,
+                             max_workers=None, cache=None, get_query_payload=False) -> Table:
+        """All {what} that match a query (``GET /{endpoint}``); column ``name``.
+
+        {parameters}
+        """
+        return self._search("leadinggroup", query, sort_by=sort_by, sort_desc=sort_desc, row_limit=row_limit,
+                            max_workers=max_workers, cache=cache, get_query_payload=get_query_payload)
+
+    @_query_doc("subgroup")
+    def query_subgroups(self, query=None, *, sort_by=None, sort_desc=False, row_limit=None, max_workers=None,
+                        cache=None, get_query_payload=False) -> Table:
+        """All {what} that match a query (``GET /{endpoint}``); column ``name``.
+
+        {parameters}
+        """
+        return self._search("subgroup", query, sort_by=sort_by, sort_desc=sort_desc, row_limit=row_limit,
+                            max_workers=max_workers, cache=cache, get_query_payload=get_query_payload)
+
+    @_query_doc("trigger")
+    def query_triggers(self, query=None, *, sort_by=None, sort_desc=False, row_limit=None, max_workers=None,
+                       cache=None, get_query_payload=False) -> Table:
+        """All {what} that match a query (``GET /{endpoint}``); columns ``name``, ``year``, ``category.name``.
+
+        {parameters}
+        """
+        return self._search("trigger", query, sort_by=sort_by, sort_desc=sort_desc, row_limit=row_limit,
+                            max_workers=max_workers, cache=cache, get_query_payload=get_query_payload)
+
+    del _query_doc
+
+    # -- single records ---------------------------------------------------------------
+
+    def _get(self, mode: str, ref_code: Any, keys: tuple[str, ...], cache: bool | None) -> dict:
+        code = _code(ref_code)
+        endpoint, what = ENDPOINTS[mode]
+        expr = None
+        for key in keys:
+            term = dsl.F(key) == code
+            expr = term if expr is None else expr | term
+        # A few rows, not one: the server matches case-insensitively; the exact code wins.
+        answer, _total = self._page(endpoint, {"queryString": expr.to_dsl()}, 0, 10, cache)
+        for exact in (True, False):
+            for record in answer:
+                codes = [record.get(k) for k in keys]
+                if any(isinstance(c, str) and (c == code if exact else c.lower() == code.lower())
+                       for c in codes):
+                    return record
+        raise NotFoundError(f"{self.name}: no {mode} has the reference code {code!r} (searched "
+                            f"{' and '.join(keys)}). Check the code.",
+                            url=self._url(endpoint), service=self.service)
+
+    def get_analysis(self, ref_code: str, *, cache: bool | None = None) -> dict:
+        """One analysis, the whole record.
+
+        Parameters
+        ----------
+        ref_code : str
+            Its reference code, e.g. ``"ANA-HDBS-2023-22"``.
+        cache : bool, optional
+            Use the response cache (default: astroquery's setting).
+
+        Returns
+        -------
+        dict
+            The record as the server sends it: camelCase keys (``referenceCode``,
+            ``status``, ``groups``, ``phase0``, ``analysisTeam``, ``metadata``...),
+            nested dicts and lists, dates as ISO strings.
+
+        Raises
+        ------
+        `~astroquery_ext.exceptions.NotFoundError`
+            No analysis has this code.
+        """
+        return self._get("analysis", ref_code, ("referenceCode",), cache)
+
+    def get_paper(self, ref_code: str, *, cache: bool | None = None) -> dict:
+        """One paper, the whole record (see `get_analysis`); ``ref_code`` like ``"HDBS-2018-33"``."""
+        return self._get("paper", ref_code, ("referenceCode",), cache)
+
+    def get_confnote(self, ref_code: str, *, cache: bool | None = None) -> dict:
+        """One CONF note, the whole record (see `get_analysis`), by its temporary
+        (``"CONF-SUSY-2023-04"``) or final (``"ATLAS-CONF-2023-009"``) reference code."""
+        return self._get("confnote", ref_code, ("temporaryReferenceCode", "finalReferenceCode"), cache)
+
+    def get_pubnote(self, ref_code: str, *, cache: bool | None = None) -> dict:
+        """One PUB note, the whole record (see `get_analysis`), by its temporary
+        (``"PUB-EGAM-2019-01"``) or final (``"ATL-PHYS-PUB-2019-029"``) reference code."""
+        return self._get("pubnote", ref_code, ("temporaryReferenceCode", "finalReferenceCode"), cache)
+
+    def get_plot(self, ref_code: str, *, cache: bool | None = None) -> dict:
+        """One approval plot, the whole record (see `get_analysis`); ``ref_code`` like ``"PLOT-MUON-2018-08"``."""
+        return self._get("plot", ref_code, ("referenceCode",), cache)
+
+    def get_publication(self, ref_code: str, *, cache: bool | None = None) -> dict:
+        """The publication summary (``type``, codes, ``status``, ``shortTitle``, ``groups``) of any
+        analysis, paper or note, by its reference code (temporary or final for notes)."""
+        code = _code(ref_code)
+        endpoint, _what = ENDPOINTS["publication"]
+        answer, _total = self._page(endpoint, {"queryString": (dsl.F("referenceCode") == code).to_dsl()},
+                                    0, 10, cache)
+        keys = ("referenceCode", "temporaryReferenceCode", "finalReferenceCode")
+        for exact in (True, False):
+            for record in answer:
+                if any(isinstance(record.get(k), str) and
+                       (record[k] == code if exact else record[k].lower() == code.lower()) for k in keys):
+                    return record
+        raise NotFoundError(f"{self.name}: no publication with reference code {code!r}. Check the code.",
+                            url=self._url(endpoint), service=self.service)
+
+    # -- web pages --------------------------------------------------------------------
+
+    def _web(self, kind: str, page: str, ref_code: Any) -> str:
+        code = urllib.parse.quote(_code(ref_code), safe="-_.")
+        return f"{self.web_base_url}/{kind}/{page}?ref_code={code}"
+
+    def analysis_url(self, ref_code: str) -> str:
+        """The web page of an analysis: ``{web_base_url}/analyses/details.php?ref_code=...``."""
+        return self._web("analyses", "details.php", ref_code)
+
+    def paper_url(self, ref_code: str) -> str:
+        """The web page of a paper: ``{web_base_url}/papers/details.php?ref_code=...``."""
+        return self._web("papers", "details.php", ref_code)
+
+    def confnote_url(self, ref_code: str) -> str:
+        """The web page of a CONF note (temporary or final code): ``{web_base_url}/confnotes/details?ref_code=...``."""
+        return self._web("confnotes", "details", ref_code)
+
+    def pubnote_url(self, ref_code: str) -> str:
+        """The web page of a PUB note (temporary or final code): ``{web_base_url}/pubnotes/details?ref_code=...``."""
+        return self._web("pubnotes", "details", ref_code)
+
+    def plot_url(self, ref_code: str) -> str:
+        """The web page of an approval plot: ``{web_base_url}/plots/details.php?ref_code=...``."""
+        return self._web("plots", "details.php", ref_code)
+
+    def _web_field(self, mode: str) -> Field:
+        builders = {"analysis": (self.analysis_url, ("referenceCode",)),
+                    "paper": (self.paper_url, ("referenceCode",)),
+                    "confnote": (self.confnote_url, ("temporaryReferenceCode", "finalReferenceCode")),
+                    "pubnote": (self.pubnote_url, ("temporaryReferenceCode", "finalReferenceCode")),
+                    "plot": (self.plot_url, ("referenceCode",))}
+        by_type = {"analysis": builders["analysis"][0], "paper": builders["paper"][0],
+                   "conf note": builders["confnote"][0], "confnote": builders["confnote"][0],
+                   "pub note": builders["pubnote"][0], "pubnote": builders["pubnote"][0]}
+
+        def link(build, code):
+            if not isinstance(code, str) or not code.strip() or any(c.isspace() for c in code.strip()):
+                return None
+            return build(code)
+
+        if mode == "publication":
+            def source(record):
+                build = by_type.get(str(record.get("type", "")).lower())
+                code = record.get("finalReferenceCode") or record.get("referenceCode") or \
+                    record.get("temporaryReferenceCode")
+                return None if build is None else link(build, code)
+        else:
+            build, keys = builders[mode]
+
+            def source(record):
+                return link(build, next((record.get(k) for k in keys if record.get(k)), None))
+        return Field("web_url", "str", source=source, description="The record's page on the Glance web site")
+
+
+
+
+Glance = GlanceClass()
