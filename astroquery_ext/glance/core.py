@@ -12,7 +12,6 @@ the exchanged token lives in memory only and is renewed before it expires.
 from __future__ import annotations
 
 import base64
-import dataclasses
 import difflib
 import hashlib
 import json
@@ -408,6 +407,8 @@ class GlanceClass(ServiceQuery):
         if status == 403:
             return ("This account may not read ATLAS Glance (it needs ATLAS membership); log in as "
                     "another user with login(force=True).")
+        if status == 400 and "limit" in (detail or "").lower():
+            return "The server refused the page size: set conf.page_size to what it allows."
         if status == 400:
             return "Check the query (astroquery_ext.glance.dsl.fields(mode) lists the searchable fields)."
         return super()._error_hint(status, detail)
