@@ -1,0 +1,1257 @@
+"""`AtlasClass`: the client of the ATLAS Transient Server REST API (``shared/specs/atlas.md``).
+
+What it adds to the raw API:
+
+- one public method per endpoint, arguments checked before anything is sent;
+- Tables with stable columns, int64 ids (never through float), units and masks;
+- ``objects/`` answers decoded as they arrive, one object at a time, into
+  compact columns, in as few requests as the server allows (``conf.chunk_size``
+  ids per request, ``conf.max_workers`` in flight), kept in a short-lived
+  in-memory memo so that several views of the same objects cost one fetch;
+- writes, which the server takes one id per call, done per id with a Table of
+  outcomes (the server reports them as text in ``info`` under HTTP 201);
+- token login, or a password exchanged at ``auth-token/`` and never kept; an
+  expired token is renewed once from the environment or the keyring.
+"""
+
+from __future__ import annotations
+
+import codecs
+import collections
+import json
+import math
+import numbers
+import re
+import threading
+import time
+import urllib.parse
+import warnings
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+import requests
+from astropy import units as u
+from astropy.coordinates import SkyCoord
+from astropy.table import Column, Table, vstack
+from astropy.time import Time
+from astropy.utils.exceptions import AstropyUserWarning
+
+from astroquery_ext._base import (
+    AstroqueryExtError, AuthorizationError, AuthState, InvalidQueryError, LoginError, RemoteServiceError,
+    ServiceQuery, bounded_map, check_max_workers, chunked, env_var, no_prompt, records_to_table, redact_url,
+    warn_if_empty)
+from astroquery_ext._base.download import BatchProgress
+from astroquery_ext.atlas import conf
+from astroquery_ext.atlas import fields as F
+
+__all__ = ["AtlasClass", "Atlas", "parse_ids", "MAIN_LISTS", "CUSTOM_LISTS", "UnknownIdsWarning"]
+
+#: Main ("detection") lists, by id (spec section 4).
+MAIN_LISTS = {0: "garbage", 1: "follow_up", 2: "good", 3: "possible", 4: "eyeball", 5: "attic",
+              6: "stars", 7: "agn", 8: "fasttrack", 9: "movers", 10: "magellanic_clouds",
+              11: "pm_stars", 12: "galcand", 13: "duplicates"}
+#: Custom lists ("object groups") known when this version was released; any
+#: other custom list id can be passed as an integer.
+CUSTOM_LISTS = {2: "mookodi", 14: "salt", 16: "mookodi_live", 17: "mookodi_peak", 40: "cv",
+                56: "mdwarf", 72: "heloise", 73: "vra"}
+#: Main lists that ``set_detection_list`` may move objects to (the server refuses others).
+MOVABLE_LISTS = (3, 4, 12)
+
+MAX_RADIUS = 300.0       # arcsec, the server's limit
+MAX_CHUNK = 50_000       # ids per objects/ request, the server's limit
+REQUEST_TYPES = ("all", "nearest", "count")
+PARTS = tuple(F.PART_FIELDS)
+_BULK_PARTS = ("lc", "lcnondets", "fp")
+_ID_TEXT = re.compile(r"\d{19}")
+_TOKEN_TEXT = re.compile(r"[0-9a-fA-F]{40}")
+_MISSING_TEXT = "matching query does not exist"
+_MEMO_ENTRIES = 8
+
+
+class UnknownIdsWarning(AstropyUserWarning):
+    """Some of the ids asked for do not exist on the server (they are in ``meta["missing_ids"]``)."""
+
+
+# -- argument checks -----------------------------------------------------------------
+
+def _id_error(value, position, name):
+    return ValueError(f"{name}[{position}] = {value!r} is not an ATLAS object id: expected a 19-digit "
+                      f"integer such as 1000005291314656200 (an int or a str; floats lose digits)")
+
+
+def parse_ids(ids, name: str = "ids") -> np.ndarray:
+    """ATLAS ids as an int64 array, in the order given, duplicates dropped.
+
+    Accepts one id or a sequence (list, tuple, numpy array, Table column) of
+    ints or digit strings. Every id must have exactly 19 digits. Floats are
+    refused: above 2**53 they no longer hold every digit.
+
+    Raises
+    ------
+    ValueError, TypeError
+        Naming the first bad id and its position.
+    """
+    if isinstance(ids, (str, bytes, numbers.Integral)) or (isinstance(ids, np.ndarray) and ids.ndim == 0):
+        ids = [ids.item() if isinstance(ids, np.ndarray) else ids]
+    if isinstance(ids, np.ma.MaskedArray) and np.ma.is_masked(ids):
+        bad = int(np.flatnonzero(np.ma.getmaskarray(ids))[0])
+        raise ValueError(f"{name}[{bad}] is masked (missing), not an ATLAS object id")
+    if isinstance(ids, np.ndarray) and ids.dtype.kind in "iu":
+        values = np.asarray(ids).ravel()
+        if values.dtype.kind == "u" and values.size and values.max() > np.iinfo(np.int64).max:
+            bad = int(np.argmax(values > np.iinfo(np.int64).max))
+            raise _id_error(int(values[bad]), bad, name)
+        values = values.astype(np.int64)
+        outside = (values < 10**18) | (values >= 10**19)
+        if outside.any():
+            bad = int(np.argmax(outside))
+            raise _id_error(int(values[bad]), bad, name)
+    else:
+        if isinstance(ids, np.ndarray) and ids.dtype.kind == "f":
+            raise TypeError(f"{name} is a float array: ATLAS ids above 2**53 lose digits as floats; "
+                            f"pass ints or strings")
+        try:
+            items = list(ids)
+        except TypeError:
+            raise TypeError(f"{name} must be an ATLAS id or a sequence of them; got {type(ids).__name__}") from None
+        out = []
+        for i, value in enumerate(items):
+            if isinstance(value, np.generic):
+                value = value.item()
+            if isinstance(value, bytes):
+                value = value.decode("ascii", "replace")
+            if isinstance(value, str):
+                text = value.strip()
+                if not _ID_TEXT.fullmatch(text):
+                    raise _id_error(value, i, name)
+                number = int(text)
+            elif isinstance(value, numbers.Integral) and not isinstance(value, bool):
+                number = int(value)
+            else:
+                raise _id_error(value, i, name)
+            if not 10**18 <= number < 10**19 or number > np.iinfo(np.int64).max:
+                raise _id_error(value, i, name)
+            out.append(number)
+        values = np.array(out, dtype=np.int64)
+    if values.size == 0:
+        raise ValueError(f"{name} is empty: give at least one ATLAS object id")
+    _, first = np.unique(values, return_index=True)
+    return values[np.sort(first)]
+
+
+def _float_arg(value, name: str, *, allow_none: bool = True) -> float | None:
+    if value is None and allow_none:
+        return None
+    if isinstance(value, Time):
+        value = value.mjd
+    if isinstance(value, bool) or not isinstance(value, (numbers.Real, np.number)):
+        raise TypeError(f"{name} must be a number; got {value!r}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite; got {value!r}")
+    return value
+
+
+def _mjd_arg(value, name: str = "mjd_min") -> float | None:
+    """An MJD lower bound: a number or a `~astropy.time.Time`."""
+    return _float_arg(value, name)
+
+
+def _datetime_arg(value, name: str) -> str | None:
+    """A date/time bound as the ISO text the server takes (UTC)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = Time(value.replace("Z", ""), scale="utc")
+        except ValueError:
+            raise ValueError(f"{name} must be an ISO date such as '2024-02-22' or '2024-02-22T10:00:00', "
+                             f"or an astropy Time; got {value!r}") from None
+    elif not isinstance(value, Time):
+        try:
+            value = Time(value, scale="utc")
+        except (ValueError, TypeError):
+            raise TypeError(f"{name} must be an ISO date string, a datetime or an astropy Time; "
+                            f"got {value!r}") from None
+    if not value.isscalar:
+        raise ValueError(f"{name} must be one time, not {len(value)}")
+    return value.utc.strftime("%Y-%m-%dT%H:%M:%S") + "Z"
+
+
+def _position(coordinates) -> SkyCoord:
+    """One ICRS position from a SkyCoord or a string (degrees or sexagesimal); never a name lookup."""
+    if isinstance(coordinates, SkyCoord):
+        coord = coordinates
+    elif isinstance(coordinates, str):
+        text = coordinates.strip()
+        parts = text.replace(",", " ").split()
+        coord = None
+        if len(parts) == 2:
+            try:
+                ra, dec = (float(p) for p in parts)
+                coord = SkyCoord(ra * u.deg, dec * u.deg, frame="icrs")
+            except ValueError:
+                coord = None
+        if coord is None:
+            for unit in (None, (u.hourangle, u.deg)):
+                try:
+                    coord = SkyCoord(text, unit=unit, frame="icrs")
+                    break
+                except (ValueError, u.UnitsError, TypeError):
+                    continue
+        if coord is None:
+            raise ValueError(f"coordinates {coordinates!r} are not a position: give degrees "
+                             f"('0.0216 31.7818') or sexagesimal ('00:00:05.18 +31:46:54.4'), "
+                             f"or a SkyCoord (names are not resolved)")
+    else:
+        raise TypeError(f"coordinates must be a SkyCoord or a string; got {type(coordinates).__name__}")
+    if not coord.isscalar:
+        raise ValueError("coordinates must be one position, not an array of them")
+    icrs = coord.icrs
+    if not (np.isfinite(icrs.ra.deg) and np.isfinite(icrs.dec.deg)):
+        raise ValueError(f"coordinates {coordinates!r} are not finite")
+    return icrs
+
+
+def _radius_arcsec(radius) -> float:
+    if isinstance(radius, u.Quantity):
+        try:
+            value = radius.to_value(u.arcsec)
+        except u.UnitConversionError:
+            raise ValueError(f"radius must be an angle; got {radius}") from None
+        if not np.isscalar(value) and np.ndim(value) != 0:
+            raise ValueError("radius must be one angle")
+        value = float(value)
+    elif isinstance(radius, bool) or not isinstance(radius, (numbers.Real, np.number)):
+        raise TypeError(f"radius must be an angle Quantity or a number of arcseconds; got {radius!r}")
+    else:
+        value = float(radius)
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"radius must be a positive angle; got {radius!r}")
+    if value > MAX_RADIUS:
+        raise ValueError(f"radius {value:g} arcsec is over the server's limit of {MAX_RADIUS:g} arcsec "
+                         f"(it refuses larger cones rather than clipping them)")
+    return value
+
+
+def _list_arg(value, *, custom: bool | None) -> tuple[int, bool]:
+    """(list id, is_custom) from a list name or id."""
+    if isinstance(value, str):
+        key = value.strip().lower()
+        main = {v: k for k, v in MAIN_LISTS.items()}
+        extra = {v: k for k, v in CUSTOM_LISTS.items()}
+        if key in main and custom is not True:
+            return main[key], False
+        if key in extra and custom is not False:
+            return extra[key], True
+        raise ValueError(f"unknown list name {value!r}: main lists are {', '.join(MAIN_LISTS.values())}; "
+                         f"custom lists are {', '.join(CUSTOM_LISTS.values())} (or pass a custom list id "
+                         f"with custom=True)")
+    if isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)):
+        raise TypeError(f"list must be a list name or an integer id; got {value!r}")
+    value = int(value)
+    custom = bool(custom)
+    if not custom and not 0 <= value <= 13:
+        raise ValueError(f"main list ids are 0..13; got {value} (for a custom list pass custom=True)")
+    if custom and value < 0:
+        raise ValueError(f"custom list ids are positive; got {value}")
+    return value, custom
+
+
+def _custom_list_arg(value) -> int:
+    return _list_arg(value, custom=True)[0]
+
+
+def _per_id(values, n: int, name: str) -> list:
+    """A scalar repeated n times, or a sequence of length n."""
+    if values is None or isinstance(values, (str, numbers.Number, np.generic, Time)) and np.ndim(values) == 0:
+        return [values] * n
+    values = list(values)
+    if len(values) != n:
+        raise ValueError(f"{name} has {len(values)} values for {n} ids")
+    return values
+
+
+def _num_text(value) -> str:
+    """A number as the server parses it (repr keeps every digit of a float)."""
+    if isinstance(value, (bool, np.bool_)):
+        return "true" if value else "false"
+    if isinstance(value, (numbers.Integral, np.integer)):
+        return str(int(value))
+    return repr(float(value))
+
+
+# -- decoding objects/ answers as they arrive -------------------------------------
+
+class _RecordStream:
+    """Decodes a JSON array (``[{...}, {...}]``) element by element as its bytes arrive."""
+
+    _SKIP = re.compile(r"[\s,]*")
+
+    def __init__(self):
+        self._text = codecs.getincrementaldecoder("utf-8")()
+        self._decoder = json.JSONDecoder()
+        self._buf = ""
+        self._pos = 0
+        self._need = 0
+        self.started = False
+        self.done = False
+        self.other: list[str] | None = None  # the body when it is not an array
+
+    def feed(self, data: bytes, final: bool = False) -> list:
+        text = self._text.decode(data, final)
+        if self.other is not None:
+            self.other.append(text)
+            return []
+        buf = self._buf[self._pos:] + text if self._pos else self._buf + text
+        pos, out = 0, []
+        if not self.started:
+            pos = self._SKIP.match(buf, pos).end()
+            if pos == len(buf):
+                self._buf, self._pos = buf, pos
+                return out
+            if buf[pos] != "[":
+                self.other = [buf[pos:]]
+                self._buf, self._pos = "", 0
+                return out
+            self.started, pos = True, pos + 1
+        while not self.done:
+            pos = self._SKIP.match(buf, pos).end()
+            if pos == len(buf):
+                break
+            if buf[pos] == "]":
+                self.done = True
+                break
+            if not final and len(buf) - pos < self._need:
+                break  # wait for more before scanning the same element again
+            try:
+                element, pos = self._decoder.raw_decode(buf, pos)
+            except json.JSONDecodeError:
+                if final:
+                    raise
+                self._need = 2 * (len(buf) - pos)
+                break
+            self._need = 0
+            out.append(element)
+        self._buf, self._pos = buf, pos
+        return out
+
+
+class _ObjectsResult:
+    """What the ``objects/`` answers of one call add up to."""
+
+    def __init__(self):
+        self.small = {p: [] for p in PARTS if p not in _BULK_PARTS}
+        self.bulk = {p: F.ColumnStack(F.PART_FIELDS[p]) for p in _BULK_PARTS}
+        self.found: list[int] = []
+        self.missing: list[int] = []
+
+    def add(self, record, asked: int) -> None:
+        obj = record.get("object") if isinstance(record, Mapping) else None
+        if not isinstance(obj, Mapping):
+            # the unknown-id placeholder: "object" is a text, the other parts null
+            self.missing.append(asked)
+            return
+        oid = int(obj["id"])
+        self.found.append(oid)
+        self.small["object"].append(obj)
+        for part in self.small:
+            if part != "object":
+                for row in record.get(part) or ():
+                    self.small[part].append(dict(row, atlas_id=oid))
+        for part, stack in self.bulk.items():
+            stack.add(record.get(part) or [], oid)
+
+
+# -- the client ------------------------------------------------------------------------
+
+class AtlasClass(ServiceQuery):
+    """Client of the ATLAS Transient Server.
+
+    Parameters
+    ----------
+    server : str, optional
+        API root URL, ending in ``/api/``; default ``conf.server``, read at call time.
+    timeout : float, optional
+        Seconds to wait for the server; default ``conf.timeout``, read at call time.
+
+    Notes
+    -----
+    The service counts every request against a quota of 100 per hour per user
+    (HTTP 429 beyond it, which is waited out as ``Retry-After`` says when the
+    wait is short). Methods here use as few requests as the server allows.
+    """
+
+    service = "atlas"
+    conf = conf
+    auth_scheme = "Token"
+
+    def __init__(self, *, server: str | None = None, timeout: float | None = None):
+        super().__init__(server=server, timeout=timeout)
+        self._memo: collections.OrderedDict = collections.OrderedDict()
+        self._memo_lock = threading.Lock()
+
+    # -- login ---------------------------------------------------------------------
+
+    def login(self, token: str | None = None, *, username: str | None = None, store_token: bool = True) -> bool:
+        """Log in with an API token, or with a user name and password.
+
+        The token is found, in order: the ``token`` argument, the environment
+        variable ``ASTROQUERY_EXT_ATLAS_TOKEN``, the token stored by an earlier
+        login (keyring, else a 0600 file). Without one, the password of
+        ``username`` (argument, ``ASTROQUERY_EXT_ATLAS_USERNAME`` or
+        ``conf.username``) is taken from ``ASTROQUERY_EXT_ATLAS_PASSWORD``, the
+        keyring (service ``astroquery_ext.atlas``, account = user name) or a
+        prompt on a terminal, and exchanged for a token at ``auth-token/``.
+        The password is never kept.
+
+        When a token has expired (HTTP 401 "Token has expired."), the next
+        request renews it once the same way, without prompting; if no password
+        is available, `LoginError` says how to renew.
+
+        Parameters
+        ----------
+        token : str, optional
+            A 40-character hex API token.
+        username : str, optional
+            Log in as this user with a password (ignores stored tokens of others).
+        store_token : bool
+            Keep the token in the keyring for the next session.
+
+        Returns
+        -------
+        True
+
+        Raises
+        ------
+        LoginError
+            No usable credentials, or the server refused them.
+        """
+        if token is not None:
+            token = self._check_token(token)
+            state = AuthState(token=token, scheme=self.auth_scheme, principal=username,
+                              extra={"store": store_token})
+            if store_token:
+                self._save_session(state)
+            return self._set_auth(state)
+        if username is None:
+            env_token = self._env(env_var(self.service, "token"))
+            if env_token:
+                return self._set_auth(AuthState(token=self._check_token(env_token, "ASTROQUERY_EXT_ATLAS_TOKEN"),
+                                                scheme=self.auth_scheme, extra={"store": False}))
+            named = self._env(env_var(self.service, "username")) or conf.username or None
+            stored = self._load_session(named)
+            if stored is not None and not stored.expired():
+                return self._set_auth(stored)
+            username = named
+        username = self.credentials.resolve("username", username)
+        state = self._exchange_password(username, store=store_token)
+        if store_token:
+            self._save_session(state)
+        return self._set_auth(state)
+
+    @staticmethod
+    def _env(name: str) -> str | None:
+        import os
+        return os.environ.get(name) or None
+
+    @staticmethod
+    def _check_token(token, where: str = "token") -> str:
+        if not isinstance(token, str) or not _TOKEN_TEXT.fullmatch(token.strip()):
+            raise ValueError(f"{where} must be the 40-character hexadecimal ATLAS API token "
+                             f"(the value is not shown here)")
+        return token.strip()
+
+    def _exchange_password(self, username: str, *, store: bool, prompt: bool = True) -> AuthState:
+        """POST auth-token/ with the user's password; the password lives only in this frame."""
+        password = self.credentials.resolve("password", account=username, prompt=prompt)
+        try:
+            answer = self._json("POST", "auth-token/", data={"username": username, "password": password},
+                                auth="none", idempotent=False)
+        except InvalidQueryError as exc:
+            raise LoginError(
+                f"{self.name}: the server refused the login of {username!r}: {exc.detail}. Check the user "
+                f"name and password (ASTROQUERY_EXT_ATLAS_PASSWORD, or the keyring entry "
+                f"'astroquery_ext.atlas' / {username!r}).", status=exc.status, detail=exc.detail,
+                url=exc.url, service=self.service) from None
+        finally:
+            del password
+        if not isinstance(answer, Mapping) or not isinstance(answer.get("token"), str):
+            raise RemoteServiceError(f"{self.name}: auth-token/ answered without a token", service=self.service)
+        expires_in = answer.get("expires_in")
+        expires_at = time.time() + float(expires_in) if isinstance(expires_in, (int, float)) else None
+        return AuthState(token=answer["token"], scheme=self.auth_scheme, principal=username,
+                         expires_at=expires_at, extra={"store": store, "refreshed": bool(answer.get("refreshed"))})
+
+    def _refresh(self, state: AuthState) -> AuthState | None:
+        # Called once on a 401: exchange the password again, from the environment
+        # or the keyring only (never a prompt: this may run in a cron job).
+        username = state.principal or self._env(env_var(self.service, "username")) or conf.username or None
+        if not username:
+            return None
+        with no_prompt():
+            try:
+                fresh = self._exchange_password(username, store=state.extra.get("store", False), prompt=False)
+            except LoginError:
+                return None
+        if state.extra.get("store"):
+            self._save_session(fresh)
+        return fresh
+
+    def _stored_accounts(self, state):
+        accounts = {self._session_account(None)}
+        if state is not None and state.principal:
+            accounts.add(self._session_account(state.principal))
+        return sorted(accounts)
+
+    def logout(self, *, forget: bool = False) -> None:
+        """Forget the token, drop this user's cached answers and the in-memory memo.
+
+        Parameters
+        ----------
+        forget : bool
+            Also remove the token stored in the keyring (or the file store).
+        """
+        self._clear_memo()
+        super().logout(forget=forget)
+
+    def clear_cache(self) -> None:
+        """Remove every cached answer of this service and the in-memory object memo."""
+        self._clear_memo()
+        super().clear_cache()
+
+    # -- errors ---------------------------------------------------------------------
+
+    def _error_detail(self, response: requests.Response) -> str:
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if isinstance(body, Mapping) and isinstance(body.get("info"), str):
+            return body["info"]
+        return super()._error_detail(response)
+
+    def _error_hint(self, status: int, detail: str) -> str:
+        if status == 401:
+            if "expired" in detail.lower():
+                return (f"The token has expired and could not be renewed: set ASTROQUERY_EXT_ATLAS_USERNAME "
+                        f"and ASTROQUERY_EXT_ATLAS_PASSWORD (or store the password in the keyring under "
+                        f"'astroquery_ext.atlas') and call {self.name}.login(username=...), which gets a "
+                        f"fresh token from auth-token/.")
+            if "inactive" in detail.lower() or "profile" in detail.lower():
+                return "The account cannot use the API; ask the ATLAS team (see the service's access page)."
+            return (f"Log in with {self.name}.login(token=...) or {self.name}.login(username=...); check that "
+                    f"the token is the 40-character one the server issued.")
+        if status == 403:
+            return ("This account has read-only API access; writes need an account whose group has write "
+                    "access (ask the ATLAS team).")
+        if status == 429:
+            return ("The service allows 100 requests per hour per user; wait (the server says how long), or "
+                    "fetch more ids per request (conf.chunk_size).")
+        return super()._error_hint(status, detail)
+
+    # -- cone search ---------------------------------------------------------------
+
+    def query_region(self, coordinates, radius, *, request_type: str = "all", cache: bool | None = None,
+                     get_query_payload: bool = False):
+        """Objects within ``radius`` of a position (``cone/``).
+
+        Parameters
+        ----------
+        coordinates : `~astropy.coordinates.SkyCoord` or str
+            The position: a SkyCoord in any frame, or a string in degrees
+            (``"0.0216 31.7818"``) or sexagesimal (``"00:00:05.18 +31:46:54.4"``,
+            RA in hours). Names are not resolved.
+        radius : `~astropy.units.Quantity` or float
+            An angle, or a number of arcseconds; at most 300 arcsec (the
+            server's limit). Objects strictly inside the radius match.
+        request_type : {"all", "nearest", "count"}
+            All matches sorted by separation, the nearest only, or their number.
+        cache : bool, optional
+            Use the response cache (default: as ``astroquery.cache_conf`` says).
+        get_query_payload : bool
+            Return the request instead of sending it.
+
+        Returns
+        -------
+        `~astropy.table.Table`
+            ``atlas_id`` (int64), ``separation`` (arcsec), ``name`` (masked
+            until the object is named); for ``"count"``, one row with ``count``.
+        """
+        if not isinstance(request_type, str) or request_type.lower() not in REQUEST_TYPES:
+            raise ValueError(f"request_type must be one of {', '.join(REQUEST_TYPES)}; got {request_type!r}")
+        request_type = request_type.lower()
+        position = _position(coordinates)
+        radius_arcsec = _radius_arcsec(radius)
+        ra, dec = float(position.ra.deg), float(position.dec.deg)
+        data = {"ra": repr(ra), "dec": repr(dec), "radius": repr(radius_arcsec), "requestType": request_type}
+        answer = self._json("POST", "cone/", data=data, auth="required", cache=cache, idempotent=True,
+                            get_query_payload=get_query_payload)
+        if get_query_payload:
+            return answer
+        self._check_answer(answer, "cone/")
+        query = {"ra": ra, "dec": dec, "radius": radius_arcsec, "request_type": request_type}
+        if request_type == "count":
+            return self._table([answer], F.COUNT_FIELDS, path="cone/", what="objects", query=query,
+                               warn_empty=False)
+        records = [answer] if request_type == "nearest" and answer else ([] if request_type == "nearest" else answer)
+        return self._table(records, F.CONE_FIELDS, path="cone/", what="objects", query=query)
+
+    def _check_answer(self, answer, path: str) -> None:
+        """Read endpoints answer 200 with an ``info``/``error`` dict for some refusals."""
+        if isinstance(answer, Mapping):
+            for key in ("error", "Error", "info"):
+                if isinstance(answer.get(key), str) and len(answer) == 1:
+                    raise InvalidQueryError(f"{self.name}: {path} refused the query: {answer[key]}",
+                                            status=200, detail=answer[key], url=redact_url(self._url(path)),
+                                            service=self.service)
+
+    # -- object data -------------------------------------------------------------------
+
+    def get_objects(self, ids, *, mjd_min=None, cache: bool | None = None, show_progress: bool = True):
+        """Everything the server holds on some objects (``objects/``), one Table per part.
+
+        Parameters
+        ----------
+        ids : int, str or sequence
+            ATLAS ids (19 digits): ints, strings, a numpy array or a Table
+            column. Checked before anything is sent; duplicates are fetched once.
+        mjd_min : float or `~astropy.time.Time`, optional
+            Keep only light-curve rows after this MJD (``lc``, ``lcnondets``:
+            ``mjd > mjd_min``; ``fp``: ``mjd_obs >= mjd_min``). Default: the
+            whole history.
+        cache : bool, optional
+            False: fetch again, even if the same ids were fetched in the last
+            ``conf.memo_timeout`` seconds (see Notes).
+        show_progress : bool
+            One progress bar (on a terminal) for the whole call.
+
+        Returns
+        -------
+        dict of `~astropy.table.Table`
+            Keys ``object``, ``lc``, ``lcnondets``, ``fp``,
+            ``sherlock_crossmatches``, ``sherlock_classifications``,
+            ``tns_crossmatches``, ``external_crossmatches``; each table stacks
+            the rows of all objects, with an ``atlas_id`` column first. Ids the
+            server does not know are listed in every table's
+            ``meta["missing_ids"]`` (and a `UnknownIdsWarning` is shown).
+
+        Notes
+        -----
+        Ids are sent ``conf.chunk_size`` per request (the server takes up to
+        50,000), ``conf.max_workers`` requests at a time; each answer is decoded
+        as it arrives. The result is kept in memory, per client object and per
+        logged-in user, for ``conf.memo_timeout`` seconds (the 8 most recent
+        calls): `get_lightcurves`, `get_forced_photometry` and `query_objects`
+        for the same ids and ``mjd_min`` use it instead of asking again.
+        ``clear_cache()`` and ``logout()`` empty it.
+        """
+        wanted = parse_ids(ids)
+        mjd = _mjd_arg(mjd_min)
+        return self._objects(wanted, mjd, cache=cache, show_progress=show_progress)
+
+    def query_objects(self, ids, *, cache: bool | None = None, show_progress: bool = True):
+        """The object rows (position, names, lists, scores) of some objects.
+
+        Parameters are those of `get_objects`. The rows come from the same
+        fetch as the light curves: if `get_objects`, `get_lightcurves` or
+        `get_forced_photometry` fetched these ids recently, no request is made.
+
+        Returns
+        -------
+        `~astropy.table.Table`
+            One row per known id, in the order asked.
+        """
+        wanted = parse_ids(ids)
+        parts = None
+        if cache is not False:
+            parts = self._memo_get(wanted, None, any_mjd=True)
+        if parts is None:
+            parts = self._objects(wanted, None, cache=cache, show_progress=show_progress)
+        table = parts["object"].copy(copy_data=False)
+        warn_if_empty(table, "objects")
+        return table
+
+    def get_lightcurves(self, ids, *, mjd_min=None, cache: bool | None = None, show_progress: bool = True):
+        """Light curves: detections and non-detection limits in one table.
+
+        Parameters are those of `get_objects` (and share its memo).
+
+        Returns
+        -------
+        `~astropy.table.Table`
+            Grouped by ``atlas_id`` (``table.groups``), sorted by ``mjd`` within
+            each object. ``detected`` is True for detections (``lc`` rows, with
+            ``mag``/``magerr``) and False for exposures without one
+            (``lcnondets`` rows: ``mag`` masked, ``mag5sig`` is the limit).
+            ``negative_flux`` marks detections of negative difference flux
+            (``mag < 0``, ``det == 5``); ``dup == -1`` marks duplicate rows.
+            Both are kept, as the server gives them.
+        """
+        wanted = parse_ids(ids)
+        parts = self._objects(wanted, _mjd_arg(mjd_min), cache=cache, show_progress=show_progress)
+        return self._merge_lightcurves(parts["lc"], parts["lcnondets"], parts["object"].meta)
+
+    def get_forced_photometry(self, ids, *, mjd_min=None, cache: bool | None = None, show_progress: bool = True):
+        """Forced photometry (``fp`` rows) with ``uJy`` and ``duJy`` flux densities.
+
+        Parameters are those of `get_objects` (and share its memo).
+        ``mjd_min`` keeps rows with ``mjd_obs >= mjd_min``.
+
+        Returns
+        -------
+        `~astropy.table.Table`
+            Grouped by ``atlas_id``, sorted by ``mjd_obs`` within each object.
+            Objects without forced photometry have no rows.
+        """
+        wanted = parse_ids(ids)
+        parts = self._objects(wanted, _mjd_arg(mjd_min), cache=cache, show_progress=show_progress)
+        table = parts["fp"]
+        order = np.lexsort((np.asarray(table["mjd_obs"]), np.asarray(table["atlas_id"])))
+        table = table[order].group_by("atlas_id")
+        warn_if_empty(table, "forced-photometry rows")
+        return table
+
+    @staticmethod
+    def _merge_lightcurves(lc: Table, nondets: Table, meta) -> Table:
+        det = Table(lc, copy=False)
+        det.rename_column("atlas_metadata_id", "exposure_id")
+        det["detected"] = np.ones(len(det), dtype=bool)
+        non = Table(nondets, copy=False)
+        non["detected"] = np.zeros(len(non), dtype=bool)
+        merged = vstack([det, non], join_type="outer", metadata_conflicts="silent")
+        mag = merged["mag"]
+        negative = np.asarray(merged["detected"]) & (np.ma.filled(np.ma.asarray(mag), 0.0) < 0)
+        merged["negative_flux"] = Column(negative, description="detection of negative difference flux (mag < 0)")
+        front = ["atlas_id", "mjd", "filter", "detected", "mag", "magerr", "mag5sig", "negative_flux",
+                 "det", "dup", "zp", "exptime", "expname", "exposure_id"]
+        merged = merged[front + [c for c in merged.colnames if c not in front]]
+        if len(merged):
+            order = np.lexsort((np.asarray(merged["mjd"]), np.asarray(merged["atlas_id"])))
+            merged = merged[order]
+        merged.meta.update(meta)
+        merged = merged.group_by("atlas_id")
+        warn_if_empty(merged, "light-curve rows")
+        return merged
+
+    def _objects(self, ids: np.ndarray, mjd: float | None, *, cache, show_progress: bool) -> dict:
+        """The parts of ``objects/`` for ids (memo first), as shallow copies."""
+        chunk_size = self._chunk_size()
+        max_workers = check_max_workers(int(conf.max_workers), self.max_workers_limit)
+        parts = self._memo_get(ids, mjd) if cache is not False else None
+        if parts is None:
+            parts = self._fetch_objects(ids, mjd, chunk_size=chunk_size, max_workers=max_workers,
+                                        show_progress=show_progress)
+            self._memo_put(ids, mjd, parts)
+        missing = parts["object"].meta.get("missing_ids", [])
+        if missing:
+            shown = ", ".join(map(str, missing[:5])) + (" ..." if len(missing) > 5 else "")
+            warnings.warn(f"{len(missing)} of the {len(ids)} ids are not known to the server: {shown} "
+                          f"(listed in meta['missing_ids'])", UnknownIdsWarning, stacklevel=3)
+        return {name: table.copy(copy_data=False) for name, table in parts.items()}
+
+    @staticmethod
+    def _chunk_size() -> int:
+        size = conf.chunk_size
+        if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= MAX_CHUNK:
+            raise ValueError(f"conf.chunk_size must be an integer from 1 to {MAX_CHUNK}; got {size!r}")
+        return size
+
+    def _fetch_objects(self, ids: np.ndarray, mjd: float | None, *, chunk_size: int, max_workers: int,
+                       show_progress: bool) -> dict:
+        chunks = chunked(ids.tolist(), chunk_size)
+        progress = BatchProgress(len(ids), show_progress)
+        try:
+            results = bounded_map(lambda chunk: self._fetch_chunk(chunk, mjd, progress), chunks,
+                                  max_workers=max_workers)
+        finally:
+            progress.close()
+        missing = [oid for r in results for oid in r.missing]
+        meta = {"service": self.service, "url": redact_url(self._url("objects/")),
+                "query": {"n_ids": int(len(ids)), "mjd_min": mjd},
+                "retrieved": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()),
+                "missing_ids": missing}
+        parts = {}
+        for part in PARTS:
+            fields = F.PART_FIELDS[part]
+            if part in _BULK_PARTS:
+                tables = [r.bulk[part].table() for r in results]
+                table = tables[0] if len(tables) == 1 else vstack(tables, metadata_conflicts="silent")
+            else:
+                rows = [row for r in results for row in r.small[part]]
+                columns = fields if part == "object" else [F.ATLAS_ID] + fields
+                table = records_to_table(rows, columns)
+            table.meta.update(meta)
+            parts[part] = table
+        return parts
+
+    def _fetch_chunk(self, chunk: list[int], mjd: float | None, progress: BatchProgress) -> _ObjectsResult:
+        data = {"objects": ",".join(map(str, chunk))}
+        if mjd is not None:
+            data["mjd"] = repr(mjd)
+        for attempt in range(self.max_retries + 1):
+            result = _ObjectsResult()
+            stream = _RecordStream()
+            try:
+                response = self._http("POST", "objects/", data=data, auth="required", idempotent=True,
+                                      stream=True)
+                try:
+                    position = 0
+                    for block in response.iter_content(1 << 20):
+                        for record in stream.feed(block):
+                            result.add(record, chunk[position] if position < len(chunk) else -1)
+                            position += 1
+                            progress.advance(1)
+                    for record in stream.feed(b"", final=True):
+                        result.add(record, chunk[position] if position < len(chunk) else -1)
+                        position += 1
+                        progress.advance(1)
+                finally:
+                    response.close()
+            except (requests.exceptions.ChunkedEncodingError, requests.ConnectionError,
+                    json.JSONDecodeError) as exc:
+                if attempt == self.max_retries:
+                    raise RemoteServiceError(
+                        f"{self.name}: POST /objects/ was cut off {attempt + 1} times "
+                        f"({type(exc).__name__}); try again later or with a smaller conf.chunk_size.",
+                        url=redact_url(self._url("objects/")), service=self.service) from None
+                time.sleep(self._backoff(attempt))
+                continue
+            if stream.other is not None:
+                text = "".join(stream.other)
+                try:
+                    answer = json.loads(text)
+                except ValueError:
+                    answer = text[:300]
+                self._check_answer(answer, "objects/")
+                raise RemoteServiceError(f"{self.name}: objects/ answered {str(answer)[:200]!r} instead of a "
+                                         f"list of records", url=redact_url(self._url("objects/")),
+                                         service=self.service)
+            if position != len(chunk):
+                raise RemoteServiceError(
+                    f"{self.name}: objects/ answered {position} records for {len(chunk)} ids; report this to "
+                    f"the service.", url=redact_url(self._url("objects/")), service=self.service)
+            return result
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # -- the memo -------------------------------------------------------------------
+
+    def _memo_key(self, ids: np.ndarray, mjd: float | None):
+        return (self._identity(), self.server, ids.tobytes(), mjd)
+
+    def _memo_get(self, ids: np.ndarray, mjd: float | None, *, any_mjd: bool = False):
+        ttl = float(conf.memo_timeout)
+        if ttl <= 0:
+            return None
+        now = time.monotonic()
+        with self._memo_lock:
+            for key in list(self._memo):
+                if now - self._memo[key][0] > ttl:
+                    del self._memo[key]
+            key = self._memo_key(ids, mjd)
+            if key in self._memo:
+                self._memo.move_to_end(key)
+                return self._memo[key][1]
+            if any_mjd:
+                for (who, server, blob, _), (_, parts) in reversed(self._memo.items()):
+                    if (who, server, blob) == key[:3]:
+                        return parts
+        return None
+
+    def _memo_put(self, ids: np.ndarray, mjd: float | None, parts: dict) -> None:
+        if float(conf.memo_timeout) <= 0:
+            return
+        with self._memo_lock:
+            self._memo[self._memo_key(ids, mjd)] = (time.monotonic(), parts)
+            while len(self._memo) > _MEMO_ENTRIES:
+                self._memo.popitem(last=False)
+
+    def _clear_memo(self) -> None:
+        with self._memo_lock:
+            self._memo.clear()
+
+    # -- lists ------------------------------------------------------------------------
+
+    def query_list(self, list, *, custom: bool | None = None, since=None, vra_min=None, vra_max=None,
+                   rb_pix_min=None, rb_pix_max=None, ra_min=None, ra_max=None, dec_min=None, dec_max=None,
+                   sherlock_class: str | None = None, spec_type: str | None = None,
+                   cache: bool | None = False, get_query_payload: bool = False):
+        """The objects on a main list or a custom list (``objectlist/``).
+
+        Parameters
+        ----------
+        list : str or int
+            A list name (`MAIN_LISTS`, `CUSTOM_LISTS`: ``"good"``, ``"vra"``...)
+            or an id. Main and custom lists have separate ids: an int is a main
+            list (0..13) unless ``custom=True``.
+        custom : bool, optional
+            Whether ``list`` is a custom list; default from the name, else main.
+        since : str, datetime or `~astropy.time.Time`, optional
+            Only objects flagged to a list after this time (UTC).
+        vra_min, vra_max, rb_pix_min, rb_pix_max, ra_min, ra_max, dec_min, dec_max : float, optional
+            Inclusive bounds. Sent to the server and applied again here, so
+            servers that ignore them give the same rows.
+        sherlock_class, spec_type : str, optional
+            Exact Sherlock classification / spectroscopic type.
+        cache : bool
+            Lists change as the survey runs: not cached unless True.
+        get_query_payload : bool
+            Return the request instead of sending it.
+
+        Returns
+        -------
+        `~astropy.table.Table`
+            One row per object (``atlas_id``, names, position, scores, the
+            earliest and latest detection...).
+        """
+        list_id, is_custom = _list_arg(list, custom=custom)
+        data: dict[str, Any] = {"objectlistid": str(list_id), "getcustomlist": "true" if is_custom else "false"}
+        when = _datetime_arg(since, "since")
+        if when:
+            data["datethreshold"] = when
+        bounds = {"vra_gte": vra_min, "vra_lte": vra_max, "rb_pix_gte": rb_pix_min, "rb_pix_lte": rb_pix_max,
+                  "ra_gte": ra_min, "ra_lte": ra_max, "dec_gte": dec_min, "dec_lte": dec_max}
+        checked = {}
+        for key, value in bounds.items():
+            name = key.replace("_gte", "_min").replace("_lte", "_max")
+            value = _float_arg(value, name)
+            if value is not None:
+                checked[key] = value
+                data[key] = repr(value)
+        for key, value in (("sherlock_class", sherlock_class), ("spec_type", spec_type)):
+            if value is not None:
+                if not isinstance(value, str) or not value:
+                    raise TypeError(f"{key} must be a non-empty string; got {value!r}")
+                data[key] = value
+        answer = self._json("POST", "objectlist/", data=data, auth="required", cache=cache, idempotent=True,
+                            get_query_payload=get_query_payload)
+        if get_query_payload:
+            return answer
+        self._check_answer(answer, "objectlist/")
+        rows = [r for r in answer if self._passes(r, checked, sherlock_class, spec_type)]
+        query = {"list": list_id, "custom": is_custom, "since": when, **checked}
+        name = (CUSTOM_LISTS if is_custom else MAIN_LISTS).get(list_id)
+        return self._table(rows, F.LIST_FIELDS, path="objectlist/", what=f"objects on list {name or list_id}",
+                           query=query)
+
+    @staticmethod
+    def _passes(row, bounds, sherlock_class, spec_type) -> bool:
+        for key, limit in bounds.items():
+            column, op = key.rsplit("_", 1)
+            value = row.get(column)
+            if value is None or (op == "gte" and value < limit) or (op == "lte" and value > limit):
+                return False
+        if sherlock_class is not None and row.get("sherlockClassification") != sherlock_class:
+            return False
+        if spec_type is not None and row.get("observation_status") != spec_type:
+            return False
+        return True
+
+    def query_custom_lists(self, list=None, *, atlas_id=None, cache: bool | None = False):
+        """Custom-list membership (``objectgroupslist/``): the members of a list, or the lists of an object.
+
+        Parameters
+        ----------
+        list : str or int, optional
+            A custom list name or id: its members.
+        atlas_id : int or str, optional
+            An object: the custom lists it is on. Give exactly one of the two
+            (the server answers its whole table to neither or both).
+        cache : bool
+            Membership changes: not cached unless True.
+
+        Returns
+        -------
+        `~astropy.table.Table`
+            ``atlas_id``, ``list_id``, ``row_id``.
+        """
+        if (list is None) == (atlas_id is None):
+            raise ValueError("give exactly one of list= (its members) or atlas_id= (its lists)")
+        if list is not None:
+            data = {"objectgroupid": str(_custom_list_arg(list))}
+        else:
+            one = parse_ids(atlas_id, "atlas_id")
+            if len(one) != 1:
+                raise ValueError("atlas_id must be one id (the server takes one per call)")
+            data = {"objectid": str(int(one[0]))}
+        answer = self._json("POST", "objectgroupslist/", data=data, auth="required", cache=cache, idempotent=True)
+        self._check_answer(answer, "objectgroupslist/")
+        return self._table(answer, F.GROUP_FIELDS, path="objectgroupslist/", what="custom-list rows", query=data)
+
+    # -- writes, one id per call ------------------------------------------------------
+
+    _SUCCESS = ("Row created.", "Duplicate row. Cannot add row.")
+
+    def _write_each(self, path: str, ids: np.ndarray, payload_for, *, idempotent: bool,
+                    ok_when=None, extra: Mapping[str, Any] | None = None) -> Table:
+        """One POST per id; a Table of outcomes. Auth failures raise at once; others are rows."""
+        max_workers = check_max_workers(int(conf.max_workers), self.max_workers_limit)
+        ok_when = ok_when or (lambda status, info: info in self._SUCCESS)
+
+        def one(item):
+            index, oid = item
+            try:
+                response = self._http("POST", path, data=payload_for(index, oid), auth="required",
+                                      idempotent=idempotent)
+            except (LoginError, AuthorizationError):
+                raise
+            except AstroqueryExtError as exc:
+                detail = exc.detail or str(exc)
+                return {"atlas_id": oid, "status": exc.status or 0, "info": detail,
+                        "ok": bool(exc.status and ok_when(exc.status, detail))}
+            status = response.status_code
+            try:
+                body = response.json() if response.content.strip() else {}
+            except ValueError:
+                body = {}
+            info = body.get("info", body.get("Error", "")) if isinstance(body, Mapping) else str(body)
+            return {"atlas_id": oid, "status": status, "info": info or "", "ok": bool(ok_when(status, info))}
+
+        rows = bounded_map(one, list(enumerate(ids.tolist())), max_workers=max_workers)
+        table = self._table(rows, F.OUTCOME_FIELDS, path=path, what="ids", query=dict(extra or {}),
+                            warn_empty=False)
+        failed = int((~np.asarray(table["ok"])).sum())
+        if failed:
+            warnings.warn(f"{failed} of {len(table)} {path.rstrip('/')} calls did not succeed; see the 'info' "
+                          f"column of the result", AstropyUserWarning, stacklevel=3)
+        return table
+
+    def add_to_custom_list(self, ids, list) -> Table:
+        """Add objects to a custom list (``objectgroups/``, one request per id).
+
+        Parameters
+        ----------
+        ids : int, str or sequence
+            ATLAS ids.
+        list : str or int
+            A custom list name (`CUSTOM_LISTS`) or id.
+
+        Returns
+        -------
+        `~astropy.table.Table`
+            Per id: ``ok`` (now on the list: created or already there),
+            ``status`` and ``info`` (the server's words, e.g. ``"Row created."``,
+            ``"Duplicate row. Cannot add row."``, ``"Object does not exist."``).
+        """
+        ids = parse_ids(ids)
+        group = _custom_list_arg(list)
+        return self._write_each("objectgroups/", ids, lambda i, oid: {"objectid": str(oid), "objectgroupid": str(group)},
+                                idempotent=True, extra={"list_id": group})
+
+    def remove_from_custom_list(self, ids, list) -> Table:
+        """Remove objects from a custom list (``objectgroupsdelete/``, one request per id).
+
+        Returns
+        -------
+        `~astropy.table.Table`
+            Per id: ``ok`` (removed: HTTP 204), ``status``, ``info`` (why not,
+            in the server's words, e.g. not a member).
+        """
+        ids = parse_ids(ids)
+        group = _custom_list_arg(list)
+        return self._write_each("objectgroupsdelete/", ids,
+                                lambda i, oid: {"objectid": str(oid), "objectgroupid": str(group)},
+                                idempotent=False, ok_when=lambda status, info: status == 204,
+                                extra={"list_id": group})
+
+    def set_detection_list(self, ids, list, *, insert_date=None) -> Table:
+        """Move objects to another main list (``objectdetectionlist/``, one request per id).
+
+        Parameters
+        ----------
+        ids : int, str or sequence
+            ATLAS ids.
+        list : {"possible", "eyeball", "galcand"} or {3, 4, 12}
+            The target main list; the server refuses any other.
+        insert_date : str or `~astropy.time.Time`, optional
+            When the move is dated (default: now, on the server).
+
+        Returns
+        -------
+        `~astropy.table.Table`
+            Per id ``ok``, ``status``, ``info``.
+        """
+        ids = parse_ids(ids)
+        target, _ = _list_arg(list, custom=False)
+        if target not in MOVABLE_LISTS:
+            raise ValueError(f"objects can only be moved to main lists "
+                             f"{', '.join(f'{i} ({MAIN_LISTS[i]})' for i in MOVABLE_LISTS)}; got {list!r}")
+        when = _datetime_arg(insert_date, "insert_date")
+
+        def payload(i, oid):
+            data = {"objectid": str(oid), "objectlist": str(target)}
+            if when:
+                data["insertdate"] = when
+            return data
+
+        return self._write_each("objectdetectionlist/", ids, payload, idempotent=True,
+                                extra={"list_id": target})
+
+    # -- VRA tables ----------------------------------------------------------------------
+
+    def _vra_read(self, path, fields, ids, *, since=None, extra=None, cache=False):
+        data: dict[str, str] = {}
+        if ids is not None:
+            data["objects"] = ",".join(map(str, parse_ids(ids).tolist()))
+        when = _datetime_arg(since, "since")
+        if when:
+            if ids is not None:
+                raise ValueError("since= applies only without ids (the server ignores it when ids are given)")
+            data["datethreshold"] = when
+        data.update(extra or {})
+        answer = self._json("POST", path, data=data, auth="required", cache=cache, idempotent=True)
+        self._check_answer(answer, path)
+        return self._table(answer, fields, path=path, what="rows",
+                           query={k: v for k, v in data.items() if k != "objects"} |
+                           ({"n_ids": data["objects"].count(",") + 1} if "objects" in data else {}))
+
+    def query_vra_scores(self, ids=None, *, since=None, min_row_id=None, debug: bool = False,
+                         cache: bool | None = False) -> Table:
+        """VRA score rows (``vrascoreslist/``).
+
+        Parameters
+        ----------
+        ids : int, str or sequence, optional
+            The rows of these objects whose ``debug`` flag equals ``debug``.
+        since : str or `~astropy.time.Time`, optional
+            Without ids: rows stamped at or after this time (all debug values).
+        min_row_id : int, optional
+            Without ids: rows whose row id is at least this (incremental polling).
+        debug : bool
+            With ids: read the debug rows instead of the others.
+        """
+        extra = {}
+        if min_row_id is not None:
+            if ids is not None:
+                raise ValueError("min_row_id= applies only without ids")
+            if isinstance(min_row_id, bool) or not isinstance(min_row_id, (numbers.Integral, np.integer)):
+                raise TypeError(f"min_row_id must be an integer; got {min_row_id!r}")
+            extra["idthreshold"] = str(int(min_row_id))
+        if not isinstance(debug, (bool, np.bool_)):
+            raise TypeError(f"debug must be True or False; got {debug!r}")
+        if ids is not None:
+            extra["debug"] = "true" if debug else "false"
+        return self._vra_read("vrascoreslist/", F.VRA_SCORE_FIELDS, ids, since=since, extra=extra, cache=cache)
+
+    def add_vra_scores(self, ids, *, preal=None, pgal=None, pfast=None, rank=None, rank_alt1=None,
+                       is_gal_cand=None, debug: bool = False, insert_date=None) -> Table:
+        """Append VRA score rows (``vrascores/``, one request per id; every call adds a row).
+
+        Each value is one number for all ids or a sequence with one per id.
+        Writes that may have reached the server are never repeated.
+
+        Returns
+        -------
+        `~astropy.table.Table`
+            Per id ``ok``, ``status``, ``info``.
+        """
+        ids = parse_ids(ids)
+        n = len(ids)
+        values = {k: _per_id(v, n, k) for k, v in (("preal", preal), ("pgal", pgal), ("pfast", pfast),
+                                                    ("rank", rank), ("rank_alt1", rank_alt1),
+                                                    ("is_gal_cand", is_gal_cand))}
+        for key, column in values.items():
+            for v in column:
+                if v is not None:
+                    _float_arg(v, key)
+        when = _datetime_arg(insert_date, "insert_date")
+
+        def payload(i, oid):
+            data = {"objectid": str(oid), "debug": "true" if debug else "false"}
+            for key, column in values.items():
+                if column[i] is not None:
+                    data[key] = _num_text(int(column[i]) if key == "is_gal_cand" else column[i])
+            if when:
+                data["insertdate"] = when
+            return data
+
+        return self._write_each("vrascores/", ids, payload, idempotent=False)
+
+    def query_vra_todo(self, ids=None, *, since=None, cache: bool | None = False) -> Table:
+        """The VRA to-do list (``vratodolist/``): all entries, those of some ids, or those since a time."""
+        return self._vra_read("vratodolist/", F.VRA_TODO_FIELDS, ids, since=since, cache=cache)
+
+    def add_vra_todo(self, ids, *, insert_date=None) -> Table:
+        """Put objects on the VRA to-do list (``vratodo/``, one request per id)."""
+        ids = parse_ids(ids)
+        when = _datetime_arg(insert_date, "insert_date")
+        return self._write_each("vratodo/", ids, lambda i, oid: {"objectid": str(oid), **(
+            {"insertdate": when} if when else {})}, idempotent=True)
+
+    def query_vra_rank(self, ids=None, *, since=None, cache: bool | None = False) -> Table:
+        """VRA ranks (``vraranklist/``): one row per ranked object."""
+        return self._vra_read("vraranklist/", F.VRA_RANK_FIELDS, ids, since=since, cache=cache)
+
+    def set_vra_rank(self, ids, rank, *, rank_alt1=None, is_gal_cand=None, insert_date=None) -> Table:
+        """Set the VRA rank of objects (``vrarank/``: one row per object, replaced on each call).
+
+        ``rank`` (required), ``rank_alt1`` and ``is_gal_cand`` are one value
+        for all ids or one per id.
+        """
+        ids = parse_ids(ids)
+        n = len(ids)
+        ranks = _per_id(rank, n, "rank")
+        for v in ranks:
+            _float_arg(v, "rank", allow_none=False)
+        alts = _per_id(rank_alt1, n, "rank_alt1")
+        gals = _per_id(is_gal_cand, n, "is_gal_cand")
+        when = _datetime_arg(insert_date, "insert_date")
+
+        def payload(i, oid):
+            data = {"objectid": str(oid), "rank": _num_text(ranks[i])}
+            if alts[i] is not None:
+                data["rank_alt1"] = _num_text(_float_arg(alts[i], "rank_alt1"))
+            if gals[i] is not None:
+                data["is_gal_cand"] = _num_text(int(gals[i]))
+            if when:
+                data["insertdate"] = when
+            return data
+
+        return self._write_each("vrarank/", ids, payload, idempotent=True)
+
+    # -- names ----------------------------------------------------------------------------
+
+    def query_external_names(self, names, *, cache: bool | None = None) -> Table:
+        """ATLAS objects cross-matched to external names, e.g. TNS ``"2020tjh"`` (``externalxmlist/``).
+
+        Parameters
+        ----------
+        names : str or sequence of str
+            External designations, matched exactly, without the ``AT``/``SN``
+            prefix (a leading ``AT``/``SN`` and spaces are removed here).
+
+        Returns
+        -------
+        `~astropy.table.Table`
+            One row per match: ``name`` (as asked), ``atlas_id``,
+            ``matched_list``, ``separation``... Names without a match are in
+            ``meta["unmatched"]``.
+        """
+        if isinstance(names, str):
+            names = [names]
+        cleaned = []
+        for i, name in enumerate(names):
+            if not isinstance(name, str) or not name.strip():
+                raise ValueError(f"names[{i}] = {name!r} is not a name")
+            text = re.sub(r"^(AT|SN)\s*(?=\d{4})", "", name.strip(), flags=re.IGNORECASE)
+            if "," in text:
+                raise ValueError(f"names[{i}] = {name!r} contains a comma")
+            cleaned.append(text)
+        if not cleaned:
+            raise ValueError("names is empty")
+        answer = self._json("POST", "externalxmlist/", data={"externalObjects": ",".join(cleaned)},
+                            auth="required", cache=cache, idempotent=True)
+        self._check_answer(answer, "externalxmlist/")
+        rows, unmatched = [], []
+        for name, matches in zip(cleaned, answer):
+            if not matches:
+                unmatched.append(name)
+            for row in matches:
+                rows.append(dict(row, name=name, atlas_id=row.get("transient_object_id")))
+        fields = [F.Field("name", "str"), F.ATLAS_ID] + F.EXTERNAL_XM_FIELDS
+        table = self._table(rows, fields, path="externalxmlist/", what="names", query={"names": cleaned})
+        table.meta["unmatched"] = unmatched
+        return table
+
+
+Atlas = AtlasClass()
