@@ -444,7 +444,14 @@ class AtlasClass(ServiceQuery):
             if stored is not None and not stored.expired():
                 return self._set_auth(stored)
             username = named
-        username = self.credentials.resolve("username", username)
+        try:
+            username = self.credentials.resolve("username", username)
+        except LoginError:
+            raise LoginError(
+                f"No ATLAS credentials: call {self.name}.login(token=...) with your API token, or set "
+                f"ASTROQUERY_EXT_ATLAS_TOKEN; or log in with a password: {self.name}.login(username=...) "
+                f"with ASTROQUERY_EXT_ATLAS_PASSWORD set or the password in the keyring (service "
+                f"'astroquery_ext.atlas', account = user name).", service=self.service) from None
         state = self._exchange_password(username, store=store_token)
         if store_token:
             self._save_session(state)
