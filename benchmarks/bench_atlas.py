@@ -1,0 +1,161 @@
+"""Light curves of many ATLAS objects: astroquery_ext.atlas against atlasapiclient 1.2.0.
+
+    python benchmarks/bench_atlas.py            # 1,000 objects, ~300 detections each
+    python benchmarks/bench_atlas.py --quick    # 100 small objects, one repeat
+
+One sandbox serves both clients, in one run. Each client runs in a fresh
+child process (so its peak memory is its own), alternately, ``--repeat``
+times; the best wall time of each is compared.
+
+- seed: ``RequestMultipleSourceData(array_ids, mjdthreshold).chunk_get_response()``
+  (chunks of 100, one after the other), then a ``pandas.DataFrame`` of ``lc``
+  and of ``lcnondets`` per object, as its documentation does;
+- ours: ``Atlas.get_lightcurves(ids)``: one Table of detections and limits
+  for all objects (and the forced photometry from the same fetch).
+
+Printed: wall time, HTTP requests (from the sandbox's request log), peak
+memory (the child's peak RSS above its RSS after imports), and the ratios.
+Timings on a shared machine are noisy: compare the ratios of one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def _rss_kib() -> int:
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def _peak_kib() -> int:
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def run_seed(url: str, token: str, ids: list[int]) -> dict:
+    import numpy as np
+    import pandas as pd
+    import yaml
+    from atlasapiclient import client as ac
+    base = _rss_kib()
+    with tempfile.TemporaryDirectory() as tmp:
+        config = os.path.join(tmp, "api_config.yaml")
+        with open(config, "w") as handle:
+            yaml.safe_dump({"token": token, "base_url": url}, handle)
+        start = time.perf_counter()
+        client = ac.RequestMultipleSourceData(array_ids=np.array(ids), mjdthreshold=None, api_config_file=config)
+        client.chunk_get_response_quiet()
+        frames = {rec["object"]["id"]: (pd.DataFrame(rec["lc"]), pd.DataFrame(rec["lcnondets"]))
+                  for rec in client.response_data}
+        wall = time.perf_counter() - start
+    rows = sum(len(d) + len(n) for d, n in frames.values())
+    return {"wall": wall, "rows": rows, "objects": len(frames), "peak_mib": (_peak_kib() - base) / 1024}
+
+
+def run_ours(url: str, token: str, ids: list[int]) -> dict:
+    from astroquery_ext.atlas import AtlasClass
+    base = _rss_kib()
+    start = time.perf_counter()
+    atlas = AtlasClass(server=url)
+    atlas.login(token=token, store_token=False)
+    lc = atlas.get_lightcurves(ids, show_progress=False)
+    fp = atlas.get_forced_photometry(ids, show_progress=False)  # same fetch: no request
+    wall = time.perf_counter() - start
+    return {"wall": wall, "rows": len(lc), "objects": len(lc.groups), "fp_rows": len(fp),
+            "peak_mib": (_peak_kib() - base) / 1024}
+
+
+def _child(which: str, url: str, token: str, ids_file: str) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--child", which, url, token, ids_file],
+                         capture_output=True, text=True, check=False,
+                         env=dict(os.environ, NO_PROXY="127.0.0.1,localhost", PYTHON_KEYRING_BACKEND=
+                                  "keyring.backends.fail.Keyring"))
+    if out.returncode:
+        raise SystemExit(f"{which} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="100 small objects, one repeat")
+    parser.add_argument("--objects", type=int, default=None, help="how many objects (default 1000)")
+    parser.add_argument("--repeat", type=int, default=None, help="runs of each client (default 2)")
+    parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        which, url, token, ids_file = args.child
+        with open(ids_file) as handle:
+            ids = json.load(handle)
+        result = (run_seed if which == "seed" else run_ours)(url, token, ids)
+        print(json.dumps(result))
+        return
+
+    import requests
+
+    from astroquery_ext.sandbox import Sandbox
+
+    n = args.objects or (100 if args.quick else 1000)
+    repeat = args.repeat or (1 if args.quick else 2)
+    lc_length = 60 if args.quick else 300
+    # Main lists hold the promoted objects (about 89 %); make enough of them.
+    options = {"n_objects": int(n * 1.15) + 20, "lc_length": lc_length}
+    print(f"ATLAS sandbox: {options['n_objects']} objects, lc_length {lc_length}; "
+          f"light curves of {n} objects, {repeat} run(s) each", flush=True)
+    with Sandbox(services={"atlas": options}) as sb:
+        url, token = sb.url("atlas"), sb.credentials("atlas")["token"]
+        headers = {"Authorization": "Token " + token}
+        ids: list[int] = []
+        for list_id in range(14):
+            ids += [row["id"] for row in requests.post(url + "objectlist/", data={"objectlistid": list_id},
+                                                       headers=headers, timeout=120).json()]
+        ids = ids[:n]
+        if len(ids) < n:
+            raise SystemExit(f"only {len(ids)} listed objects in the sandbox")
+        # Warm-up: the sandbox formats every light curve once, in the background.
+        started = time.perf_counter()
+        requests.post(url + "objects/", data={"objects": ",".join(map(str, ids))}, headers=headers,
+                      timeout=600).raise_for_status()
+        print(f"warm-up request: {time.perf_counter() - started:.1f} s", flush=True)
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
+            json.dump(ids, handle)
+        results: dict[str, list[dict]] = {"seed": [], "ours": []}
+        try:
+            for _ in range(repeat):
+                for which in ("seed", "ours"):
+                    sb.clear_request_log("atlas")
+                    result = _child(which, url, token, handle.name)
+                    log = sb.request_log("atlas")
+                    result["requests"] = len(log)
+                    result["statuses"] = sorted({e["status"] for e in log})
+                    results[which].append(result)
+                    print(f"  {which:4s}: {result['wall']:6.2f} s, {result['requests']:3d} requests, "
+                          f"{result['rows']:8d} light-curve rows, peak +{result['peak_mib']:7.0f} MiB", flush=True)
+        finally:
+            os.unlink(handle.name)
+    seed = min(results["seed"], key=lambda r: r["wall"])
+    ours = min(results["ours"], key=lambda r: r["wall"])
+    assert seed["rows"] == ours["rows"], (seed["rows"], ours["rows"])
+    print()
+    print(f"{'':18s}{'seed (atlasapiclient)':>24s}{'astroquery_ext':>18s}{'ratio':>10s}")
+    print(f"{'wall time (best)':18s}{seed['wall']:22.2f} s{ours['wall']:16.2f} s{seed['wall'] / ours['wall']:9.1f}x")
+    print(f"{'HTTP requests':18s}{seed['requests']:24d}{ours['requests']:18d}"
+          f"{seed['requests'] / max(ours['requests'], 1):9.1f}x")
+    print(f"{'peak memory':18s}{seed['peak_mib']:20.0f} MiB{ours['peak_mib']:14.0f} MiB"
+          f"{seed['peak_mib'] / max(ours['peak_mib'], 1):9.1f}x")
+    print(f"{'rows':18s}{seed['rows']:24d}{ours['rows']:18d}")
+    print("seed result: a dict of pandas DataFrames per object; ours: one astropy Table "
+          f"({ours['objects']} groups) plus {ours['fp_rows']} forced-photometry rows from the same fetch")
+
+
+if __name__ == "__main__":
+    main()
