@@ -1,0 +1,52 @@
+"""Time columns from ISO strings: the vectorised UTC path agrees with the general one."""
+
+import datetime as dt
+
+import numpy as np
+import pytest
+from astropy.time import Time
+
+from astroquery_ext._base import Field, records_to_table
+from astroquery_ext._base.tables import _utc_isot_column
+
+
+@pytest.mark.parametrize("values", [
+    ["2025-02-12T08:32:16Z", "2025-02-12T08:32:16.123456Z", None, "2025-02-12T08:32:16"],
+    ["2025-02-12T08:32:16+00:00", "2025-02-13", "2025-02-12T08:32:16z"],
+])
+def test_fast_path_matches_the_general_parse(values):
+    fast = _utc_isot_column(values)
+    assert fast is not None and fast.format == "isot" and fast.scale == "utc"
+    mask = np.asarray(fast.mask) if np.ndim(fast.mask) else np.zeros(len(values), bool)
+    assert list(mask) == [v is None for v in values]
+    for got, value in zip(fast, values):
+        if value is not None:
+            expected = dt.datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+            expected = expected.replace(tzinfo=None) if expected.tzinfo is None else \
+                expected.astimezone(dt.timezone.utc).replace(tzinfo=None)
+            delta = (got - Time(expected, scale="utc")).sec
+            assert abs(float(getattr(delta, "unmasked", delta))) < 1e-6
+
+
+@pytest.mark.parametrize("values", [
+    ["2025-02-12T09:32:16+01:00"],          # another offset: the general path converts it
+    [dt.datetime(2025, 2, 12, 8, 32, 16)],   # not strings
+    [None, None],                            # nothing to parse
+])
+def test_other_values_take_the_general_path(values):
+    assert _utc_isot_column(values) is None
+    table = records_to_table([{"t": v} for v in values], [Field("t", "time")])
+    assert isinstance(table["t"], Time) and len(table) == len(values)
+
+
+def test_offsets_are_converted_to_utc_either_way():
+    table = records_to_table([{"t": "2025-02-12T09:32:16+01:00"}, {"t": "2025-02-12T08:32:16Z"}],
+                             [Field("t", "time")])
+    assert table["t"][0] == table["t"][1]
+
+
+def test_values_of_plain_and_dotted_and_callable_sources():
+    records = [{"a": 1, "b": {"c": 2}}, {"b": None}]
+    assert Field("a", "int64").values(records) == [1, None]
+    assert Field("x", "int64", source="b.c").values(records) == [2, None]
+    assert Field("y", "int64", source=lambda r: len(r)).values(records) == [2, 1]
