@@ -447,8 +447,10 @@ class Grad300Class(ServiceQuery):
         page_size = _int(self.conf.page_size, "conf.page_size", minimum=1)
         if self._auth is None:
             self._auto_login()  # once, before the threads start
-        outer = min(len(types), max_workers)
-        inner = max(1, max_workers // outer)
+        # Each type pages on its own (rounds of max_workers pages until a short
+        # one: the listing has no total); one gate keeps max_workers requests
+        # in flight over all types together.
+        gate = threading.BoundedSemaphore(max_workers)
 
         def one_type(kind: str) -> tuple[list[dict], bool]:
             path = f"scans/{kind}/"
@@ -456,9 +458,10 @@ class Grad300Class(ServiceQuery):
             lock = threading.Lock()
 
             def fetch(offset: int, limit: int):
-                page = self._check_page(self._json(
-                    "GET", path, params=self._params(offset, limit, source, scan_name, date_from, date_to),
-                    auth="required", cache=cache), path)
+                with gate:
+                    answer = self._json("GET", path, auth="required", cache=cache,
+                                        params=self._params(offset, limit, source, scan_name, date_from, date_to))
+                page = self._check_page(answer, path)
                 ids = {r.get("id") for r in page}
                 with lock:
                     if page and ids <= seen:
@@ -470,12 +473,12 @@ class Grad300Class(ServiceQuery):
                 return page, None
 
             records, truncated = fetch_offset_pages(fetch, page_size=page_size, row_limit=row_limit,
-                                                    max_workers=inner)
+                                                    max_workers=max_workers)
             for record in records:
                 record["scan_type"] = kind
             return [r for r in records if self._matches(r, source, scan_name, date_from, date_to)], truncated
 
-        results = bounded_map(one_type, types, max_workers=outer)
+        results = bounded_map(one_type, types, max_workers=len(types))
         records = [r for kind_records, _ in results for r in kind_records]
         truncated = any(t for _, t in results)
         query = {k: v for k, v in (("scan_type", scan_type and types[0]), ("source", source),

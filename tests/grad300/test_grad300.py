@@ -262,11 +262,27 @@ def test_query_all_types_pages_concurrently(client, sb, catalogue, monkeypatch):
     for kind in SCAN_TYPES:
         assert ids(table, kind) == [r["id"] for r in catalogue[kind]]
     assert list(dict.fromkeys(table["scan_type"])) == list(SCAN_TYPES)
-    # Per type: full pages then one short page (with max_workers=4 over four
-    # types, each type's pages go one at a time, the types side by side).
+    # Per type: the first page, then rounds of max_workers pages until a
+    # short one, so at most max_workers - 1 pages past the end.
     for kind in SCAN_TYPES:
         pages = [e for e in log(sb, f"/scans/{kind}/") if e["status"] == 200]
-        assert len(pages) == len(catalogue[kind]) // 40 + 1
+        needed = len(catalogue[kind]) // 40 + 1
+        assert needed <= len(pages) <= needed + 3
+
+
+def test_query_keeps_max_workers_requests_in_flight(client, sb, catalogue, monkeypatch):
+    monkeypatch.setattr(conf, "page_size", 10)
+    sb.set_faults("grad300", [Fault("delay", seconds=0.05, path="/api/v1/scans/*/")])
+    try:
+        start = time.perf_counter()
+        table = client.query(max_workers=2)
+        elapsed = time.perf_counter() - start
+    finally:
+        sb.set_faults("grad300", [])
+    assert len(table) == sum(len(v) for v in catalogue.values())
+    n = len(log(sb, "/"))
+    # With 2 in flight, n requests of 50 ms each take at least n/2 * 50 ms.
+    assert elapsed >= n / 2 * 0.05 * 0.9
 
 
 def test_query_source_and_scan_name(client, catalogue):
