@@ -32,7 +32,8 @@ import numpy as np
 import requests
 from astropy import units as u
 from astropy.coordinates import SkyCoord
-from astropy.table import Column, Table, vstack
+from astropy.table import Column, MaskedColumn, Table, vstack
+from astropy.table.groups import TableGroups
 from astropy.time import Time
 from astropy.utils.exceptions import AstropyUserWarning
 
@@ -721,23 +722,65 @@ class AtlasClass(ServiceQuery):
 
     @staticmethod
     def _merge_lightcurves(lc: Table, nondets: Table, meta) -> Table:
+        """Detections and limits in one table, sorted by (atlas_id, mjd), grouped by atlas_id."""
         det = Table(lc, copy=False)
         det.rename_column("atlas_metadata_id", "exposure_id")
-        det["detected"] = np.ones(len(det), dtype=bool)
-        non = Table(nondets, copy=False)
-        non["detected"] = np.zeros(len(non), dtype=bool)
-        merged = vstack([det, non], join_type="outer", metadata_conflicts="silent")
-        mag = merged["mag"]
-        negative = np.asarray(merged["detected"]) & (np.ma.filled(np.ma.asarray(mag), 0.0) < 0)
-        merged["negative_flux"] = Column(negative, description="detection of negative difference flux (mag < 0)")
+        non = nondets
+        n_det, n_non = len(det), len(non)
+        order = np.lexsort((np.concatenate([np.asarray(det["mjd"]), np.asarray(non["mjd"])]),
+                            np.concatenate([np.asarray(det["atlas_id"]), np.asarray(non["atlas_id"])])))
+        detected = np.concatenate([np.ones(n_det, bool), np.zeros(n_non, bool)])
+        mag = np.concatenate([np.ma.filled(np.ma.asarray(det["mag"], dtype=float), np.nan), np.zeros(n_non)])
+        columns = {"detected": Column(detected[order], description="True: a detection (lc); False: a "
+                                      "non-detection (lcnondets), mag5sig is the limit"),
+                   "negative_flux": Column((detected & (mag < 0))[order],
+                                           description="detection of negative difference flux (mag < 0)")}
+        names = list(dict.fromkeys(det.colnames + non.colnames))
+        for name in names:
+            parts = []
+            for table, n in ((det, n_det), (non, n_non)):
+                if name in table.colnames:
+                    parts.append(table[name])
+                else:
+                    parts.append(None)
+            template = next(p for p in parts if p is not None)
+            if isinstance(template, Time):
+                both = [p if p is not None else Time(np.full(n, 51544.0), format="mjd", scale="utc")
+                        for p, n in zip(parts, (n_det, n_non))]
+                col = Time(np.concatenate([b.jd1 for b in both]), np.concatenate([b.jd2 for b in both]),
+                           format="jd", scale="utc")[order]
+                col.format = "isot"
+                masks = [np.asarray(getattr(p, "mask", np.zeros(n, bool))) if p is not None else np.ones(n, bool)
+                         for p, n in zip(parts, (n_det, n_non))]
+                missing = np.concatenate(masks)[order]
+                if missing.any():
+                    col[missing] = np.ma.masked
+                columns[name] = col
+                continue
+            datas, masks = [], []
+            for p, n in zip(parts, (n_det, n_non)):
+                if p is None:
+                    datas.append(np.zeros(n, dtype=template.dtype))
+                    masks.append(np.ones(n, bool))
+                else:
+                    datas.append(np.asarray(p))
+                    masks.append(np.ma.getmaskarray(p))
+            data = np.concatenate(datas)[order]
+            mask = np.concatenate(masks)[order]
+            cls = MaskedColumn if mask.any() else Column
+            kwargs = {"mask": mask} if mask.any() else {}
+            columns[name] = cls(data, unit=template.unit, description=template.description, **kwargs)
         front = ["atlas_id", "mjd", "filter", "detected", "mag", "magerr", "mag5sig", "negative_flux",
                  "det", "dup", "zp", "exptime", "expname", "exposure_id"]
-        merged = merged[front + [c for c in merged.colnames if c not in front]]
-        if len(merged):
-            order = np.lexsort((np.asarray(merged["mjd"]), np.asarray(merged["atlas_id"])))
-            merged = merged[order]
-        merged.meta.update(meta)
-        merged = merged.group_by("atlas_id")
+        names = front + [c for c in columns if c not in front]
+        merged = Table([columns[n] for n in names], names=names, copy=False, meta=dict(meta))
+        keys = np.asarray(merged["atlas_id"])
+        starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if len(keys) else np.zeros(0, int)
+        try:  # already sorted: set the groups without sorting again
+            merged._groups = TableGroups(merged, indices=np.r_[starts, len(keys)],
+                                         keys=Table({"atlas_id": keys[starts]}))
+        except Exception:  # pragma: no cover - a future astropy
+            merged = merged.group_by("atlas_id")
         warn_if_empty(merged, "light-curve rows")
         return merged
 
