@@ -12,11 +12,14 @@ the exchanged token lives in memory only and is renewed before it expires.
 from __future__ import annotations
 
 import base64
+import contextlib
 import difflib
+import gc
 import hashlib
 import json
 import logging
 import os
+import re
 import threading
 import time
 import urllib.parse
@@ -61,6 +64,34 @@ _METHODS = ("browser", "device", "manual")
 _EXCHANGE_MARGIN = 60.0  # re-exchange this close to expiry (at most a quarter of the lifetime)
 
 
+_GC_LOCK = threading.Lock()
+_GC_STATE = {"depth": 0, "was_enabled": False}
+
+
+@contextlib.contextmanager
+def _gc_paused():
+    """Pause Python's cyclic garbage collector while a large result is parsed and tabulated.
+
+    Tens of thousands of nested records are all kept alive, so the collector
+    finds nothing to free, yet its passes (triggered by every allocation
+    burst) cost about twice the JSON parsing itself. Reference counting still
+    frees everything as usual; the collector runs again afterwards.
+    Re-entrant across threads: the last one out restores the previous state.
+    """
+    with _GC_LOCK:
+        if _GC_STATE["depth"] == 0:
+            _GC_STATE["was_enabled"] = gc.isenabled()
+            gc.disable()
+        _GC_STATE["depth"] += 1
+    try:
+        yield
+    finally:
+        with _GC_LOCK:
+            _GC_STATE["depth"] -= 1
+            if _GC_STATE["depth"] == 0 and _GC_STATE["was_enabled"]:
+                gc.enable()
+
+
 def _jwt_claims(token: str) -> dict:
     """The claims of a JWT, read without checking (only to learn its expiry)."""
     try:
@@ -69,6 +100,15 @@ def _jwt_claims(token: str) -> dict:
         return claims if isinstance(claims, dict) else {}
     except (IndexError, ValueError, TypeError):
         return {}
+
+
+_CODE_RE = re.compile(r"\S+")
+_PLAIN_CODE_RE = re.compile(r"[A-Za-z0-9._-]+")
+
+
+def _url_code(code: str) -> str:
+    """A reference code for a URL query (codes are plain: quoted only if they are not)."""
+    return code if _PLAIN_CODE_RE.fullmatch(code) else urllib.parse.quote(code, safe="")
 
 
 def _code(value: Any, name: str = "ref_code") -> str:
@@ -486,15 +526,16 @@ class GlanceClass(ServiceQuery):
         if get_query_payload:
             return self._json("GET", endpoint, params={"offset": 0, "limit": first, **params},
                               get_query_payload=True)
-        records, truncated = fetch_offset_pages(
-            lambda offset, limit: self._page(endpoint, params, offset, limit, cache),
-            page_size=page_size, row_limit=row_limit, max_workers=max_workers)
         fields = [self._web_field(mode) if f.name == "web_url" else f for f in FIELDS[mode]]
-        with warnings.catch_warnings():
-            # Planned dates and this year's lie past the leap-second table: ERFA's "dubious year" is noise.
-            warnings.filterwarnings("ignore", message=".*dubious year", category=ErfaWarning)
-            return self._table(records, fields, path=endpoint, what=what, query=params, row_limit=row_limit,
-                               truncated=truncated)
+        with _gc_paused():
+            records, truncated = fetch_offset_pages(
+                lambda offset, limit: self._page(endpoint, params, offset, limit, cache),
+                page_size=page_size, row_limit=row_limit, max_workers=max_workers)
+            with warnings.catch_warnings():
+                # Planned dates and this year's lie past the leap-second table: ERFA's "dubious year" is noise.
+                warnings.filterwarnings("ignore", message=".*dubious year", category=ErfaWarning)
+                return self._table(records, fields, path=endpoint, what=what, query=params,
+                                   row_limit=row_limit, truncated=truncated)
 
     def _query_doc(mode):  # noqa: N805 - a decorator used in the class body
         endpoint, what = ENDPOINTS[mode]
@@ -683,59 +724,67 @@ class GlanceClass(ServiceQuery):
 
     # -- web pages --------------------------------------------------------------------
 
-    def _web(self, kind: str, page: str, ref_code: Any) -> str:
-        code = urllib.parse.quote(_code(ref_code), safe="-_.")
-        return f"{self.web_base_url}/{kind}/{page}?ref_code={code}"
+    #: record kind -> (web path, the reference-code keys its link uses, first found)
+    _PAGES = {"analysis": ("analyses/details.php", ("referenceCode",)),
+              "paper": ("papers/details.php", ("referenceCode",)),
+              "confnote": ("confnotes/details", ("temporaryReferenceCode", "finalReferenceCode")),
+              "pubnote": ("pubnotes/details", ("temporaryReferenceCode", "finalReferenceCode")),
+              "plot": ("plots/details.php", ("referenceCode",))}
+
+    def _web(self, kind: str, ref_code: Any) -> str:
+        return self._link_prefix(kind) + _url_code(_code(ref_code))
+
+    def _link_prefix(self, kind: str) -> str:
+        return f"{self.web_base_url}/{self._PAGES[kind][0]}?ref_code="
 
     def analysis_url(self, ref_code: str) -> str:
         """The web page of an analysis: ``{web_base_url}/analyses/details.php?ref_code=...``."""
-        return self._web("analyses", "details.php", ref_code)
+        return self._web("analysis", ref_code)
 
     def paper_url(self, ref_code: str) -> str:
         """The web page of a paper: ``{web_base_url}/papers/details.php?ref_code=...``."""
-        return self._web("papers", "details.php", ref_code)
+        return self._web("paper", ref_code)
 
     def confnote_url(self, ref_code: str) -> str:
         """The web page of a CONF note (temporary or final code): ``{web_base_url}/confnotes/details?ref_code=...``."""
-        return self._web("confnotes", "details", ref_code)
+        return self._web("confnote", ref_code)
 
     def pubnote_url(self, ref_code: str) -> str:
         """The web page of a PUB note (temporary or final code): ``{web_base_url}/pubnotes/details?ref_code=...``."""
-        return self._web("pubnotes", "details", ref_code)
+        return self._web("pubnote", ref_code)
 
     def plot_url(self, ref_code: str) -> str:
         """The web page of an approval plot: ``{web_base_url}/plots/details.php?ref_code=...``."""
-        return self._web("plots", "details.php", ref_code)
+        return self._web("plot", ref_code)
 
     def _web_field(self, mode: str) -> Field:
-        builders = {"analysis": (self.analysis_url, ("referenceCode",)),
-                    "paper": (self.paper_url, ("referenceCode",)),
-                    "confnote": (self.confnote_url, ("temporaryReferenceCode", "finalReferenceCode")),
-                    "pubnote": (self.pubnote_url, ("temporaryReferenceCode", "finalReferenceCode")),
-                    "plot": (self.plot_url, ("referenceCode",))}
-        by_type = {"analysis": builders["analysis"][0], "paper": builders["paper"][0],
-                   "conf note": builders["confnote"][0], "confnote": builders["confnote"][0],
-                   "pub note": builders["pubnote"][0], "pubnote": builders["pubnote"][0]}
+        """The ``web_url`` column: each record's page (publications: by their ``type``)."""
+        prefixes = {kind: self._link_prefix(kind) for kind in self._PAGES}  # conf read once per table
 
-        def link(build, code):
-            if not isinstance(code, str) or not code.strip() or any(c.isspace() for c in code.strip()):
+        def link(kind, code):
+            if type(code) is not str or not _CODE_RE.fullmatch(code):
                 return None
-            return build(code)
+            return prefixes[kind] + _url_code(code)
 
         if mode == "publication":
+            types = {"analysis": "analysis", "paper": "paper", "conf note": "confnote", "confnote": "confnote",
+                     "pub note": "pubnote", "pubnote": "pubnote"}
+
             def source(record):
-                build = by_type.get(str(record.get("type", "")).lower())
+                kind = types.get(str(record.get("type", "")).lower())
                 code = record.get("finalReferenceCode") or record.get("referenceCode") or \
                     record.get("temporaryReferenceCode")
-                return None if build is None else link(build, code)
+                return None if kind is None else link(kind, code)
         else:
-            build, keys = builders[mode]
+            keys = self._PAGES[mode][1]
 
             def source(record):
-                return link(build, next((record.get(k) for k in keys if record.get(k)), None))
+                for key in keys:
+                    code = record.get(key)
+                    if code:
+                        return link(mode, code)
+                return None
         return Field("web_url", "str", source=source, description="The record's page on the Glance web site")
-
-
 
 
 Glance = GlanceClass()

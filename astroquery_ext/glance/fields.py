@@ -29,37 +29,54 @@ __all__ = ["FIELDS", "ANALYSIS_FIELDS", "PAPER_FIELDS", "CONFNOTE_FIELDS", "PUBN
            "PUBLICATION_FIELDS", "LEADINGGROUP_FIELDS", "SUBGROUP_FIELDS", "TRIGGER_FIELDS"]
 
 
-def _get(record: Mapping, path: str) -> Any:
-    value: Any = record
-    for part in path.split("."):
-        if not isinstance(value, Mapping):
-            return None
-        value = value.get(part)
-    return value
+def _path(path: str) -> Callable[[Mapping], Any]:
+    """The value at a dot-path of nested dicts (None where a level is missing)."""
+    parts = tuple(path.split("."))
+    if len(parts) == 1:
+        key = parts[0]
+        return lambda record: record.get(key)
+
+    def source(record: Mapping) -> Any:
+        value: Any = record
+        for part in parts:
+            if type(value) is not dict:
+                if not isinstance(value, Mapping):
+                    return None
+            value = value.get(part)
+        return value
+    return source
 
 
 def _names(path: str, key: str = "name") -> Callable[[Mapping], list]:
     """The ``key`` of every element of the list at ``path`` (absent list: empty)."""
+    get = _path(path)
+
     def source(record: Mapping) -> list:
-        items = _get(record, path)
-        if not isinstance(items, list):
+        items = get(record)
+        if type(items) is not list:
             return []
-        return [item.get(key) for item in items if isinstance(item, Mapping) and item.get(key) is not None]
+        return [item[key] for item in items if type(item) is dict and item.get(key) is not None]
     return source
 
 
 def _items(path: str) -> Callable[[Mapping], list]:
     """The list at ``path`` as sent (absent or null: empty)."""
+    get = _path(path)
+
     def source(record: Mapping) -> list:
-        items = _get(record, path)
-        return items if isinstance(items, list) else []
+        items = get(record)
+        return items if type(items) is list else []
     return source
 
 
 def _date(path: str) -> Callable[[Mapping], Any]:
     """A date or datetime; the ``{"date": ..., "time": ...}`` form is joined; unreadable: masked."""
+    get = _path(path)
+
     def source(record: Mapping) -> Any:
-        value = _get(record, path)
+        value = get(record)
+        if value is None or value == "":
+            return None
         if isinstance(value, Mapping):
             day, clock = value.get("date"), value.get("time")
             value = f"{day}T{clock}" if day and clock else day
@@ -74,7 +91,7 @@ def _date(path: str) -> Callable[[Mapping], Any]:
 
 
 def _s(name: str, description: str | None = None) -> Field:
-    return Field(name, "str", description=description)
+    return Field(name, "str", source=_path(name), description=description)
 
 
 def _t(name: str, description: str | None = None) -> Field:
