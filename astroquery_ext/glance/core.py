@@ -143,7 +143,7 @@ _QUERY_PARAMETERS = """Parameters
         Returns
         -------
         `~astropy.table.Table`
-            One row per record; see :mod:`astroquery_ext.glance.fields` for the
+            One row per record; see ``astroquery_ext.glance.fields`` for the
             columns. ``record`` holds each whole record (a dict); ``meta`` the
             service, URL, query and time.
 """
