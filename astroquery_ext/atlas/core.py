@@ -847,7 +847,7 @@ class AtlasClass(ServiceQuery):
                                       stream=True)
                 try:
                     position = 0
-                    for block in response.iter_content(1 << 20):
+                    for block in response.iter_content(4 << 20):
                         for record in stream.feed(block):
                             result.add(record, chunk[position] if position < len(chunk) else -1)
                             position += 1
