@@ -24,9 +24,8 @@ import numbers
 import re
 import threading
 import time
-import urllib.parse
 import warnings
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Mapping
 
 import numpy as np
 import requests
@@ -1085,7 +1084,8 @@ class AtlasClass(ServiceQuery):
         """
         ids = parse_ids(ids)
         group = _custom_list_arg(list)
-        return self._write_each("objectgroups/", ids, lambda i, oid: {"objectid": str(oid), "objectgroupid": str(group)},
+        return self._write_each("objectgroups/", ids,
+                                lambda i, oid: {"objectid": str(oid), "objectgroupid": str(group)},
                                 idempotent=True, extra={"list_id": group})
 
     def remove_from_custom_list(self, ids, list) -> Table:
