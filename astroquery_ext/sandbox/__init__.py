@@ -17,6 +17,7 @@ to connect to. The package itself never imports this subpackage at run time.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import shutil
@@ -119,6 +120,8 @@ class Sandbox:
         else:
             self._data_dir = Path(self._given_data_dir)
             self._data_dir.mkdir(parents=True, exist_ok=True)
+        # A sandbox left running (a notebook, a doc page) must not outlive Python.
+        atexit.register(self.stop)
         try:
             for name in self._options:
                 self._servers[name] = self._spawn(name)
@@ -131,6 +134,7 @@ class Sandbox:
 
     def stop(self) -> None:
         """Stop every server (SIGTERM, then SIGKILL after 10 s)."""
+        atexit.unregister(self.stop)
         servers, self._servers = self._servers, {}
         for server in servers.values():
             if server.process.poll() is None:

@@ -67,20 +67,26 @@ class LogMiddleware:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or scope["path"].startswith(CONTROL_PREFIX):
             return await self.app(scope, receive, send)
-        status = {"code": None}
+        logged = {"done": False}
+        started = time.time()
+
+        def record(code):
+            logged["done"] = True
+            self.log.add({"method": scope["method"], "path": scope["path"], "status": code, "time": started})
 
         async def recording_send(message):
-            if message["type"] == "http.response.start":
-                status["code"] = message["status"]
+            if message["type"] == "http.response.start" and not logged["done"]:
+                # Logged before the client can see a byte of the answer, so a
+                # client that has its answer always finds it in the log.
+                record(message["status"])
             await send(message)
 
-        started = time.time()
         try:
             # _BoundSend keeps uvicorn's transport reachable for fault resets.
             await self.app(scope, receive, _BoundSend(recording_send, send))
         finally:
-            self.log.add({"method": scope["method"], "path": scope["path"],
-                          "status": status["code"], "time": started})
+            if not logged["done"]:  # reset before any answer
+                record(None)
 
 
 class _BoundSend:
