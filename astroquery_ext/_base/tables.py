@@ -17,8 +17,11 @@ Without fields, columns are inferred from the records (first-seen key order).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
+import gc
+import threading
 import warnings
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
@@ -29,11 +32,38 @@ from astropy.time import Time
 
 from astroquery_ext._base.exceptions import MaxResultsWarning, NoResultsWarning
 
-__all__ = ["Field", "records_to_table", "parse_time", "warn_if_empty", "warn_truncated", "DTYPES"]
+__all__ = ["gc_paused", "Field", "records_to_table", "parse_time", "warn_if_empty", "warn_truncated", "DTYPES"]
 
 DTYPES = ("int64", "float64", "bool", "str", "object", "time")
 
 _MISSING = object()
+
+_GC_LOCK = threading.Lock()
+_GC_STATE = {"depth": 0, "was_enabled": False}
+
+
+@contextlib.contextmanager
+def gc_paused():
+    """Pause Python's cyclic garbage collector while a large result is parsed and tabulated.
+
+    Parsing a large JSON answer allocates millions of objects that all stay
+    alive, so the collector frees nothing, yet its passes (triggered by every
+    allocation burst) can cost twice the parsing itself. Reference counting
+    still frees everything as usual, and the collector runs again afterwards.
+    Re-entrant across threads: the last one out restores the previous state.
+    """
+    with _GC_LOCK:
+        if _GC_STATE["depth"] == 0:
+            _GC_STATE["was_enabled"] = gc.isenabled()
+            gc.disable()
+        _GC_STATE["depth"] += 1
+    try:
+        yield
+    finally:
+        with _GC_LOCK:
+            _GC_STATE["depth"] -= 1
+            if _GC_STATE["depth"] == 0 and _GC_STATE["was_enabled"]:
+                gc.enable()
 
 
 @dataclasses.dataclass(frozen=True)

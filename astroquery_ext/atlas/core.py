@@ -38,7 +38,7 @@ from astropy.utils.exceptions import AstropyUserWarning
 
 from astroquery_ext._base import (
     AstroqueryExtError, AuthorizationError, AuthState, InvalidQueryError, LoginError, RemoteServiceError,
-    ServiceQuery, bounded_map, check_max_workers, chunked, env_var, no_prompt, records_to_table, redact_url,
+    ServiceQuery, bounded_map, gc_paused, check_max_workers, chunked, env_var, no_prompt, records_to_table, redact_url,
     warn_if_empty)
 from astroquery_ext._base.download import BatchProgress
 from astroquery_ext.atlas import conf
@@ -789,8 +789,9 @@ class AtlasClass(ServiceQuery):
         max_workers = check_max_workers(int(conf.max_workers), self.max_workers_limit)
         parts = self._memo_get(ids, mjd) if cache is not False else None
         if parts is None:
-            parts = self._fetch_objects(ids, mjd, chunk_size=chunk_size, max_workers=max_workers,
-                                        show_progress=show_progress)
+            with gc_paused():
+                parts = self._fetch_objects(ids, mjd, chunk_size=chunk_size, max_workers=max_workers,
+                                            show_progress=show_progress)
             self._memo_put(ids, mjd, parts)
         missing = parts["object"].meta.get("missing_ids", [])
         if missing:

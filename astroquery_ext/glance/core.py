@@ -12,9 +12,7 @@ the exchanged token lives in memory only and is renewed before it expires.
 from __future__ import annotations
 
 import base64
-import contextlib
 import difflib
-import gc
 import hashlib
 import json
 import logging
@@ -32,6 +30,7 @@ from astropy.table import Table
 from erfa import ErfaWarning
 
 from astroquery_ext._base import (
+    gc_paused,
     AuthState, Field, LoginError, NotFoundError, RemoteServiceError, ServiceQuery, check_max_workers, env_var,
     fetch_offset_pages)
 from astroquery_ext._base.oauth import OAuthClient, OIDCEndpoints
@@ -62,34 +61,6 @@ SETTINGS = ("web_base_url", "issuer", "authorization_endpoint", "token_endpoint"
 
 _METHODS = ("browser", "device", "manual")
 _EXCHANGE_MARGIN = 60.0  # re-exchange this close to expiry (at most a quarter of the lifetime)
-
-
-_GC_LOCK = threading.Lock()
-_GC_STATE = {"depth": 0, "was_enabled": False}
-
-
-@contextlib.contextmanager
-def _gc_paused():
-    """Pause Python's cyclic garbage collector while a large result is parsed and tabulated.
-
-    Tens of thousands of nested records are all kept alive, so the collector
-    finds nothing to free, yet its passes (triggered by every allocation
-    burst) cost about twice the JSON parsing itself. Reference counting still
-    frees everything as usual; the collector runs again afterwards.
-    Re-entrant across threads: the last one out restores the previous state.
-    """
-    with _GC_LOCK:
-        if _GC_STATE["depth"] == 0:
-            _GC_STATE["was_enabled"] = gc.isenabled()
-            gc.disable()
-        _GC_STATE["depth"] += 1
-    try:
-        yield
-    finally:
-        with _GC_LOCK:
-            _GC_STATE["depth"] -= 1
-            if _GC_STATE["depth"] == 0 and _GC_STATE["was_enabled"]:
-                gc.enable()
 
 
 def _jwt_claims(token: str) -> dict:
@@ -527,7 +498,7 @@ class GlanceClass(ServiceQuery):
             return self._json("GET", endpoint, params={"offset": 0, "limit": first, **params},
                               get_query_payload=True)
         fields = [self._web_field(mode) if f.name == "web_url" else f for f in FIELDS[mode]]
-        with _gc_paused():
+        with gc_paused():
             records, truncated = fetch_offset_pages(
                 lambda offset, limit: self._page(endpoint, params, offset, limit, cache),
                 page_size=page_size, row_limit=row_limit, max_workers=max_workers)
