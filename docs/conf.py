@@ -60,3 +60,10 @@ if "doctest" in sys.argv:
     import keyring.backends.fail
     keyring.set_keyring(keyring.backends.fail.Keyring())
     doctest_global_setup = "import os\nimport warnings\n"
+    import doctest as _doctest
+    # Printed tables end lines with padding: compare whitespace loosely, as doctestplus does.
+    # Only the pages' doctest/testcode directives run here; docstring examples run
+    # in the test suite, with their module's namespace.
+    doctest_test_doctest_blocks = ""
+    doctest_default_flags = (_doctest.ELLIPSIS | _doctest.IGNORE_EXCEPTION_DETAIL
+                             | _doctest.DONT_ACCEPT_TRUE_FOR_1 | _doctest.NORMALIZE_WHITESPACE)

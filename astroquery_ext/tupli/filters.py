@@ -99,6 +99,7 @@ class Filter:
 
     Examples
     --------
+    >>> from astroquery_ext.tupli import Filter
     >>> (Filter("n_tuples") > 100).to_dict()
     {'type': 'GT', 'key': 'n_tuples', 'value': 100}
     >>> Filter("metadata.name").isin(["a", "b"]) | (Filter("created_by") == "alice")
