@@ -63,5 +63,5 @@ def test_paging_warnings(testbed_sandbox):
     client.login(token=testbed_sandbox.credentials("testbed")["token"])
     with pytest.warns(MaxResultsWarning, match="row_limit=30"):
         assert len(client.query_items(row_limit=30)) == 30
-    with pytest.warns(NoResultsWarning):
+    with pytest.warns(NoResultsWarning), pytest.warns(MaxResultsWarning, match="row_limit=0"):
         assert len(client.query_items(row_limit=0)) == 0
