@@ -16,7 +16,6 @@ import jwt
 import keyring
 import keyring.errors
 import pytest
-from keyring.backend import KeyringBackend
 
 pytupli_storage = pytest.importorskip("pytupli.storage")
 
@@ -38,29 +37,9 @@ from pytupli.schema import (  # noqa: E402
 TupliAPIClient = pytupli_storage.TupliAPIClient
 TupliStorageError = pytupli_storage.TupliStorageError
 
+from tests.conftest import MemoryKeyring  # noqa: E402
+
 pytestmark = pytest.mark.peers
-
-
-class MemoryKeyring(KeyringBackend):
-    """A keyring that forgets everything when the test ends."""
-
-    priority = 1
-
-    def __init__(self):
-        super().__init__()
-        self.entries: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service, username):
-        return self.entries.get((service, username))
-
-    def set_password(self, service, username, password):
-        self.entries[(service, username)] = password
-
-    def delete_password(self, service, username):
-        try:
-            del self.entries[(service, username)]
-        except KeyError:
-            raise keyring.errors.PasswordDeleteError(username) from None
 
 
 @pytest.fixture
