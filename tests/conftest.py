@@ -23,6 +23,20 @@ from astroquery_ext.sandbox import Sandbox
 collect_ignore_glob = ["peers/_*.py"]
 
 
+def pytest_addoption(parser):
+    parser.addoption("--runslow", action="store_true", default=False,
+                     help="also run the tests marked slow (the full-size resilience matrix)")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--runslow"):
+        return
+    skip = pytest.mark.skip(reason="slow: run with --runslow (tox -e resilience)")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
 class _Sandboxes:
     def __init__(self):
         self._running: dict[str, Sandbox] = {}
