@@ -11,6 +11,11 @@ data is deterministic for a given ``seed``. What the services store lives
 under ``data_dir`` (a temporary directory, removed on exit, unless given), so
 writes survive a restart when you give the same ``data_dir`` again.
 
+With ``tls=True`` every server speaks HTTPS with a certificate for
+``127.0.0.1`` and ``localhost`` signed by a CA generated for this sandbox
+(``Sandbox.ca_file``); clients verify it only once told to trust that CA
+(``REQUESTS_CA_BUNDLE=sandbox.ca_file``, or ``client.verify = sandbox.ca_file``).
+
 ``python -m astroquery_ext.sandbox`` runs it in the foreground and prints what
 to connect to. The package itself never imports this subpackage at run time.
 """
@@ -22,6 +27,7 @@ import json
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -78,11 +84,14 @@ class Sandbox:
         Fixed ports by service name; others get a free port.
     startup_timeout : float
         Seconds to wait for each server to answer.
+    tls : bool
+        Serve HTTPS with a certificate signed by a CA made for this sandbox
+        (under ``data_dir/tls/``; see `ca_file`). Needs ``cryptography``.
     """
 
     def __init__(self, services: Iterable[str] | Mapping[str, dict] = ("atlas", "grad300", "glance", "tupli"),
                  *, data_dir=None, seed: int = 0, faults=None, ports: Mapping[str, int] | None = None,
-                 startup_timeout: float = 120.0, log_level: str = "warning"):
+                 startup_timeout: float = 120.0, log_level: str = "warning", tls: bool = False):
         if isinstance(services, str):
             services = [services]
         options = dict(services) if isinstance(services, Mapping) else {s: {} for s in services}
@@ -100,6 +109,8 @@ class Sandbox:
         self._data_dir: Path | None = None
         self._startup_timeout = startup_timeout
         self._log_level = log_level
+        self._tls = bool(tls)
+        self._tls_files: dict[str, Path] = {}
         self._servers: dict[str, _Server] = {}
 
     # -- lifecycle ---------------------------------------------------------
@@ -123,6 +134,8 @@ class Sandbox:
         # A sandbox left running (a notebook, a doc page) must not outlive Python.
         atexit.register(self.stop)
         try:
+            if self._tls:
+                self._tls_files = _make_tls_files(self._data_dir / "tls")
             for name in self._options:
                 self._servers[name] = self._spawn(name)
             for server in self._servers.values():
@@ -161,8 +174,19 @@ class Sandbox:
         self._require_started()
         return self._data_dir
 
+    @property
+    def tls(self) -> bool:
+        """Whether the servers speak HTTPS."""
+        return self._tls
+
+    @property
+    def ca_file(self) -> Path | None:
+        """PEM file of the CA that signed the servers' certificate (None without ``tls``)."""
+        self._require_started()
+        return self._tls_files.get("ca")
+
     def origin(self, service: str) -> str:
-        """``http://127.0.0.1:PORT`` of one service."""
+        """``http(s)://127.0.0.1:PORT`` of one service."""
         return self._server(service).origin
 
     def url(self, service: str) -> str:
@@ -247,7 +271,8 @@ class Sandbox:
         sock.bind(("127.0.0.1", int(self._ports.get(name, 0))))
         sock.listen(256)
         sock.set_inheritable(True)
-        origin = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        scheme = "https" if self._tls else "http"
+        origin = f"{scheme}://127.0.0.1:{sock.getsockname()[1]}"
         service_dir = self._data_dir / name
         service_dir.mkdir(parents=True, exist_ok=True)
         log_path = service_dir / "server.log"
@@ -258,6 +283,8 @@ class Sandbox:
                "--data-dir", str(service_dir), "--seed", str(self._seed),
                "--options", json.dumps(self._options[name]),
                "--faults", json.dumps(self._faults[name]), "--log-level", self._log_level]
+        if self._tls:
+            cmd += ["--tls-cert", str(self._tls_files["cert"]), "--tls-key", str(self._tls_files["key"])]
         with open(log_path, "ab") as log_file:
             process = subprocess.Popen(cmd, pass_fds=(sock.fileno(),), stdin=subprocess.DEVNULL,
                                        stdout=log_file, stderr=subprocess.STDOUT, env=env,
@@ -271,7 +298,8 @@ class Sandbox:
                 raise SandboxError(f"sandbox service {server.name!r} exited with code "
                                    f"{server.process.returncode}:\n{self._log_tail(server)}")
             try:
-                server.info = self._get_json(server.origin + "/_sandbox/info", timeout=5)
+                server.info = self._get_json(server.origin + "/_sandbox/info", timeout=5,
+                                             ca_file=self._tls_files.get("ca"))
                 return
             except (urllib.error.URLError, OSError, ValueError):
                 if time.monotonic() > deadline:
@@ -287,18 +315,69 @@ class Sandbox:
             return "(no server log)"
 
     @staticmethod
-    def _get_json(url: str, timeout: float = 30, method: str = "GET", payload=None):
+    def _get_json(url: str, timeout: float = 30, method: str = "GET", payload=None, ca_file=None):
         data = None if payload is None else json.dumps(payload).encode()
         request = urllib.request.Request(url, data=data, method=method,
                                          headers={"Content-Type": "application/json"})
         # The sandbox is on loopback: never go through a proxy.
-        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        handlers = [urllib.request.ProxyHandler({})]
+        if ca_file is not None:
+            handlers.append(urllib.request.HTTPSHandler(context=ssl.create_default_context(cafile=str(ca_file))))
+        opener = urllib.request.build_opener(*handlers)
         with opener.open(request, timeout=timeout) as response:
             return json.loads(response.read())
 
     def _control(self, service: str, method: str, route: str, payload=None):
         server = self._server(service)
         try:
-            return self._get_json(f"{server.origin}/_sandbox/{route}", method=method, payload=payload)
+            return self._get_json(f"{server.origin}/_sandbox/{route}", method=method, payload=payload,
+                                  ca_file=self._tls_files.get("ca"))
         except urllib.error.HTTPError as exc:
             raise SandboxError(f"sandbox {service} {route}: HTTP {exc.code}: {exc.read()[:500]!r}") from None
+
+
+def _make_tls_files(directory: Path) -> dict[str, Path]:
+    """A CA and a server certificate for 127.0.0.1/localhost signed by it (PEM files, keys 0600)."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    now = dt.datetime.now(dt.timezone.utc)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "astroquery-ext sandbox CA")])
+    ca_cert = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
+               .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+               .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=7))
+               .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+               .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
+                                            content_commitment=False, key_encipherment=False,
+                                            data_encipherment=False, key_agreement=False,
+                                            encipher_only=False, decipher_only=False), critical=True)
+               .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+               .sign(ca_key, hashes.SHA256()))
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=7))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
+                                                        x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+                           critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    files = {"ca": directory / "ca.pem", "cert": directory / "server.pem", "key": directory / "server-key.pem"}
+    files["ca"].write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
+    files["cert"].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    fd = os.open(files["key"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                       serialization.NoEncryption()))
+    return files

@@ -4,7 +4,7 @@ Usage (the harness runs this; it is not meant to be typed)::
 
     python -m astroquery_ext.sandbox._server --service atlas --fd 5 \
         --origin http://127.0.0.1:PORT --data-dir DIR --seed 0 \
-        --options '{...}' --faults '[...]'
+        --options '{...}' --faults '[...]' [--tls-cert PEM --tls-key PEM]
 
 The listening socket is bound by the parent and inherited as ``--fd``, so the
 port is known before this process starts and no other process can take it.
@@ -172,6 +172,8 @@ def main(argv=None) -> None:
     parser.add_argument("--options", default="{}")
     parser.add_argument("--faults", default="[]")
     parser.add_argument("--log-level", default="warning")
+    parser.add_argument("--tls-cert", default=None, help="PEM certificate: serve HTTPS")
+    parser.add_argument("--tls-key", default=None)
     args = parser.parse_args(argv)
 
     import uvicorn
@@ -181,8 +183,13 @@ def main(argv=None) -> None:
     ctx = SandboxContext(name=args.service, data_dir=data_dir, seed=args.seed,
                          origin=args.origin, options=json.loads(args.options))
     app = build_app(args.service, ctx, json.loads(args.faults))
+    # An idle TLS keep-alive connection is closed with a close_notify the
+    # client never answers: bound the wait at shutdown, or the harness waits
+    # for each server in turn until it kills it.
+    tls = ({"ssl_certfile": args.tls_cert, "ssl_keyfile": args.tls_key, "timeout_graceful_shutdown": 1}
+           if args.tls_cert else {})
     config = uvicorn.Config(app, fd=args.fd, log_level=args.log_level, access_log=False,
-                            timeout_keep_alive=30, lifespan="auto")
+                            timeout_keep_alive=30, lifespan="auto", **tls)
     uvicorn.Server(config).run()
 
 
