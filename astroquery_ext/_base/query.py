@@ -42,6 +42,7 @@ import email.utils
 import hashlib
 import json as jsonlib
 import logging
+import os
 import random
 import re
 import threading
@@ -237,6 +238,7 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
             self._check_timeout(timeout)
         self._server = server
         self._timeout = timeout
+        self._verify: bool | str = True
         self._auth: AuthState | None = None
         self._auth_lock = threading.RLock()
         self._cache = ResponseCache(self.service)
@@ -277,6 +279,30 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
         if value is not None:
             self._check_timeout(value)
         self._timeout = value
+
+    @property
+    def verify(self) -> bool | str:
+        """How the server's TLS certificate is checked: True (the default CAs) or a CA bundle path.
+
+        True trusts the CAs requests trusts (certifi's, or the bundle named by
+        the ``REQUESTS_CA_BUNDLE`` environment variable). A path (a PEM file
+        or a directory of them) trusts exactly those CAs, e.g. a private CA of
+        your site or of ``Sandbox(tls=True)``. Verification cannot be switched off.
+        """
+        return self._verify
+
+    @verify.setter
+    def verify(self, value: "bool | str | os.PathLike | None") -> None:
+        if value is None or value is True:
+            self._verify = True
+            return
+        if value is False:
+            raise ValueError("TLS verification cannot be switched off; to trust a private server, "
+                             "give the path of its CA certificate (client.verify = '/path/to/ca.pem')")
+        path = os.fspath(value)
+        if not os.path.exists(path):
+            raise ValueError(f"verify: no CA bundle at {path!r}")
+        self._verify = path
 
     def _url(self, path: str) -> str:
         if path.startswith(("http://", "https://")):
@@ -449,10 +475,21 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
         """One request with retries; returns whatever answer came last."""
         budget = self.max_retries if retries is None else retries
         kwargs.setdefault("timeout", (min(10.0, self.timeout), self.timeout))
+        if self._verify is not True:
+            kwargs.setdefault("verify", self._verify)  # per request: REQUESTS_CA_BUNDLE would win over the session's
         for attempt in range(budget + 1):
             last = attempt == budget
             try:
                 response = self._session.request(method, url, **kwargs)
+            except requests.exceptions.SSLError as exc:
+                # Not transient: repeating the handshake gives the same answer.
+                reason = re.search(r"certificate verify failed: ([^'\"()]+)", repr(exc))
+                reason = reason.group(1).strip() if reason else "TLS handshake failed"
+                raise RemoteServiceError(
+                    f"{self.name}: {method} {redact_url(url)}: the server's TLS certificate could not be "
+                    f"verified ({redact(reason)}). If it is signed by a private CA, trust that CA: "
+                    f"{self.name}.verify = '/path/to/ca.pem', or set REQUESTS_CA_BUNDLE.",
+                    url=redact_url(url), service=self.service) from None
             except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
                 # Without an answer we cannot know whether a write was carried
                 # out, unless the connection was never made.
