@@ -34,6 +34,7 @@ from astroquery_ext._base import (
     AuthState, DownloadError, DownloadJob, Field, InvalidQueryError, LoginError, NoResultsWarning, NotFoundError,
     RemoteServiceError, ResponseCache, ServiceQuery, bounded_map, check_max_workers, download_many, env_var,
     fetch_offset_pages, no_prompt, parse_time, records_to_table, safe_filename)
+from astroquery_ext._base.cache import private_dir
 from astroquery_ext.grad300 import conf
 
 __all__ = ["Grad300", "Grad300Class", "SCAN_TYPES"]
@@ -542,7 +543,7 @@ class Grad300Class(ServiceQuery):
 
     def _file_cache_dir(self) -> Path:
         where = hashlib.sha256(self.server.encode()).hexdigest()[:12]
-        return self._cache.file_dir(self._identity()) / where
+        return private_dir(self._cache.file_dir(self._identity()) / where)
 
     def get_scan(self, row_or_id: Any, *, scan_type: str | None = None, cache: bool | None = True):
         """The FITS file of one scan, read into memory.
@@ -583,7 +584,7 @@ class Grad300Class(ServiceQuery):
         job = self._job(row, Path("."), index="row_or_id")
         kind, scan_id = job.key["scan_type"], job.key["id"]
         if use_cache:
-            job.directory = self._file_cache_dir() / kind
+            job.directory = private_dir(self._file_cache_dir() / kind)
             job.name = f"{scan_id}.fits"
             path = self._download_one(job)
             path.chmod(0o600)  # cache files are private, like the directory they are in
