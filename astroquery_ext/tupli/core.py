@@ -37,7 +37,8 @@ from astropy.table import Column, Table
 
 from astroquery_ext._base import (
     AstroqueryExtError, AuthState, AuthorizationError, ConflictError, DownloadError, DownloadJob, Field,
-    LoginError, NotFoundError, ServiceQuery, bounded_map, check_max_workers, download_file, warn_if_empty)
+    LoginError, NotFoundError, RemoteServiceError, ServiceQuery, bounded_map, check_max_workers, download_file,
+    warn_if_empty)
 from astroquery_ext.tupli import conf
 from astroquery_ext.tupli.filters import Filter
 
@@ -857,7 +858,10 @@ class TupliClass(ServiceQuery):
         Notes
         -----
         The server deduplicates: the same bytes uploaded again by the same
-        user return the existing record (and ignore the new metadata).
+        user return the existing record (and ignore the new metadata). So an
+        upload whose answer was lost (connection reset, timeout, cut-off
+        answer) or that met HTTP 429/502/503/504 is sent again, up to
+        ``max_retries`` times, without ever storing the artifact twice.
         """
         source = _Source(data)
         given = _as_metadata_dict(metadata if metadata is not None else {}, "metadata")
@@ -881,7 +885,8 @@ class TupliClass(ServiceQuery):
             raise ValueError("artifact metadata is larger than the server's 1 MiB limit; store large "
                              "values as an artifact of their own")
         chunk = int(self.conf.upload_chunk_size)
-        for attempt in range(2):
+        renewed, failures = False, 0
+        while True:
             body = _MultipartBody({"metadata": text}, "data", source, chunk)
             state = self._auth
             try:
@@ -890,11 +895,30 @@ class TupliClass(ServiceQuery):
             except LoginError:
                 # A streamed body is not resent by the base; the token was refused
                 # before the server read it: renew once and send it again.
-                if attempt or state is None or self._renew(state, persist=state.extra.get("persist", False)) is None:
+                if renewed or state is None or self._renew(state, persist=state.extra.get("persist", False)) is None:
                     raise
+                renewed = True
+                continue
+            except RemoteServiceError as exc:
+                # The server files an artifact under the hash of its bytes and its
+                # owner, and answers a second upload of the same bytes by the same
+                # user with the stored record: an upload whose answer was lost
+                # (or that met a 429/502/503/504) can be sent again without
+                # storing it twice. The base does not resend streamed bodies.
+                wait = exc.retry_after if getattr(exc, "retry_after", None) is not None else \
+                    self._backoff(failures)
+                if (exc.status is not None and exc.status not in (429, 502, 503, 504)) or \
+                        failures >= self.max_retries or wait > self.retry_max_wait:
+                    if not failures:
+                        raise
+                    raise type(exc)(
+                        f"{self.name}: the artifact upload failed {failures + 1} times; last: {exc} "
+                        f"(uploading the same bytes again is safe: the server keeps one copy per user)",
+                        status=exc.status, detail=exc.detail, url=exc.url, service=self.service) from None
+                failures += 1
+                time.sleep(wait)
                 continue
             return response.json()
-        raise AssertionError("unreachable")  # pragma: no cover
 
     def load_artifact(self, artifact_id: str, path: str | os.PathLike | None = None, *,
                       overwrite: bool = False) -> bytes | Path:

@@ -19,3 +19,37 @@ def test_grad300_file_cache_directories_are_private(grad300_sandbox, user_state)
     for path in paths:
         mode = path.stat().st_mode & 0o777
         assert mode == (0o700 if path.is_dir() else 0o600), (path, oct(mode))
+
+
+@pytest.fixture
+def tupli_alice(tupli_sandbox, user_state):
+    from astroquery_ext.tupli import TupliClass
+    tupli = TupliClass(server=tupli_sandbox.url("tupli"))
+    tupli.retry_backoff = 0.01
+    tupli.login("alice", tupli_sandbox.credentials("tupli", "alice")["password"], persist=False)
+    yield tupli
+    tupli_sandbox.set_faults("tupli", [])
+
+
+def test_tupli_artifact_upload_with_a_lost_answer_is_sent_again_and_stored_once(tupli_sandbox, tupli_alice):
+    """Found by the fault matrix: any fault failed store_artifact, though the server deduplicates uploads."""
+    import uuid
+
+    from astroquery_ext.sandbox import Fault
+    from astroquery_ext.tupli import Filter
+    name = f"lost-{uuid.uuid4().hex[:8]}.bin"
+    data = uuid.uuid4().bytes * 1000
+    tupli_sandbox.set_faults("tupli", [Fault("drop_response", nth=[1], path="/artifacts/upload"),
+                                       Fault("status", status=503, nth=[2], path="/artifacts/upload")])
+    item = tupli_alice.store_artifact(data, {"name": name})
+    assert [r["fired"] for r in tupli_sandbox.faults("tupli")] == [1, 1]
+    tupli_sandbox.set_faults("tupli", [])
+    assert list(tupli_alice.list_artifacts(Filter("name") == name)["id"]) == [item["id"]]
+    assert tupli_alice.load_artifact(item["id"]) == data
+    # not transient: no second attempt
+    tupli_sandbox.set_faults("tupli", [Fault("status", status=500, path="/artifacts/upload")])
+    from astroquery_ext.exceptions import RemoteServiceError
+    with pytest.raises(RemoteServiceError, match="HTTP 500"):
+        tupli_alice.store_artifact(b"x" * 100, {"name": name})
+    assert tupli_sandbox.faults("tupli")[0]["fired"] == 1
+
