@@ -1015,7 +1015,11 @@ class TupliClass(ServiceQuery):
 
         Every episode is checked before any is sent. ``metadata`` is one dict
         for all, or one per episode. If some fail, the others are still
-        recorded and the error says which ones failed and which were stored.
+        recorded and one error says which were recorded, which were refused
+        (an error answer: not recorded, safe to send again) and which may or
+        may not have been (the answer was lost: recording is not idempotent,
+        so they are never sent twice; look for them before sending them
+        again). HTTP 429 is waited out and repeated: the server did not act.
         """
         if isinstance(episodes, (Mapping, Table)) or not isinstance(episodes, Sequence) or not episodes:
             raise ValueError("episodes must be a non-empty list of episodes (each a Table, dict of arrays "
@@ -1046,17 +1050,43 @@ class TupliClass(ServiceQuery):
         results = bounded_map(one, bodies, max_workers=workers)
         failed = [(i, r) for i, r in enumerate(results) if isinstance(r, Exception)]
         if failed:
-            stored = [r["id"] for r in results if not isinstance(r, Exception)]
-            i, first = failed[0]
-            error = type(first)(f"{len(failed)} of {len(results)} episodes were not recorded "
-                                f"(episodes {[k for k, _ in failed][:20]}); first error, episode {i}: {first}. "
-                                f"The other {len(stored)} were recorded: {stored[:20]}"
-                                + (" ..." if len(stored) > 20 else ""),
-                                status=first.status, detail=first.detail, url=first.url, service=self.service)
-            error.results = results
-            raise error
+            raise self._episodes_error(results, failed, benchmark_id)
         return self._table(results, EPISODE_FIELDS, path="episodes/record", what="episodes",
                            query={"benchmark_id": benchmark_id, "n": len(results)})
+
+    def _episodes_error(self, results: list, failed: list, benchmark_id: str) -> AstroqueryExtError:
+        """One error for a batch with failures, saying which episodes are stored, which not, which may be.
+
+        An error answer (``status`` set) means the server did not record the
+        episode. Without an answer (connection reset, timeout, cut-off
+        answer) the episode may have been recorded: recording is not
+        idempotent, so it was not sent again, and the caller must look before
+        sending it again.
+        """
+        def listed(indices):
+            return f"{indices[:20]}{' ...' if len(indices) > 20 else ''}"
+
+        stored = [r["id"] for r in results if not isinstance(r, Exception)]
+        refused = [(i, e) for i, e in failed if e.status is not None]
+        unknown = [(i, e) for i, e in failed if e.status is None]
+        parts = [f"{len(stored)} of {len(results)} episodes were recorded"]
+        if refused:
+            i, first = refused[0]
+            parts.append(f"{len(refused)} were refused and not recorded (episodes {listed([k for k, _ in refused])}; "
+                         f"first, episode {i}: {first}); they can be sent again")
+        if unknown:
+            i, first = unknown[0]
+            parts.append(f"{len(unknown)} may or may not have been recorded: their answer was lost (episodes "
+                         f"{listed([k for k, _ in unknown])}; first, episode {i}: {type(first).__name__}). They "
+                         f"were not sent twice; before sending them again, look for them with "
+                         f"list_episodes(Filter('benchmark_id') == {benchmark_id!r}), e.g. by a key of their "
+                         f"metadata")
+        first = (refused or unknown)[0][1]
+        error = type(first)("; ".join(parts) + ". Each entry of this error's .results is the recorded episode's "
+                            "header or its error.",
+                            status=first.status, detail=first.detail, url=first.url, service=self.service)
+        error.results = results
+        return error
 
     def list_episodes(self, filter: Filter | Mapping | None = None, include_tuples: bool = False, *,
                       cache: bool = False, get_query_payload: bool = False) -> Table:

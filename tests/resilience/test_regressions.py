@@ -53,3 +53,23 @@ def test_tupli_artifact_upload_with_a_lost_answer_is_sent_again_and_stored_once(
         tupli_alice.store_artifact(b"x" * 100, {"name": name})
     assert tupli_sandbox.faults("tupli")[0]["fired"] == 1
 
+
+def test_tupli_record_episodes_error_tells_refused_from_lost(tupli_sandbox, tupli_alice):
+    """Found by the fault matrix: the error called every failed episode "not recorded", lost answers included."""
+    from astroquery_ext.exceptions import RemoteServiceError
+    from astroquery_ext.sandbox import Fault
+    from astroquery_ext.tupli import Filter
+    bench = tupli_alice.store_benchmark('{"env": "regression"}', {"name": "regression"})["id"]
+    episodes = [{"state": [[float(i)]], "action": [0], "reward": [1.0]} for i in range(6)]
+    tupli_sandbox.set_faults("tupli", [Fault("drop_response", nth=[2], path="/episodes/record"),
+                                       Fault("status", status=503, nth=[4], path="/episodes/record")])
+    with pytest.raises(RemoteServiceError) as err:
+        tupli_alice.record_episodes(bench, episodes, [{"i": i} for i in range(6)], max_workers=1)
+    tupli_sandbox.set_faults("tupli", [])
+    text = str(err.value)
+    assert text.startswith("4 of 6 episodes were recorded")
+    assert "1 were refused and not recorded (episodes [3]" in text
+    assert "1 may or may not have been recorded: their answer was lost (episodes [1]" in text
+    stored = sorted(m["i"] for m in tupli_alice.list_episodes(Filter("benchmark_id") == bench)["metadata"])
+    assert stored == [0, 1, 2, 4, 5]   # the lost answer's episode is stored, once; the refused one is not
+    assert [isinstance(r, Exception) for r in err.value.results] == [False, True, False, True, False, False]
