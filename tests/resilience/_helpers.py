@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import threading
+from dataclasses import replace as dataclass_replace
 from pathlib import Path
 
 import numpy as np
@@ -18,16 +19,26 @@ from astroquery_ext.sandbox import Fault
 TRANSIENT_KINDS = ("502", "503", "429", "reset", "truncate", "delay")
 
 
-def transient_faults(rate: float, *, timeout: float, method=None, path=None, retry_after: float = 1) -> list[Fault]:
-    """``rate`` of the matching responses go wrong, split evenly over the transient kinds.
-
-    ``delay`` sleeps past the client's ``timeout``; ``429`` asks to wait ``retry_after`` s.
-    """
-    each = rate / len(TRANSIENT_KINDS)
-    common = dict(rate=each, method=method, path=path)
+def _kinds(timeout, retry_after, **common) -> list[Fault]:
     return [Fault("status", status=502, **common), Fault("status", status=503, **common),
             Fault("status", status=429, retry_after=retry_after, **common), Fault("reset", **common),
             Fault("truncate", **common), Fault("delay", seconds=timeout + 0.5, **common)]
+
+
+def transient_faults(rate: float, *, timeout: float, method=None, path=None, retry_after: float = 1,
+                     every_kind: bool = False) -> list[Fault]:
+    """``rate`` of the matching responses go wrong, split evenly over the transient kinds.
+
+    ``delay`` sleeps past the client's ``timeout``; ``429`` asks to wait
+    ``retry_after`` s. ``every_kind`` adds rules (first, so they win) that
+    make each kind fire once for sure, on matching requests 2, 5, 8, 11, 14
+    and 17: a small CI run then meets every kind whatever the draw.
+    """
+    rules = []
+    if every_kind:
+        rules += [dataclass_replace(f, nth=[2 + 3 * i], rate=None)
+                  for i, f in enumerate(_kinds(timeout, retry_after, method=method, path=path))]
+    return rules + _kinds(timeout, retry_after, rate=rate / len(TRANSIENT_KINDS), method=method, path=path)
 
 
 def fired(sandbox, service: str) -> dict[str, int]:
