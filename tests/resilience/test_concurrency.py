@@ -207,7 +207,7 @@ def test_grad300_relogin_under_8_threads_happens_once(short_lived, user_state, m
     grad = Grad300Class(server=short_lived.url("grad300"))
     grad.login(cred["username"])
     expected = [grad.list_scans("TPI", offset=k, limit=3)["id"].tolist() for k in range(THREADS)]
-    time.sleep(2.2)
+    time.sleep(3.2)
     before = _count(short_lived, "grad300", "POST", "/login/access-token")
     results = _run_threads([lambda k=k: grad.list_scans("TPI", offset=k, limit=3)["id"].tolist()
                             for k in range(THREADS)])
