@@ -85,6 +85,7 @@ from urllib.parse import quote
 
 import jwt
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
+from fastapi import Path as FastAPIPath
 from fastapi.responses import Response, StreamingResponse
 from fastapi.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm
 
@@ -93,6 +94,8 @@ from astroquery_ext.sandbox._service import SandboxContext, SandboxService
 
 __all__ = ["create_service"]
 
+#: Integers the database takes (PostgreSQL's bigint, SQLite's INTEGER); larger ones get a 422, not a crash.
+_INT64_MAX = 2**63 - 1
 API_PREFIX = "/api/v1"
 SCAN_TYPES = ("TPI", "Images", "Spectrum", "OnOff")
 TAGS = {"TPI": "TPI", "Images": "IMAGE", "Spectrum": "SPECTRUM", "OnOff": "ONOFF"}
@@ -646,7 +649,7 @@ def create_service(ctx: SandboxContext) -> SandboxService:
     def list_scans(
         scan_type: ScanType,
         user: Annotated[dict | None, Depends(scans_user)],
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=_INT64_MAX)] = 0,
         limit: Annotated[int, Query(ge=1, le=max_limit)] = 100,
         source: str | None = None,
         scan_name: str | None = None,
@@ -673,7 +676,8 @@ def create_service(ctx: SandboxContext) -> SandboxService:
         return Response(body.encode("utf-8"), media_type="application/json")
 
     @router.get("/scans/{scan_type}/{scan_id}/download", tags=["scans"])
-    def download_scan(scan_type: ScanType, scan_id: int, request: Request,
+    def download_scan(scan_type: ScanType, scan_id: Annotated[int, FastAPIPath(ge=-_INT64_MAX - 1, le=_INT64_MAX)],
+                      request: Request,
                       user: Annotated[dict | None, Depends(scans_user)]):
         row = lookup(scan_type.value, scan_id)
         if row is None:
