@@ -17,8 +17,9 @@ import re
 import secrets
 import threading
 import time
+from typing import Annotated
 
-from fastapi import FastAPI, Form, Header, Request
+from fastapi import FastAPI, Form, Header, Path, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from astroquery_ext.sandbox._service import SandboxContext, SandboxService
@@ -84,9 +85,14 @@ def create_service(ctx: SandboxContext) -> SandboxService:
 
     @app.post("/api/refresh")
     async def refresh(request: Request):
-        body = await request.json()
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict) or not isinstance(body.get("refresh_token"), str):
+            return JSONResponse({"detail": 'Send {"refresh_token": "..."} as JSON.'}, status_code=400)
         with lock:
-            user = refresh_tokens.pop(body.get("refresh_token", ""), None)
+            user = refresh_tokens.pop(body["refresh_token"], None)
         if user is None:
             return JSONResponse({"detail": "Invalid refresh token."}, status_code=401)
         counters["refreshes"] += 1
@@ -131,7 +137,7 @@ def create_service(ctx: SandboxContext) -> SandboxService:
         return JSONResponse({"created": n, "by": user}, status_code=201)
 
     @app.get("/api/status/{code}")
-    def status(code: int):
+    def status(code: Annotated[int, Path(ge=200, le=599)]):
         if code == 599:
             return Response("<html><body><h1>Server Error</h1></body></html>", status_code=500,
                             media_type="text/html")
@@ -147,7 +153,16 @@ def create_service(ctx: SandboxContext) -> SandboxService:
         data = _file_bytes(name, file_size)
         headers = {"Accept-Ranges": "bytes", "X-Checksum-Sha256": hashlib.sha256(data).hexdigest()}
         if disposition == "plain":
-            headers["Content-Disposition"] = f'attachment; filename="{name}"'
+            # The name as given (hostile names test the client), except what no
+            # HTTP header can carry: control characters, and text outside Latin-1
+            # (sent RFC 5987-encoded instead).
+            shown = "".join("_" if ord(c) < 32 or ord(c) == 127 else c for c in name)
+            try:
+                shown.encode("latin-1")
+                headers["Content-Disposition"] = f'attachment; filename="{shown}"'
+            except UnicodeEncodeError:
+                from urllib.parse import quote
+                headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(name)}"
         elif disposition == "rfc5987":
             from urllib.parse import quote
             headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(name)}"
