@@ -73,3 +73,17 @@ def test_tupli_record_episodes_error_tells_refused_from_lost(tupli_sandbox, tupl
     stored = sorted(m["i"] for m in tupli_alice.list_episodes(Filter("benchmark_id") == bench)["metadata"])
     assert stored == [0, 1, 2, 4, 5]   # the lost answer's episode is stored, once; the refused one is not
     assert [isinstance(r, Exception) for r in err.value.results] == [False, True, False, True, False, False]
+
+
+def test_sandbox_answers_out_of_range_and_odd_input_without_a_500(grad300_sandbox, testbed_sandbox):
+    """Found by schema fuzzing: these inputs crashed our sandbox code (HTTP 500 or a dropped connection)."""
+    import requests
+    grad = grad300_sandbox.url("grad300")
+    auth = {"Authorization": "Bearer " + grad300_sandbox.credentials("grad300")["token"]}
+    assert requests.get(grad + "scans/TPI/", params={"offset": 2**64}, headers=auth, timeout=10).status_code == 422
+    assert requests.get(grad + f"scans/TPI/{2**64}/download", headers=auth, timeout=10).status_code == 422
+    testbed = testbed_sandbox.url("testbed")
+    assert requests.post(testbed + "refresh", timeout=10).status_code == 400
+    assert requests.get(testbed + "status/1", timeout=10).status_code == 422
+    answer = requests.get(testbed + "files/\u0444\u0430\u0439\u043b\n.bin", timeout=10)
+    assert answer.status_code == 200 and "filename*=UTF-8''" in answer.headers["Content-Disposition"]
