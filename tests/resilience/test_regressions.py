@@ -85,5 +85,5 @@ def test_sandbox_answers_out_of_range_and_odd_input_without_a_500(grad300_sandbo
     testbed = testbed_sandbox.url("testbed")
     assert requests.post(testbed + "refresh", timeout=10).status_code == 400
     assert requests.get(testbed + "status/1", timeout=10).status_code == 422
-    answer = requests.get(testbed + "files/\u0444\u0430\u0439\u043b\n.bin", timeout=10)
+    answer = requests.get(testbed + "files/\u0444\u0430\u0439\u043b\t.bin", timeout=10)
     assert answer.status_code == 200 and "filename*=UTF-8''" in answer.headers["Content-Disposition"]
