@@ -186,7 +186,13 @@ def _column(name: str, dtype: str, values: list, unit: str | None, description: 
             col[mask] = np.ma.masked
         return col
     if dtype == "int64":
-        data = np.array([0 if v is None else int(v) for v in values], dtype=np.int64)
+        ints = [0 if v is None else int(v) for v in values]
+        try:
+            data = np.array(ints, dtype=np.int64)
+        except OverflowError:
+            # An integer beyond int64 (JSON has no limit): keep every value exact
+            # as a Python int rather than wrap or round it.
+            return _column(name, "object", values, unit, description)
     elif dtype == "float64":
         data = np.array([np.nan if v is None else float(v) for v in values], dtype=np.float64)
     elif dtype == "bool":
@@ -212,7 +218,7 @@ def _infer_dtype(values: Iterable[Any]) -> str:
         if isinstance(v, bool):
             kinds.add("bool")
         elif isinstance(v, int):
-            kinds.add("int64")
+            kinds.add("int64" if -2**63 <= v < 2**63 else "object")  # beyond int64: kept exact
         elif isinstance(v, float):
             kinds.add("float64")
         elif isinstance(v, str):

@@ -87,3 +87,12 @@ def test_sandbox_answers_out_of_range_and_odd_input_without_a_500(grad300_sandbo
     assert requests.get(testbed + "status/1", timeout=10).status_code == 422
     answer = requests.get(testbed + "files/\u0444\u0430\u0439\u043b\t.bin", timeout=10)
     assert answer.status_code == 200 and "filename*=UTF-8''" in answer.headers["Content-Disposition"]
+
+
+def test_integers_beyond_int64_are_kept_exact_not_a_crash():
+    """Found by property fuzzing: an id of 2**63 or more in a JSON answer raised OverflowError."""
+    from astroquery_ext._base.tables import Field, records_to_table
+    rows = [{"id": 2**64 + 1}, {"id": 5}, {"id": None}]
+    for table in (records_to_table(rows), records_to_table(rows, [Field("id", "int64")])):
+        assert table["id"].dtype.kind == "O" and list(table["id"]) == [2**64 + 1, 5, None]
+    assert records_to_table(rows[1:], [Field("id", "int64")])["id"].dtype == "int64"
