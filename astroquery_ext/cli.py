@@ -1138,6 +1138,11 @@ def main(argv: list[str] | None = None) -> int:
     if extra and not getattr(args, "passthrough", False):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     debug = getattr(args, "debug", False)
+    if getattr(args, "output", None) and getattr(args, "format", None) is None and hasattr(args, "format"):
+        try:
+            _format_for(args.output, None)
+        except UsageError as exc:
+            parser.error(str(exc))
     if getattr(args, "verbose", False):
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter(f"{PROG}: %(message)s"))

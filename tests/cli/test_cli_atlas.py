@@ -1,0 +1,99 @@
+"""``astroquery-ext atlas ...`` against the ATLAS sandbox, in subprocesses."""
+
+import io
+import json
+
+import numpy as np
+import pytest
+from astropy.table import Table
+
+from astroquery_ext.sandbox import Sandbox
+
+
+@pytest.fixture(scope="module")
+def sandbox():
+    with Sandbox(services={"atlas": {"n_objects": 120}}) as sb:
+        yield sb
+
+
+def _runner(cli, sandbox):
+    def run(*args, **kwargs):
+        return cli("atlas", *args, "--server", sandbox.url("atlas"), **kwargs)
+    run.creds = sandbox.credentials("atlas")
+    run.info = sandbox.info("atlas")
+    return run
+
+
+@pytest.fixture(scope="module")
+def atlas(cli, sandbox):
+    """Logged in with a password from the environment; the token is stored for the next commands."""
+    run = _runner(cli, sandbox)
+    cli.secrets.update({run.creds["token"], run.creds["password"]})
+    run("login", "--username", run.creds["username"], env={"ASTROQUERY_EXT_ATLAS_PASSWORD": run.creds["password"]})
+    return run
+
+
+def test_whoami(atlas):
+    assert atlas("whoami").stdout.strip() == atlas.creds["username"]
+
+
+def test_login_with_token_from_stdin_and_logout(fresh_cli, sandbox, atlas):
+    run = _runner(fresh_cli, sandbox)
+    result = run("login", "--token", "-", input=run.creds["token"] + "\n")
+    assert "logged in" in result.stderr and result.stdout == ""
+    assert "user name unknown" in run("whoami").stdout
+    assert "logged out" in run("logout").stderr
+    run("whoami", expect=1)
+
+
+def test_cone_search_formats(atlas):
+    pair = atlas.info["fixture_pair"]
+    where = [str(pair["ra"]), str(pair["dec"])]
+    plain = atlas("cone", *where, "1arcmin").stdout
+    assert str(pair["ids"][0]) in plain and "separation" in plain
+    records = json.loads(atlas("cone", *where, "60", "--format", "json").stdout)
+    assert [r["atlas_id"] for r in records] == pair["ids"]          # int64 ids stay exact in JSON
+    assert records[1]["name"] is None                               # masked -> null
+    count = Table.read(atlas("cone", *where, "60", "--type", "count", "--format", "csv").stdout,
+                       format="ascii.csv")
+    assert count["count"][0] == 2
+
+
+def test_light_curves_to_files_round_trip(atlas, tmp_path):
+    ids = [str(i) for i in atlas.info["fixture_pair"]["ids"]]
+    result = atlas("lightcurves", *ids, "-o", tmp_path / "lc.ecsv")
+    assert result.stdout == "" and "rows to" in result.stderr
+    lc = Table.read(tmp_path / "lc.ecsv")
+    assert lc["atlas_id"].dtype == np.int64 and set(lc["atlas_id"]) == {int(i) for i in ids}
+    assert lc["mag"].unit == "mag" and lc["detected"].dtype == bool
+    vot = atlas("lightcurves", "--ids-file", "-", "--format", "votable", input="\n".join(ids) + "\n").stdout
+    assert len(Table.read(io.BytesIO(vot.encode()), format="votable")) == len(lc)
+    fp = json.loads(atlas("lightcurves", str(atlas.info["object_with_fp"]), "--forced", "--format", "json").stdout)
+    assert fp and {"uJy", "duJy", "mjd_obs"} <= set(fp[0])
+
+
+def test_objects_and_lists(atlas):
+    first = str(atlas.info["fixture_pair"]["ids"][0])
+    objects = Table.read(atlas("objects", first, "--format", "ecsv").stdout, format="ascii.ecsv")
+    assert objects["atlas_id"].tolist() == [int(first)]
+    members = Table.read(atlas("list", "vra", "--custom", "--format", "csv").stdout, format="ascii.csv")
+    assert len(members) > 0
+    good = json.loads(atlas("list", "good", "--vra-min", "5", "--format", "json").stdout)
+    assert all(row["vra"] >= 5 for row in good)
+
+
+def test_refusals(atlas):
+    assert "300 arcsec" in atlas("cone", "0", "0", "900", expect=1).stderr            # argument check
+    assert "not an ATLAS object id" in atlas("lightcurves", "12", expect=1).stderr
+    atlas("cone", "0", "0", expect=2)                                                   # usage
+    atlas("cone", "0", "0", "5", "-o", "out.xlsx", expect=2)
+
+
+def test_service_error_is_one_line(fresh_cli, sandbox, atlas):
+    # A token the server does not know: HTTP 401, one line, exit 1; the token is never shown.
+    run = _runner(fresh_cli, sandbox)
+    wrong = "0123456789abcdef0123456789abcdef01234567"
+    fresh_cli.secrets.add(wrong)
+    run("login", "--token", "-", input=wrong + "\n")
+    error = run("cone", "0", "0", "5", "--no-cache", expect=1).stderr
+    assert "401" in error or "log in" in error.lower()
