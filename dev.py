@@ -62,7 +62,7 @@ def main(argv: list[str]) -> None:
     if command == "demo":
         run([python(), "-m", "astroquery_ext.demo", *rest], env=env)
     elif command == "test":
-        run([python(), "-m", "pytest", "-n", "2", "--dist", "loadgroup", *rest], env=env)
+        run([python(), "-m", "pytest", "-n", "2", *rest], env=env)
         build_docs(env)
     elif command == "docs":
         build_docs(env)
