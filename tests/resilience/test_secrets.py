@@ -268,11 +268,12 @@ def test_cli_output_holds_no_secret(atlas_sandbox, grad300_sandbox, tupli_sandbo
                         env={"ASTROQUERY_EXT_ATLAS_PASSWORD": atlas["password"]}, expect=0))
     outputs.append(_cli(home, "atlas", "cone", *a, "-v", "10", "10", "30", expect=0))
     outputs.append(_cli(home, "atlas", "list", *a, "-v", "--debug", "14", expect=1))
+    # a refused password first (before any login is stored), then the right one
+    outputs.append(_cli(home, "grad300", "login", *g, "-v", "--debug", "--username", grad["username"],
+                        env={"ASTROQUERY_EXT_GRAD300_PASSWORD": "x" + grad["password"]}, expect=1))
     outputs.append(_cli(home, "grad300", "login", *g, "-v", "--username", grad["username"],
                         env={"ASTROQUERY_EXT_GRAD300_PASSWORD": grad["password"]}, expect=0))
     outputs.append(_cli(home, "grad300", "query", *g, "-v", "--type", "OnOff", expect=0))
-    outputs.append(_cli(home, "grad300", "login", *g, "-v", "--debug", "--username", grad["username"],
-                        env={"ASTROQUERY_EXT_GRAD300_PASSWORD": "x" + grad["password"]}, expect=1))
     outputs.append(_cli(home, "tupli", "login", *t, "-v", "--username", "alice",
                         env={"ASTROQUERY_EXT_TUPLI_PASSWORD": tupli["password"]}, expect=0))
     outputs.append(_cli(home, "tupli", "artifacts", "download", *t, "-v", "--debug", "0" * 32, "-o",
