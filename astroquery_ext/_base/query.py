@@ -399,7 +399,9 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
     # Stored sessions (tokens that can be renewed) -----------------------------
 
     def _session_account(self, principal: str | None) -> str:
-        return f"session:{principal or 'default'}"
+        """Keyring account of a stored session: one per user *and* server, so a
+        sandbox or staging login never shadows a production one."""
+        return f"session:{principal or 'default'}@{self.server.rstrip('/')}"
 
     def _save_session(self, state: AuthState) -> str:
         return self.store.set(self._session_account(state.principal), state.to_json())

@@ -594,10 +594,6 @@ class TupliClass(ServiceQuery):
             return None
         return self._state(token, state.refresh_token, state.principal, state.extra.get("persist", False))
 
-    def _session_account(self, principal: str | None) -> str:
-        # One stored session per user *and* server: a sandbox must not shadow production.
-        return f"session:{principal or 'default'}@{self.server.rstrip('/')}"
-
     def _stored_accounts(self, state: AuthState | None) -> Iterable[str]:
         if state is None or not state.principal:
             return ()

@@ -65,7 +65,7 @@ def test_environment_credentials_are_used_without_login(client, alice, monkeypat
 def test_logout_forgets_token_and_stored_session(client, alice, monkeypatch, user_state):
     monkeypatch.setenv("ASTROQUERY_EXT_TESTBED_PASSWORD", alice["password"])
     client.login("alice", store_password=True)
-    assert ("astroquery_ext.testbed", "session:alice") in user_state.keyring.entries
+    assert ("astroquery_ext.testbed", f"session:alice@{client.server.rstrip('/')}") in user_state.keyring.entries
     client.logout(forget=True)
     assert not client.authenticated()
     assert user_state.keyring.entries == {}
