@@ -407,7 +407,7 @@ def cmd_login(service: str, client, args) -> Result:
             token = sys.stdin.readline().strip()
         client.login(token, username=args.username, store_token=not args.no_store)
     elif service == "grad300":
-        client.login(args.username, store_password=not args.no_store)
+        client.login(args.username, store_token=not args.no_store, store_password=args.store_password)
     elif service == "tupli":
         client.login(args.username, store_password=args.store_password, persist=not args.no_store)
     else:  # glance
@@ -858,8 +858,8 @@ def _add_account_commands(sub, service: str, parents) -> None:
         login.add_argument("--username", help="log in with this user's password (exchanged for a token)")
     elif service in ("grad300", "tupli"):
         login.add_argument("--username", help="the account (grad300: its e-mail address)")
-        if service == "tupli":
-            login.add_argument("--store-password", action="store_true", help="keep the password in the keyring")
+        login.add_argument("--store-password", action="store_true",
+                           help="also keep the password in the keyring (to log in again when the token expires)")
     else:
         how = login.add_mutually_exclusive_group()
         how.add_argument("--device", action="store_true", help="device flow: a code to enter on any device")

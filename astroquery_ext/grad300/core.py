@@ -201,7 +201,7 @@ class Grad300Class(ServiceQuery):
 
     # -- login -------------------------------------------------------------------
 
-    def login(self, username: str | None = None, *, token: str | None = None,
+    def login(self, username: str | None = None, *, token: str | None = None, store_token: bool = True,
               store_password: bool = False, reenter_password: bool = False) -> bool:
         """Log in with the account's e-mail address and password, or with a token.
 
@@ -215,6 +215,9 @@ class Grad300Class(ServiceQuery):
             The e-mail address; default ``ASTROQUERY_EXT_GRAD300_USERNAME``, then ``conf.username``.
         token : str, optional
             A token obtained elsewhere (no request is made).
+        store_token : bool
+            Keep the session token (keyring, else a 0600 file) and reuse it in a
+            later ``login()`` while it is valid, without asking for the password.
         store_password : bool
             Keep the password in the keyring after a successful login.
         reenter_password : bool
@@ -230,6 +233,10 @@ class Grad300Class(ServiceQuery):
             return self._set_auth(AuthState(token=token, scheme=self.auth_scheme,
                                             expires_at=_jwt_expiry(token)))
         username = self.credentials.resolve("username", username, default=self.conf.username or None)
+        if store_token and not reenter_password:
+            stored = self._load_session(username)
+            if stored is not None and not stored.renewal_due():
+                return self._set_auth(stored)
         # Whether the password can be found again without asking, to log in
         # again when the token expires (the password is not kept in memory).
         renewable = store_password or bool(os.environ.get(env_var(self.service, "password"))) or (
@@ -238,8 +245,11 @@ class Grad300Class(ServiceQuery):
         state = self._password_login(username, password)
         if store_password:
             self.store.set(username, password)
-        return self._set_auth(AuthState(token=state.token, scheme=self.auth_scheme, principal=username,
-                                        expires_at=state.expires_at, extra={"renewable": renewable}))
+        state = AuthState(token=state.token, scheme=self.auth_scheme, principal=username,
+                          expires_at=state.expires_at, extra={"renewable": renewable, "persist": store_token})
+        if store_token:
+            self._save_session(state)
+        return self._set_auth(state)
 
     def _password_login(self, username: str, password: str) -> AuthState:
         try:
@@ -270,7 +280,9 @@ class Grad300Class(ServiceQuery):
                          expires_at=fresh.expires_at, extra=dict(state.extra))
 
     def _stored_accounts(self, state: AuthState | None) -> Iterable[str]:
-        return [state.principal] if state is not None and state.principal else []
+        if state is None or not state.principal:
+            return []
+        return [state.principal, self._session_account(state.principal)]
 
     def test_token(self) -> dict:
         """Ask the server who the token belongs to.

@@ -528,3 +528,19 @@ def test_no_token_in_cache_files_or_errors(client, sb, tmp_path):
     with pytest.raises(NotFoundError) as info:
         client.get_scan(123456, scan_type="OnOff")
     assert token not in str(info.value) and token not in repr(info.value.__dict__)
+
+
+def test_a_stored_session_is_reused_without_the_password(sb, password_env, monkeypatch, user_state):
+    first = _client(sb)
+    assert first.login(password_env["username"]) is True
+    account = f"session:{password_env['username']}@{first.server.rstrip('/')}"
+    assert ("astroquery_ext.grad300", account) in user_state.keyring.entries
+    assert password_env["password"] not in user_state.keyring.entries[("astroquery_ext.grad300", account)]
+    monkeypatch.delenv("ASTROQUERY_EXT_GRAD300_PASSWORD")
+    sb.clear_request_log("grad300")
+    later = _client(sb)
+    assert later.login(password_env["username"]) is True          # no password anywhere: the stored token
+    assert log(sb, "/login/access-token") == []
+    assert later.test_token()
+    later.logout(forget=True)
+    assert ("astroquery_ext.grad300", account) not in user_state.keyring.entries
