@@ -37,7 +37,7 @@ from astroquery_ext._base.query import AuthState, register_secret
 if TYPE_CHECKING:  # pragma: no cover
     from astroquery_ext._base.query import ServiceQuery
 
-__all__ = ["OIDCEndpoints", "OAuthClient", "pkce_pair", "verify_rs256", "decode_jwt_unverified"]
+__all__ = ["OIDCEndpoints", "OAuthClient", "pkce_pair", "verify_rs256", "decode_jwt_unverified", "jwt_expiry"]
 
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange"
@@ -79,6 +79,16 @@ def decode_jwt_unverified(token: str) -> tuple[dict, dict, bytes, bytes]:
                 f"{head}.{body}".encode(), _b64url_decode(sig))
     except (ValueError, TypeError) as exc:
         raise LoginError(f"the ID token is not a well-formed JWT ({type(exc).__name__})") from None
+
+
+def jwt_expiry(token: str | None) -> float | None:
+    """The ``exp`` of a JWT, read without any check (only to know when to renew), or None."""
+    try:
+        claims = json.loads(_b64url_decode(token.split(".")[1]))
+        exp = claims["exp"]
+    except (AttributeError, IndexError, KeyError, TypeError, ValueError):
+        return None
+    return float(exp) if isinstance(exp, (int, float)) and not isinstance(exp, bool) else None
 
 
 @dataclasses.dataclass

@@ -718,6 +718,20 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
 
     # -- result tables ------------------------------------------------------------
 
+    def _provenance(self, path: str | None, query: Mapping[str, Any] | None = None, **extra) -> dict:
+        """``table.meta`` of a result: service, URL (redacted), query, UTC time, and ``extra``.
+
+        Never put credentials in ``query`` or ``extra``.
+        """
+        meta = {"service": self.service}
+        if path is not None:
+            meta["url"] = redact_url(self._url(path))
+        if query is not None:
+            meta["query"] = dict(query)
+        meta["retrieved"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+        meta.update(extra)
+        return meta
+
     def _table(self, records, fields: "list[Field] | None", *, path: str, what: str,
                query: Mapping[str, Any] | None = None, row_limit: int | None = None,
                truncated: bool = False, warn_empty: bool = True):
@@ -732,10 +746,7 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
         query : dict, optional
             The query parameters, for ``meta["query"]`` (never put credentials here).
         """
-        meta = {"service": self.service, "url": redact_url(self._url(path)),
-                "query": dict(query or {}),
-                "retrieved": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
-        table = records_to_table(records, fields, meta=meta)
+        table = records_to_table(records, fields, meta=self._provenance(path, query))
         if truncated:
             warn_truncated(row_limit, what)
         if warn_empty:

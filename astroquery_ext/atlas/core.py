@@ -817,10 +817,7 @@ class AtlasClass(ServiceQuery):
         finally:
             progress.close()
         missing = [oid for r in results for oid in r.missing]
-        meta = {"service": self.service, "url": redact_url(self._url("objects/")),
-                "query": {"n_ids": int(len(ids)), "mjd_min": mjd},
-                "retrieved": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()),
-                "missing_ids": missing}
+        meta = self._provenance("objects/", {"n_ids": int(len(ids)), "mjd_min": mjd}, missing_ids=missing)
         parts = {}
         for part in PARTS:
             fields = F.PART_FIELDS[part]

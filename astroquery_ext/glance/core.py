@@ -11,10 +11,8 @@ the exchanged token lives in memory only and is renewed before it expires.
 
 from __future__ import annotations
 
-import base64
 import difflib
 import hashlib
-import json
 import logging
 import os
 import re
@@ -30,10 +28,9 @@ from astropy.table import Table
 from erfa import ErfaWarning
 
 from astroquery_ext._base import (
-    gc_paused,
     AuthState, Field, LoginError, NotFoundError, RemoteServiceError, ServiceQuery, check_max_workers, env_var,
-    fetch_offset_pages)
-from astroquery_ext._base.oauth import OAuthClient, OIDCEndpoints
+    fetch_offset_pages, gc_paused)
+from astroquery_ext._base.oauth import OAuthClient, OIDCEndpoints, jwt_expiry
 from astroquery_ext.glance import conf, dsl
 from astroquery_ext.glance.fields import FIELDS
 
@@ -61,16 +58,6 @@ SETTINGS = ("web_base_url", "issuer", "authorization_endpoint", "token_endpoint"
 
 _METHODS = ("browser", "device", "manual")
 _EXCHANGE_MARGIN = 60.0  # re-exchange this close to expiry (at most a quarter of the lifetime)
-
-
-def _jwt_claims(token: str) -> dict:
-    """The claims of a JWT, read without checking (only to learn its expiry)."""
-    try:
-        body = token.split(".")[1]
-        claims = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
-        return claims if isinstance(claims, dict) else {}
-    except (IndexError, ValueError, TypeError):
-        return {}
 
 
 _CODE_RE = re.compile(r"\S+")
@@ -280,10 +267,8 @@ class GlanceClass(ServiceQuery):
         return self._set_auth(state)
 
     def _login_with_token(self, token: str) -> bool:
-        expires = _jwt_claims(token).get("exp")
         return self._set_auth(AuthState(
-            token=token, scheme=self.auth_scheme,
-            expires_at=float(expires) if isinstance(expires, (int, float)) else None,
+            token=token, scheme=self.auth_scheme, expires_at=jwt_expiry(token),
             extra={"direct": True, "persist": False}))
 
     def _resume_session(self, *, offline: bool = False) -> AuthState | None:

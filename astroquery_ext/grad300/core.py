@@ -9,11 +9,9 @@ form; there is no refresh token.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import hashlib
 import io
-import json
 import os
 import re
 import shutil
@@ -33,7 +31,7 @@ from astropy.utils.exceptions import AstropyUserWarning
 from astroquery_ext._base import (
     AuthState, DownloadError, DownloadJob, Field, InvalidQueryError, LoginError, NoResultsWarning, NotFoundError,
     RemoteServiceError, ResponseCache, ServiceQuery, bounded_map, check_max_workers, download_many, env_var,
-    fetch_offset_pages, no_prompt, parse_time, records_to_table, safe_filename)
+    fetch_offset_pages, jwt_expiry, no_prompt, parse_time, records_to_table, safe_filename)
 from astroquery_ext._base.cache import private_dir
 from astroquery_ext.grad300 import conf
 
@@ -152,16 +150,6 @@ def _int(value: Any, name: str, *, minimum: int) -> int:
     return int(value)
 
 
-def _jwt_expiry(token: str) -> float | None:
-    """``exp`` of a JWT (read, not verified: only to know when to log in again)."""
-    try:
-        payload = token.split(".")[1]
-        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-        return float(claims["exp"])
-    except (IndexError, ValueError, KeyError, TypeError):
-        return None
-
-
 def _field(row: Any, key: str) -> Any:
     """``row[key]`` of a Table Row or a mapping; None when absent or masked."""
     try:
@@ -231,7 +219,7 @@ class Grad300Class(ServiceQuery):
         if token is not None or (username is None and os.environ.get(env_var(self.service, "token"))):
             token = self.credentials.resolve("token", token, prompt=False)
             return self._set_auth(AuthState(token=token, scheme=self.auth_scheme,
-                                            expires_at=_jwt_expiry(token)))
+                                            expires_at=jwt_expiry(token)))
         username = self.credentials.resolve("username", username, default=self.conf.username or None)
         if store_token and not reenter_password:
             stored = self._load_session(username)
@@ -264,7 +252,7 @@ class Grad300Class(ServiceQuery):
             raise RemoteServiceError(f"{self.name}: the login answer has no access token.",
                                      url=self._url("login/access-token"), service=self.service)
         return AuthState(token=token, scheme=self.auth_scheme, principal=username,
-                         expires_at=_jwt_expiry(token))
+                         expires_at=jwt_expiry(token))
 
     def _refresh(self, state: AuthState) -> AuthState | None:
         # No refresh tokens here: log in again, if the password is at hand without a prompt.
@@ -721,8 +709,7 @@ class Grad300Class(ServiceQuery):
                     "file_name": r.job.key["file_name"] or (r.path.name if r.path else None),
                     "local_path": str(r.path) if r.path else None, "bytes": r.bytes, "status": r.status,
                     "error": str(r.error) if r.error else None} for r in results]
-        meta = {"service": self.service, "download_dir": str(directory),
-                "retrieved": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+        meta = self._provenance(None, download_dir=str(directory))
         return records_to_table(records, DOWNLOAD_FIELDS, meta=meta)
 
     def download_by_scan_name(self, scan_name: str, *, scan_type: str | None = None, download_dir=None,

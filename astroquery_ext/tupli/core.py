@@ -18,8 +18,6 @@ module adds to the shared base:
 
 from __future__ import annotations
 
-import base64
-import datetime as dt
 import getpass
 import hashlib
 import io
@@ -38,7 +36,7 @@ from astropy.table import Column, Table
 from astroquery_ext._base import (
     AstroqueryExtError, AuthState, AuthorizationError, ConflictError, DownloadError, DownloadJob, Field,
     LoginError, NotFoundError, RemoteServiceError, ServiceQuery, bounded_map, check_max_workers, download_file,
-    warn_if_empty)
+    jwt_expiry, warn_if_empty)
 from astroquery_ext.tupli import conf
 from astroquery_ext.tupli.filters import Filter
 
@@ -157,15 +155,6 @@ def _jsonable_dict(value: Any, argument: str) -> dict:
     if any(not isinstance(k, str) for k in value):
         raise TypeError(f"{argument} keys must be strings")
     return json.loads(_encode(dict(value), argument))
-
-
-def _jwt_claims(token: str) -> dict:
-    """The (unverified) payload of a JWT: only to know when it expires."""
-    try:
-        payload = token.split(".")[1]
-        return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    except (IndexError, ValueError):
-        return {}
 
 
 def _latin1(text: str, argument: str) -> None:
@@ -574,9 +563,9 @@ class TupliClass(ServiceQuery):
         return self._set_auth(state)
 
     def _state(self, access: str, refresh: str | None, username: str, persist: bool) -> AuthState:
-        refresh_exp = _jwt_claims(refresh).get("exp") if refresh else None
+        refresh_exp = jwt_expiry(refresh)
         return AuthState(token=access, scheme=self.auth_scheme, principal=username,
-                         expires_at=_jwt_claims(access).get("exp"), refresh_token=refresh,
+                         expires_at=jwt_expiry(access), refresh_token=refresh,
                          extra={"persist": persist, "refresh_expires_at": refresh_exp})
 
     def _refresh(self, state: AuthState) -> AuthState | None:
@@ -1121,8 +1110,7 @@ class TupliClass(ServiceQuery):
                                 status=None, service=self.service)
         table = _tuples_table(records, with_episode=False)
         header = {k: v for k, v in records[0].items() if k != "tuples"}
-        table.meta.update({"service": self.service, "url": self._url("episodes/list"), "episode": header,
-                           "retrieved": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")})
+        table.meta.update(self._provenance("episodes/list", episode=header))
         return table
 
     def get_tuples(self, filter: Filter | Mapping | None = None, *, cache: bool = False) -> Table:
@@ -1130,9 +1118,7 @@ class TupliClass(ServiceQuery):
         records, query = self._list("episodes", filter, EPISODE_FIELDS, cache=cache,
                                     extra={"include_tuples": True})
         table = _tuples_table(records, with_episode=True)
-        table.meta.update({"service": self.service, "url": self._url("episodes/list"), "query": query,
-                           "n_episodes": len(records),
-                           "retrieved": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")})
+        table.meta.update(self._provenance("episodes/list", query, n_episodes=len(records)))
         if not len(table):
             warn_if_empty(table, "episode tuples")
         return table

@@ -65,3 +65,27 @@ def test_paging_warnings(testbed_sandbox):
         assert len(client.query_items(row_limit=30)) == 30
     with pytest.warns(NoResultsWarning), pytest.warns(MaxResultsWarning, match="row_limit=0"):
         assert len(client.query_items(row_limit=0)) == 0
+
+
+def test_result_tables_carry_provenance_without_secrets(testbed_sandbox):
+    from tests.base.testbed_client import TestbedClass
+    client = TestbedClass(server=testbed_sandbox.url("testbed"))
+    token = testbed_sandbox.credentials("testbed")["token"]
+    client.login(token=token)
+    meta = client._table([{"id": 1}], [Field("id", "int64")], path="items?token=" + token, what="items",
+                         query={"offset": 0}).meta
+    assert meta["service"] == "testbed" and meta["query"] == {"offset": 0}
+    assert meta["url"].startswith(client.server) and token not in meta["url"]
+    assert meta["retrieved"].endswith("+00:00")
+
+
+def test_jwt_expiry_reads_exp_or_gives_none():
+    import base64
+    import json as jsonlib
+
+    from astroquery_ext._base import jwt_expiry
+    body = base64.urlsafe_b64encode(jsonlib.dumps({"exp": 1700000000}).encode()).rstrip(b"=").decode()
+    assert jwt_expiry(f"h.{body}.s") == 1700000000.0
+    assert jwt_expiry("not-a-jwt") is None and jwt_expiry(None) is None
+    no_exp = base64.urlsafe_b64encode(b'{"sub": "x"}').rstrip(b"=").decode()
+    assert jwt_expiry(f"h.{no_exp}.s") is None
