@@ -222,6 +222,14 @@ class Sandbox:
     def clear_request_log(self, service: str) -> None:
         self._control(service, "DELETE", "requests")
 
+    def cpu_seconds(self, service: str) -> float:
+        """CPU time the service's server process has used so far (all its threads).
+
+        Benchmarks read it before and after a run: a client can finish no
+        sooner than the server's share of the work, however it is written.
+        """
+        return float(self._control(service, "GET", "usage")["cpu_seconds"])
+
     def set_faults(self, service: str, faults: Iterable[Fault | dict] = ()) -> list[dict]:
         """Replace the fault rules of one service (``[]`` switches faults off)."""
         rules = [Fault.from_any(f).to_dict() for f in faults]

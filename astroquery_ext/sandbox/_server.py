@@ -14,6 +14,7 @@ Besides the service's own routes, the server answers under ``/_sandbox/``:
 ``GET /_sandbox/requests``        the requests answered so far (method, path, status)
 ``DELETE /_sandbox/requests``     forget them
 ``GET|PUT /_sandbox/faults``      the fault rules in force / replace them
+``GET /_sandbox/usage``           CPU seconds this server process has used so far
 """
 
 from __future__ import annotations
@@ -134,6 +135,8 @@ class ControlApp:
                 self.log.clear()
                 return await _json(send, 200, {"ok": True})
             return await _json(send, 200, self.log.snapshot())
+        if route == "usage" and method == "GET":
+            return await _json(send, 200, {"cpu_seconds": time.process_time()})
         if route == "faults":
             if method == "PUT":
                 try:
