@@ -59,7 +59,7 @@ from pathlib import Path
 
 import numpy as np
 from fastapi import FastAPI, Request
-from fastapi.responses import Response
+from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from astroquery_ext.sandbox import _atlas_data as data
@@ -128,6 +128,26 @@ class HTTPResult(Exception):
 
     def __init__(self, status: int, body=None, headers: dict | None = None, html: str | None = None):
         self.status, self.body, self.headers, self.html = status, body, dict(headers or {}), html
+
+
+class JSONPieces:
+    """A JSON body kept as the encoded pieces it was built from.
+
+    ``objects/`` answers run to hundreds of MB: joining them into one string
+    and encoding that would copy the whole body twice before the first byte
+    goes out. The pieces are sent one after the other instead, under a
+    ``Content-Length`` (as the real server sends), so the wire is the same.
+    """
+
+    def __init__(self, pieces: list[bytes]):
+        self.pieces = pieces
+
+    def response(self, status: int, headers: dict) -> StreamingResponse:
+        async def body():
+            for piece in self.pieces:
+                yield piece
+        headers = dict(headers, **{"Content-Length": str(sum(map(len, self.pieces)))})
+        return StreamingResponse(body(), status_code=status, headers=headers, media_type="application/json")
 
 
 def _json_response(status: int, body, headers: dict | None = None) -> Response:
@@ -602,18 +622,19 @@ class AtlasService:
         except ValueError:
             raise HTTPResult(500, html=HTML_500) from None
         mjd = v.get("mjd")
-        parts = []
-        for oid in ids:
+        pieces = [b"["]
+        for n, oid in enumerate(ids):
             i = self.index_of(oid)
             if i is None:
-                parts.append(PLACEHOLDER)
-                continue
-            cat = self.cat
-            parts.append(
-                f'{{"object": {json.dumps(self.record(i))}, "lc": {cat.rows_json(i, "lc", mjd)}, '
-                f'"lcnondets": {cat.rows_json(i, "lcnondets", mjd)}, "fp": {cat.rows_json(i, "fp", mjd)}, '
-                f'{self._xm_json(i)}}}')
-        return 200, "[" + ", ".join(parts) + "]"
+                record = PLACEHOLDER
+            else:
+                cat = self.cat
+                record = (f'{{"object": {json.dumps(self.record(i))}, "lc": {cat.rows_json(i, "lc", mjd)}, '
+                          f'"lcnondets": {cat.rows_json(i, "lcnondets", mjd)}, '
+                          f'"fp": {cat.rows_json(i, "fp", mjd)}, {self._xm_json(i)}}}')
+            pieces.append((", " if n else "").encode() + record.encode())
+        pieces.append(b"]")
+        return 200, JSONPieces(pieces)
 
     def _list_row(self, i: int, group: int | None) -> dict:
         rec = self.record(i)
@@ -920,6 +941,8 @@ def create_service(ctx: SandboxContext) -> SandboxService:
         status, body_out = result
         if status == 204:
             return Response(status_code=204)
+        if isinstance(body_out, JSONPieces):
+            return body_out.response(status, {"Vary": "Accept"})
         return _json_response(status, body_out, {"Vary": "Accept"})
 
     users = {}
