@@ -8,9 +8,11 @@ In one run, on the same sandbox and the same generated data:
    our module (``record_episodes`` with ``conf.max_workers`` requests in
    flight, ``get_tuples`` -> one Table) and pytupli (``record_episode`` per
    episode, ``list_episodes(include_tuples=True)``). Printed: wall times and
-   their ratio, request counts (from the sandbox's request log), and the
-   Python heap peak of each (tracemalloc, in a second, traced pass so the
-   timings are not slowed by tracing);
+   their ratio, request counts (from the sandbox's request log), the server's
+   CPU time in each phase, and the Python heap peak of each (tracemalloc, in
+   a separate traced pass so the timings are not slowed by tracing). The
+   timed pass runs on bare loopback and again with a round-trip latency added
+   to every request (``--latency``, a ``delay`` fault), as a remote server has;
 2. one large artifact uploaded from a file and downloaded to a file with our
    module: wall time and client heap peak (the server, in its own process,
    holds the whole artifact in memory; that is not counted).
@@ -96,7 +98,7 @@ def _mb(n) -> str:
     return "n/a" if n is None else f"{n / 2**20:.1f} MB"
 
 
-def run_episodes(sandbox, n: int, t: int) -> None:
+def run_episodes(sandbox, n: int, t: int, latencies: list[float]) -> None:
     from pytupli.schema import BenchmarkMetadata, BenchmarkQuery, Episode, FilterEQ, RLTuple
     from pytupli.storage import TupliAPIClient
 
@@ -127,39 +129,52 @@ def run_episodes(sandbox, n: int, t: int) -> None:
         assert sum(len(e.tuples) for e in items) == n * t
         return items
 
-    rows = []
-    for traced in (False, True):
+    def one_pass(traced: bool) -> dict:
+        """Both clients record then list; wall time, requests, server CPU and heap peak of each phase."""
         benches = {}
         for who in ("ours", "pytupli"):
-            name = f"bench-{who}-{'traced' if traced else 'timed'}-{os.getpid()}"
+            name = f"bench-{who}-{'traced' if traced else 'timed'}-{os.getpid()}-{time.monotonic_ns()}"
             benches[who] = ours.store_benchmark('{"env": "bench"}', {"name": name}, hash=name)["id"]
+        out = {}
         for who, record, listing in (("ours", ours_record, ours_list), ("pytupli", theirs_record, theirs_list)):
-            sandbox.clear_request_log("tupli")
-            _, rec_time, rec_peak = _measure(lambda: record(benches[who]), traced)
-            rec_requests = _requests(sandbox)
-            sandbox.clear_request_log("tupli")
-            result, list_time, list_peak = _measure(lambda: listing(benches[who]), traced)
-            list_requests = _requests(sandbox)
-            del result
-            rows.append((traced, who, rec_time, rec_requests, rec_peak, list_time, list_requests, list_peak))
+            figures = {}
+            for phase, func in (("record", record), ("list", listing)):
+                sandbox.clear_request_log("tupli")
+                cpu = sandbox.cpu_seconds("tupli")
+                result, seconds, peak = _measure(lambda: func(benches[who]), traced)
+                figures[phase] = {"seconds": seconds, "server_cpu": sandbox.cpu_seconds("tupli") - cpu,
+                                  "requests": _requests(sandbox), "peak": peak}
+                del result
+            out[who] = figures
         for bench in benches.values():
             for row in ours.list_episodes(Filter("benchmark_id") == bench):
                 ours.delete_episode(row["id"])
             ours.delete_benchmark(bench)
+        return out
 
-    timed = {r[1]: r for r in rows if not r[0]}
-    traced = {r[1]: r for r in rows if r[0]}
     print(f"\nEpisodes: {n} x {t} tuples (state: 4 floats), recorded then listed back with tuples")
-    print(f"{'client':10s} {'record s':>9s} {'requests':>9s} {'peak heap':>10s} {'list s':>8s} "
-          f"{'requests':>9s} {'peak heap':>10s}")
+    for latency in latencies:
+        sandbox.set_faults("tupli", [{"kind": "delay", "seconds": latency / 1000}] if latency else [])
+        timed = one_pass(traced=False)
+        print(f"\nlatency {latency:.0f} ms added to every request")
+        print(f"{'client':10s} {'record s':>9s} {'server CPU':>11s} {'requests':>9s} {'list s':>8s} "
+              f"{'server CPU':>11s} {'requests':>9s}")
+        for who in ("ours", "pytupli"):
+            r, lst = timed[who]["record"], timed[who]["list"]
+            print(f"{who:10s} {r['seconds']:9.2f} {r['server_cpu']:11.2f} {r['requests']:9d} "
+                  f"{lst['seconds']:8.2f} {lst['server_cpu']:11.2f} {lst['requests']:9d}")
+        o, p = timed["ours"], timed["pytupli"]
+        total_o = o["record"]["seconds"] + o["list"]["seconds"]
+        total_p = p["record"]["seconds"] + p["list"]["seconds"]
+        print(f"speed-up (pytupli time / ours): record {p['record']['seconds'] / o['record']['seconds']:.2f}x, "
+              f"list {p['list']['seconds'] / o['list']['seconds']:.2f}x, "
+              f"both {total_p / total_o:.2f}x (target >= 2x); the server's CPU was busy for "
+              f"{100 * (o['record']['server_cpu'] + o['list']['server_cpu']) / total_o:.0f}% of our time")
+    sandbox.set_faults("tupli", [])
+    traced = one_pass(traced=True)
+    print("\nPython heap peak (tracemalloc, a separate traced pass, no added latency)")
     for who in ("ours", "pytupli"):
-        _, _, rt, rr, _, lt, lr, _ = timed[who]
-        rp, lp = traced[who][4], traced[who][7]
-        print(f"{who:10s} {rt:9.2f} {rr:9d} {_mb(rp):>10s} {lt:8.2f} {lr:9d} {_mb(lp):>10s}")
-    o, p = timed["ours"], timed["pytupli"]
-    print(f"time ratio ours/pytupli: record {o[2] / p[2]:.2f}, list {o[5] / p[5]:.2f}; "
-          f"heap ratio: record {traced['ours'][4] / traced['pytupli'][4]:.2f}, "
-          f"list {traced['ours'][7] / traced['pytupli'][7]:.2f}")
+        print(f"{who:10s} record {_mb(traced[who]['record']['peak']):>10s}   list {_mb(traced[who]['list']['peak']):>10s}")
 
 
 def run_artifact(sandbox, size: int) -> None:
@@ -200,6 +215,9 @@ def main(argv=None) -> int:
     parser.add_argument("--episodes", type=int)
     parser.add_argument("--tuples", type=int)
     parser.add_argument("--artifact-mb", type=int)
+    parser.add_argument("--latency", default="0,10",
+                        help="comma-separated milliseconds added to every request, one episode run each "
+                             "(default 0,10)")
     args = parser.parse_args(argv)
     n = args.episodes or (20 if args.quick else 200)
     t = args.tuples or (100 if args.quick else 1000)
@@ -210,7 +228,7 @@ def main(argv=None) -> int:
             set_temp_cache(os.path.join(home, "cache")), set_temp_config(os.path.join(home, "config")), \
             Sandbox(services={"tupli": {"sample_data": False}}) as sandbox:
         print(f"Tupli sandbox at {sandbox.url('tupli')} (pytupli {sandbox.info('tupli')['pytupli_version']})")
-        run_episodes(sandbox, n, t)
+        run_episodes(sandbox, n, t, [float(ms) for ms in args.latency.split(",")])
         run_artifact(sandbox, size)
     print(f"\nclient process max RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
     return 0
