@@ -264,6 +264,21 @@ def test_objects_many_ids_and_errors(atlas_sandbox):
         "objects": ["This field is required."], "mjd": ["A valid number is required."]}
 
 
+def test_objects_answer_has_content_length_and_is_one_json_list(atlas_sandbox):
+    """The answer goes out in pieces, but on the wire it is what Django sends: a
+    Content-Length body (never chunked) holding one JSON list, with the missing
+    id's placeholder in its place."""
+    ids = atlas_sandbox.info("atlas")["example_ids"][:3]
+    r = _post(atlas_sandbox, "objects/", {"objects": ",".join(map(str, [ids[0], MISSING] + ids[1:]))})
+    assert r.status_code == 200 and r.headers["Content-Type"] == "application/json"
+    assert "Transfer-Encoding" not in r.headers
+    assert int(r.headers["Content-Length"]) == len(r.content)
+    assert r.content.startswith(b'[{"object": {') and r.content.endswith(b"}]")
+    body = r.json()
+    assert [rec["object"]["id"] if isinstance(rec["object"], dict) else None for rec in body] == \
+        [ids[0], None] + ids[1:]
+
+
 def test_negative_flux_and_dup_rows_exist(atlas_sandbox):
     ids = atlas_sandbox.info("atlas")["example_ids"]
     body = _post(atlas_sandbox, "objects/", {"objects": ",".join(map(str, ids))}).json()
