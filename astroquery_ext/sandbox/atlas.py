@@ -632,7 +632,9 @@ class AtlasService:
                 record = (f'{{"object": {json.dumps(self.record(i))}, "lc": {cat.rows_json(i, "lc", mjd)}, '
                           f'"lcnondets": {cat.rows_json(i, "lcnondets", mjd)}, '
                           f'"fp": {cat.rows_json(i, "fp", mjd)}, {self._xm_json(i)}}}')
-            pieces.append((", " if n else "").encode() + record.encode())
+            if n:
+                pieces.append(b", ")
+            pieces.append(record.encode())
         pieces.append(b"]")
         return 200, JSONPieces(pieces)
 
