@@ -74,6 +74,26 @@ def grad300_sandbox(sandboxes):
     return sandboxes.get("grad300")
 
 
+@pytest.fixture(scope="module")
+def grad300_raw(grad300_sandbox):
+    """GET a path under the GRAD300 API root with the default user's token: the server's own answers,
+    which the module and peer tests compare results with."""
+    import requests
+
+    session = requests.Session()
+    session.trust_env = False
+    session.headers["Authorization"] = f"Bearer {grad300_sandbox.credentials('grad300')['token']}"
+    root = grad300_sandbox.url("grad300")
+
+    def get(path, **params):
+        response = session.get(root + path, params=params)
+        response.raise_for_status()
+        return response
+
+    yield get
+    session.close()
+
+
 @pytest.fixture(scope="session")
 def glance_sandbox(sandboxes):
     return sandboxes.get("glance")

@@ -16,7 +16,6 @@ from io import BytesIO
 
 import numpy as np
 import pytest
-import requests
 from astropy.io import fits
 from astropy.table import Table
 
@@ -33,20 +32,8 @@ def sb(grad300_sandbox):
 
 
 @pytest.fixture(scope="module")
-def raw(sb):
-    """GET a path under the API root with the default user's token."""
-    session = requests.Session()
-    session.trust_env = False
-    session.headers["Authorization"] = f"Bearer {sb.credentials('grad300')['token']}"
-    root = sb.url("grad300")
-
-    def get(path, **params):
-        response = session.get(root + path, params=params)
-        response.raise_for_status()
-        return response
-
-    yield get
-    session.close()
+def raw(grad300_raw):
+    return grad300_raw
 
 
 @pytest.fixture(scope="module")
