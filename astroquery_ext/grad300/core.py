@@ -29,11 +29,12 @@ from astropy.time import Time
 from astropy.utils.exceptions import AstropyUserWarning
 
 from astroquery_ext._base import (
-    AuthState, DownloadError, DownloadJob, Field, InvalidQueryError, LoginError, NoResultsWarning, NotFoundError,
+    AuthState, DownloadError, DownloadJob, InvalidQueryError, LoginError, NoResultsWarning, NotFoundError,
     RemoteServiceError, ResponseCache, ServiceQuery, bounded_map, check_max_workers, download_many, env_var,
     fetch_offset_pages, jwt_expiry, no_prompt, parse_time, records_to_table, safe_filename)
 from astroquery_ext._base.cache import private_dir
 from astroquery_ext.grad300 import conf
+from astroquery_ext.grad300.fields import DOWNLOAD_FIELDS, KNOWN_KEYS, SCAN_FIELDS
 
 __all__ = ["Grad300", "Grad300Class", "SCAN_TYPES"]
 
@@ -42,49 +43,6 @@ SCAN_TYPES = ("TPI", "Images", "Spectrum", "OnOff")
 _ALIASES = {"tpi": "TPI", "image": "Images", "images": "Images", "spectrum": "Spectrum",
             "spectra": "Spectrum", "onoff": "OnOff", "on_off": "OnOff", "on-off": "OnOff"}
 
-
-def _ra_degrees(record: Mapping) -> float | None:
-    hours = record.get("ra")
-    return None if hours is None else float(hours) * 15.0
-
-
-#: Columns of every scan table, in order. Keys the server adds beyond these
-#: follow them, sorted, with inferred types.
-SCAN_FIELDS = [
-    Field("id", "int64", description="Scan id (counted per scan type)"),
-    Field("scan_type", "str", description="TPI, Images, Spectrum or OnOff"),
-    Field("file_name", "str", description="File name in the archive"),
-    Field("file_path", "str", description="Path on the server"),
-    Field("size", "int64", unit="byte", description="File size"),
-    Field("source", "str", source="object", description="Target (OBJECT card, lower case)"),
-    Field("ra", "float64", source=_ra_degrees, unit="deg", description="Right ascension at the start"),
-    Field("ra_hours", "float64", source="ra", unit="hourangle", description="Right ascension as served"),
-    Field("dec", "float64", unit="deg", description="Declination at the start"),
-    Field("date", "time", description="Start of the observation (UTC)"),
-    Field("date_obs", "time", description="DATE-OBS (UTC)"),
-    Field("date_end", "time", description="DATE-END (UTC)"),
-    Field("gain", "int64"),
-    Field("comment", "str"),
-    Field("azimuth", "float64", unit="deg", description="Azimuth of the pointing (TPI)"),
-    Field("elevation", "float64", unit="deg", description="Elevation of the pointing (TPI)"),
-    Field("nsamples", "int64", description="Rows of the file (TPI, Spectrum)"),
-    Field("ctime", "time", description="File creation time on the server (UTC)"),
-    Field("mtime", "time", description="File modification time on the server (UTC)"),
-]
-_KNOWN_KEYS = {"id", "scan_type", "file_name", "file_path", "size", "object", "ra", "dec", "date",
-               "date_obs", "date_end", "gain", "comment", "azimuth", "elevation", "nsamples",
-               "ctime", "mtime"}
-
-#: Columns of the table `Grad300Class.download_scans` returns.
-DOWNLOAD_FIELDS = [
-    Field("id", "int64"),
-    Field("scan_type", "str"),
-    Field("file_name", "str", description="File name in the archive"),
-    Field("local_path", "str", description="Where the file is (empty when it failed)"),
-    Field("bytes", "int64", unit="byte"),
-    Field("status", "str", description="downloaded, exists or error"),
-    Field("error", "str", description="Why it failed"),
-]
 
 # What astropy says about files as RadioUniversePRO writes them (spec 10.1):
 # no padding after the last HDU (less than one 2880-byte block missing), and
@@ -351,7 +309,7 @@ class Grad300Class(ServiceQuery):
                     truncated: bool = False) -> Table:
         table = self._table(records, SCAN_FIELDS, path=path, what="scans", query=query,
                             row_limit=row_limit, truncated=truncated)
-        extras = sorted({k for r in records for k in r} - _KNOWN_KEYS)
+        extras = sorted({k for r in records for k in r} - KNOWN_KEYS)
         if extras:  # keys a newer server adds: kept, with inferred types
             more = records_to_table([{k: r.get(k) for k in extras} for r in records])
             for name in extras:

@@ -19,25 +19,26 @@ module adds to the shared base:
 from __future__ import annotations
 
 import getpass
-import hashlib
-import io
 import json
 import math
 import os
-import re
 import time
-import uuid
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
-from astropy.table import Column, Table
+from astropy.table import Table
 
 from astroquery_ext._base import (
-    AstroqueryExtError, AuthState, AuthorizationError, ConflictError, DownloadError, DownloadJob, Field,
+    AstroqueryExtError, AuthState, AuthorizationError, ConflictError, DownloadError, DownloadJob,
     LoginError, NotFoundError, RemoteServiceError, ServiceQuery, bounded_map, check_max_workers, download_file,
     jwt_expiry, warn_if_empty)
 from astroquery_ext.tupli import conf
+from astroquery_ext.tupli._wire import (
+    ARTIFACT_KEYS, METADATA_LIMIT, MultipartBody, UploadSource, as_metadata_dict, benchmark_hash, benchmark_metadata,
+    check_id, check_latin1, check_name, check_optional_str, encode_json, jsonable_dict, tuples_to_wire)
+from astroquery_ext.tupli.fields import (
+    ARTIFACT_FIELDS, BENCHMARK_FIELDS, EPISODE_FIELDS, GROUP_FIELDS, ROLE_FIELDS, USER_FIELDS, tuples_table)
 from astroquery_ext.tupli.filters import Filter
 
 __all__ = ["Tupli", "TupliClass", "benchmark_hash", "RIGHTS"]
@@ -49,451 +50,6 @@ RIGHTS = ("benchmark_create", "benchmark_read", "benchmark_delete",
           "user_create", "user_read", "user_update", "user_delete",
           "group_create", "group_read", "group_update", "group_delete",
           "role_management")
-
-_ID = re.compile(r"[0-9a-f]{32}")
-_BENCHMARK_KEYS = ("name", "description", "difficulty", "version", "extra")
-_ARTIFACT_KEYS = ("name", "description", "benchmark_id", "extra")
-_TUPLE_KEYS = ("state", "action", "reward", "info", "terminal", "timeout")
-_METADATA_LIMIT = 1 << 20  # Starlette's cap on a multipart text field
-
-# -- result columns ---------------------------------------------------------------
-
-_ITEM_FIELDS = [
-    Field("created_by", "str", description="user who stored it"),
-    Field("created_at", "time", description="when it was stored (server's clock; Tupli gives no time zone)"),
-    Field("published_in", "object", description="groups that can read it (the creator's name = private)"),
-]
-BENCHMARK_FIELDS = [
-    Field("id", "str", description="benchmark id"),
-    Field("name", "str", source="metadata.name"),
-    Field("description", "str", source="metadata.description"),
-    Field("difficulty", "str", source="metadata.difficulty"),
-    Field("version", "str", source="metadata.version"),
-    Field("extra", "object", source=lambda r: (r.get("metadata") or {}).get("extra", {})),
-    Field("hash", "str", description="the creator's hash; a second store with the same hash is refused"),
-    *_ITEM_FIELDS,
-]
-ARTIFACT_FIELDS = [
-    Field("id", "str", description="artifact id"),
-    Field("name", "str"),
-    Field("description", "str"),
-    Field("benchmark_id", "str"),
-    Field("extra", "object", source=lambda r: r.get("extra", {})),
-    Field("hash", "str", description="sha256 of the bytes followed by the uploader's name"),
-    Field("encoding", "str"),
-    *_ITEM_FIELDS,
-]
-EPISODE_FIELDS = [
-    Field("id", "str", description="episode id"),
-    Field("benchmark_id", "str"),
-    Field("n_tuples", "int64", description="number of steps"),
-    Field("terminated", "bool", description="the last step was terminal"),
-    Field("timeout", "bool", description="the last step timed out"),
-    Field("metadata", "object", source=lambda r: r.get("metadata", {})),
-    *_ITEM_FIELDS,
-]
-USER_FIELDS = [
-    Field("username", "str"),
-    Field("groups", "str", source=lambda r: ", ".join(
-        f"{m.get('group')}:{'+'.join(m.get('roles') or [])}" for m in r.get("memberships") or []),
-        description="explicit memberships as group:role+role"),
-    Field("memberships", "object", source=lambda r: r.get("memberships") or []),
-]
-GROUP_FIELDS = [Field("name", "str"), Field("description", "str")]
-ROLE_FIELDS = [Field("role", "str"), Field("rights", "object", source=lambda r: r.get("rights") or []),
-               Field("description", "str")]
-
-
-# -- small helpers ------------------------------------------------------------------
-
-
-def _check_id(value: Any, argument: str) -> str:
-    if not isinstance(value, str) or not _ID.fullmatch(value):
-        raise ValueError(f"{argument} must be a Tupli id (32 lower-case hex characters, as in the 'id' "
-                         f"column of the list_* tables); got {value!r}")
-    return value
-
-
-def _check_name(value: Any, argument: str) -> str:
-    if not isinstance(value, str) or not value.strip() or value != value.strip() \
-            or any(not c.isprintable() for c in value):
-        raise ValueError(f"{argument} must be a non-empty string without surrounding spaces or control "
-                         f"characters; got {value!r}")
-    return value
-
-
-def _check_optional_str(value: Any, argument: str) -> str | None:
-    if value is not None and not isinstance(value, str):
-        raise TypeError(f"{argument} must be a string or None; got {type(value).__name__}")
-    return value
-
-
-def _json_default(value: Any):
-    """numpy values to JSON (used while encoding request bodies)."""
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"{type(value).__name__} is not JSON data")
-
-
-def _encode(body: Any, what: str) -> bytes:
-    try:
-        return json.dumps(body, allow_nan=False, default=_json_default, separators=(",", ":")).encode()
-    except ValueError as exc:
-        raise ValueError(f"{what} contains NaN or infinity, which JSON cannot carry ({exc})") from None
-    except TypeError as exc:
-        raise TypeError(f"{what} must be JSON data (numbers, strings, bools, lists, dicts, numpy "
-                        f"arrays): {exc}") from None
-
-
-def _jsonable_dict(value: Any, argument: str) -> dict:
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise TypeError(f"{argument} must be a dict; got {type(value).__name__}")
-    if any(not isinstance(k, str) for k in value):
-        raise TypeError(f"{argument} keys must be strings")
-    return json.loads(_encode(dict(value), argument))
-
-
-def _latin1(text: str, argument: str) -> None:
-    try:
-        text.encode("latin-1")
-    except UnicodeEncodeError as exc:
-        bad = text[exc.start:exc.end]
-        raise ValueError(
-            f"{argument} contains {bad!r}, a character outside Latin-1: the Tupli server would accept "
-            f"the upload but then fail (HTTP 500) on every download of it. Use Latin-1 text "
-            f"(e.g. transliterate, or put the value in a file artifact).") from None
-
-
-def _as_metadata_dict(metadata: Any, argument: str) -> dict:
-    if hasattr(metadata, "model_dump"):  # a pytupli metadata object
-        metadata = {k: v for k, v in metadata.model_dump().items() if k in metadata.model_fields_set}
-    if not isinstance(metadata, Mapping):
-        raise TypeError(f"{argument} must be a dict; got {type(metadata).__name__}")
-    return dict(metadata)
-
-
-# -- benchmark hash -------------------------------------------------------------------
-
-
-def _benchmark_metadata(metadata: Any) -> tuple[dict, list[str]]:
-    """Checked benchmark metadata with defaults filled, and the keys the caller gave."""
-    given = _as_metadata_dict(metadata, "metadata")
-    unknown = sorted(set(given) - set(_BENCHMARK_KEYS))
-    if unknown:
-        raise ValueError(f"unknown benchmark metadata keys {unknown}; allowed: {list(_BENCHMARK_KEYS)} "
-                         f"(put anything else under 'extra')")
-    if "name" not in given:
-        raise ValueError("benchmark metadata needs a 'name'")
-    full = {"name": _check_name(given["name"], "metadata['name']"),
-            "description": given.get("description", ""),
-            "difficulty": _check_optional_str(given.get("difficulty"), "metadata['difficulty']"),
-            "version": _check_optional_str(given.get("version"), "metadata['version']"),
-            "extra": _jsonable_dict(given.get("extra"), "metadata['extra']")}
-    if not isinstance(full["description"], str):
-        raise TypeError("metadata['description'] must be a string")
-    return full, [k for k in _BENCHMARK_KEYS if k in given]
-
-
-def _shift_refs(node: Any) -> Any:
-    """jsonpickle back-references (``py/id``) renumbered as inside a one-level-deeper list."""
-    if isinstance(node, dict):
-        return {k: (v + 1 if k == "py/id" and isinstance(v, int) else _shift_refs(v)) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_shift_refs(v) for v in node]
-    return node
-
-
-def benchmark_hash(serialized: str, metadata: Mapping) -> str:
-    """The hash pytupli's ``TupliEnvWrapper`` gives a benchmark, from what is stored.
-
-    pytupli hashes ``jsonpickle.encode([env, metadata])``: the environment
-    (whose indented jsonpickle form is ``serialized``) and its
-    ``BenchmarkMetadata`` object. This function rebuilds that text from
-    ``serialized`` and ``metadata`` without jsonpickle or pytupli, so both
-    clients detect the same duplicates.
-
-    One part of pytupli's text is not reproducible: the metadata fields that
-    were set explicitly are written as a Python set, whose order changes from
-    one process to the next (string hashing is randomised). Here they are
-    written in the model's order (name, description, difficulty, version,
-    extra), so the hash is stable. It equals pytupli's whenever pytupli's
-    order is the same, which is always the case when only ``name`` was given.
-
-    Parameters
-    ----------
-    serialized : str
-        The serialized environment (any text; jsonpickle JSON for pytupli's).
-    metadata : dict
-        ``name`` and optionally ``description``, ``difficulty``, ``version``,
-        ``extra``.
-    """
-    if not isinstance(serialized, str):
-        raise TypeError(f"serialized must be a str; got {type(serialized).__name__}")
-    full, given = _benchmark_metadata(metadata)
-    try:
-        env = _shift_refs(json.loads(serialized))
-    except ValueError:
-        env = serialized  # not JSON: hashed as the text itself
-    meta = {"py/object": "pytupli.schema.BenchmarkMetadata",
-            "py/state": {"__dict__": full, "__pydantic_extra__": None,
-                         "__pydantic_fields_set__": {"py/set": given},
-                         "__pydantic_private__": None}}
-    return hashlib.sha256(json.dumps([env, meta]).encode("utf-8")).hexdigest()
-
-
-# -- artifact upload body --------------------------------------------------------------
-
-
-class _Source:
-    """What ``store_artifact`` was given: bytes, a path, or a binary file object."""
-
-    def __init__(self, data: Any):
-        self.path: Path | None = None
-        self.bytes: bytes | None = None
-        self.handle = None
-        if isinstance(data, (bytes, bytearray, memoryview)):
-            self.bytes = bytes(data)
-            self.size = len(self.bytes)
-            self.name = None
-        elif isinstance(data, (str, os.PathLike)):
-            path = Path(data)
-            if not path.is_file():
-                raise ValueError(f"data: {str(path)!r} is not a file (pass bytes, a file path or a binary "
-                                 f"file object)")
-            self.path, self.size, self.name = path, path.stat().st_size, path.name
-        elif hasattr(data, "read"):
-            if isinstance(data, io.TextIOBase):
-                raise TypeError("data: open the file in binary mode ('rb')")
-            self.handle = data
-            self.name = Path(getattr(data, "name", "") or "").name or None
-            try:
-                self.start = data.tell()
-                self.size = data.seek(0, os.SEEK_END) - self.start
-                data.seek(self.start)
-            except (OSError, AttributeError, ValueError):
-                raise ValueError("data: the file object must be seekable (its size is sent first); "
-                                 "pass bytes or a path instead") from None
-        else:
-            raise TypeError(f"data must be bytes, a file path or a binary file object; "
-                            f"got {type(data).__name__}")
-
-    def chunks(self, size: int):
-        if self.bytes is not None:
-            view = memoryview(self.bytes)
-            for i in range(0, len(view), size):
-                yield view[i:i + size]
-            return
-        if self.path is not None:
-            with open(self.path, "rb") as handle:
-                yield from self._read(handle, self.size, size)
-            return
-        self.handle.seek(self.start)
-        yield from self._read(self.handle, self.size, size)
-
-    def _read(self, handle, total: int, size: int):
-        left = total
-        while left > 0:
-            block = handle.read(min(size, left))
-            if not block:
-                raise ValueError(f"data: the file shrank while being uploaded ({total - left} of {total} bytes)")
-            left -= len(block)
-            yield block
-
-
-class _MultipartBody:
-    """A ``multipart/form-data`` body read piece by piece, with a known length.
-
-    requests sends it with a ``Content-Length`` (it has ``__len__``), and
-    urllib3 reads it in blocks, so a file is never held whole in memory.
-    """
-
-    def __init__(self, fields: Mapping[str, str], file_field: str, source: _Source, chunk_size: int):
-        self.boundary = "astroquery-ext-" + uuid.uuid4().hex
-        head = b"".join(
-            f'--{self.boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n'
-            f"Content-Type: text/plain; charset=utf-8\r\n\r\n".encode() + value.encode("utf-8") + b"\r\n"
-            for name, value in fields.items())
-        head += (f'--{self.boundary}\r\nContent-Disposition: form-data; name="{file_field}"; '
-                 f'filename="{file_field}"\r\nContent-Type: application/octet-stream\r\n\r\n').encode()
-        tail = f"\r\n--{self.boundary}--\r\n".encode()
-        self._length = len(head) + source.size + len(tail)
-        self._pieces = self._iter(head, source, tail, chunk_size)
-        self._current = memoryview(b"")
-
-    @property
-    def content_type(self) -> str:
-        return f"multipart/form-data; boundary={self.boundary}"
-
-    @staticmethod
-    def _iter(head, source, tail, chunk_size):
-        yield head
-        yield from source.chunks(chunk_size)
-        yield tail
-
-    def __len__(self) -> int:
-        return self._length
-
-    def read(self, size: int = -1) -> bytes:
-        while not len(self._current):
-            piece = next(self._pieces, None)
-            if piece is None:
-                return b""
-            self._current = memoryview(piece)
-        if size is None or size < 0:
-            size = len(self._current)
-        out, self._current = self._current[:size], self._current[size:]
-        return bytes(out)
-
-    def __iter__(self):
-        while True:
-            block = self.read(1 << 20)
-            if not block:
-                return
-            yield block
-
-
-# -- episodes and tuples ----------------------------------------------------------------
-
-
-def _column_values(values: Any, name: str, n: int | None) -> list:
-    """A column (array, Column, list) as a list of JSON-able Python values."""
-    if hasattr(values, "mask") and np.any(getattr(values, "mask", False)):
-        raise ValueError(f"tuples: column {name!r} has masked (missing) values")
-    if isinstance(values, np.ndarray) or hasattr(values, "dtype"):
-        array = np.asarray(values)
-        if array.ndim == 0:
-            raise ValueError(f"tuples: column {name!r} must have one entry per step, not a scalar")
-        if array.dtype.kind == "f" and not np.isfinite(array).all():
-            raise ValueError(f"tuples: column {name!r} contains NaN or infinity, which JSON cannot carry")
-        out = array.tolist()
-    elif isinstance(values, (list, tuple)):
-        out = list(values)
-    else:
-        raise TypeError(f"tuples: column {name!r} must be an array or a list; got {type(values).__name__}")
-    if n is not None and len(out) != n:
-        raise ValueError(f"tuples: column {name!r} has {len(out)} entries but 'state' has {n}")
-    return out
-
-
-def _tuples_to_wire(tuples: Any) -> list[dict]:
-    """Steps of an episode (Table, dict of arrays, list of dicts) as Tupli's tuple dicts."""
-    if isinstance(tuples, Table):
-        columns = {name: tuples[name] for name in tuples.colnames}
-    elif isinstance(tuples, Mapping):
-        columns = dict(tuples)
-    elif isinstance(tuples, (list, tuple)):
-        rows = []
-        for i, row in enumerate(tuples):
-            if hasattr(row, "model_dump"):  # a pytupli RLTuple
-                row = row.model_dump()
-            if not isinstance(row, Mapping):
-                raise TypeError(f"tuples[{i}] must be a dict with state, action, reward; "
-                                f"got {type(row).__name__}")
-            unknown = sorted(set(row) - set(_TUPLE_KEYS))
-            missing = [k for k in ("state", "action", "reward") if k not in row]
-            if unknown or missing:
-                raise ValueError(f"tuples[{i}]: " + "; ".join(
-                    ([f"missing {missing}"] if missing else []) + ([f"unknown keys {unknown}"] if unknown else []))
-                    + f" (allowed: {list(_TUPLE_KEYS)})")
-            rows.append({"state": row["state"], "action": row["action"], "reward": row["reward"],
-                         "info": _check_info(row.get("info"), i),
-                         "terminal": _check_flag(row.get("terminal", False), "terminal", i),
-                         "timeout": _check_flag(row.get("timeout", False), "timeout", i)})
-        if not rows:
-            raise ValueError("tuples is empty: an episode needs at least one step "
-                             "(the Tupli server fails with HTTP 500 on an empty episode)")
-        return rows
-    else:
-        raise TypeError(f"tuples must be a Table, a dict of arrays or a list of dicts; "
-                        f"got {type(tuples).__name__}")
-    unknown = sorted(set(columns) - set(_TUPLE_KEYS))
-    missing = [k for k in ("state", "action", "reward") if k not in columns]
-    if unknown or missing:
-        raise ValueError("tuples: " + "; ".join(
-            ([f"missing columns {missing}"] if missing else []) + ([f"unknown columns {unknown}"] if unknown else []))
-            + f" (allowed: {list(_TUPLE_KEYS)})")
-    state = _column_values(columns["state"], "state", None)
-    n = len(state)
-    if n == 0:
-        raise ValueError("tuples is empty: an episode needs at least one step "
-                         "(the Tupli server fails with HTTP 500 on an empty episode)")
-    action = _column_values(columns["action"], "action", n)
-    reward = _column_values(columns["reward"], "reward", n)
-    terminal = ([_check_flag(v, "terminal", i) for i, v in enumerate(_column_values(columns["terminal"], "terminal", n))]
-                if "terminal" in columns else [False] * n)
-    timeout = ([_check_flag(v, "timeout", i) for i, v in enumerate(_column_values(columns["timeout"], "timeout", n))]
-               if "timeout" in columns else [False] * n)
-    info = ([_check_info(v, i) for i, v in enumerate(_column_values(columns["info"], "info", n))]
-            if "info" in columns else [{}] * n)
-    return [{"state": s, "action": a, "reward": r, "info": i, "terminal": t, "timeout": o}
-            for s, a, r, i, t, o in zip(state, action, reward, info, terminal, timeout)]
-
-
-def _check_flag(value: Any, name: str, i: int) -> bool:
-    if isinstance(value, (bool, np.bool_)) or (isinstance(value, (int, np.integer)) and value in (0, 1)):
-        return bool(value)
-    raise TypeError(f"tuples: {name} of step {i} must be a bool; got {value!r}")
-
-
-def _check_info(value: Any, i: int) -> dict:
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise TypeError(f"tuples: info of step {i} must be a dict; got {type(value).__name__}")
-    return dict(value)
-
-
-def _array_column(name: str, values: list, description: str):
-    """Values as a numeric (N, ...) column when they all have one shape and a number type, else objects."""
-    if values:
-        try:
-            array = np.asarray(values)
-        except (ValueError, TypeError):
-            array = None
-        if array is not None and array.dtype.kind in "biuf" and array.shape[0] == len(values):
-            if array.dtype.kind in "iu":
-                array = array.astype(np.int64, copy=False)
-            return Column(array, name=name, description=description)
-        data = np.empty(len(values), dtype=object)
-        for k, v in enumerate(values):
-            data[k] = v
-        return Column(data, name=name, description=description)
-    return Column(np.zeros(0, dtype=np.float64), name=name, description=description)
-
-
-def _tuples_table(episodes: Sequence[Mapping], with_episode: bool = True) -> Table:
-    ids, steps, state, action, reward, terminal, timeout, info = [], [], [], [], [], [], [], []
-    for episode in episodes:
-        tuples = episode.get("tuples") or []
-        if with_episode:
-            ids.extend([episode.get("id", "")] * len(tuples))
-            steps.extend(range(len(tuples)))
-        for t in tuples:
-            state.append(t.get("state"))
-            action.append(t.get("action"))
-            reward.append(t.get("reward"))
-            terminal.append(bool(t.get("terminal", False)))
-            timeout.append(bool(t.get("timeout", False)))
-            info.append(t.get("info") or {})
-    columns = []
-    if with_episode:
-        columns += [Column(np.array(ids, dtype=str) if ids else np.array([], dtype="U32"), name="episode_id"),
-                    Column(np.array(steps, dtype=np.int64), name="step", description="step within the episode")]
-    info_col = np.empty(len(info), dtype=object)
-    for k, v in enumerate(info):
-        info_col[k] = v
-    columns += [_array_column("state", state, "observation before the step"),
-                _array_column("action", action, "action taken"),
-                _array_column("reward", reward, "reward received"),
-                Column(np.array(terminal, dtype=bool), name="terminal", description="episode ended"),
-                Column(np.array(timeout, dtype=bool), name="timeout", description="episode was cut off"),
-                Column(info_col, name="info", description="the environment's info dict")]
-    return Table(columns, copy=False)
-
 
 # -- the service class --------------------------------------------------------------------
 
@@ -599,7 +155,7 @@ class TupliClass(ServiceQuery):
         Servers in open-signup mode let anyone sign up; others need an admin
         logged in.
         """
-        _check_name(username, "username")
+        check_name(username, "username")
         password = self.credentials.resolve("password", password, account=username, use_store=False)
         return self._json("POST", "access/users/create", json={"username": username, "password": password})
 
@@ -615,7 +171,7 @@ class TupliClass(ServiceQuery):
         terminal (twice). A password stored in the keyring for that user is
         updated.
         """
-        _check_name(username, "username")
+        check_name(username, "username")
         if password is None:
             if not self.credentials.interactive():
                 raise ValueError("change_password: pass the new password (standard input is not a terminal)")
@@ -634,7 +190,7 @@ class TupliClass(ServiceQuery):
 
         Deleting yourself also logs out and forgets the stored session.
         """
-        _check_name(username, "username")
+        check_name(username, "username")
         self._json("DELETE", "access/users/delete", params={"username": username}, auth="required")
         if self.whoami() == username:
             self.logout(forget=True)
@@ -643,7 +199,7 @@ class TupliClass(ServiceQuery):
 
     @staticmethod
     def _check_group(group: Any, argument: str = "group", allow_global: bool = False) -> str:
-        _check_name(group, argument)
+        check_name(group, argument)
         if group == "global" and not allow_global:
             raise ValueError(f"{argument}: 'global' is the server-wide scope, not a group you may create "
                              f"or delete (on pytupli's server, deleting a group named 'global' strips every "
@@ -653,7 +209,7 @@ class TupliClass(ServiceQuery):
     def create_group(self, name: str, description: str | None = None) -> dict:
         """Create a group; you become its ``group_admin`` and ``contributor``."""
         self._check_group(name, "name")
-        _check_optional_str(description, "description")
+        check_optional_str(description, "description")
         return self._json("POST", "access/groups/create", json={"name": name, "description": description},
                           auth="required")
 
@@ -683,12 +239,12 @@ class TupliClass(ServiceQuery):
             raise ValueError("members must be a non-empty dict {user: role or [roles]}")
         body = []
         for user, roles in members.items():
-            _check_name(user, "user name in members")
+            check_name(user, "user name in members")
             roles = [roles] if isinstance(roles, str) else roles
             if not isinstance(roles, (list, tuple)) or not roles:
                 raise ValueError(f"members[{user!r}] must be a role name or a non-empty list of them "
                                  f"(to take a user out of the group, use remove_group_members)")
-            body.append({"user": user, "roles": [_check_name(r, f"role of {user!r}") for r in roles]})
+            body.append({"user": user, "roles": [check_name(r, f"role of {user!r}") for r in roles]})
         return self._json("POST", "access/groups/add-members", json={"group_name": group, "members": body},
                           auth="required")
 
@@ -698,7 +254,7 @@ class TupliClass(ServiceQuery):
         users = [users] if isinstance(users, str) else list(users)
         if not users:
             raise ValueError("users must name at least one user")
-        body = [{"user": _check_name(u, "user name")} for u in users]
+        body = [{"user": check_name(u, "user name")} for u in users]
         return self._json("POST", "access/groups/remove-members", json={"group_name": group, "members": body},
                           auth="required")
 
@@ -709,8 +265,8 @@ class TupliClass(ServiceQuery):
 
     def create_role(self, name: str, rights: Iterable[str], description: str | None = None) -> dict:
         """Create a role with the given rights (see `RIGHTS`; admin only)."""
-        _check_name(name, "name")
-        _check_optional_str(description, "description")
+        check_name(name, "name")
+        check_optional_str(description, "description")
         rights = [rights] if isinstance(rights, str) else list(rights)
         bad = [r for r in rights if not isinstance(r, str) or r.lower() not in RIGHTS]
         if bad or not rights:
@@ -721,7 +277,7 @@ class TupliClass(ServiceQuery):
 
     def delete_role(self, name: str) -> None:
         """Delete a role and take it from every membership (admin only)."""
-        _check_name(name, "name")
+        check_name(name, "name")
         self._json("DELETE", "access/roles/delete", params={"role_name": name}, auth="required")
 
     # -- shared content operations ----------------------------------------------------------
@@ -739,14 +295,14 @@ class TupliClass(ServiceQuery):
 
     def _publish(self, kind: str, item_id: str, group: str, publish: bool) -> None:
         what = kind[:-1]
-        _check_id(item_id, f"{what}_id")
+        check_id(item_id, f"{what}_id")
         self._check_group(group, "group", allow_global=True)
         action, key = ("publish", "publish_in") if publish else ("unpublish", "unpublish_from")
         self._json("PUT", f"{kind}/{action}", params={f"{what}_id": item_id, key: group}, auth="required")
 
     def _delete(self, kind: str, item_id: str) -> None:
         what = kind[:-1]
-        _check_id(item_id, f"{what}_id")
+        check_id(item_id, f"{what}_id")
         self._json("DELETE", f"{kind}/delete", params={f"{what}_id": item_id}, auth="required")
 
     # -- benchmarks ----------------------------------------------------------------------
@@ -769,7 +325,7 @@ class TupliClass(ServiceQuery):
         """
         if not isinstance(serialized, str):
             raise TypeError(f"serialized must be a str; got {type(serialized).__name__}")
-        full, _ = _benchmark_metadata(metadata)
+        full, _ = benchmark_metadata(metadata)
         if hash is None:
             hash = benchmark_hash(serialized, metadata)
         elif not isinstance(hash, str) or not hash:
@@ -802,7 +358,7 @@ class TupliClass(ServiceQuery):
 
     def load_benchmark(self, benchmark_id: str, *, cache: bool = False) -> dict:
         """One benchmark: its header plus ``serialized``."""
-        _check_id(benchmark_id, "benchmark_id")
+        check_id(benchmark_id, "benchmark_id")
         return self._json("GET", "benchmarks/load", params={"benchmark_id": benchmark_id}, cache=bool(cache))
 
     def list_benchmarks(self, filter: Filter | Mapping | None = None, *, cache: bool = False,
@@ -848,31 +404,31 @@ class TupliClass(ServiceQuery):
         answer) or that met HTTP 429/502/503/504 is sent again, up to
         ``max_retries`` times, without ever storing the artifact twice.
         """
-        source = _Source(data)
-        given = _as_metadata_dict(metadata if metadata is not None else {}, "metadata")
-        unknown = sorted(set(given) - set(_ARTIFACT_KEYS))
+        source = UploadSource(data)
+        given = as_metadata_dict(metadata if metadata is not None else {}, "metadata")
+        unknown = sorted(set(given) - set(ARTIFACT_KEYS))
         if unknown:
-            raise ValueError(f"unknown artifact metadata keys {unknown}; allowed: {list(_ARTIFACT_KEYS)} "
+            raise ValueError(f"unknown artifact metadata keys {unknown}; allowed: {list(ARTIFACT_KEYS)} "
                              f"(put anything else under 'extra')")
         name = given.get("name", source.name)
         if name is None:
             raise ValueError("artifact metadata needs a 'name' (it names the file on download)")
-        meta = {"name": _check_name(name, "metadata['name']"),
+        meta = {"name": check_name(name, "metadata['name']"),
                 "description": given.get("description", "") or "",
                 "benchmark_id": (None if given.get("benchmark_id") is None
-                                 else _check_id(given["benchmark_id"], "metadata['benchmark_id']")),
-                "extra": _jsonable_dict(given.get("extra"), "metadata['extra']")}
+                                 else check_id(given["benchmark_id"], "metadata['benchmark_id']")),
+                "extra": jsonable_dict(given.get("extra"), "metadata['extra']")}
         if not isinstance(meta["description"], str):
             raise TypeError("metadata['description'] must be a string")
         text = json.dumps(meta, ensure_ascii=False, allow_nan=False)
-        _latin1(text, "artifact metadata")
-        if len(text.encode()) >= _METADATA_LIMIT:
+        check_latin1(text, "artifact metadata")
+        if len(text.encode()) >= METADATA_LIMIT:
             raise ValueError("artifact metadata is larger than the server's 1 MiB limit; store large "
                              "values as an artifact of their own")
         chunk = int(self.conf.upload_chunk_size)
         renewed, failures = False, 0
         while True:
-            body = _MultipartBody({"metadata": text}, "data", source, chunk)
+            body = MultipartBody({"metadata": text}, "data", source, chunk)
             state = self._auth
             try:
                 response = self._http("POST", "artifacts/upload", data=body, auth="required",
@@ -919,7 +475,7 @@ class TupliClass(ServiceQuery):
         overwrite : bool
             Replace an existing file; otherwise `FileExistsError`.
         """
-        _check_id(artifact_id, "artifact_id")
+        check_id(artifact_id, "artifact_id")
         # pytupli's server closes the connection after each download: never reuse it.
         headers = {"Connection": "close"}
         if path is None:
@@ -966,9 +522,9 @@ class TupliClass(ServiceQuery):
     # -- episodes ---------------------------------------------------------------------------
 
     def _episode_body(self, benchmark_id: str, tuples: Any, metadata: Mapping | None) -> bytes:
-        _check_id(benchmark_id, "benchmark_id")
-        meta = _jsonable_dict(metadata, "metadata")
-        return _encode({"benchmark_id": benchmark_id, "metadata": meta, "tuples": _tuples_to_wire(tuples)},
+        check_id(benchmark_id, "benchmark_id")
+        meta = jsonable_dict(metadata, "metadata")
+        return encode_json({"benchmark_id": benchmark_id, "metadata": meta, "tuples": tuples_to_wire(tuples)},
                        "the episode")
 
     def record_episode(self, benchmark_id: str, tuples: Any, metadata: Mapping | None = None, *,
@@ -1091,7 +647,7 @@ class TupliClass(ServiceQuery):
         if include_tuples:
             column = np.empty(len(records), dtype=object)
             for k, record in enumerate(records):
-                column[k] = _tuples_table([record], with_episode=False)
+                column[k] = tuples_table([record], with_episode=False)
             table["tuples"] = column
         return table
 
@@ -1101,14 +657,14 @@ class TupliClass(ServiceQuery):
         Columns: ``state``, ``action``, ``reward`` (numeric arrays when every
         step has the same shape), ``terminal``, ``timeout``, ``info``.
         """
-        _check_id(episode_id, "episode_id")
+        check_id(episode_id, "episode_id")
         records, _ = self._list("episodes", Filter("id") == episode_id, EPISODE_FIELDS, cache=cache,
                                 extra={"include_tuples": True})
         if not records:
             raise NotFoundError(f"{self.name}: no episode {episode_id} is visible to you (it does not exist, "
                                 f"or it is private to another user). Check the id, or log in as its owner.",
                                 status=None, service=self.service)
-        table = _tuples_table(records, with_episode=False)
+        table = tuples_table(records, with_episode=False)
         header = {k: v for k, v in records[0].items() if k != "tuples"}
         table.meta.update(self._provenance("episodes/list", episode=header))
         return table
@@ -1117,7 +673,7 @@ class TupliClass(ServiceQuery):
         """The steps of every matching episode in one Table (``episode_id``, ``step``, then the tuple columns)."""
         records, query = self._list("episodes", filter, EPISODE_FIELDS, cache=cache,
                                     extra={"include_tuples": True})
-        table = _tuples_table(records, with_episode=True)
+        table = tuples_table(records, with_episode=True)
         table.meta.update(self._provenance("episodes/list", query, n_episodes=len(records)))
         if not len(table):
             warn_if_empty(table, "episode tuples")
