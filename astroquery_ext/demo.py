@@ -18,6 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from astroquery_ext._base.extras import MissingExtraError, require_extra
+
 SERVICES = ("atlas", "grad300", "glance", "tupli")
 
 
@@ -181,6 +183,12 @@ def main(argv=None) -> int:
     parser.add_argument("--output", default="demo-output", help="where plots and files go (default ./demo-output)")
     parser.add_argument("--services", nargs="+", default=list(SERVICES), choices=SERVICES, metavar="SERVICE")
     args = parser.parse_args(argv)
+    try:
+        require_extra("sandbox", "The demo tour")
+        require_extra("plot", "The demo tour")
+    except MissingExtraError as exc:
+        print(f"python -m astroquery_ext.demo: {exc}", file=sys.stderr)
+        return 1
 
     from astroquery_ext.sandbox import Sandbox
 

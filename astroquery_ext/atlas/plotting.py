@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from astroquery_ext._base.extras import require_extra
+
 __all__ = ["plot_lightcurve", "FILTER_COLORS"]
 
 #: Colours of the ATLAS filters (c: cyan, o: orange); other filters are grey.
@@ -36,16 +38,14 @@ def plot_lightcurve(table, ax=None, *, atlas_id=None, show_duplicates: bool = Fa
 
     Raises
     ------
-    ImportError
-        Without matplotlib (``pip install astroquery-ext[plot]``).
+    astroquery_ext.exceptions.MissingExtraError
+        Without matplotlib (``pip install "astroquery-ext[plot]"``); an `ImportError`.
     ValueError
         The table lacks the columns, or holds several objects and
         ``atlas_id`` is not given.
     """
-    try:
-        import matplotlib.pyplot as plt
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError("plot_lightcurve needs matplotlib: pip install 'astroquery-ext[plot]'") from exc
+    require_extra("plot", "plot_lightcurve")
+    import matplotlib.pyplot as plt
     missing = [c for c in ("mjd", "mag", "filter") if c not in table.colnames]
     if missing:
         raise ValueError(f"the table has no column {', '.join(missing)}: pass a table from get_lightcurves()")

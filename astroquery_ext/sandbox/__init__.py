@@ -37,9 +37,10 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from astroquery_ext._base.extras import MissingExtraError, require_extra
 from astroquery_ext.sandbox.faults import Fault
 
-__all__ = ["Sandbox", "Fault", "AVAILABLE_SERVICES", "SandboxError"]
+__all__ = ["Sandbox", "Fault", "AVAILABLE_SERVICES", "SandboxError", "MissingExtraError"]
 
 #: Services the harness knows. ``testbed`` is a minimal generic service used by
 #: the shared base's tests (and a template for new apps).
@@ -101,6 +102,7 @@ class Sandbox:
                                  f"choose from {', '.join(AVAILABLE_SERVICES)}")
         if not options:
             raise ValueError("services must name at least one service")
+        require_extra("sandbox", "The sandbox")
         self._options = {name: dict(opts or {}) for name, opts in options.items()}
         self._seed = int(seed)
         self._faults = self._faults_by_service(faults)

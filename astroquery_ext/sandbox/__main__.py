@@ -8,6 +8,7 @@ import signal
 import sys
 import threading
 
+from astroquery_ext._base.extras import MissingExtraError, require_extra
 from astroquery_ext.sandbox import AVAILABLE_SERVICES, Sandbox
 
 
@@ -38,6 +39,11 @@ def main(argv=None) -> int:
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        require_extra("sandbox", "The sandbox")
+    except MissingExtraError as exc:
+        print(f"python -m astroquery_ext.sandbox: {exc}", file=sys.stderr)
+        return 1
     with Sandbox(services=services, seed=args.seed, data_dir=args.data_dir, faults=faults,
                  ports=ports) as sandbox:
         print("astroquery-ext sandbox running (Ctrl-C to stop):")
