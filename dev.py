@@ -2,8 +2,9 @@
 """Set up a virtual environment and run the demo tour, the tests, the docs or a benchmark.
 
     python3 dev.py demo         # the demo tour against the local sandbox
-    python3 dev.py test         # the whole test suite, then the docs build with examples executed
+    python3 dev.py test         # the whole test suite, the docs build with examples executed, then dist
     python3 dev.py docs         # the docs only (HTML in docs/_build/html)
+    python3 dev.py dist         # build sdist and wheel, twine check, run the demo from the installed wheel
     python3 dev.py bench NAME   # a benchmark from benchmarks/ (atlas, grad300, glance, tupli)
 
 Needs only Python 3.11+ with venv and pip. The environment lives in ``.venv``
@@ -23,7 +24,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 VENV = Path(os.environ.get("ASTROQUERY_EXT_VENV", ROOT / ".venv"))
 EXTRAS = {"demo": "sandbox,plot", "test": "sandbox,test,peers,docs,plot", "docs": "sandbox,docs,plot",
-          "bench": "sandbox,peers,plot"}
+          "bench": "sandbox,peers,plot", "dist": "sandbox,test,peers,docs,plot"}
+#: What a user installs from the index to run the demo: the wheel with these extras.
+WHEEL_EXTRAS = "sandbox,plot"
 
 
 def python() -> Path:
@@ -46,7 +49,8 @@ def ensure_env(extras: str) -> None:
 
 
 def run(cmd, **kwargs) -> None:
-    result = subprocess.run([str(c) for c in cmd], cwd=ROOT, **kwargs)
+    kwargs.setdefault("cwd", ROOT)
+    result = subprocess.run([str(c) for c in cmd], **kwargs)
     if result.returncode:
         sys.exit(result.returncode)
 
@@ -64,12 +68,88 @@ def main(argv: list[str]) -> None:
     elif command == "test":
         run([python(), "-m", "pytest", "-n", "2", *rest], env=env)
         build_docs(env)
+        check_dist(env)
     elif command == "docs":
         build_docs(env)
+    elif command == "dist":
+        check_dist(env)
     elif command == "bench":
         if not rest:
             sys.exit("dev.py bench NAME [--quick]: NAME is one of atlas, grad300, glance, tupli")
         run([python(), f"benchmarks/bench_{rest[0]}.py", *rest[1:]], env=env)
+
+
+def check_dist(env) -> None:
+    """Build the sdist and the wheel as a release would, check them, and use the wheel as a user would.
+
+    The wheel is built from the sdist (so a file missing from either fails), checked with
+    ``twine check --strict``, compared with the package files git tracks, then installed with
+    its extras into a new virtual environment and run from a directory outside the source tree:
+    an import of every module, ``astroquery-ext SERVICE --help`` for each service, the demo tour.
+    """
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="astroquery-ext-dist-") as tmp:
+        tmp = Path(tmp)
+        dist = tmp / "dist"
+        print("dev.py dist: building the sdist and the wheel", file=sys.stderr)
+        run([python(), "-m", "build", "--outdir", dist, ROOT], env=env, stdout=subprocess.DEVNULL)
+        wheels, sdists = sorted(dist.glob("*.whl")), sorted(dist.glob("*.tar.gz"))
+        if len(wheels) != 1 or len(sdists) != 1:
+            sys.exit(f"dev.py dist: expected one wheel and one sdist, got {[p.name for p in dist.iterdir()]}")
+        run([python(), "-m", "twine", "check", "--strict", *wheels, *sdists], env=env)
+        check_wheel_contents(wheels[0])
+
+        print("dev.py dist: installing the wheel into a new environment", file=sys.stderr)
+        venv.EnvBuilder(with_pip=True).create(tmp / "venv")
+        user_python = tmp / "venv" / python().relative_to(VENV)
+        clean = {k: v for k, v in env.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
+        run([user_python, "-m", "pip", "install", "--quiet", f"{wheels[0]}[{WHEEL_EXTRAS}]"], env=clean)
+        smoke = tmp / "smoke"
+        smoke.mkdir()
+        in_user_env = dict(cwd=smoke, env=clean)
+        run([user_python, "-c", IMPORT_EVERY_MODULE, str(tmp / "venv")], **in_user_env)
+        script = user_python.parent / ("astroquery-ext.exe" if os.name == "nt" else "astroquery-ext")
+        for service in ("", "atlas", "grad300", "glance", "tupli"):
+            run([script, *([service] if service else []), "--help"], stdout=subprocess.DEVNULL, **in_user_env)
+        run([user_python, "-m", "astroquery_ext.demo", "--output", smoke / "demo-output"], **in_user_env)
+        print(f"dev.py dist: {wheels[0].name} and {sdists[0].name} passed", file=sys.stderr)
+
+
+#: Run by the installed wheel's python: imports every module of the package
+#: (a module or data file missing from the wheel fails here) and checks that it
+#: is the installed copy, not the source tree.
+IMPORT_EVERY_MODULE = """
+import importlib, pkgutil, sys
+import astroquery_ext
+assert astroquery_ext.__file__.startswith(sys.argv[1]), f"imported from {astroquery_ext.__file__}"
+names = [m.name for m in pkgutil.walk_packages(astroquery_ext.__path__, "astroquery_ext.")]
+for name in names:
+    importlib.import_module(name)
+from astroquery_ext.glance.dsl import fields, modes  # the field catalogue is package data
+assert all(fields(mode) for mode in modes()), "the Glance field catalogue is empty"
+print(f"imported {len(names) + 1} modules of astroquery_ext {astroquery_ext.__version__}", file=sys.stderr)
+"""
+
+
+def check_wheel_contents(wheel: Path) -> None:
+    """Every file git tracks under astroquery_ext/ is in the wheel (skipped outside a git checkout)."""
+    import zipfile
+
+    try:
+        tracked = subprocess.run(["git", "ls-files", "astroquery_ext"], cwd=ROOT, capture_output=True,
+                                 text=True, check=True).stdout.split()
+    except (OSError, subprocess.CalledProcessError):
+        print("dev.py dist: not a git checkout, wheel contents not compared", file=sys.stderr)
+        return
+    shipped = set(zipfile.ZipFile(wheel).namelist())
+    missing = [f for f in tracked if f not in shipped]
+    if missing:
+        sys.exit(f"dev.py dist: files of the package missing from {wheel.name}: {', '.join(missing)} "
+                 f"(add them to [tool.setuptools.package-data] in pyproject.toml)")
+    for name in ("LICENSE",):
+        if not any(n.endswith(f".dist-info/licenses/{name}") or n.endswith(f".dist-info/{name}") for n in shipped):
+            sys.exit(f"dev.py dist: {name} is not in {wheel.name}")
 
 
 def build_docs(env) -> None:

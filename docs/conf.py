@@ -18,6 +18,7 @@ version = release = astroquery_ext.__version__
 extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.doctest",
+    "sphinx.ext.intersphinx",
     "sphinx.ext.napoleon",
     "sphinx_automodapi.automodapi",
 ]
@@ -26,12 +27,56 @@ automodapi_toctreedirnm = "api"
 automodsumm_inherited_members = False
 autodoc_typehints = "none"
 default_role = "obj"
-exclude_patterns = ["_build", "api/*.inc", "**.ipynb_checkpoints"]
-html_theme = "alabaster"
-html_static_path = ["_static"]
-html_theme_options = {"description": "astroquery-style clients for four authenticated services",
-                      "fixed_sidebar": True}
+exclude_patterns = ["_build", "_inventories", "api/*.inc", "**.ipynb_checkpoints"]
 suppress_warnings = ["config.cache"]
+
+# -- look: the theme of astropy and its affiliated packages (astroquery, pyvo) ----
+html_theme = "bootstrap-astropy"
+html_static_path = ["_static"]
+html_title = f"astroquery-ext {release}"
+html_theme_options = {"logotext1": "astroquery", "logotext2": "-ext", "logotext3": ":docs",
+                      "astropy_project_menubar": False}
+html_sidebars = {"**": ["localtoc.html", "searchbox.html"]}
+
+# -- links to the documentation of Python, numpy, astropy, astroquery, requests ----
+# The build works offline: the inventories are made from the text files in
+# docs/_inventories/ (see its README). ASTROQUERY_EXT_DOCS_ONLINE=1 tries the
+# published inventories first, with these as the fallback.
+_DOCS_ROOTS = {
+    "python": "https://docs.python.org/3/",
+    "numpy": "https://numpy.org/doc/stable/",
+    "astropy": "https://docs.astropy.org/en/stable/",
+    "astroquery": "https://astroquery.readthedocs.io/en/latest/",
+    "requests": "https://requests.readthedocs.io/en/latest/",
+    "matplotlib": "https://matplotlib.org/stable/",
+}
+
+
+def _inventory(project: str) -> str:
+    """docs/_inventories/<project>.txt written as a Sphinx inventory (version 2); its path."""
+    import zlib
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    lines = []
+    with open(os.path.join(here, "_inventories", f"{project}.txt"), encoding="utf-8") as source:
+        for line in source:
+            if line.strip() and not line.startswith("#"):
+                name, role, uri = line.split()
+                lines.append(f"{name} {role} 1 {uri} -\n")
+    out_dir = os.path.join(here, "_build", "_inventories")
+    os.makedirs(out_dir, exist_ok=True)
+    path = os.path.join(out_dir, f"{project}.inv")
+    header = f"# Sphinx inventory version 2\n# Project: {project}\n# Version: \n" \
+             "# The remainder of this file is compressed using zlib.\n"
+    with open(path, "wb") as out:
+        out.write(header.encode() + zlib.compress("".join(lines).encode()))
+    return path
+
+
+_online = os.environ.get("ASTROQUERY_EXT_DOCS_ONLINE") == "1"
+intersphinx_mapping = {name: (root, ((None,) if _online else ()) + (_inventory(name),))
+                       for name, root in _DOCS_ROOTS.items()}
+intersphinx_timeout = 10
 
 # -- executed examples ----------------------------------------------------------
 # The doctest builder runs every example against a sandbox of the four services.

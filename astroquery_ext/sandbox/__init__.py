@@ -37,10 +37,10 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from astroquery_ext._base.extras import MissingExtraError, require_extra
+from astroquery_ext._base.extras import require_extra
 from astroquery_ext.sandbox.faults import Fault
 
-__all__ = ["Sandbox", "Fault", "AVAILABLE_SERVICES", "SandboxError", "MissingExtraError"]
+__all__ = ["Sandbox", "Fault", "AVAILABLE_SERVICES", "SandboxError"]
 
 #: Services the harness knows. ``testbed`` is a minimal generic service used by
 #: the shared base's tests (and a template for new apps).
