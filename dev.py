@@ -155,8 +155,22 @@ def check_wheel_contents(wheel: Path) -> None:
 def build_docs(env) -> None:
     """Sphinx with warnings as errors, then the doctests (every example runs against the sandbox)."""
     run([python(), "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html", "docs", "docs/_build/html"], env=env)
+    check_docs_links(ROOT / "docs" / "_build" / "html")
     run([python(), "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "doctest", "docs", "docs/_build/doctest"],
         env=env)
+
+
+#: Pages of other projects that the API pages must link to (intersphinx works).
+REQUIRED_LINKS = [f"https://docs.astropy.org/en/stable/api/astropy.{name}.html#astropy.{name}"
+                  for name in ("table.Table", "coordinates.SkyCoord", "time.Time")]
+
+
+def check_docs_links(html: Path) -> None:
+    text = "\n".join(page.read_text(encoding="utf-8", errors="replace") for page in html.rglob("*.html"))
+    missing = [url for url in REQUIRED_LINKS if f'href="{url}"' not in text]
+    if missing:
+        sys.exit(f"dev.py docs: no link to {', '.join(missing)} in the built docs (intersphinx broken? "
+                 f"see docs/_inventories/README.md)")
 
 
 if __name__ == "__main__":
