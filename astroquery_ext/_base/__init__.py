@@ -15,11 +15,11 @@ from astroquery_ext._base.exceptions import (
     MaxResultsWarning, NoResultsWarning, NotFoundError, RateLimitError, RemoteServiceError)
 from astroquery_ext._base.paging import (
     bounded_map, check_max_workers, chunked, fetch_cursor_pages, fetch_offset_pages)
-from astroquery_ext._base.query import AuthState, ServiceQuery, redact, redact_url, register_secret
+from astroquery_ext._base.query import AuthState, Retryable, ServiceQuery, redact, redact_url, register_secret
 from astroquery_ext._base.tables import Field, gc_paused, parse_time, records_to_table, warn_if_empty, warn_truncated
 
 __all__ = [
-    "ServiceQuery", "AuthState", "ResponseCache", "TokenStore", "CredentialChain", "env_var", "no_prompt",
+    "ServiceQuery", "AuthState", "Retryable", "ResponseCache", "TokenStore", "CredentialChain", "env_var", "no_prompt",
     "DownloadJob", "DownloadResult", "download_file", "download_many", "safe_filename",
     "filename_from_disposition", "Field", "gc_paused", "records_to_table", "parse_time", "warn_if_empty", "warn_truncated",
     "bounded_map", "check_max_workers", "chunked", "fetch_offset_pages", "fetch_cursor_pages",

@@ -40,6 +40,7 @@ import dataclasses
 import datetime as dt
 import email.utils
 import hashlib
+import http.client
 import json as jsonlib
 import logging
 import os
@@ -48,9 +49,10 @@ import re
 import threading
 import time
 import urllib.parse
-from typing import Any, ClassVar, Iterable, Mapping
+from typing import Any, Callable, ClassVar, Iterable, Mapping, TypeVar
 
 import requests
+import urllib3
 from astroquery.query import LoginABCMeta, QueryWithLogin
 
 from astroquery_ext import __version__
@@ -61,7 +63,8 @@ from astroquery_ext._base.exceptions import (
     AuthorizationError, ConflictError, InvalidQueryError, LoginError, NotFoundError,
     RateLimitError, RemoteServiceError)
 
-__all__ = ["ServiceQuery", "AuthState", "redact", "redact_url", "register_secret"]
+__all__ = ["ServiceQuery", "AuthState", "Retryable", "TRANSIENT_ERRORS", "redact", "redact_url",
+           "register_secret"]
 
 log = logging.getLogger("astroquery_ext")
 
@@ -69,6 +72,67 @@ IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 RETRY_STATUSES = frozenset({502, 503, 504})
 _SECRET_PARAM = re.compile(r"token|password|passwd|secret|api_?key|code|verifier|assertion|session|auth",
                            re.IGNORECASE)
+
+T = TypeVar("T")
+
+
+# -- what the retry policy tries again ----------------------------------------
+
+
+class Retryable(Exception):
+    """Raised inside an attempt to ask the retry policy (`ServiceQuery._retrying`) for another one.
+
+    A ``read`` callback raises it for an answer that was cut short or is
+    unreadable; the request layer raises it for HTTP 429/502/503/504.
+
+    Parameters
+    ----------
+    reason : str
+        What went wrong, for the final message.
+    acted : bool
+        Whether the server may have acted on the request (then a request that
+        is not idempotent is not repeated).
+    retry_after : float, optional
+        Seconds the server asked us to wait.
+    message : str, optional
+        The whole message of the `RemoteServiceError` raised when the policy
+        gives up (default: one built from ``reason``).
+    """
+
+    def __init__(self, reason: str, *, acted: bool = True, retry_after: float | None = None,
+                 message: str | None = None, status: int | None = None, url: str | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.acted = acted
+        self.retry_after = retry_after
+        self.message = message
+        self.status = status
+        self.url = url
+
+
+class _RetryableStatus(Retryable):
+    """A 429/502/503/504 answer; when the policy gives up, its mapped error is raised."""
+
+    def __init__(self, client, response, method, url, state, *, acted, retry_after):
+        super().__init__(f"HTTP {response.status_code}", acted=acted, retry_after=retry_after,
+                         status=response.status_code)
+        self._raise = lambda: client._raise_for_status(response, method, url, state)
+        try:
+            response.content  # the error text, for the message if the policy gives up
+        except Exception:  # noqa: BLE001 - a cut-off error body leaves the message without it
+            response._content = b""
+        response.close()
+
+    def raise_error(self):
+        self._raise()
+
+
+#: Failures that may go away when the request is sent again: no connection,
+#: a connection reset or cut off, a read timeout, `Retryable`.
+TRANSIENT_ERRORS = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
+                    urllib3.exceptions.ProtocolError, urllib3.exceptions.ReadTimeoutError,
+                    http.client.IncompleteRead, ConnectionError, Retryable)
+
 
 # -- redaction ------------------------------------------------------------------
 
@@ -472,99 +536,167 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
             except (TypeError, ValueError):
                 return None
 
-    def _send(self, method: str, url: str, *, idempotent: bool, retries: int | None = None,
-              **kwargs) -> requests.Response:
-        """One request with retries; returns whatever answer came last."""
+    # -- the retry policy (one for every send path) ---------------------------------
+
+    def _retrying(self, attempt: Callable[[int], T], *, what: str, idempotent: bool = True,
+                  retries: int | None = None) -> T:
+        """Run ``attempt(n)`` for n = 0, 1, ... until it returns: the one retry policy.
+
+        Plain requests (`_http`), streamed responses (``_http(read=...)``),
+        streamed bodies (``_http(data=<callable>)``) and downloads all go
+        through here. An attempt asks for another one by raising a transient
+        error: a connection refused, reset or cut off, a read timeout
+        (`TRANSIENT_ERRORS`), or `Retryable` (an answer that was cut short or
+        unreadable, a 429/502/503/504 status). The policy:
+
+        - at most ``retries`` (default ``max_retries``) attempts after the first;
+        - waits ``retry_backoff * 2**n`` (capped at ``retry_max_wait``) with
+          jitter, or what ``Retry-After`` asks; a server asking for longer than
+          ``retry_max_wait`` gets an answer at once;
+        - a request that is not ``idempotent`` is repeated only when the server
+          surely did not act on it (no connection made, or HTTP 429);
+        - when it stops: a `Retryable` status answer raises its mapped error
+          (`RateLimitError`...), anything else a `RemoteServiceError` naming
+          ``what``, the number of attempts and what to do.
+
+        Parameters
+        ----------
+        attempt : callable
+            ``attempt(n) -> value``; ``n`` counts from 0.
+        what : str
+            The operation, for messages (``"POST /objects/"``).
+        """
         budget = self.max_retries if retries is None else retries
+        n = 0
+        while True:
+            try:
+                return attempt(n)
+            except requests.exceptions.SSLError as exc:
+                raise self._tls_error(what, exc) from None
+            except TRANSIENT_ERRORS as exc:
+                if isinstance(exc, Retryable):
+                    acted, wait = exc.acted, exc.retry_after
+                else:
+                    # Without an answer we cannot know whether a write was
+                    # carried out, unless the connection was never made.
+                    acted = not (isinstance(exc, requests.exceptions.ConnectTimeout)
+                                 or "NewConnectionError" in repr(exc))
+                    wait = None
+                wait = self._backoff(n) if wait is None else wait
+                if n >= budget or (acted and not idempotent) or wait > self.retry_max_wait:
+                    self._give_up(exc, what=what, attempts=n + 1, repeatable=idempotent or not acted)
+                log.debug("%s: %s: attempt %d failed (%s); again in %.2f s", self.service, what, n + 1,
+                          type(exc).__name__, wait)
+                time.sleep(wait)
+                n += 1
+
+    def _give_up(self, exc: BaseException, *, what: str, attempts: int, repeatable: bool) -> None:
+        """Raise the error for a transient failure the policy will not try again."""
+        if isinstance(exc, _RetryableStatus):
+            exc.raise_error()
+        if isinstance(exc, Retryable) and exc.message:
+            raise RemoteServiceError(f"{exc.message} ({attempts} attempt(s))", status=exc.status,
+                                     url=exc.url, service=self.service) from None
+        what_happened = ("timed out" if isinstance(exc, requests.Timeout) else
+                         "was cut off" if isinstance(exc, (Retryable, requests.exceptions.ChunkedEncodingError,
+                                                           urllib3.exceptions.ProtocolError,
+                                                           http.client.IncompleteRead))
+                         else "failed")
+        reason = exc.reason if isinstance(exc, Retryable) else type(exc).__name__
+        advice = ("Try again later." if repeatable else
+                  "The request changes data on the server and was not repeated: check "
+                  "whether it took effect before sending it again.")
+        raise RemoteServiceError(f"{self.name}: {redact(what)} {what_happened} after {attempts} attempt(s): "
+                                 f"{redact(reason)}. {advice}", service=self.service) from None
+
+    def _tls_error(self, what: str, exc: Exception) -> RemoteServiceError:
+        # Not transient: repeating the handshake gives the same answer.
+        reason = re.search(r"certificate verify failed: ([^'\"()]+)", repr(exc))
+        reason = reason.group(1).strip() if reason else "TLS handshake failed"
+        return RemoteServiceError(
+            f"{self.name}: {redact(what)}: the server's TLS certificate could not be "
+            f"verified ({redact(reason)}). If it is signed by a private CA, trust that CA: "
+            f"{self.name}.verify = '/path/to/ca.pem', or set REQUESTS_CA_BUNDLE.", service=self.service)
+
+    def _send(self, method: str, url: str, **kwargs) -> requests.Response:
+        """One request, no retry (`_retrying` decides about those)."""
         kwargs.setdefault("timeout", (min(10.0, self.timeout), self.timeout))
         if self._verify is not True:
             kwargs.setdefault("verify", self._verify)  # per request: REQUESTS_CA_BUNDLE would win over the session's
-        for attempt in range(budget + 1):
-            last = attempt == budget
-            try:
-                response = self._session.request(method, url, **kwargs)
-            except requests.exceptions.SSLError as exc:
-                # Not transient: repeating the handshake gives the same answer.
-                reason = re.search(r"certificate verify failed: ([^'\"()]+)", repr(exc))
-                reason = reason.group(1).strip() if reason else "TLS handshake failed"
-                raise RemoteServiceError(
-                    f"{self.name}: {method} {redact_url(url)}: the server's TLS certificate could not be "
-                    f"verified ({redact(reason)}). If it is signed by a private CA, trust that CA: "
-                    f"{self.name}.verify = '/path/to/ca.pem', or set REQUESTS_CA_BUNDLE.",
-                    url=redact_url(url), service=self.service) from None
-            except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
-                # Without an answer we cannot know whether a write was carried
-                # out, unless the connection was never made.
-                never_sent = isinstance(exc, requests.exceptions.ConnectTimeout) or \
-                    "NewConnectionError" in repr(exc)
-                if last or not (idempotent or never_sent):
-                    what = ("timed out" if isinstance(exc, requests.Timeout) else
-                            "was cut off" if isinstance(exc, requests.exceptions.ChunkedEncodingError)
-                            else "failed")
-                    advice = ("Try again later." if idempotent or never_sent else
-                              "The request changes data on the server and was not repeated: check "
-                              "whether it took effect before sending it again.")
-                    raise RemoteServiceError(
-                        f"{self.name}: {method} {redact_url(url)} {what} after {attempt + 1} "
-                        f"attempt(s): {type(exc).__name__}. {advice}",
-                        url=redact_url(url), service=self.service) from None
-                time.sleep(self._backoff(attempt))
-                continue
-            status = response.status_code
-            if status == 429 and not last:
-                wait = self._retry_after(response)
-                wait = self._backoff(attempt) if wait is None else wait
-                if wait > self.retry_max_wait:
-                    return response
-                response.close()
-                time.sleep(wait)
-                continue
-            if status in RETRY_STATUSES and idempotent and not last:
-                response.close()
-                time.sleep(self._backoff(attempt))
-                continue
-            return response
-        raise AssertionError("unreachable")  # pragma: no cover
+        return self._session.request(method, url, **kwargs)
 
     def _http(self, method: str, path: str, *, params=None, data=None, json=None, files=None,
               headers: Mapping[str, str] | None = None, auth: str = "optional",
               idempotent: bool | None = None, stream: bool = False, retries: int | None = None,
-              timeout=None) -> requests.Response:
-        """Send a request (auth, retries, one renewal on 401); raise on any error status.
+              timeout=None, read: Callable[[requests.Response], T] | None = None) -> Any:
+        """Send a request (auth, retry policy, one renewal on 401); raise on any error status.
 
         Parameters
         ----------
+        data : dict, bytes, str, or callable
+            The body. A callable is a body factory: called once per attempt
+            for a fresh streamed body (file uploads), so that the request can
+            be repeated like any other. A file object or generator given
+            directly cannot be sent twice: no retry, no renewal.
         auth : {"required", "optional", "none"}
             ``required`` logs in without prompting if needed (else `LoginError`);
             ``optional`` sends the token if logged in; ``none`` never sends it.
         idempotent : bool, optional
             Whether repeating the request is harmless; default: by HTTP method.
+        read : callable, optional
+            ``read(response) -> value`` for a successful answer: its body is
+            read inside the retry policy (a body cut off while ``read`` runs,
+            or ``read`` raising `Retryable`, repeats the whole request), the
+            response is closed afterwards, and ``_http`` returns ``value``.
+            Without it ``_http`` returns the response itself.
+
+        Returns
+        -------
+        requests.Response, or what ``read`` returned
         """
         method = method.upper()
         url = self._url(path)
+        what = f"{method} {urllib.parse.urlsplit(redact_url(url)).path}"
         if idempotent is None:
             idempotent = method in IDEMPOTENT_METHODS
-        if files is not None or (data is not None and not isinstance(data, (bytes, str, Mapping, list, tuple))):
+        factory = data if callable(data) else None
+        replayable = files is None and (factory is not None or data is None
+                                        or isinstance(data, (bytes, str, Mapping, list, tuple)))
+        if not replayable:
             retries = 0  # a streamed body cannot be sent twice
-        kwargs = dict(params=params, data=data, json=json, files=files, stream=stream)
+        kwargs = dict(params=params, json=json, files=files, stream=stream or read is not None)
         if timeout is not None:
             kwargs["timeout"] = timeout
         renewed = False
-        while True:
-            state = self._current_auth(auth)
-            request_headers = dict(headers or {})
-            if state is not None:
-                request_headers.update(self._auth_header(state))
-            response = self._send(method, url, idempotent=idempotent, retries=retries,
-                                  headers=request_headers, **kwargs)
-            if response.status_code in self.renew_statuses and state is not None and not renewed \
-                    and retries != 0:
-                renewed = True
-                if self._renew(state, persist=state.extra.get("persist", False)) is not None:
-                    continue
-            if response.status_code >= 400:
-                self._raise_for_status(response, method, url, state)
-            return response
+
+        def attempt(n: int):
+            nonlocal renewed
+            while True:  # a renewal repeats at once; it is not a failure
+                state = self._current_auth(auth)
+                request_headers = dict(headers or {})
+                if state is not None:
+                    request_headers.update(self._auth_header(state))
+                response = self._send(method, url, headers=request_headers,
+                                      data=factory() if factory is not None else data, **kwargs)
+                status = response.status_code
+                if status in self.renew_statuses and state is not None and not renewed and replayable:
+                    renewed = True
+                    if self._renew(state, persist=state.extra.get("persist", False)) is not None:
+                        response.close()
+                        continue
+                if status == 429 or status in RETRY_STATUSES:
+                    raise _RetryableStatus(self, response, method, url, state,
+                                           acted=status != 429, retry_after=self._retry_after(response))
+                if status >= 400:
+                    self._raise_for_status(response, method, url, state)
+                if read is None:
+                    return response
+                try:
+                    return read(response)
+                finally:
+                    response.close()
+
+        return self._retrying(attempt, what=what, idempotent=idempotent, retries=retries)
 
     # -- errors ------------------------------------------------------------------------
 
@@ -690,30 +822,29 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
             if hit is not None:
                 log.debug("%s %s: answered from the cache", method, redact_url(url))
                 return jsonlib.loads(hit[0])
-        attempts = (self.max_retries if idempotent else 0) + 1
-        for attempt in range(attempts):
-            response = self._http(method, url, params=params, data=data, json=json, auth=auth,
-                                  idempotent=idempotent, headers=headers)
+        where = urllib.parse.urlsplit(redact_url(url)).path
+
+        def parse(response: requests.Response):
             content = response.content
             if not content.strip():
-                return empty
+                return empty, None, response.status_code
             try:
-                value = jsonlib.loads(content)
-                break
+                return jsonlib.loads(content), content, response.status_code
             except ValueError:
-                if attempt + 1 < attempts:
-                    time.sleep(self._backoff(attempt))
-                    continue
-                raise RemoteServiceError(
-                    f"{self.name}: {method} {urllib.parse.urlsplit(redact_url(url)).path} answered "
-                    f"HTTP {response.status_code} with a body that is not valid JSON "
-                    f"({len(content)} bytes). Try again later; report it to the service if it persists.",
-                    status=response.status_code, url=redact_url(url), service=self.service) from None
+                raise Retryable("the body is not valid JSON", message=(
+                    f"{self.name}: {method} {where} answered HTTP {response.status_code} with a body that "
+                    f"is not valid JSON ({len(content)} bytes). Try again later; report it to the service "
+                    f"if it persists."), status=response.status_code, url=redact_url(url)) from None
+
+        value, content, status = self._http(method, url, params=params, data=data, json=json, auth=auth,
+                                            idempotent=idempotent, headers=headers, read=parse)
+        if content is None:
+            return value
         if use_cache:
             # The identity may have changed if the call renewed the token; file
             # the entry under whoever is logged in now.
             self._cache.put(self._identity(), key, content, method=method,
-                            path=urllib.parse.urlsplit(url).path, status=response.status_code)
+                            path=urllib.parse.urlsplit(url).path, status=status)
         return value
 
     # -- result tables ------------------------------------------------------------

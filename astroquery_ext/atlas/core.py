@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import codecs
 import collections
+import itertools
 import json
 import math
 import numbers
@@ -38,7 +39,7 @@ from astropy.utils.exceptions import AstropyUserWarning
 
 from astroquery_ext._base import (
     AstroqueryExtError, AuthorizationError, AuthState, InvalidQueryError, LoginError, RemoteServiceError,
-    ServiceQuery, bounded_map, gc_paused, check_max_workers, chunked, env_var, no_prompt, records_to_table, redact_url,
+    Retryable, ServiceQuery, bounded_map, gc_paused, check_max_workers, chunked, env_var, no_prompt, records_to_table, redact_url,
     warn_if_empty)
 from astroquery_ext._base.download import BatchProgress
 from astroquery_ext.atlas import conf
@@ -836,50 +837,41 @@ class AtlasClass(ServiceQuery):
         data = {"objects": ",".join(map(str, chunk))}
         if mjd is not None:
             data["mjd"] = repr(mjd)
-        for attempt in range(self.max_retries + 1):
-            result = _ObjectsResult()
-            stream = _RecordStream()
+
+        def read(response):
+            # Read inside the base's retry policy: a body cut off here repeats the request.
+            result, stream, position = _ObjectsResult(), _RecordStream(), 0
             try:
-                response = self._http("POST", "objects/", data=data, auth="required", idempotent=True,
-                                      stream=True)
-                try:
-                    position = 0
-                    for block in response.iter_content(4 << 20):
-                        for record in stream.feed(block):
-                            result.add(record, chunk[position] if position < len(chunk) else -1)
-                            position += 1
-                            progress.advance(1)
-                    for record in stream.feed(b"", final=True):
+                for block in itertools.chain(response.iter_content(4 << 20), [None]):
+                    final = block is None
+                    for record in stream.feed(b"" if final else block, final=final):
                         result.add(record, chunk[position] if position < len(chunk) else -1)
                         position += 1
                         progress.advance(1)
-                finally:
-                    response.close()
-            except (requests.exceptions.ChunkedEncodingError, requests.ConnectionError,
-                    json.JSONDecodeError) as exc:
-                if attempt == self.max_retries:
-                    raise RemoteServiceError(
-                        f"{self.name}: POST /objects/ was cut off {attempt + 1} times "
-                        f"({type(exc).__name__}); try again later or with a smaller conf.chunk_size.",
-                        url=redact_url(self._url("objects/")), service=self.service) from None
-                time.sleep(self._backoff(attempt))
-                continue
-            if stream.other is not None:
-                text = "".join(stream.other)
-                try:
-                    answer = json.loads(text)
-                except ValueError:
-                    answer = text[:300]
-                self._check_answer(answer, "objects/")
-                raise RemoteServiceError(f"{self.name}: objects/ answered {str(answer)[:200]!r} instead of a "
-                                         f"list of records", url=redact_url(self._url("objects/")),
-                                         service=self.service)
-            if position != len(chunk):
-                raise RemoteServiceError(
-                    f"{self.name}: objects/ answered {position} records for {len(chunk)} ids; report this to "
-                    f"the service.", url=redact_url(self._url("objects/")), service=self.service)
-            return result
-        raise AssertionError("unreachable")  # pragma: no cover
+            except json.JSONDecodeError:
+                raise Retryable("the list of records was cut off or is not valid JSON", message=(
+                    f"{self.name}: POST /objects/ answered a list of records that was cut off or is not "
+                    f"valid JSON; try again later or with a smaller conf.chunk_size"),
+                    url=redact_url(self._url("objects/"))) from None
+            return result, stream, position
+
+        result, stream, position = self._http("POST", "objects/", data=data, auth="required",
+                                              idempotent=True, read=read)
+        if stream.other is not None:
+            text = "".join(stream.other)
+            try:
+                answer = json.loads(text)
+            except ValueError:
+                answer = text[:300]
+            self._check_answer(answer, "objects/")
+            raise RemoteServiceError(f"{self.name}: objects/ answered {str(answer)[:200]!r} instead of a "
+                                     f"list of records", url=redact_url(self._url("objects/")),
+                                     service=self.service)
+        if position != len(chunk):
+            raise RemoteServiceError(
+                f"{self.name}: objects/ answered {position} records for {len(chunk)} ids; report this to "
+                f"the service.", url=redact_url(self._url("objects/")), service=self.service)
+        return result
 
     # -- the memo -------------------------------------------------------------------
 

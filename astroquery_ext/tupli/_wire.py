@@ -224,6 +224,15 @@ class UploadSource:
             yield block
 
 
+def new_boundary() -> str:
+    """A fresh multipart boundary (one per upload; every attempt of it reuses it)."""
+    return "astroquery-ext-" + uuid.uuid4().hex
+
+
+def multipart_content_type(boundary: str) -> str:
+    return f"multipart/form-data; boundary={boundary}"
+
+
 class MultipartBody:
     """A ``multipart/form-data`` body read piece by piece, with a known length.
 
@@ -231,8 +240,9 @@ class MultipartBody:
     urllib3 reads it in blocks, so a file is never held whole in memory.
     """
 
-    def __init__(self, fields: Mapping[str, str], file_field: str, source: UploadSource, chunk_size: int):
-        self.boundary = "astroquery-ext-" + uuid.uuid4().hex
+    def __init__(self, fields: Mapping[str, str], file_field: str, source: UploadSource, chunk_size: int,
+                 boundary: str | None = None):
+        self.boundary = boundary or new_boundary()
         head = b"".join(
             f'--{self.boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n'
             f"Content-Type: text/plain; charset=utf-8\r\n\r\n".encode() + value.encode("utf-8") + b"\r\n"
@@ -246,7 +256,7 @@ class MultipartBody:
 
     @property
     def content_type(self) -> str:
-        return f"multipart/form-data; boundary={self.boundary}"
+        return multipart_content_type(self.boundary)
 
     @staticmethod
     def _iter(head, source, tail, chunk_size):

@@ -31,11 +31,12 @@ from astropy.table import Table
 
 from astroquery_ext._base import (
     AstroqueryExtError, AuthState, AuthorizationError, ConflictError, DownloadError, DownloadJob,
-    LoginError, NotFoundError, RemoteServiceError, ServiceQuery, bounded_map, check_max_workers, download_file,
+    LoginError, NotFoundError, ServiceQuery, bounded_map, check_max_workers, download_file,
     jwt_expiry, warn_if_empty)
 from astroquery_ext.tupli import conf
 from astroquery_ext.tupli._wire import (
     ARTIFACT_KEYS, METADATA_LIMIT, MultipartBody, UploadSource, as_metadata_dict, benchmark_hash, benchmark_metadata,
+    multipart_content_type, new_boundary,
     check_id, check_latin1, check_name, check_optional_str, encode_json, jsonable_dict, tuples_to_wire)
 from astroquery_ext.tupli.fields import (
     ARTIFACT_FIELDS, BENCHMARK_FIELDS, EPISODE_FIELDS, GROUP_FIELDS, ROLE_FIELDS, USER_FIELDS, tuples_table)
@@ -426,40 +427,15 @@ class TupliClass(ServiceQuery):
             raise ValueError("artifact metadata is larger than the server's 1 MiB limit; store large "
                              "values as an artifact of their own")
         chunk = int(self.conf.upload_chunk_size)
-        renewed, failures = False, 0
-        while True:
-            body = MultipartBody({"metadata": text}, "data", source, chunk)
-            state = self._auth
-            try:
-                response = self._http("POST", "artifacts/upload", data=body, auth="required",
-                                      headers={"Content-Type": body.content_type}, idempotent=False)
-            except LoginError:
-                # A streamed body is not resent by the base; the token was refused
-                # before the server read it: renew once and send it again.
-                if renewed or state is None or self._renew(state, persist=state.extra.get("persist", False)) is None:
-                    raise
-                renewed = True
-                continue
-            except RemoteServiceError as exc:
-                # The server files an artifact under the hash of its bytes and its
-                # owner, and answers a second upload of the same bytes by the same
-                # user with the stored record: an upload whose answer was lost
-                # (or that met a 429/502/503/504) can be sent again without
-                # storing it twice. The base does not resend streamed bodies.
-                wait = exc.retry_after if getattr(exc, "retry_after", None) is not None else \
-                    self._backoff(failures)
-                if (exc.status is not None and exc.status not in (429, 502, 503, 504)) or \
-                        failures >= self.max_retries or wait > self.retry_max_wait:
-                    if not failures:
-                        raise
-                    raise type(exc)(
-                        f"{self.name}: the artifact upload failed {failures + 1} times; last: {exc} "
-                        f"(uploading the same bytes again is safe: the server keeps one copy per user)",
-                        status=exc.status, detail=exc.detail, url=exc.url, service=self.service) from None
-                failures += 1
-                time.sleep(wait)
-                continue
-            return response.json()
+        boundary = new_boundary()
+        # A body factory: the base's retry policy (and a renewal on 401) sends a
+        # fresh streamed body per attempt. Repeating is safe: the server files
+        # an artifact under the hash of its bytes and its owner, and answers a
+        # second upload of the same bytes by the same user with the stored record.
+        response = self._http("POST", "artifacts/upload", auth="required", idempotent=True,
+                              data=lambda: MultipartBody({"metadata": text}, "data", source, chunk, boundary),
+                              headers={"Content-Type": multipart_content_type(boundary)})
+        return response.json()
 
     def load_artifact(self, artifact_id: str, path: str | os.PathLike | None = None, *,
                       overwrite: bool = False) -> bytes | Path:
