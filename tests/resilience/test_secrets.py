@@ -254,7 +254,7 @@ def _cli(home, *args, env=None, expect=None):
     return result.stdout + result.stderr
 
 
-@pytest.mark.skipif(not (Path(__file__).parents[2] / "astroquery_ext" / "cli.py").exists(), reason="no CLI yet")
+@pytest.mark.skipif(not (Path(__file__).parents[2] / "astroquery_ext" / "cli").is_dir(), reason="no CLI yet")
 def test_cli_output_holds_no_secret(atlas_sandbox, grad300_sandbox, tupli_sandbox, tmp_path):
     home = tmp_path / "home"
     home.mkdir()
