@@ -54,6 +54,33 @@ class CLI:
             assert_one_error_line(result.stderr)
         return result
 
+    def in_terminal(self, *args, columns: int = 80, timeout: float = 120) -> tuple[str, str]:
+        """Run with standard output on a pseudo-terminal ``columns`` wide; returns (stdout, stderr)."""
+        import pty
+
+        leader, follower = pty.openpty()
+        try:
+            process = subprocess.Popen(self.command(*args), stdout=follower, stderr=subprocess.PIPE, text=True,
+                                       env={**self.env, "COLUMNS": str(columns)}, cwd=self.home)
+            os.close(follower)
+            chunks = []
+            while True:
+                try:
+                    data = os.read(leader, 65536)
+                except OSError:  # the terminal is closed when the process ends
+                    break
+                if not data:
+                    break
+                chunks.append(data)
+            err = process.stderr.read()
+            process.wait(timeout=timeout)
+        finally:
+            os.close(leader)
+        out = b"".join(chunks).decode().replace("\r\n", "\n")
+        self.record(out, err)
+        assert process.returncode == 0, err
+        return out, err
+
     def popen(self, *args, env: dict | None = None, **kwargs) -> subprocess.Popen:
         return subprocess.Popen(self.command(*args), env={**self.env, **(env or {})}, cwd=self.home,
                                 text=True, **kwargs)

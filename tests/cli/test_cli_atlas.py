@@ -97,3 +97,50 @@ def test_service_error_is_one_line(fresh_cli, sandbox, atlas):
     run("login", "--token", "-", input=wrong + "\n")
     error = run("cone", "0", "0", "5", "--no-cache", expect=1).stderr
     assert "401" in error or "log in" in error.lower()
+
+
+def test_negative_sexagesimal_dec_needs_no_double_dash(atlas):
+    from astropy.coordinates import Angle
+
+    south = [r for r in json.loads(atlas("list", "good", "--format", "json").stdout) if r["dec"] < -1]
+    assert south, "the sandbox's good list has southern objects"
+    target = south[0]
+    ra = Angle(target["ra"], "deg").to_string(unit="hourangle", sep=":", precision=2)
+    dec = Angle(target["dec"], "deg").to_string(unit="deg", sep=":", precision=1)
+    dms = Angle(target["dec"], "deg").to_string(unit="deg", sep="dms", precision=1)
+    assert dec.startswith("-") and dms.startswith("-")
+    for where in ([ra, dec], [ra, dms]):
+        # The options after the negative value are still options.
+        found = json.loads(atlas("cone", *where, "5", "--type", "nearest", "--format", "json").stdout)
+        assert [r["atlas_id"] for r in found] == [target["atlas_id"]]
+
+
+def test_columns_and_fits_output(atlas, tmp_path):
+    pair = atlas.info["fixture_pair"]
+    where = [str(pair["ra"]), str(pair["dec"]), "60"]
+    picked = Table.read(atlas("cone", *where, "--columns", "separation,atlas_id", "--format", "csv").stdout,
+                        format="ascii.csv")
+    assert picked.colnames == ["separation", "atlas_id"] and sorted(picked["atlas_id"]) == sorted(pair["ids"])
+    refused = atlas("cone", *where, "--columns", "atlas_id,nonsense", expect=1).stderr
+    assert "'nonsense'" in refused and "atlas_id" in refused                     # names the columns there are
+    # FITS from the extension, and with --format whatever the name.
+    ids = [str(i) for i in pair["ids"]]
+    atlas("lightcurves", *ids, "-o", tmp_path / "lc.fits")
+    ecsv = Table.read(atlas("lightcurves", *ids, "--format", "ecsv").stdout, format="ascii.ecsv")
+    fits = Table.read(tmp_path / "lc.fits")
+    assert len(fits) == len(ecsv) > 0 and list(fits["atlas_id"]) == list(ecsv["atlas_id"])
+    atlas("objects", ids[0], "--format", "fits", "--columns", "atlas_id,ra,dec", "-o", tmp_path / "obj.dat")
+    objects = Table.read(tmp_path / "obj.dat", format="fits")
+    assert objects.colnames == ["atlas_id", "ra", "dec"] and objects["atlas_id"].tolist() == [int(ids[0])]
+
+
+def test_not_logged_in_and_unreachable_messages_name_commands(fresh_cli, sandbox, atlas):
+    run = _runner(fresh_cli, sandbox)
+    error = run("cone", "0", "0", "5", expect=1).stderr
+    assert f"'astroquery-ext atlas login --username NAME --server {sandbox.url('atlas')}'" in error
+    assert "Atlas.login" not in error and "store_token" not in error              # no Python advice
+    # Nothing listens on port 9: the message names the URL and the setting to check.
+    token = {"ASTROQUERY_EXT_ATLAS_TOKEN": atlas.creds["token"]}
+    refused = fresh_cli("atlas", "cone", "0", "0", "5", "--server", "http://127.0.0.1:9/api/", env=token,
+                        expect=1).stderr
+    assert "http://127.0.0.1:9/api/" in refused and "--server" in refused

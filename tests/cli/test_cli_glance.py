@@ -117,3 +117,19 @@ def test_browser_and_manual_logins_and_logout(fresh_cli, sandbox, glance):
     assert login.returncode == 0, err
     assert "logged out" in run("logout").stderr
     run("whoami", expect=1)
+
+
+def test_later_commands_use_the_login_service_of_the_stored_login(fresh_cli, sandbox, glance):
+    run = _runner(fresh_cli, sandbox)
+    _device_login(run)                        # with --issuer (the sandbox's own login service)
+
+    def bare(*args, **kwargs):                # no --issuer: the one of the login is used
+        return fresh_cli("glance", *args, "--server", sandbox.url("glance"), **kwargs)
+
+    assert bare("whoami").stdout.strip() == "alice"
+    codes = json.loads(bare("search", "analyses", "--limit", "2", "--format", "json").stdout)
+    assert len(codes) == 2
+    assert "logged out" in bare("logout").stderr
+    error = bare("whoami", expect=1).stderr
+    assert "'astroquery-ext glance login --server" in error and "Glance.login" not in error
+    run("whoami", expect=1)                   # the session is gone at the issuer too

@@ -20,6 +20,7 @@ def _runner(cli, sandbox):
         return cli("grad300", *args, "--server", sandbox.url("grad300"), **kwargs)
     run.creds = sandbox.credentials("grad300")
     run.password = {"ASTROQUERY_EXT_GRAD300_PASSWORD": run.creds["password"]}
+    run.cli, run.server = cli, sandbox.url("grad300")
     return run
 
 
@@ -67,3 +68,30 @@ def test_download_by_id_and_by_query(grad, tmp_path):
     assert Table.read(failed.stdout, format="ascii.csv")["status"][0] == "error"     # the manifest still comes
     grad("download", "-o", tmp_path, expect=2)                                        # nothing selected
     grad("download", "--id", "3", "-o", tmp_path, expect=2)                           # id without type
+
+
+def test_wide_tables_fit_the_terminal(grad):
+    # On a terminal 80 characters wide: lines fit, middle columns give way, and stderr says how to see them.
+    out, err = grad.cli.in_terminal("grad300", "query", "--type", "TPI", "--server", grad.server, columns=80)
+    lines = out.splitlines()
+    assert lines and all(len(line) <= 80 for line in lines)
+    assert "..." in lines[0]
+    assert "columns fit the terminal" in err and "--columns" in err and "--format" in err
+    # Piped (a script, a file): every column, however long the lines.
+    piped = grad("query", "--type", "TPI").stdout.splitlines()
+    assert max(map(len, piped)) > 80 and "file_name" in piped[0] and "..." not in piped[0]
+
+
+def test_download_folder_is_made_and_manifest_columns(grad, tmp_path):
+    target = tmp_path / "new" / "scans"
+    result = grad("download", "--type", "TPI", "--id", "3", "-o", target, "--format", "csv",
+                  "--columns", "status,file_name")
+    manifest = Table.read(result.stdout, format="ascii.csv")
+    assert manifest.colnames == ["status", "file_name"] and manifest["status"][0] in ("downloaded", "exists")
+    assert (target / manifest["file_name"][0]).is_file()
+
+
+def test_grad300_errors_name_commands(fresh_cli, sandbox):
+    run = _runner(fresh_cli, sandbox)
+    error = run("query", "--type", "TPI", expect=1).stderr
+    assert "'astroquery-ext grad300 login --username EMAIL" in error and "Grad300.login" not in error

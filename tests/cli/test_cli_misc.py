@@ -62,3 +62,33 @@ def test_demo_command(cli, tmp_path):
     result = cli("demo", "--services", "atlas", "--output", tmp_path, timeout=180)
     assert "ATLAS Transient Server" in result.stdout
     assert (tmp_path / "atlas_lightcurve.png").stat().st_size > 0
+
+
+def test_cache_info_as_fits_and_columns(cli, tmp_path):
+    cli("cache", "info", "--columns", "service,entries", "-o", tmp_path / "cache.fits")
+    table = Table.read(tmp_path / "cache.fits")
+    assert table.colnames == ["service", "entries"] and list(table["service"]) == ["atlas", "grad300", "glance",
+                                                                                   "tupli"]
+    assert "--columns" in cli("cache", "info", "--columns", "where", expect=1).stderr
+
+
+def _hidden(hidden: list[str], argv: list[str], home) -> subprocess.CompletedProcess:
+    """The command line in an interpreter where ``hidden`` cannot be imported (as if not installed)."""
+    code = ("import sys\n" + "".join(f"sys.modules[{name!r}] = None\n" for name in hidden)
+            + f"from astroquery_ext.cli import main\nsys.exit(main({argv!r}))\n")
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=base_env(home),
+                          timeout=120, cwd=home)
+
+
+def test_sandbox_and_demo_without_their_extras_say_how_to_install(cli, tmp_path):
+    sandbox = _hidden(["uvicorn"], ["sandbox", "--services", "atlas"], cli.home)
+    assert sandbox.returncode == 1 and sandbox.stdout == ""
+    assert sandbox.stderr.strip().splitlines() == [
+        "astroquery-ext: error: The sandbox needs the 'sandbox' extra of astroquery-ext, which is not installed "
+        "(missing: uvicorn). Install it with: pip install \"astroquery-ext[sandbox]\""]
+    demo = _hidden(["matplotlib"], ["demo", "--services", "atlas", "--output", str(tmp_path)], cli.home)
+    assert demo.returncode == 1 and demo.stdout == ""
+    [line] = demo.stderr.strip().splitlines()
+    assert line.startswith("astroquery-ext: error: The demo tour needs the 'plot' extra") and \
+        line.endswith('pip install "astroquery-ext[plot]"')
+    assert not list(tmp_path.iterdir())                                  # refused before anything started

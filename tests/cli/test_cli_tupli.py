@@ -93,3 +93,26 @@ def test_groups(tupli):
 def test_refusals(tupli):
     assert "JSON" in tupli("benchmarks", "list", "--filter", "[1", expect=1).stderr
     tupli("benchmarks", "list", "--where", "novalue", expect=2)
+
+
+def test_download_to_a_folder_keeps_the_server_file_name(tupli, tmp_path):
+    (tmp_path / "weights.bin").write_bytes(b"\x00\x01weights")
+    item = json.loads(tupli("artifacts", "upload", tmp_path / "weights.bin").stdout)
+    # "models/" does not exist: it is made, and the artifact keeps its name inside it.
+    saved = tupli("artifacts", "download", item["id"], "-o", f"{tmp_path / 'models'}/").stdout.strip()
+    assert saved == str(tmp_path / "models" / "weights.bin")
+    assert (tmp_path / "models" / "weights.bin").read_bytes() == b"\x00\x01weights"
+    # An existing directory without the slash is a folder too; a new name without it is a file.
+    (tmp_path / "again").mkdir()
+    assert tupli("artifacts", "download", item["id"], "-o", tmp_path / "again").stdout.strip() == \
+        str(tmp_path / "again" / "weights.bin")
+    assert tupli("artifacts", "download", item["id"], "-o", tmp_path / "copy").stdout.strip() == \
+        str(tmp_path / "copy")
+    tupli("artifacts", "delete", item["id"])
+
+
+def test_columns_of_lists(tupli):
+    groups = Table.read(tupli("groups", "list", "--columns", "name", "--format", "csv").stdout, format="ascii.csv")
+    assert groups.colnames == ["name"] and "team" in list(groups["name"])
+    plain = tupli("episodes", "list", "--columns", "id,n_tuples").stdout.splitlines()
+    assert plain[0].split() == ["id", "n_tuples"]
