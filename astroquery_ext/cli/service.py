@@ -333,12 +333,10 @@ def explain(exc: BaseException, args, text: str) -> str:
         return service.not_logged_in(server, args)
     text = in_cli_terms(text, service)
     if isinstance(exc, AstroqueryExtError) and unreachable(exc):
-        if server not in text and (exc.url or "") not in text:
-            text = f"{text} (server {server})"
         option = "the --server option" if getattr(args, "server", None) else \
             f"--server, or server in the [{service.name}] section of astroquery_ext.cfg " \
             f"(astroquery_ext.{service.name}.conf.server)"
-        text = f"{text} Is the server address right? Check {option}."
+        text = f"{text} Is {server} the right server? Check {option}."
     return text
 
 

@@ -144,3 +144,12 @@ def test_not_logged_in_and_unreachable_messages_name_commands(fresh_cli, sandbox
     refused = fresh_cli("atlas", "cone", "0", "0", "5", "--server", "http://127.0.0.1:9/api/", env=token,
                         expect=1).stderr
     assert "http://127.0.0.1:9/api/" in refused and "--server" in refused
+
+
+def test_server_refusals_give_advice_as_commands(fresh_cli, sandbox, atlas):
+    run = _runner(fresh_cli, sandbox)
+    wrong = "fedcba9876543210fedcba9876543210fedcba98"
+    fresh_cli.secrets.add(wrong)
+    run("login", "--token", "-", input=wrong + "\n")
+    error = run("cone", "0", "0", "5", "--no-cache", expect=1).stderr             # HTTP 401
+    assert "'astroquery-ext atlas login" in error and "Atlas.login" not in error
