@@ -16,6 +16,7 @@ from astroquery_ext._base.exceptions import (
 from astroquery_ext._base.paging import (
     bounded_map, check_max_workers, chunked, fetch_cursor_pages, fetch_offset_pages)
 from astroquery_ext._base.query import AuthState, Retryable, ServiceQuery, redact, redact_url, register_secret
+from astroquery_ext._base.serialize import ResultTable, as_result, prepare_table
 from astroquery_ext._base.tables import Field, gc_paused, parse_time, records_to_table, warn_if_empty, warn_truncated
 
 __all__ = [
@@ -26,5 +27,5 @@ __all__ = [
     "redact", "redact_url", "register_secret", "jwt_expiry",
     "AstroqueryExtError", "LoginError", "AuthorizationError", "NotFoundError", "ConflictError",
     "RateLimitError", "InvalidQueryError", "RemoteServiceError", "DownloadError",
-    "NoResultsWarning", "MaxResultsWarning",
+    "NoResultsWarning", "MaxResultsWarning", "ResultTable", "as_result", "prepare_table",
 ]

@@ -58,6 +58,7 @@ from astroquery.query import LoginABCMeta, QueryWithLogin
 from astroquery_ext import __version__
 from astroquery_ext._base.cache import ResponseCache, cache_key
 from astroquery_ext._base.credentials import CredentialChain, TokenStore, no_prompt
+from astroquery_ext._base.serialize import as_result
 from astroquery_ext._base.tables import Field, records_to_table, warn_if_empty, warn_truncated
 from astroquery_ext._base.exceptions import (
     AuthorizationError, ConflictError, InvalidQueryError, LoginError, NotFoundError,
@@ -877,7 +878,7 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
         query : dict, optional
             The query parameters, for ``meta["query"]`` (never put credentials here).
         """
-        table = records_to_table(records, fields, meta=self._provenance(path, query))
+        table = as_result(records_to_table(records, fields, meta=self._provenance(path, query)))
         if truncated:
             warn_truncated(row_limit, what)
         if warn_empty:

@@ -36,12 +36,14 @@ from astropy.table import Column, MaskedColumn, Table, vstack
 from astropy.table.groups import TableGroups
 from astropy.time import Time
 from astropy.utils.exceptions import AstropyUserWarning
+from astroquery.utils import TableList
 
 from astroquery_ext._base import (
     AstroqueryExtError, AuthorizationError, AuthState, InvalidQueryError, LoginError, RemoteServiceError,
     Retryable, ServiceQuery, bounded_map, gc_paused, check_max_workers, chunked, env_var, no_prompt, records_to_table, redact_url,
     warn_if_empty)
 from astroquery_ext._base.download import BatchProgress
+from astroquery_ext._base.serialize import as_result
 from astroquery_ext.atlas import conf
 from astroquery_ext.atlas import fields as F
 
@@ -636,8 +638,9 @@ class AtlasClass(ServiceQuery):
 
         Returns
         -------
-        dict of `~astropy.table.Table`
-            Keys ``object``, ``lc``, ``lcnondets``, ``fp``,
+        `~astroquery.utils.TableList`
+            One Table per part, by name (``parts["lc"]``) or position:
+            ``object``, ``lc``, ``lcnondets``, ``fp``,
             ``sherlock_crossmatches``, ``sherlock_classifications``,
             ``tns_crossmatches``, ``external_crossmatches``; each table stacks
             the rows of all objects, with an ``atlas_id`` column first. Ids the
@@ -656,7 +659,7 @@ class AtlasClass(ServiceQuery):
         """
         wanted = parse_ids(ids)
         mjd = _mjd_arg(mjd_min)
-        return self._objects(wanted, mjd, cache=cache, show_progress=show_progress)
+        return TableList(self._objects(wanted, mjd, cache=cache, show_progress=show_progress))
 
     def query_objects(self, ids, *, cache: bool | None = None, show_progress: bool = True):
         """The object rows (position, names, lists, scores) of some objects.
@@ -773,7 +776,7 @@ class AtlasClass(ServiceQuery):
         front = ["atlas_id", "mjd", "filter", "detected", "mag", "magerr", "mag5sig", "negative_flux",
                  "det", "dup", "zp", "exptime", "expname", "exposure_id"]
         names = front + [c for c in columns if c not in front]
-        merged = Table([columns[n] for n in names], names=names, copy=False, meta=dict(meta))
+        merged = as_result(Table([columns[n] for n in names], names=names, copy=False, meta=dict(meta)))
         keys = np.asarray(merged["atlas_id"])
         starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if len(keys) else np.zeros(0, int)
         try:  # already sorted: set the groups without sorting again
@@ -830,7 +833,7 @@ class AtlasClass(ServiceQuery):
                 columns = fields if part == "object" else [F.ATLAS_ID] + fields
                 table = records_to_table(rows, columns)
             table.meta.update(meta)
-            parts[part] = table
+            parts[part] = as_result(table)
         return parts
 
     def _fetch_chunk(self, chunk: list[int], mjd: float | None, progress: BatchProgress) -> _ObjectsResult:

@@ -112,7 +112,7 @@ class GlanceClass(ServiceQuery):
 
     Every ``query_*`` method returns an `~astropy.table.Table` of all the
     records that match (pages are fetched concurrently); ``get_*`` methods
-    return one whole record as a dict. Log in once with `login`.
+    return one record as a one-row Table with the same columns. Log in once with `login`.
 
     Parameters
     ----------
@@ -601,7 +601,16 @@ class GlanceClass(ServiceQuery):
 
     # -- single records ---------------------------------------------------------------
 
-    def _get(self, mode: str, ref_code: Any, keys: tuple[str, ...], cache: bool | None) -> dict:
+    def _one_row(self, mode: str, record: dict, query: str) -> Table:
+        """One record as a one-row Table with the columns of the matching ``query_*``."""
+        endpoint, what = ENDPOINTS[mode]
+        fields = [self._web_field(mode) if f.name == "web_url" else f for f in FIELDS[mode]]
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*dubious year", category=ErfaWarning)
+            return self._table([record], fields, path=endpoint, what=what, query={"queryString": query},
+                               warn_empty=False)
+
+    def _get(self, mode: str, ref_code: Any, keys: tuple[str, ...], cache: bool | None) -> Table:
         code = _code(ref_code)
         endpoint, what = ENDPOINTS[mode]
         expr = None
@@ -615,13 +624,13 @@ class GlanceClass(ServiceQuery):
                 codes = [record.get(k) for k in keys]
                 if any(isinstance(c, str) and (c == code if exact else c.lower() == code.lower())
                        for c in codes):
-                    return record
+                    return self._one_row(mode, record, expr.to_dsl())
         raise NotFoundError(f"{self.name}: no {mode} has the reference code {code!r} (searched "
                             f"{' and '.join(keys)}). Check the code.",
                             url=self._url(endpoint), service=self.service)
 
-    def get_analysis(self, ref_code: str, *, cache: bool | None = None) -> dict:
-        """One analysis, the whole record.
+    def get_analysis(self, ref_code: str, *, cache: bool | None = None) -> Table:
+        """One analysis: a one-row Table with the columns of `query_analyses`.
 
         Parameters
         ----------
@@ -632,8 +641,10 @@ class GlanceClass(ServiceQuery):
 
         Returns
         -------
-        dict
-            The record as the server sends it: camelCase keys (``referenceCode``,
+        `~astropy.table.Table`
+            One row, the columns of `query_analyses` (it stacks with them and
+            writes to FITS, VOTable, ECSV). ``table["record"][0]`` is the whole
+            record as the server sends it: camelCase keys (``referenceCode``,
             ``status``, ``groups``, ``phase0``, ``analysisTeam``, ``metadata``...),
             nested dicts and lists, dates as ISO strings.
 
@@ -644,37 +655,38 @@ class GlanceClass(ServiceQuery):
         """
         return self._get("analysis", ref_code, ("referenceCode",), cache)
 
-    def get_paper(self, ref_code: str, *, cache: bool | None = None) -> dict:
-        """One paper, the whole record (see `get_analysis`); ``ref_code`` like ``"HDBS-2018-33"``."""
+    def get_paper(self, ref_code: str, *, cache: bool | None = None) -> Table:
+        """One paper, a one-row Table (see `get_analysis`); ``ref_code`` like ``"HDBS-2018-33"``."""
         return self._get("paper", ref_code, ("referenceCode",), cache)
 
-    def get_confnote(self, ref_code: str, *, cache: bool | None = None) -> dict:
-        """One CONF note, the whole record (see `get_analysis`), by its temporary
+    def get_confnote(self, ref_code: str, *, cache: bool | None = None) -> Table:
+        """One CONF note, a one-row Table (see `get_analysis`), by its temporary
         (``"CONF-SUSY-2023-04"``) or final (``"ATLAS-CONF-2023-009"``) reference code."""
         return self._get("confnote", ref_code, ("temporaryReferenceCode", "finalReferenceCode"), cache)
 
-    def get_pubnote(self, ref_code: str, *, cache: bool | None = None) -> dict:
-        """One PUB note, the whole record (see `get_analysis`), by its temporary
+    def get_pubnote(self, ref_code: str, *, cache: bool | None = None) -> Table:
+        """One PUB note, a one-row Table (see `get_analysis`), by its temporary
         (``"PUB-EGAM-2019-01"``) or final (``"ATL-PHYS-PUB-2019-029"``) reference code."""
         return self._get("pubnote", ref_code, ("temporaryReferenceCode", "finalReferenceCode"), cache)
 
-    def get_plot(self, ref_code: str, *, cache: bool | None = None) -> dict:
-        """One approval plot, the whole record (see `get_analysis`); ``ref_code`` like ``"PLOT-MUON-2018-08"``."""
+    def get_plot(self, ref_code: str, *, cache: bool | None = None) -> Table:
+        """One approval plot, a one-row Table (see `get_analysis`); ``ref_code`` like ``"PLOT-MUON-2018-08"``."""
         return self._get("plot", ref_code, ("referenceCode",), cache)
 
-    def get_publication(self, ref_code: str, *, cache: bool | None = None) -> dict:
+    def get_publication(self, ref_code: str, *, cache: bool | None = None) -> Table:
         """The publication summary (``type``, codes, ``status``, ``shortTitle``, ``groups``) of any
-        analysis, paper or note, by its reference code (temporary or final for notes)."""
+        analysis, paper or note, by its reference code (temporary or final for notes): a one-row
+        Table with the columns of `query_publications`."""
         code = _code(ref_code)
         endpoint, _what = ENDPOINTS["publication"]
-        answer, _total = self._page(endpoint, {"queryString": (dsl.F("referenceCode") == code).to_dsl()},
-                                    0, 10, cache)
+        query = (dsl.F("referenceCode") == code).to_dsl()
+        answer, _total = self._page(endpoint, {"queryString": query}, 0, 10, cache)
         keys = ("referenceCode", "temporaryReferenceCode", "finalReferenceCode")
         for exact in (True, False):
             for record in answer:
                 if any(isinstance(record.get(k), str) and
                        (record[k] == code if exact else record[k].lower() == code.lower()) for k in keys):
-                    return record
+                    return self._one_row("publication", record, query)
         raise NotFoundError(f"{self.name}: no publication with reference code {code!r}. Check the code.",
                             url=self._url(endpoint), service=self.service)
 

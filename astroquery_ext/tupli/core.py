@@ -33,6 +33,7 @@ from astroquery_ext._base import (
     AstroqueryExtError, AuthState, AuthorizationError, ConflictError, DownloadError, DownloadJob,
     LoginError, NotFoundError, ServiceQuery, bounded_map, check_max_workers, download_file,
     jwt_expiry, warn_if_empty)
+from astroquery_ext._base.serialize import as_result
 from astroquery_ext.tupli import conf
 from astroquery_ext.tupli._wire import (
     ARTIFACT_KEYS, METADATA_LIMIT, MultipartBody, UploadSource, as_metadata_dict, benchmark_hash, benchmark_metadata,
@@ -504,8 +505,9 @@ class TupliClass(ServiceQuery):
                        "the episode")
 
     def record_episode(self, benchmark_id: str, tuples: Any, metadata: Mapping | None = None, *,
-                       get_query_payload: bool = False) -> dict:
-        """Record one episode; returns its header (``id``, ``n_tuples``, ``terminated``...).
+                       get_query_payload: bool = False) -> Table:
+        """Record one episode; returns its header as a one-row Table (the columns of `record_episodes`:
+        ``id``, ``n_tuples``, ``terminated``...).
 
         Parameters
         ----------
@@ -519,7 +521,8 @@ class TupliClass(ServiceQuery):
         data = self._episode_body(benchmark_id, tuples, metadata)
         if get_query_payload:
             return self._json("POST", "episodes/record", json=json.loads(data), get_query_payload=True)
-        return self._post_episode(data)
+        return self._table([self._post_episode(data)], EPISODE_FIELDS, path="episodes/record", what="episodes",
+                           query={"benchmark_id": benchmark_id, "n": 1})
 
     def _post_episode(self, data: bytes) -> dict:
         return self._json("POST", "episodes/record", data=data, headers={"Content-Type": "application/json"},
@@ -640,7 +643,7 @@ class TupliClass(ServiceQuery):
             raise NotFoundError(f"{self.name}: no episode {episode_id} is visible to you (it does not exist, "
                                 f"or it is private to another user). Check the id, or log in as its owner.",
                                 status=None, service=self.service)
-        table = tuples_table(records, with_episode=False)
+        table = as_result(tuples_table(records, with_episode=False))
         header = {k: v for k, v in records[0].items() if k != "tuples"}
         table.meta.update(self._provenance("episodes/list", episode=header))
         return table
@@ -649,7 +652,7 @@ class TupliClass(ServiceQuery):
         """The steps of every matching episode in one Table (``episode_id``, ``step``, then the tuple columns)."""
         records, query = self._list("episodes", filter, EPISODE_FIELDS, cache=cache,
                                     extra={"include_tuples": True})
-        table = tuples_table(records, with_episode=True)
+        table = as_result(tuples_table(records, with_episode=True))
         table.meta.update(self._provenance("episodes/list", query, n_episodes=len(records)))
         if not len(table):
             warn_if_empty(table, "episode tuples")

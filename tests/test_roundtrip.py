@@ -1,0 +1,206 @@
+"""Every result table of the four modules writes to FITS, VOTable and ECSV and reads back.
+
+The tables come from real calls against the sandboxes. Each is written with
+the user's plain ``table.write(path)`` (format from the extension) with every
+warning turned into an error, then read back, with ``Table.read`` (the file as
+it is: row count, column names) and with ``ResultTable.read`` (the values and
+types the module gave: times, nested records, non-ASCII text, meta).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import uuid
+import warnings
+
+import numpy as np
+import pytest
+import requests
+from astropy import units as u
+from astropy.table import Table
+from astropy.time import Time
+from erfa import ErfaWarning
+
+from astroquery_ext._base import ResultTable
+from astroquery_ext.atlas import AtlasClass
+from astroquery_ext.glance import GlanceClass
+from astroquery_ext.grad300 import SCAN_TYPES, Grad300Class
+from astroquery_ext.tupli import Filter, TupliClass
+
+EXTENSIONS = {"fits": "fits", "votable": "xml", "ascii.ecsv": "ecsv"}
+
+
+def _quiet(call, *args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return call(*args, **kwargs)
+
+
+def _atlas(sb):
+    client = AtlasClass(server=sb.url("atlas"))
+    client.login(token=sb.credentials("atlas")["token"])
+    info = sb.info("atlas")
+    ids = info["example_ids"][:3]
+    pos = info["positions"][0]
+    parts = _quiet(client.get_objects, ids + [info["missing_id"]], show_progress=False)
+    out = {"atlas.query_region": client.query_region(f"{pos['ra']} {pos['dec']}", 60 * u.arcsec),
+           "atlas.query_objects": client.query_objects(ids, show_progress=False),
+           "atlas.get_lightcurves": _quiet(client.get_lightcurves, ids + [info["missing_id"]], show_progress=False),
+           "atlas.get_forced_photometry": client.get_forced_photometry(ids, show_progress=False)}
+    for name in parts.keys():
+        out[f"atlas.get_objects[{name}]"] = parts[name]
+    return out
+
+
+def _grad300(sb):
+    client = Grad300Class(server=sb.url("grad300"))
+    client.login(token=sb.credentials("grad300")["token"])
+    out = {f"grad300.query[{kind}]": client.query(kind, row_limit=-1) for kind in SCAN_TYPES}
+    out["grad300.query_source[casa]"] = client.query_source("casa")
+    return out
+
+
+def _glance(sb):
+    client = GlanceClass.from_sandbox(sb)
+    client.login(open_browser=lambda url: requests.get(url, timeout=10))
+    known = sb.info("glance")["known"]
+    out = {f"glance.{name}": getattr(client, name)() for name in (
+        "query_analyses", "query_papers", "query_confnotes", "query_pubnotes", "query_plots",
+        "query_publications", "query_leading_groups", "query_subgroups", "query_triggers")}
+    out["glance.get_analysis"] = client.get_analysis(known["analysis"][0])
+    out["glance.get_paper"] = client.get_paper(known["paper"][0])
+    return out
+
+
+def _tupli(sb):
+    client = TupliClass(server=sb.url("tupli"))
+    client.login("alice", sb.credentials("tupli", "alice")["password"])
+    name = f"travel-{uuid.uuid4().hex[:8]}"
+    bench = client.store_benchmark(json.dumps({"env": name}), {"name": name, "description": "Wärme ± 1 σ"})
+    bench_id = bench["id"][0] if isinstance(bench, Table) else bench["id"]
+    artifact = client.store_artifact(b"weights", {"name": f"{name}.bin"})
+    n = 4
+    first = {"state": np.arange(n * 2, dtype=float).reshape(n, 2), "action": np.arange(n), "reward": [1.0] * n,
+             "terminal": [False] * (n - 1) + [True], "info": [{"k": i} for i in range(n)]}
+    second = [{"state": [float(i)], "action": i, "reward": 0.5} for i in range(3)]
+    episodes = client.record_episodes(bench_id, [first, second], {"src": "travel"})
+    mine = Filter("benchmark_id") == bench_id
+    out = {"tupli.list_benchmarks": client.list_benchmarks(Filter("metadata.name") == name),
+           "tupli.list_artifacts": client.list_artifacts(),
+           "tupli.record_episodes": episodes,
+           "tupli.list_episodes": client.list_episodes(mine),
+           "tupli.list_episodes[include_tuples]": client.list_episodes(mine, include_tuples=True),
+           "tupli.get_episode": client.get_episode(episodes["id"][0]),
+           "tupli.get_tuples": client.get_tuples(mine),
+           "tupli.list_groups": client.list_groups(),
+           "tupli.list_users": client.list_users()}
+    for item in (*episodes["id"],):
+        client.delete_episode(item)
+    client.delete_artifact(artifact["id"][0] if isinstance(artifact, Table) else artifact["id"])
+    client.delete_benchmark(bench_id)
+    return out
+
+
+@pytest.fixture(scope="module")
+def results(atlas_sandbox, grad300_sandbox, glance_sandbox, tupli_sandbox):
+    tables = {}
+    for make, sb in ((_atlas, atlas_sandbox), (_grad300, grad300_sandbox), (_glance, glance_sandbox),
+                     (_tupli, tupli_sandbox)):
+        tables.update(make(sb))
+    return tables
+
+
+NAMES = ([f"atlas.{n}" for n in ("query_region", "query_objects", "get_lightcurves", "get_forced_photometry")]
+         + [f"atlas.get_objects[{n}]" for n in ("object", "lc", "lcnondets", "fp", "sherlock_crossmatches",
+                                                   "sherlock_classifications", "tns_crossmatches",
+                                                   "external_crossmatches")]
+         + [f"grad300.query[{k}]" for k in SCAN_TYPES] + ["grad300.query_source[casa]"]
+         + [f"glance.{n}" for n in ("query_analyses", "query_papers", "query_confnotes", "query_pubnotes",
+                                    "query_plots", "query_publications", "query_leading_groups",
+                                    "query_subgroups", "query_triggers", "get_analysis", "get_paper")]
+         + [f"tupli.{n}" for n in ("list_benchmarks", "list_artifacts", "record_episodes", "list_episodes",
+                                   "list_episodes[include_tuples]", "get_episode", "get_tuples", "list_groups",
+                                   "list_users")])
+
+
+def _same(a, b, where):
+    """Values equal, as the module gave them; NaN equals NaN, masked equals masked."""
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        a, b = np.asarray(a).tolist(), np.asarray(b).tolist()
+    if isinstance(a, Table):
+        a = [{n: r[n] for n in a.colnames} for r in a]
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b)):
+            _same(x, y, f"{where}[{i}]")
+    elif isinstance(a, dict) and isinstance(b, dict):
+        assert a.keys() == b.keys(), where
+        for k in a:
+            _same(a[k], b[k], f"{where}.{k}")
+    elif isinstance(a, float) and isinstance(b, float) and math.isnan(a):
+        assert math.isnan(b), where
+    else:
+        a = a.item() if isinstance(a, np.generic) else a
+        b = b.item() if isinstance(b, np.generic) else b
+        assert a == b, f"{where}: {a!r} != {b!r}"
+
+
+def _check_column(original, back, name):
+    col, got = original[name], back[name]
+    if isinstance(col, Time):
+        assert isinstance(got, Time), f"{name}: {type(got).__name__}"
+        mask = np.array(col.mask, bool) if col.masked else np.zeros(len(col), bool)
+        got_mask = np.array(got.mask, bool) if got.masked else np.zeros(len(got), bool)
+        assert (mask == got_mask).all(), name
+        if (~mask).any():
+            a, b = col[~mask], got[~mask]
+            a, b = (a.unmasked if a.masked else a), (b.unmasked if b.masked else b)
+            diff = np.abs((a.jd1 - b.jd1) + (a.jd2 - b.jd2)) * 86400.0
+            assert np.nanmax(np.ma.getdata(diff)) < 1e-3, f"{name}: times differ by {diff.max()} s"
+        return
+    mask = np.ma.getmaskarray(col)
+    assert (np.ma.getmaskarray(got) == mask).all() or col.dtype.kind in "OU", name
+    assert col.unit == getattr(got, "unit", None), f"{name}: unit {col.unit} != {got.unit}"
+    for i in range(len(col)):
+        if mask.ndim == 1 and mask[i]:
+            continue
+        a, b = col[i], got[i]
+        if isinstance(a, np.ma.core.MaskedConstant):
+            continue
+        if col.dtype.kind == "U" and a == "" and b is np.ma.masked:
+            continue  # ECSV and FITS write an empty text as an empty field, which reads back as missing
+        if col.dtype.kind == "O":
+            _same(a, b, f"{name}[{i}]")
+        else:
+            _same(np.asarray(a).tolist(), np.asarray(b).tolist(), f"{name}[{i}]")
+
+
+@pytest.mark.parametrize("fmt", list(EXTENSIONS))
+@pytest.mark.parametrize("name", NAMES)
+def test_result_table_round_trips(results, name, fmt, tmp_path):
+    table = results[name]
+    assert isinstance(table, ResultTable), f"{name} returned {type(table).__name__}"
+    path = tmp_path / f"result.{EXTENSIONS[fmt]}"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        table.write(path)  # the format from the extension, as a user writes it
+        back = ResultTable.read(path)
+        with warnings.catch_warnings():
+            # astropy's own ECSV reader warns on dates before 1960 or past the leap-second table
+            warnings.filterwarnings("ignore", message=".*dubious year", category=ErfaWarning)
+            plain = Table.read(path)
+        if not any(table[c].ndim > 1 for c in table.colnames):  # pandas has no multidimensional columns
+            assert len(table.to_pandas()) == len(table)
+    assert len(plain) == len(back) == len(table)
+    assert plain.colnames == back.colnames == table.colnames
+    for column in table.colnames:
+        _check_column(table, back, column)
+    for key in ("service", "url", "query", "retrieved"):
+        if key in table.meta:
+            found = {k.lower(): v for k, v in back.meta.items()}
+            _same(table.meta[key], found[key], f"meta[{key}]")
+
+
+def test_every_table_name_was_produced(results):
+    assert sorted(results) == sorted(NAMES)
