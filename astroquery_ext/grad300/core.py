@@ -503,13 +503,15 @@ class Grad300Class(ServiceQuery):
         where = hashlib.sha256(self.server.encode()).hexdigest()[:12]
         return private_dir(self._cache.file_dir(self._identity()) / where)
 
-    def get_scan(self, row_or_id: Any, *, scan_type: str | None = None, cache: bool | None = True):
+    def get_scan(self, row_or_id: Any, *, scan_type: str | None = None, cache: bool | None = True) -> fits.HDUList:
         """The FITS file of one scan, read into memory.
 
         Parameters
         ----------
-        row_or_id : `~astropy.table.Row`, dict or int
-            A row of a query table, a mapping with ``id`` and ``scan_type``, or a scan id.
+        row_or_id : `~astropy.table.Row`, dict, int or str
+            A row of a query table, a mapping with ``id`` and ``scan_type``, a
+            scan id, or a scan's exact file name (looked up with
+            `query_scan_name`).
         scan_type : str, optional
             Needed with an id (ids are counted per scan type); overrides the row's.
         cache : bool, optional
@@ -518,12 +520,14 @@ class Grad300Class(ServiceQuery):
 
         Returns
         -------
-        `~astropy.table.Table` or `~astropy.io.fits.HDUList`
-            A Table for ``TPI`` (the binary table, header cards in ``meta``);
-            an in-memory HDUList for the other types.
+        `~astropy.io.fits.HDUList`
+            In memory, for every scan type. A TPI scan's samples are
+            ``Table.read(hdul[1])`` (header cards in ``meta``).
         """
         if scan_type is not None:
             scan_type = _scan_type(scan_type)
+        if isinstance(row_or_id, str):
+            row_or_id = self._by_name(row_or_id, scan_type)[0]
         if isinstance(row_or_id, (Row, Mapping)):
             row = dict(id=_field(row_or_id, "id"), scan_type=_field(row_or_id, "scan_type"),
                        size=_field(row_or_id, "size"), file_name=_field(row_or_id, "file_name"))
@@ -575,16 +579,14 @@ class Grad300Class(ServiceQuery):
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
+                result = fits.open(io.BytesIO(path.read_bytes()), memmap=False, lazy_load_hdus=False)
+                for hdu in result:
+                    hdu.data  # noqa: B018 - load now, so errors surface here
                 if kind == "TPI":
-                    with fits.open(path, memmap=False) as hdul:
-                        index = next((i for i, h in enumerate(hdul) if isinstance(h, fits.BinTableHDU)), None)
-                        if index is None:
-                            raise ValueError("no binary table in the file")
-                        result = Table.read(hdul, hdu=index)
-                else:
-                    result = fits.open(io.BytesIO(path.read_bytes()), memmap=False, lazy_load_hdus=False)
-                    for hdu in result:
-                        hdu.data  # noqa: B018 - load now, so errors surface here
+                    index = next((i for i, h in enumerate(result) if isinstance(h, fits.BinTableHDU)), None)
+                    if index is None:
+                        raise ValueError("no binary table in the file")
+                    Table.read(result, hdu=index)  # the samples must read as a table
         except (OSError, ValueError, TypeError, IndexError) as exc:
             raise RemoteServiceError(f"{self.name}: the FITS file of {kind} scan {scan_id} cannot be read "
                                      f"({type(exc).__name__}: {exc}). Report it to the GRAD300 archive.",
@@ -670,27 +672,8 @@ class Grad300Class(ServiceQuery):
         meta = self._provenance(None, download_dir=str(directory))
         return records_to_table(records, DOWNLOAD_FIELDS, meta=meta)
 
-    def download_by_scan_name(self, scan_name: str, *, scan_type: str | None = None, download_dir=None,
-                              overwrite: bool = False, cache: bool | None = True):
-        """The scan whose file name is exactly ``scan_name``: in memory, or saved to a directory.
-
-        Parameters
-        ----------
-        scan_name : str
-            The exact file name (``20250212-083213_TPI-GRAD300-SUN_01#_01#.fits``).
-        scan_type : str, optional
-            Look only in this scan type.
-        download_dir : path-like, optional
-            Save the file there and return its path; default: read it into memory (see `get_scan`).
-        overwrite : bool
-            With ``download_dir``: download again even if a complete file is there.
-        cache : bool, optional
-            Without ``download_dir``: as in `get_scan`.
-
-        Returns
-        -------
-        `~astropy.table.Table`, `~astropy.io.fits.HDUList` or `~pathlib.Path`
-        """
+    def _by_name(self, scan_name: str, scan_type: str | None) -> Table:
+        """The one catalogue row whose file name is exactly ``scan_name`` (a one-row Table)."""
         _text(scan_name, "scan_name")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", category=NoResultsWarning)
@@ -704,11 +687,34 @@ class Grad300Class(ServiceQuery):
             which = ", ".join(f"{r['scan_type']} {r['id']}" for r in matches)
             raise LookupError(f"{len(matches)} scans are named {scan_name!r} ({which}); pass scan_type= "
                               f"or call get_scan() with one of them.")
-        if download_dir is None:
-            return self.get_scan(matches[0], cache=cache)
-        result = self.download_scans(matches, download_dir, max_workers=1, overwrite=overwrite,
-                                     show_progress=False)
-        return Path(result["local_path"][0])
+        return matches
+
+    def download_by_scan_name(self, scan_name: str, download_dir: str | os.PathLike = ".", *,
+                              scan_type: str | None = None, overwrite: bool = False) -> Table:
+        """Save the scan whose file name is exactly ``scan_name`` to a directory.
+
+        Parameters
+        ----------
+        scan_name : str
+            The exact file name (``20250212-083213_TPI-GRAD300-SUN_01#_01#.fits``).
+        download_dir : path-like
+            Where to save it (default: the current directory).
+        scan_type : str, optional
+            Look only in this scan type.
+        overwrite : bool
+            Download again even if a complete file is there.
+
+        Returns
+        -------
+        `~astropy.table.Table`
+            One row, as `download_scans` gives (``local_path``, ``status``...).
+            To read the scan into memory instead: ``get_scan(scan_name)``.
+        """
+        if scan_type is not None:
+            scan_type = _scan_type(scan_type)
+        matches = self._by_name(scan_name, scan_type)
+        return self.download_scans(matches, download_dir, max_workers=1, overwrite=overwrite,
+                                   show_progress=False)
 
 
 Grad300 = Grad300Class()

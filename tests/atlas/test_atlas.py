@@ -12,6 +12,7 @@ from astropy import units as u
 from astropy.coordinates import SkyCoord
 from astropy.table import Table
 from astropy.time import Time
+from astroquery.utils import TableList
 
 from astroquery_ext.atlas import Atlas, AtlasClass, UnknownIdsWarning, conf, parse_ids
 from astroquery_ext.exceptions import (
@@ -185,11 +186,12 @@ def test_get_objects_parts_and_missing_ids(atlas_sandbox, atlas, ids):
     missing = atlas_sandbox.info("atlas")["missing_id"]
     with pytest.warns(UnknownIdsWarning, match=str(missing)):
         parts = atlas.get_objects([str(i) for i in ids[:4]] + [missing], cache=False, show_progress=False)
-    assert list(parts) == ["object", "lc", "lcnondets", "fp", "sherlock_crossmatches",
-                           "sherlock_classifications", "tns_crossmatches", "external_crossmatches"]
+    assert isinstance(parts, TableList) and parts.keys() == [
+        "object", "lc", "lcnondets", "fp", "sherlock_crossmatches", "sherlock_classifications", "tns_crossmatches",
+        "external_crossmatches"]
     assert parts["object"]["atlas_id"].tolist() == ids[:4]
     raw = _raw(atlas_sandbox, "objects/", {"objects": ",".join(map(str, ids[:4]))})
-    for part in parts:
+    for part in parts.keys():
         table = parts[part]
         assert table.colnames[0] == "atlas_id" and table["atlas_id"].dtype == np.int64
         assert table.meta["missing_ids"] == [missing]

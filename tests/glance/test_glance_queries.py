@@ -184,20 +184,24 @@ def test_cache_serves_repeats(glance, glance_sandbox):
 def test_single_records(glance, glance_sandbox):
     known = glance_sandbox.info("glance")["known"]
     analysis = glance.get_analysis(known["analysis"][0])
-    assert analysis["referenceCode"] == known["analysis"][0] and "groups" in analysis
-    assert glance.get_analysis(known["analysis"][0].lower())["referenceCode"] == known["analysis"][0]
-    assert glance.get_paper(known["paper"][0])["referenceCode"] == known["paper"][0]
-    assert glance.get_plot(known["plot"][0])["referenceCode"] == known["plot"][0]
+    listed = glance.query_analyses(F("referenceCode") == known["analysis"][0])
+    assert isinstance(analysis, Table) and len(analysis) == 1 and analysis.colnames == listed.colnames
+    assert analysis["referenceCode"][0] == known["analysis"][0] and "groups" in analysis["record"][0]
+    assert analysis["record"][0] == listed["record"][0]
+    assert glance.get_analysis(known["analysis"][0].lower())["referenceCode"][0] == known["analysis"][0]
+    assert glance.get_paper(known["paper"][0])["referenceCode"][0] == known["paper"][0]
+    assert glance.get_plot(known["plot"][0])["referenceCode"][0] == known["plot"][0]
     for kind in ("confnote", "pubnote"):
         pair = known[f"{kind}_final"]
         get = getattr(glance, f"get_{kind}")
         by_temporary = get(pair["temporaryReferenceCode"])
         by_final = get(pair["finalReferenceCode"])
-        assert by_temporary == by_final and by_final["finalReferenceCode"] == pair["finalReferenceCode"]
+        assert by_temporary["record"][0] == by_final["record"][0]
+        assert by_final["finalReferenceCode"][0] == pair["finalReferenceCode"]
     pub = glance.get_publication(known["confnote_final"]["finalReferenceCode"])
-    assert pub["type"] == "CONF note"
-    assert pub["temporaryReferenceCode"] == known["confnote_final"]["temporaryReferenceCode"]
-    assert glance.get_publication(known["paper"][0])["type"] == "Paper"
+    assert len(pub) == 1 and pub["type"][0] == "CONF note"
+    assert pub["temporaryReferenceCode"][0] == known["confnote_final"]["temporaryReferenceCode"]
+    assert glance.get_publication(known["paper"][0])["type"][0] == "Paper"
 
 
 def test_not_found(glance):

@@ -13,6 +13,7 @@ import io
 import os
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -351,7 +352,7 @@ def test_bad_arguments_raise_before_any_request(client, sb, call, message):
 
 def test_bad_argument_types(client, sb):
     with pytest.raises(TypeError, match="row_or_id"):
-        client.get_scan("20250204-100330_TPI.fits")
+        client.get_scan(3.5)
     with pytest.raises(TypeError, match="rows must be"):
         client.download_scans("TPI 1")
     assert log(sb) == []
@@ -359,13 +360,15 @@ def test_bad_argument_types(client, sb):
 
 # -- files in memory ------------------------------------------------------------------------------
 
-def test_get_scan_tpi_is_a_table_and_the_cache_makes_no_request(client, sb, raw, catalogue):
+def test_get_scan_tpi_is_an_hdulist_and_the_cache_makes_no_request(client, sb, raw, catalogue):
     record = catalogue["TPI"][13]
     row = client.list_scans("TPI", offset=13, limit=1)[0]
     sb.clear_request_log("grad300")
-    table = client.get_scan(row)
+    hdul = client.get_scan(row)
+    assert isinstance(hdul, fits.HDUList)
+    table = Table.read(hdul[1])
     assert len(log(sb, "/download")) == 1
-    again = client.get_scan(row)  # from the cache, checked against the size
+    again = Table.read(client.get_scan(row)[1])  # from the cache, checked against the size
     assert len(log(sb)) == 1 and np.array_equal(again["JD"], table["JD"])
     client.get_scan(record["id"], scan_type="TPI", cache=False)
     assert len(log(sb, "/download")) == 2
@@ -405,10 +408,10 @@ def test_archive_quirks_do_not_warn_and_special_files_read(client, sb):
         warnings.simplefilter("error")
         for kind in SCAN_TYPES:  # id 7: written as RadioUniversePRO does (no padding, DIAMETER card)
             result = client.get_scan(7, scan_type=kind)
-            assert len(result) > 0
-        empty = client.get_scan(special["empty_tpi"]["id"], scan_type="TPI")
+            assert isinstance(result, fits.HDUList) and len(result) > 0
+        empty = Table.read(client.get_scan(special["empty_tpi"]["id"], scan_type="TPI")[1])
         assert len(empty) == 0 and "LEFT_POL" in empty.colnames
-        corrupt = client.get_scan(special["corrupt_azel"]["id"], scan_type="TPI")
+        corrupt = Table.read(client.get_scan(special["corrupt_azel"]["id"], scan_type="TPI")[1])
         azimuth = np.abs(corrupt["Azimuth"])  # garbage rows, served as the archive has them
         assert np.any((azimuth > 0) & (azimuth < 1e-300)) or np.any(azimuth > 1e300)
 
@@ -472,7 +475,7 @@ def test_resume_after_a_connection_drop_mid_file(old, old_sb, tmp_path):
     assert result["status"][0] == "downloaded" and result["bytes"][0] == row["size"]
     assert [e["status"] for e in log(old_sb, "/download")] == [200, 206]
     old_sb.set_faults("grad300", [])
-    reference = old.get_scan(row, cache=False)
+    reference = Table.read(old.get_scan(row, cache=False)[1])
     assert np.array_equal(Table.read(tmp_path / row["file_name"], hdu=1)["JD"], reference["JD"])
     assert [p.name for p in tmp_path.iterdir()] == [row["file_name"]]
 
@@ -493,18 +496,22 @@ def test_a_truncated_body_is_never_accepted(old, old_sb, tmp_path):
     assert not list(old.cache_location.rglob("*.fits"))
 
 
-def test_download_by_scan_name(client, raw, catalogue, tmp_path):
+def test_scans_by_name_in_memory_and_to_a_directory(client, raw, catalogue, tmp_path):
     spectrum = catalogue["Spectrum"][10]
-    hdul = client.download_by_scan_name(spectrum["file_name"])
-    assert len(hdul[1].data) == spectrum["nsamples"]
+    hdul = client.get_scan(spectrum["file_name"])
+    assert isinstance(hdul, fits.HDUList) and len(hdul[1].data) == spectrum["nsamples"]
     tpi = catalogue["TPI"][30]
-    path = client.download_by_scan_name(tpi["file_name"], scan_type="TPI", download_dir=tmp_path)
+    result = client.download_by_scan_name(tpi["file_name"], tmp_path, scan_type="TPI")
+    assert isinstance(result, Table) and len(result) == 1 and result["status"][0] == "downloaded"
+    path = Path(result["local_path"][0])
     assert path == tmp_path / tpi["file_name"]
     assert path.read_bytes() == raw(f"scans/TPI/{tpi['id']}/download").content
     with pytest.raises(NotFoundError, match="no scan is named"):
-        client.download_by_scan_name("no-such-scan.fits")
+        client.download_by_scan_name("no-such-scan.fits", tmp_path)
+    with pytest.raises(NotFoundError, match="no scan is named"):
+        client.get_scan("no-such-scan.fits")
     with pytest.raises(LookupError):
-        client.download_by_scan_name(tpi["file_name"], scan_type="OnOff")
+        client.download_by_scan_name(tpi["file_name"], tmp_path, scan_type="OnOff")
 
 
 def test_no_token_in_cache_files_or_errors(client, sb, tmp_path):

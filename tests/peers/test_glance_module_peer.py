@@ -149,4 +149,4 @@ def test_same_single_records(stare_report, ours, gets):
             with pytest.raises(LookupError):
                 methods[resource](code)
         else:
-            assert _ours(methods[resource](code)) == theirs and code in theirs.values(), code
+            assert _ours(methods[resource](code)["record"][0]) == theirs and code in theirs.values(), code

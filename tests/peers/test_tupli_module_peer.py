@@ -136,7 +136,7 @@ def test_episodes_written_by_either_are_read_by_the_other(ours, theirs, tupli_sa
     assert list(table["terminal"]) == [False, False, False, True] and table["info"][2] == {"i": 2}
     mine = us.record_episode(bench, {"state": states * 2, "action": np.array([[0], [1], [0], [1]]),
                                      "reward": np.ones(4), "timeout": [False, False, False, True]},
-                             {"by": "astroquery_ext"})
+                             {"by": "astroquery_ext"})[0]
     (item,) = them.list_episodes(FilterEQ(key="id", value=mine["id"]), include_tuples=True)
     assert [t.state for t in item.tuples] == (states * 2).tolist() and item.timeout and item.n_tuples == 4
     assert [t.action for t in item.tuples] == [[0], [1], [0], [1]]

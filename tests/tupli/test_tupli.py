@@ -375,8 +375,11 @@ def test_record_episodes_from_each_input_shape_and_read_tuples(alice, bench_id):
     as_dict = {"state": state, "action": np.ones((n, 2), dtype=np.int32), "reward": [1.0] * n,
                "timeout": np.array([False] * (n - 1) + [True]), "info": [{"k": i} for i in range(n)]}
     as_list = [{"state": [float(i)], "action": i, "reward": np.float32(0.5)} for i in range(3)]
-    headers = [alice.record_episode(bench_id, t, {"src": s}) for s, t in
-               (("table", as_table), ("dict", as_dict), ("list", as_list))]
+    recorded = [alice.record_episode(bench_id, t, {"src": s}) for s, t in
+                (("table", as_table), ("dict", as_dict), ("list", as_list))]
+    assert all(isinstance(r, Table) and len(r) == 1 for r in recorded)
+    assert recorded[0].colnames == alice.list_episodes(Filter("benchmark_id") == bench_id).colnames
+    headers = [r[0] for r in recorded]
     assert [h["n_tuples"] for h in headers] == [6, 6, 3]
     assert headers[0]["terminated"] and headers[1]["timeout"] and not headers[2]["terminated"]
     first = alice.get_episode(headers[0]["id"])
@@ -417,7 +420,7 @@ def test_record_episodes_concurrently_one_request_each(alice, bench_id, tupli_sa
 
 
 def test_episode_permissions_and_publishing(alice, bob, anon, bench_id):
-    header = alice.record_episode(bench_id, [{"state": [0], "action": 0, "reward": 1}])
+    header = alice.record_episode(bench_id, [{"state": [0], "action": 0, "reward": 1}])[0]
     assert header["id"] not in set(bob.list_episodes()["id"])
     alice.publish_episode(header["id"], "global")
     assert header["id"] in set(anon.list_episodes(Filter("benchmark_id") == bench_id)["id"])
