@@ -86,7 +86,8 @@ def cmd_search(client, args) -> Result:
 
 
 def cmd_get(client, args) -> Result:
-    return Result(getattr(client, kinds()[args.kind]["get"])(args.ref, cache=no_cache(args)), kind="json")
+    table = getattr(client, kinds()[args.kind]["get"])(args.ref, cache=no_cache(args))
+    return Result(table["record"][0], kind="json")  # get_* give a one-row Table; the whole record is "record"
 
 
 def cmd_open(client, args) -> Result:
