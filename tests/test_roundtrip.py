@@ -16,8 +16,10 @@ import warnings
 
 import numpy as np
 import pytest
+import pyvo
 import requests
 from astropy import units as u
+from astropy.io.votable import parse as parse_votable
 from astropy.table import Table
 from astropy.time import Time
 from erfa import ErfaWarning
@@ -196,6 +198,9 @@ def test_result_table_round_trips(results, name, fmt, tmp_path):
     assert plain.colnames == back.colnames == table.colnames
     for column in table.colnames:
         _check_column(table, back, column)
+    if fmt == "votable":  # a VO client reads it as DAL results (RESOURCE type="results", QUERY_STATUS OK)
+        results_ = pyvo.dal.DALResults(parse_votable(str(path)))
+        assert len(results_) == len(table) and results_.fieldnames == tuple(table.colnames)
     for key in ("service", "url", "query", "retrieved"):
         if key in table.meta:
             found = {k.lower(): v for k, v in back.meta.items()}
