@@ -853,7 +853,10 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
     def _provenance(self, path: str | None, query: Mapping[str, Any] | None = None, **extra) -> dict:
         """``table.meta`` of a result: service, URL (redacted), query, UTC time, and ``extra``.
 
-        Never put credentials in ``query`` or ``extra``.
+        Never put credentials in ``query`` or ``extra``. Values may be dicts
+        and lists: writing to FITS puts what a header card cannot hold (a
+        dict, a key longer than 8 characters) as JSON in one ``JSONMETA``
+        card, and ``ResultTable.read`` restores it (``_base/serialize.py``).
         """
         meta = {"service": self.service}
         if path is not None:
