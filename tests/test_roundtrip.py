@@ -39,7 +39,7 @@ def _quiet(call, *args, **kwargs):
         return call(*args, **kwargs)
 
 
-def _atlas(sb):
+def _atlas(sb, tmp):
     client = AtlasClass(server=sb.url("atlas"))
     client.login(token=sb.credentials("atlas")["token"])
     info = sb.info("atlas")
@@ -49,21 +49,28 @@ def _atlas(sb):
     out = {"atlas.query_region": client.query_region(f"{pos['ra']} {pos['dec']}", 60 * u.arcsec),
            "atlas.query_objects": client.query_objects(ids, show_progress=False),
            "atlas.get_lightcurves": _quiet(client.get_lightcurves, ids + [info["missing_id"]], show_progress=False),
-           "atlas.get_forced_photometry": client.get_forced_photometry(ids, show_progress=False)}
+           "atlas.get_forced_photometry": client.get_forced_photometry(ids, show_progress=False),
+           "atlas.query_list": client.query_list("good"),
+           "atlas.query_custom_lists": _quiet(client.query_custom_lists, "vra"),
+           "atlas.query_vra_scores": _quiet(client.query_vra_scores),
+           "atlas.query_external_names": client.query_external_names("AT 2020tjh")}
     for name in parts.keys():
         out[f"atlas.get_objects[{name}]"] = parts[name]
     return out
 
 
-def _grad300(sb):
+def _grad300(sb, tmp):
     client = Grad300Class(server=sb.url("grad300"))
     client.login(token=sb.credentials("grad300")["token"])
     out = {f"grad300.query[{kind}]": client.query(kind, row_limit=-1) for kind in SCAN_TYPES}
     out["grad300.query_source[casa]"] = client.query_source("casa")
+    out["grad300.list_scans"] = client.list_scans("Images", limit=5)
+    out["grad300.download_scans"] = client.download_scans(out["grad300.list_scans"][:2], tmp,
+                                                          show_progress=False)
     return out
 
 
-def _glance(sb):
+def _glance(sb, tmp):
     client = GlanceClass.from_sandbox(sb)
     client.login(open_browser=lambda url: requests.get(url, timeout=10))
     known = sb.info("glance")["known"]
@@ -75,7 +82,7 @@ def _glance(sb):
     return out
 
 
-def _tupli(sb):
+def _tupli(sb, tmp):
     client = TupliClass(server=sb.url("tupli"))
     client.login("alice", sb.credentials("tupli", "alice")["password"])
     name = f"travel-{uuid.uuid4().hex[:8]}"
@@ -97,6 +104,9 @@ def _tupli(sb):
            "tupli.get_tuples": client.get_tuples(mine),
            "tupli.list_groups": client.list_groups(),
            "tupli.list_users": client.list_users()}
+    admin = TupliClass(server=sb.url("tupli"))
+    admin.login("admin", sb.credentials("tupli", "admin")["password"])
+    out["tupli.list_roles"] = admin.list_roles()
     for item in (*episodes["id"],):
         client.delete_episode(item)
     client.delete_artifact(artifact["id"][0] if isinstance(artifact, Table) else artifact["id"])
@@ -105,25 +115,27 @@ def _tupli(sb):
 
 
 @pytest.fixture(scope="module")
-def results(atlas_sandbox, grad300_sandbox, glance_sandbox, tupli_sandbox):
+def results(atlas_sandbox, grad300_sandbox, glance_sandbox, tupli_sandbox, tmp_path_factory):
     tables = {}
     for make, sb in ((_atlas, atlas_sandbox), (_grad300, grad300_sandbox), (_glance, glance_sandbox),
                      (_tupli, tupli_sandbox)):
-        tables.update(make(sb))
+        tables.update(make(sb, tmp_path_factory.mktemp("downloads")))
     return tables
 
 
-NAMES = ([f"atlas.{n}" for n in ("query_region", "query_objects", "get_lightcurves", "get_forced_photometry")]
+NAMES = ([f"atlas.{n}" for n in ("query_region", "query_objects", "get_lightcurves", "get_forced_photometry",
+                                  "query_list", "query_custom_lists", "query_vra_scores", "query_external_names")]
          + [f"atlas.get_objects[{n}]" for n in ("object", "lc", "lcnondets", "fp", "sherlock_crossmatches",
                                                    "sherlock_classifications", "tns_crossmatches",
                                                    "external_crossmatches")]
-         + [f"grad300.query[{k}]" for k in SCAN_TYPES] + ["grad300.query_source[casa]"]
+         + [f"grad300.query[{k}]" for k in SCAN_TYPES]
+         + ["grad300.query_source[casa]", "grad300.list_scans", "grad300.download_scans"]
          + [f"glance.{n}" for n in ("query_analyses", "query_papers", "query_confnotes", "query_pubnotes",
                                     "query_plots", "query_publications", "query_leading_groups",
                                     "query_subgroups", "query_triggers", "get_analysis", "get_paper")]
          + [f"tupli.{n}" for n in ("list_benchmarks", "list_artifacts", "record_episodes", "list_episodes",
                                    "list_episodes[include_tuples]", "get_episode", "get_tuples", "list_groups",
-                                   "list_users")])
+                                   "list_users", "list_roles")])
 
 
 def _same(a, b, where):

@@ -12,6 +12,7 @@ what                FITS                          VOTable                       
 `Time` column       FITS time column (native)     ISO 8601 text,                native
                                                   ``xtype="timestamp"``
 list/dict column    JSON text                     JSON text, ``xtype="json"``   native (JSON)
+masked boolean      1/0 short int, TNULL -1       native                        native
 non-ASCII text      UTF-8 bytes                   ``unicodeChar`` (native)      native
 unit FITS lacks     kept in the column's meta     native                        native
 (``hourangle``)
@@ -203,6 +204,13 @@ def _for_fits(table: Table) -> Table:
             else:
                 col = Column(encoded, name=name, unit=col.unit, description=col.info.description, meta=meta)
             changed = True
+        if col.dtype.kind == "b" and isinstance(col, MaskedColumn) and np.any(col.mask):
+            # FITS logical columns have a null, but astropy writes masked booleans as values:
+            # 1/0 in a short integer column with TNULL = -1 keeps the mask.
+            col = MaskedColumn(np.asarray(col.data, dtype=np.int16), name=name, mask=col.mask, fill_value=-1,
+                               unit=col.unit, description=col.info.description,
+                               meta={**(col.info.meta or {}), "dtype": "bool"})
+            changed = True
         if not _fits_unit_ok(col.unit):
             if not changed:
                 col = col.copy(copy_data=False)
@@ -355,6 +363,12 @@ def restore_table(table: Table) -> ResultTable:
             kwargs = {"mask": col.mask} if cls is MaskedColumn else {}
             table.replace_column(name, cls(decoded, name=name, unit=col.unit, description=col.info.description,
                                            meta=rest, **kwargs))
+        if (getattr(table[name].info, "meta", None) or {}).get("dtype") == "bool":
+            col = table[name]
+            meta = {k: v for k, v in col.info.meta.items() if k != "dtype"}
+            table.replace_column(name, MaskedColumn(np.asarray(col, dtype=bool), name=name,
+                                                    mask=np.ma.getmaskarray(col), unit=col.unit,
+                                                    description=col.info.description, meta=meta))
         if "unit" in (getattr(table[name].info, "meta", None) or {}) and getattr(table[name], "unit", 1) is None:
             table[name].unit = u.Unit(table[name].info.meta.pop("unit"))
     return table

@@ -33,6 +33,7 @@ from astroquery_ext._base import (
     RemoteServiceError, ResponseCache, ServiceQuery, bounded_map, check_max_workers, download_many, env_var,
     fetch_offset_pages, jwt_expiry, no_prompt, parse_time, records_to_table, safe_filename)
 from astroquery_ext._base.cache import private_dir
+from astroquery_ext._base.serialize import as_result
 from astroquery_ext.grad300 import conf
 from astroquery_ext.grad300.fields import DOWNLOAD_FIELDS, KNOWN_KEYS, SCAN_FIELDS
 
@@ -670,7 +671,7 @@ class Grad300Class(ServiceQuery):
                     "local_path": str(r.path) if r.path else None, "bytes": r.bytes, "status": r.status,
                     "error": str(r.error) if r.error else None} for r in results]
         meta = self._provenance(None, download_dir=str(directory))
-        return records_to_table(records, DOWNLOAD_FIELDS, meta=meta)
+        return as_result(records_to_table(records, DOWNLOAD_FIELDS, meta=meta))
 
     def _by_name(self, scan_name: str, scan_type: str | None) -> Table:
         """The one catalogue row whose file name is exactly ``scan_name`` (a one-row Table)."""
