@@ -64,8 +64,8 @@ class ResultTable(Table):
     """An `~astropy.table.Table` that writes to FITS, VOTable and ECSV cleanly.
 
     What each format cannot hold is converted when writing (see
-    `astroquery_ext._base.serialize`); the table in memory is not changed.
-    ``ResultTable.read`` reads such files back into the same types.
+    :doc:`/results`); the table in memory is not changed. ``ResultTable.read``
+    reads such files back into the same types.
     """
 
     def to_pandas(self, *args, **kwargs):
@@ -281,7 +281,7 @@ def _write_votable(table: Table, output, table_id=None, overwrite=False, tableda
 # -- writers and readers registered for ResultTable ---------------------------------------
 
 def prepare_table(table: Table, format: str) -> Table:
-    """A plain Table holding ``table``'s data in a form ``format`` can store (see the module's table).
+    """A plain Table holding ``table``'s data in a form ``format`` can store (see :doc:`/results`).
 
     Parameters
     ----------
