@@ -59,7 +59,7 @@ from astroquery_ext import __version__
 from astroquery_ext._base.cache import ResponseCache, cache_key
 from astroquery_ext._base.credentials import CredentialChain, TokenStore, no_prompt
 from astroquery_ext._base.serialize import as_result
-from astroquery_ext._base.tables import Field, records_to_table, warn_if_empty, warn_truncated
+from astroquery_ext._base.tables import Field, decode_json, records_to_table, warn_if_empty, warn_truncated
 from astroquery_ext._base.exceptions import (
     AuthorizationError, ConflictError, InvalidQueryError, LoginError, NotFoundError,
     RateLimitError, RemoteServiceError)
@@ -822,7 +822,7 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
             hit = self._cache.get(identity, key, self.cache_ttl if ttl is None else ttl)
             if hit is not None:
                 log.debug("%s %s: answered from the cache", method, redact_url(url))
-                return jsonlib.loads(hit[0])
+                return decode_json(hit[0])
         where = urllib.parse.urlsplit(redact_url(url)).path
 
         def parse(response: requests.Response):
@@ -830,7 +830,7 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
             if not content.strip():
                 return empty, None, response.status_code
             try:
-                return jsonlib.loads(content), content, response.status_code
+                return decode_json(content), content, response.status_code
             except ValueError:
                 raise Retryable("the body is not valid JSON", message=(
                     f"{self.name}: {method} {where} answered HTTP {response.status_code} with a body that "

@@ -16,7 +16,6 @@ What it adds to the raw API:
 
 from __future__ import annotations
 
-import codecs
 import collections
 import itertools
 import json
@@ -28,6 +27,7 @@ import time
 import warnings
 from typing import Any, Mapping
 
+import msgspec
 import numpy as np
 import requests
 from astropy import units as u
@@ -44,8 +44,9 @@ from astroquery_ext._base import (
     warn_if_empty)
 from astroquery_ext._base.download import BatchProgress
 from astroquery_ext._base.serialize import as_result
+from astroquery_ext._base.tables import ArrayStream, RecordSchema, read_ahead
 from astroquery_ext.atlas import conf
-from astroquery_ext.atlas import fields as F
+from astroquery_ext.atlas import fields as atlas_fields
 
 __all__ = ["AtlasClass", "Atlas", "parse_ids", "MAIN_LISTS", "CUSTOM_LISTS", "UnknownIdsWarning"]
 
@@ -63,8 +64,8 @@ MOVABLE_LISTS = (3, 4, 12)
 MAX_RADIUS = 300.0       # arcsec, the server's limit
 MAX_CHUNK = 50_000       # ids per objects/ request, the server's limit
 REQUEST_TYPES = ("all", "nearest", "count")
-PARTS = tuple(F.PART_FIELDS)
-_BULK_PARTS = ("lc", "lcnondets", "fp")
+PARTS = tuple(atlas_fields.PART_FIELDS)
+_BULK_PARTS = atlas_fields.BULK_PARTS
 _ID_TEXT = re.compile(r"\d{19}")
 _TOKEN_TEXT = re.compile(r"[0-9a-fA-F]{40}")
 _MISSING_TEXT = "matching query does not exist"
@@ -286,58 +287,17 @@ def _num_text(value) -> str:
 
 # -- decoding objects/ answers as they arrive -------------------------------------
 
-class _RecordStream:
-    """Decodes a JSON array (``[{...}, {...}]``) element by element as its bytes arrive."""
-
-    _SKIP = re.compile(r"[\s,]*")
-
-    def __init__(self):
-        self._text = codecs.getincrementaldecoder("utf-8")()
-        self._decoder = json.JSONDecoder()
-        self._buf = ""
-        self._pos = 0
-        self._need = 0
-        self.started = False
-        self.done = False
-        self.other: list[str] | None = None  # the body when it is not an array
-
-    def feed(self, data: bytes, final: bool = False) -> list:
-        text = self._text.decode(data, final)
-        if self.other is not None:
-            self.other.append(text)
-            return []
-        buf = self._buf[self._pos:] + text if self._pos else self._buf + text
-        pos, out = 0, []
-        if not self.started:
-            pos = self._SKIP.match(buf, pos).end()
-            if pos == len(buf):
-                self._buf, self._pos = buf, pos
-                return out
-            if buf[pos] != "[":
-                self.other = [buf[pos:]]
-                self._buf, self._pos = "", 0
-                return out
-            self.started, pos = True, pos + 1
-        while not self.done:
-            pos = self._SKIP.match(buf, pos).end()
-            if pos == len(buf):
-                break
-            if buf[pos] == "]":
-                self.done = True
-                break
-            if not final and len(buf) - pos < self._need:
-                break  # wait for more before scanning the same element again
-            try:
-                element, pos = self._decoder.raw_decode(buf, pos)
-            except json.JSONDecodeError:
-                if final:
-                    raise
-                self._need = 2 * (len(buf) - pos)
-                break
-            self._need = 0
-            out.append(element)
-        self._buf, self._pos = buf, pos
-        return out
+#: Typed decoders of the bulk parts (only their columns' keys are read).
+_BULK_SCHEMAS = {p: RecordSchema(atlas_fields.PART_FIELDS[p], name=f"atlas_{p}") for p in _BULK_PARTS}
+#: One objects/ record: the bulk parts typed; the object row and the small parts as plain dicts
+#: (the placeholder of an unknown id has a text for "object" and nulls).
+_Record = msgspec.defstruct(
+    "atlas_record",
+    [("object", Any, None)]
+    + [(p, list[_BULK_SCHEMAS[p].type] | None, None) for p in _BULK_PARTS]
+    + [(p, Any, None) for p in PARTS if p not in _BULK_PARTS and p != "object"],
+    gc=False)
+_RECORDS = msgspec.json.Decoder(list[_Record])
 
 
 class _ObjectsResult:
@@ -345,12 +305,13 @@ class _ObjectsResult:
 
     def __init__(self):
         self.small = {p: [] for p in PARTS if p not in _BULK_PARTS}
-        self.bulk = {p: F.ColumnStack(F.PART_FIELDS[p]) for p in _BULK_PARTS}
+        self.bulk = {p: _BULK_SCHEMAS[p].builder(prefix=[atlas_fields.ATLAS_ID]) for p in _BULK_PARTS}
+        self._pending = {p: ([], [], []) for p in _BULK_PARTS}  # rows, ids, counts of the current batch
         self.found: list[int] = []
         self.missing: list[int] = []
 
     def add(self, record, asked: int) -> None:
-        obj = record.get("object") if isinstance(record, Mapping) else None
+        obj = record.object
         if not isinstance(obj, Mapping):
             # the unknown-id placeholder: "object" is a text, the other parts null
             self.missing.append(asked)
@@ -360,10 +321,40 @@ class _ObjectsResult:
         self.small["object"].append(obj)
         for part in self.small:
             if part != "object":
-                for row in record.get(part) or ():
+                for row in getattr(record, part) or ():
                     self.small[part].append(dict(row, atlas_id=oid))
-        for part, stack in self.bulk.items():
-            stack.add(record.get(part) or [], oid)
+        for part in _BULK_PARTS:
+            rows = getattr(record, part)
+            if rows:
+                pending = self._pending[part]
+                pending[0].extend(rows)
+                pending[1].append(oid)
+                pending[2].append(len(rows))
+
+    def flush(self) -> None:
+        """Turn the rows of the records added since the last flush into columns (and let them go)."""
+        for part, (rows, ids, counts) in self._pending.items():
+            if rows:
+                self.bulk[part].add(rows, atlas_id=np.repeat(np.array(ids, dtype=np.int64), counts))
+                rows.clear(), ids.clear(), counts.clear()
+
+
+def _read_objects(blocks, chunk: list[int], progress: BatchProgress) -> tuple[_ObjectsResult, ArrayStream, int]:
+    """Decode an objects/ answer block by block: (result, stream, records read).
+
+    The records of each block are decoded in one typed call and their light
+    curves turned into columns at once, so only one block's records are alive
+    at a time. A cut-off or malformed body raises `json.JSONDecodeError`.
+    """
+    result, stream, position = _ObjectsResult(), ArrayStream(_RECORDS, "the objects/ answer"), 0
+    for block in itertools.chain(blocks, [None]):
+        for batch in stream.feed_batches(b"" if block is None else block, final=block is None):
+            for record in batch:
+                result.add(record, chunk[position] if position < len(chunk) else -1)
+                position += 1
+                progress.advance(1)
+            result.flush()
+    return result, stream, position
 
 
 # -- the client ------------------------------------------------------------------------
@@ -602,10 +593,10 @@ class AtlasClass(ServiceQuery):
         self._check_answer(answer, "cone/")
         query = {"ra": ra, "dec": dec, "radius": radius_arcsec, "request_type": request_type}
         if request_type == "count":
-            return self._table([answer], F.COUNT_FIELDS, path="cone/", what="objects", query=query,
+            return self._table([answer], atlas_fields.COUNT_FIELDS, path="cone/", what="objects", query=query,
                                warn_empty=False)
         records = [answer] if request_type == "nearest" and answer else ([] if request_type == "nearest" else answer)
-        return self._table(records, F.CONE_FIELDS, path="cone/", what="objects", query=query)
+        return self._table(records, atlas_fields.CONE_FIELDS, path="cone/", what="objects", query=query)
 
     def _check_answer(self, answer, path: str) -> None:
         """Read endpoints answer 200 with an ``info``/``error`` dict for some refusals."""
@@ -824,13 +815,13 @@ class AtlasClass(ServiceQuery):
         meta = self._provenance("objects/", {"n_ids": int(len(ids)), "mjd_min": mjd}, missing_ids=missing)
         parts = {}
         for part in PARTS:
-            fields = F.PART_FIELDS[part]
+            fields = atlas_fields.PART_FIELDS[part]
             if part in _BULK_PARTS:
                 tables = [r.bulk[part].table() for r in results]
                 table = tables[0] if len(tables) == 1 else vstack(tables, metadata_conflicts="silent")
             else:
                 rows = [row for r in results for row in r.small[part]]
-                columns = fields if part == "object" else [F.ATLAS_ID] + fields
+                columns = fields if part == "object" else [atlas_fields.ATLAS_ID] + fields
                 table = records_to_table(rows, columns)
             table.meta.update(meta)
             parts[part] = as_result(table)
@@ -843,25 +834,18 @@ class AtlasClass(ServiceQuery):
 
         def read(response):
             # Read inside the base's retry policy: a body cut off here repeats the request.
-            result, stream, position = _ObjectsResult(), _RecordStream(), 0
             try:
-                for block in itertools.chain(response.iter_content(4 << 20), [None]):
-                    final = block is None
-                    for record in stream.feed(b"" if final else block, final=final):
-                        result.add(record, chunk[position] if position < len(chunk) else -1)
-                        position += 1
-                        progress.advance(1)
+                return _read_objects(read_ahead(response.iter_content(1 << 20), 8), chunk, progress)
             except json.JSONDecodeError:
                 raise Retryable("the list of records was cut off or is not valid JSON", message=(
                     f"{self.name}: POST /objects/ answered a list of records that was cut off or is not "
                     f"valid JSON; try again later or with a smaller conf.chunk_size"),
                     url=redact_url(self._url("objects/"))) from None
-            return result, stream, position
 
         result, stream, position = self._http("POST", "objects/", data=data, auth="required",
                                               idempotent=True, read=read)
         if stream.other is not None:
-            text = "".join(stream.other)
+            text = b"".join(stream.other).decode("utf-8", "replace")
             try:
                 answer = json.loads(text)
             except ValueError:
@@ -973,7 +957,7 @@ class AtlasClass(ServiceQuery):
         rows = [r for r in answer if self._passes(r, checked, sherlock_class, spec_type)]
         query = {"list": list_id, "custom": is_custom, "since": when, **checked}
         name = (CUSTOM_LISTS if is_custom else MAIN_LISTS).get(list_id)
-        return self._table(rows, F.LIST_FIELDS, path="objectlist/", what=f"objects on list {name or list_id}",
+        return self._table(rows, atlas_fields.LIST_FIELDS, path="objectlist/", what=f"objects on list {name or list_id}",
                            query=query)
 
     @staticmethod
@@ -1018,7 +1002,7 @@ class AtlasClass(ServiceQuery):
             data = {"objectid": str(int(one[0]))}
         answer = self._json("POST", "objectgroupslist/", data=data, auth="required", cache=cache, idempotent=True)
         self._check_answer(answer, "objectgroupslist/")
-        return self._table(answer, F.GROUP_FIELDS, path="objectgroupslist/", what="custom-list rows", query=data)
+        return self._table(answer, atlas_fields.GROUP_FIELDS, path="objectgroupslist/", what="custom-list rows", query=data)
 
     # -- writes, one id per call ------------------------------------------------------
 
@@ -1050,7 +1034,7 @@ class AtlasClass(ServiceQuery):
             return {"atlas_id": oid, "status": status, "info": info or "", "ok": bool(ok_when(status, info))}
 
         rows = bounded_map(one, list(enumerate(ids.tolist())), max_workers=max_workers)
-        table = self._table(rows, F.OUTCOME_FIELDS, path=path, what="ids", query=dict(extra or {}),
+        table = self._table(rows, atlas_fields.OUTCOME_FIELDS, path=path, what="ids", query=dict(extra or {}),
                             warn_empty=False)
         failed = int((~np.asarray(table["ok"])).sum())
         if failed:
@@ -1174,7 +1158,7 @@ class AtlasClass(ServiceQuery):
             raise TypeError(f"debug must be True or False; got {debug!r}")
         if ids is not None:
             extra["debug"] = "true" if debug else "false"
-        return self._vra_read("vrascoreslist/", F.VRA_SCORE_FIELDS, ids, since=since, extra=extra, cache=cache)
+        return self._vra_read("vrascoreslist/", atlas_fields.VRA_SCORE_FIELDS, ids, since=since, extra=extra, cache=cache)
 
     def add_vra_scores(self, ids, *, preal=None, pgal=None, pfast=None, rank=None, rank_alt1=None,
                        is_gal_cand=None, debug: bool = False, insert_date=None) -> Table:
@@ -1212,7 +1196,7 @@ class AtlasClass(ServiceQuery):
 
     def query_vra_todo(self, ids=None, *, since=None, cache: bool | None = False) -> Table:
         """The VRA to-do list (``vratodolist/``): all entries, those of some ids, or those since a time."""
-        return self._vra_read("vratodolist/", F.VRA_TODO_FIELDS, ids, since=since, cache=cache)
+        return self._vra_read("vratodolist/", atlas_fields.VRA_TODO_FIELDS, ids, since=since, cache=cache)
 
     def add_vra_todo(self, ids, *, insert_date=None) -> Table:
         """Put objects on the VRA to-do list (``vratodo/``, one request per id)."""
@@ -1223,7 +1207,7 @@ class AtlasClass(ServiceQuery):
 
     def query_vra_rank(self, ids=None, *, since=None, cache: bool | None = False) -> Table:
         """VRA ranks (``vraranklist/``): one row per ranked object."""
-        return self._vra_read("vraranklist/", F.VRA_RANK_FIELDS, ids, since=since, cache=cache)
+        return self._vra_read("vraranklist/", atlas_fields.VRA_RANK_FIELDS, ids, since=since, cache=cache)
 
     def set_vra_rank(self, ids, rank, *, rank_alt1=None, is_gal_cand=None, insert_date=None) -> Table:
         """Set the VRA rank of objects (``vrarank/``: one row per object, replaced on each call).
@@ -1291,7 +1275,7 @@ class AtlasClass(ServiceQuery):
                 unmatched.append(name)
             for row in matches:
                 rows.append(dict(row, name=name, atlas_id=row.get("transient_object_id")))
-        fields = [F.Field("name", "str"), F.ATLAS_ID] + F.EXTERNAL_XM_FIELDS
+        fields = [atlas_fields.Field("name", "str"), atlas_fields.ATLAS_ID] + atlas_fields.EXTERNAL_XM_FIELDS
         table = self._table(rows, fields, path="externalxmlist/", what="names", query={"names": cleaned})
         table.meta["unmatched"] = unmatched
         return table

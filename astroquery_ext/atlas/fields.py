@@ -1,33 +1,24 @@
-"""The columns of every ATLAS result table, and a fast column builder for light-curve rows.
+"""The columns of every ATLAS result table.
 
 Each endpoint's table has a fixed list of `~astroquery_ext._base.Field`
 columns, so its columns and dtypes are the same whether it has one row or
 none. Names follow the server's keys (spec section 5), except that every
 table names the ATLAS object id ``atlas_id``.
 
-`ColumnStack` builds the big tables (``lc``, ``lcnondets``, ``fp``: hundreds
-of rows per object, hundreds of thousands per call) object by object: each
-object's rows are turned into numpy arrays as soon as they are decoded, so
-the JSON dicts of one object at a time are alive, never those of the whole
-answer.
+The big parts of ``objects/`` answers (``lc``, ``lcnondets``, ``fp``:
+hundreds of rows per object, hundreds of thousands per call) are decoded by
+the base's typed decoder (`~astroquery_ext._base.tables.RecordSchema`) from
+these same lists, batch by batch while the answer arrives.
 """
 
 from __future__ import annotations
 
-import operator
-import warnings
-
-import numpy as np
-from astropy import units as u
-from astropy.table import Column, MaskedColumn, Table
-from astropy.time import Time
-
-from astroquery_ext._base import Field, parse_time
+from astroquery_ext._base import Field
 
 __all__ = ["CONE_FIELDS", "COUNT_FIELDS", "OBJECT_FIELDS", "LC_FIELDS", "LCNONDETS_FIELDS", "FP_FIELDS",
            "SHERLOCK_XM_FIELDS", "SHERLOCK_CLASS_FIELDS", "EXTERNAL_XM_FIELDS", "LIST_FIELDS",
            "GROUP_FIELDS", "VRA_SCORE_FIELDS", "VRA_TODO_FIELDS", "VRA_RANK_FIELDS", "OUTCOME_FIELDS",
-           "PART_FIELDS", "ColumnStack"]
+           "PART_FIELDS", "BULK_PARTS", "ATLAS_ID"]
 
 
 def _fields(spec: str, dtype: str, unit: str | None = None) -> list[Field]:
@@ -135,6 +126,9 @@ EXTERNAL_XM_FIELDS = [
     Field("disc_date", "time"), Field("disc_filter", "str"), Field("id", "int64"),
 ]
 
+#: The parts of an ``objects/`` record with many rows per object (decoded typed, as columns).
+BULK_PARTS = ("lc", "lcnondets", "fp")
+
 #: Columns of each part of an ``objects/`` record (``atlas_id`` is put first by the builder).
 PART_FIELDS = {
     "object": OBJECT_FIELDS, "lc": LC_FIELDS, "lcnondets": LCNONDETS_FIELDS, "fp": FP_FIELDS,
@@ -181,125 +175,3 @@ OUTCOME_FIELDS = [
     Field("status", "int64", description="HTTP status of the call"),
     Field("info", "str", description="the server's own words"),
 ]
-
-
-# -- fast columns -----------------------------------------------------------------
-
-def _to_array(values, dtype: str):
-    """(data, mask or None) for one chunk of values; None means missing."""
-    if dtype == "float64":
-        try:
-            data = np.array(values, dtype=np.float64)  # None -> nan
-        except (TypeError, ValueError):
-            data = np.array([np.nan if v is None else float(v) for v in values], dtype=np.float64)
-        mask = np.isnan(data)
-        return data, (mask if mask.any() else None)
-    if dtype == "int64":
-        try:
-            return np.array(values, dtype=np.int64), None
-        except (TypeError, ValueError, OverflowError):
-            mask = np.array([v is None for v in values], dtype=bool)
-            return np.array([0 if v is None else int(v) for v in values], dtype=np.int64), mask
-    if dtype == "bool":
-        if None in values:
-            return (np.array([bool(v) for v in values], dtype=bool),
-                    np.array([v is None for v in values], dtype=bool))
-        return np.array(values, dtype=bool), None
-    # str and time (ISO strings, converted once at the end)
-    if None in values:
-        mask = np.array([v is None for v in values], dtype=bool)
-        values = ["" if v is None else v for v in values]
-        return np.array(values, dtype=str), mask
-    return np.array(values, dtype=str), None
-
-
-def _time_column(text: np.ndarray, mask: np.ndarray | None) -> Time:
-    """ISO 8601 strings (``Z``, offset or naive = UTC) to a Time column, vectorised when possible."""
-    if len(text) == 0:
-        col = Time(np.zeros(0), format="mjd", scale="utc")
-        col.format = "isot"
-        return col
-    try:
-        plain = np.char.rstrip(text, "Z") if text.dtype.kind == "U" else text
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")  # numpy only warns about offsets: parse those carefully
-            stamps = plain.astype("datetime64[us]")
-    except (ValueError, UserWarning, DeprecationWarning):  # offsets: the careful, per-value parser
-        stamps = np.array([parse_time(v) if v else None for v in text.tolist()], dtype="datetime64[us]")
-    missing = np.isnat(stamps)
-    if mask is not None:
-        missing |= mask
-    if missing.all():
-        stamps = np.full(len(stamps), np.datetime64("2000-01-01T00:00:00", "us"))
-    elif missing.any():
-        stamps = stamps.copy()
-        stamps[missing] = stamps[~missing][0]
-    # Whole days and the fraction as two floats: exact to the microsecond, and
-    # vectorised (Time from datetime64 values parses each one in Python).
-    micro = stamps.astype("datetime64[us]").astype(np.int64)
-    days = np.floor_divide(micro, 86_400_000_000)
-    fraction = (micro - days * 86_400_000_000) / 86_400_000_000.0
-    col = Time(days.astype(np.float64) + 40587.0, fraction, format="mjd", scale="utc")
-    col.format = "isot"
-    if missing.any():
-        col[missing] = np.ma.masked
-    return col
-
-
-class ColumnStack:
-    """Rows of many objects, kept as numpy chunks, stacked into one Table at the end.
-
-    Parameters
-    ----------
-    fields : list of Field
-        The columns; a field's ``source`` must be a key (not a function).
-    """
-
-    def __init__(self, fields: list[Field]):
-        self.fields = fields
-        self.keys = [f.source if f.source is not None else f.name for f in fields]
-        self._ids: list[int] = []
-        self._counts: list[int] = []
-        self._chunks: dict[str, list] = {f.name: [] for f in fields}
-        self._getter = operator.itemgetter(*self.keys) if len(self.keys) > 1 else (
-            lambda row, key=self.keys[0]: (row[key],))
-
-    def add(self, rows: list, atlas_id: int) -> None:
-        """Add the rows of one object."""
-        if not rows:
-            return
-        self._ids.append(atlas_id)
-        self._counts.append(len(rows))
-        try:  # every key present (the current schema): rows to columns at C speed
-            columns = list(zip(*map(self._getter, rows)))
-        except KeyError:
-            columns = [[row.get(k) for row in rows] for k in self.keys]
-        for f, values in zip(self.fields, columns):
-            self._chunks[f.name].append(_to_array(values, f.dtype))
-
-    def __len__(self) -> int:
-        return sum(self._counts)
-
-    def table(self) -> Table:
-        ids = np.repeat(np.array(self._ids, dtype=np.int64), np.array(self._counts, dtype=np.int64))
-        columns = [Column(ids, name="atlas_id", description=ATLAS_ID.description)]
-        for f in self.fields:
-            chunks = self._chunks[f.name]
-            if chunks:
-                data = np.concatenate([c[0] for c in chunks])
-                masked = any(c[1] is not None for c in chunks)
-                mask = (np.concatenate([c[1] if c[1] is not None else np.zeros(len(c[0]), bool) for c in chunks])
-                        if masked else None)
-            else:
-                data = np.zeros(0, dtype={"float64": np.float64, "int64": np.int64, "bool": bool}.get(f.dtype, "U1"))
-                mask = None
-            if f.dtype == "time":
-                col = _time_column(data, mask)
-                columns.append(col)
-                continue
-            unit = u.Unit(f.unit) if f.unit else None
-            if mask is not None and mask.any():
-                columns.append(MaskedColumn(data, name=f.name, mask=mask, unit=unit, description=f.description))
-            else:
-                columns.append(Column(data, name=f.name, unit=unit, description=f.description))
-        return Table(columns, names=["atlas_id"] + [f.name for f in self.fields], copy=False)

@@ -80,7 +80,7 @@ _QUERY_PARAMETERS = """Parameters
         ----------
         query : str or `~astroquery_ext.glance.dsl.Expression`, optional
             A query in the Glance query language (e.g. ``'status = "Phase 1 Active"'``),
-            or an expression built with ``F`` (`~astroquery_ext.glance.dsl.Field`). It is checked
+            or an expression built with `~astroquery_ext.glance.dsl.F`. It is checked
             against the searchable fields of mode ``{mode!r}`` before anything is
             sent (`~astroquery_ext.glance.dsl.DSLError`, a `ValueError`, if invalid)
             and sent in canonical form. Default: all {what}.

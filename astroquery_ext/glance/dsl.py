@@ -37,7 +37,7 @@ astroquery_ext.glance.dsl.DSLError: unknown field 'referenceCod' for mode 'analy
 
 Building queries in Python
 --------------------------
-:class:`F` (alias :class:`Field`) names a field; comparing it builds a
+:class:`F` names a field; comparing it builds a
 :class:`Comparison`; ``&`` and ``|`` combine expressions (as in numpy, use
 ``&``/``|``, not ``and``/``or``, and parenthesise comparisons).
 
@@ -116,7 +116,6 @@ __all__ = [
     "DSLWarning",
     "Expression",
     "F",
-    "Field",
     "Or",
     "boolean_fields",
     "fields",
@@ -541,7 +540,7 @@ def _caller_stacklevel() -> int:
 # builder
 
 
-class Field:
+class F:
     """A field of the query language, for building expressions in Python.
 
     >>> F("reference_code") == "ANA-SUSY-2019-01"
@@ -598,9 +597,6 @@ class Field:
         if not values:
             raise DSLError(f"isin()/notin() on {self.name!r} needs at least one value")
         return values
-
-
-F = Field
 
 
 # --------------------------------------------------------------------------

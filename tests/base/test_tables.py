@@ -89,3 +89,99 @@ def test_jwt_expiry_reads_exp_or_gives_none():
     assert jwt_expiry("not-a-jwt") is None and jwt_expiry(None) is None
     no_exp = base64.urlsafe_b64encode(b'{"sub": "x"}').rstrip(b"=").decode()
     assert jwt_expiry(f"h.{no_exp}.s") is None
+
+
+# -- the typed decoder and the streamed array --------------------------------------------------
+
+def _schema():
+    from astroquery_ext._base.tables import RecordSchema
+    return RecordSchema([Field("id", "int64"), Field("mag", "float64", unit="mag"), Field("name", "str"),
+                         Field("ok", "bool"), Field("when", "time"), Field("tags", "object")])
+
+
+BODY = ('[{"id": 1161600211221604900, "mag": -18.719, "name": "AT\\u00e9 \\"x\\"", "ok": true, '
+        '"when": "2025-09-13T00:19:14Z", "tags": [1, {"a": null}], "extra": [false, 1e-5]},\n'
+        ' {"id": 9007199254740993, "mag": 17, "ok": false, "name": null, "when": null},'
+        '{"mag": null, "id": -5, "tags": "]},{[", "when": "2025-01-01T02:00:00+02:00"}]').encode()
+
+
+def _table(stream_batches):
+    schema = _schema()
+    builder = schema.builder()
+    for batch in stream_batches:
+        builder.add(batch)
+    return builder.table()
+
+
+def test_typed_decoder_values_masks_units_and_times():
+    t = _table([_schema().decoder().decode(BODY)])
+    assert t["id"].dtype == np.int64 and t["id"].tolist() == [1161600211221604900, 9007199254740993, -5]
+    assert t["mag"].unit == u.mag and t["mag"].mask.tolist() == [False, False, True] and t["mag"][1] == 17.0
+    assert t["name"].tolist()[0] == 'ATé "x"' and t["name"].mask.tolist() == [False, True, True]
+    assert t["ok"].mask.tolist() == [False, False, True]
+    assert isinstance(t["when"], Time) and t["when"].mask.tolist() == [False, True, False]
+    assert t["when"][2].isot == "2025-01-01T00:00:00.000"
+    assert t["tags"][0] == [1, {"a": None}] and t["tags"][2] == "]},{["
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 7, 16, 61, 10_000])
+def test_array_stream_gives_the_same_rows_whatever_the_block_size(size):
+    from astroquery_ext._base.tables import ArrayStream
+    stream = ArrayStream(_schema().decoder(), batch_bytes=size)
+    batches = []
+    for i in range(0, len(BODY), size):
+        batches += stream.feed_batches(BODY[i:i + size])
+    batches += stream.feed_batches(b"", final=True)
+    whole = _table([_schema().decoder().decode(BODY)])
+    streamed = _table(batches)
+    assert streamed.colnames == whole.colnames and len(streamed) == 3 and stream.count == 3
+    for name in ("id", "mag", "name", "ok"):
+        assert streamed[name].tolist() == whole[name].tolist()
+        assert np.ma.getmaskarray(streamed[name]).tolist() == np.ma.getmaskarray(whole[name]).tolist()
+    assert list(streamed["tags"]) == list(whole["tags"])
+    assert (streamed["when"][[0, 2]] == whole["when"][[0, 2]]).all()
+
+
+@pytest.mark.parametrize("body, error", [
+    (BODY[:-30], "was cut off"),
+    (b'[{"id": 1}] [', "after its end"),
+    (b'[{"id": 1},, {"id": 2}]', "not valid JSON"),
+    (b"", "is empty"),
+])
+def test_array_stream_cut_or_malformed_is_a_json_error(body, error):
+    import json
+
+    from astroquery_ext._base.tables import ArrayStream
+    stream = ArrayStream(_schema().decoder())
+    with pytest.raises(json.JSONDecodeError, match=error):
+        for i in range(0, max(len(body), 1), 5):
+            stream.feed_batches(body[i:i + 5])
+        stream.feed_batches(b"", final=True)
+
+
+@pytest.mark.parametrize("record, where", [
+    ('{"id": "12"}', "$[1].id"), ('{"id": 1.5}', "$[1].id"), ('{"mag": "bright"}', "$[1].mag"),
+    ('{"name": [1]}', "$[1].name"), ('{"ok": "yes"}', "$[1].ok"), ('{"when": 5}', "$[1].when"),
+])
+def test_a_value_of_the_wrong_type_is_an_error_naming_where_it_is(record, where):
+    from astroquery_ext._base.tables import ArrayStream
+    from astroquery_ext.exceptions import RemoteServiceError
+    stream = ArrayStream(_schema().decoder(), "the test answer")
+    with pytest.raises(RemoteServiceError, match="wrong type") as info:
+        stream.feed_batches(f'[{{"id": 1}}, {record}]'.encode(), final=True)
+    assert where in str(info.value) and "the test answer" in str(info.value)
+
+
+def test_records_with_a_value_of_the_wrong_type_raise_a_clear_error():
+    from astroquery_ext.exceptions import RemoteServiceError
+    for value, dtype in (("abc", "int64"), ({"a": 1}, "float64"), ([1], "str"), ("yes", "bool"), (1.5, "int64")):
+        with pytest.raises(RemoteServiceError, match=rf"column 'x' \(row 1\) is .*where {dtype} was expected"):
+            records_to_table([{"x": None}, {"x": value}], [Field("x", dtype)])
+
+
+def test_decode_json_keeps_big_integers_exact_and_takes_what_json_takes():
+    from astroquery_ext._base.tables import decode_json
+    assert decode_json(b'[123456789012345678901234567890, 1.5]') == [123456789012345678901234567890, 1.5]
+    assert np.isnan(decode_json(b"[NaN]")[0])
+    with pytest.raises(ValueError):
+        decode_json(b"{not json")

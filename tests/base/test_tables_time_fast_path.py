@@ -1,4 +1,4 @@
-"""Time columns from ISO strings: the vectorised UTC path agrees with the general one."""
+"""Time columns from ISO strings (the one parser, time_column): the vectorised path agrees with the per-value one."""
 
 import datetime as dt
 
@@ -7,7 +7,7 @@ import pytest
 from astropy.time import Time
 
 from astroquery_ext._base import Field, records_to_table
-from astroquery_ext._base.tables import _utc_isot_column
+from astroquery_ext._base.tables import time_column
 
 
 @pytest.mark.parametrize("values", [
@@ -15,8 +15,8 @@ from astroquery_ext._base.tables import _utc_isot_column
     ["2025-02-12T08:32:16+00:00", "2025-02-13", "2025-02-12T08:32:16z"],
 ])
 def test_fast_path_matches_the_general_parse(values):
-    fast = _utc_isot_column(values)
-    assert fast is not None and fast.format == "isot" and fast.scale == "utc"
+    fast = time_column(values)
+    assert fast.format == "isot" and fast.scale == "utc"
     mask = np.asarray(fast.mask) if np.ndim(fast.mask) else np.zeros(len(values), bool)
     assert list(mask) == [v is None for v in values]
     for got, value in zip(fast, values):
@@ -34,7 +34,8 @@ def test_fast_path_matches_the_general_parse(values):
     [None, None],                            # nothing to parse
 ])
 def test_other_values_take_the_general_path(values):
-    assert _utc_isot_column(values) is None
+    general = time_column(values)
+    assert len(general) == len(values) and general.scale == "utc"
     table = records_to_table([{"t": v} for v in values], [Field("t", "time")])
     assert isinstance(table["t"], Time) and len(table) == len(values)
 
@@ -50,3 +51,14 @@ def test_values_of_plain_and_dotted_and_callable_sources():
     assert Field("a", "int64").values(records) == [1, None]
     assert Field("x", "int64", source="b.c").values(records) == [2, None]
     assert Field("y", "int64", source=lambda r: len(r)).values(records) == [2, 1]
+
+
+def test_unreadable_time_is_an_error_naming_the_value():
+    with pytest.raises(ValueError, match="not a date"):
+        time_column(["2025-02-12T08:32:16Z", "not a date"])
+
+
+def test_empty_and_all_missing_times_keep_a_time_column():
+    assert isinstance(time_column([]), Time) and len(time_column([])) == 0
+    col = time_column([None, ""])
+    assert isinstance(col, Time) and np.asarray(col.mask).tolist() == [True, True]
