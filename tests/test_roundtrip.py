@@ -53,7 +53,8 @@ def _atlas(sb, tmp):
            "atlas.query_list": client.query_list("good"),
            "atlas.query_custom_lists": _quiet(client.query_custom_lists, "vra"),
            "atlas.query_vra_scores": _quiet(client.query_vra_scores),
-           "atlas.query_external_names": client.query_external_names("AT 2020tjh")}
+           "atlas.query_external_names": client.query_external_names("AT 2020tjh"),
+           "atlas.query_region[empty]": _quiet(client.query_region, "12h00m00s -60d00m00s", 1 * u.arcsec)}
     for name in parts.keys():
         out[f"atlas.get_objects[{name}]"] = parts[name]
     return out
@@ -64,6 +65,7 @@ def _grad300(sb, tmp):
     client.login(token=sb.credentials("grad300")["token"])
     out = {f"grad300.query[{kind}]": client.query(kind, row_limit=-1) for kind in SCAN_TYPES}
     out["grad300.query_source[casa]"] = client.query_source("casa")
+    out["grad300.query_source[empty]"] = _quiet(client.query_source, "no-such-source")
     out["grad300.list_scans"] = client.list_scans("Images", limit=5)
     out["grad300.download_scans"] = client.download_scans(out["grad300.list_scans"][:2], tmp,
                                                           show_progress=False)
@@ -79,6 +81,7 @@ def _glance(sb, tmp):
         "query_publications", "query_leading_groups", "query_subgroups", "query_triggers")}
     out["glance.get_analysis"] = client.get_analysis(known["analysis"][0])
     out["glance.get_paper"] = client.get_paper(known["paper"][0])
+    out["glance.query_papers[empty]"] = _quiet(client.query_papers, 'referenceCode = "NONE-1999-01"')
     return out
 
 
@@ -124,15 +127,18 @@ def results(atlas_sandbox, grad300_sandbox, glance_sandbox, tupli_sandbox, tmp_p
 
 
 NAMES = ([f"atlas.{n}" for n in ("query_region", "query_objects", "get_lightcurves", "get_forced_photometry",
-                                  "query_list", "query_custom_lists", "query_vra_scores", "query_external_names")]
+                                  "query_list", "query_custom_lists", "query_vra_scores", "query_external_names",
+                                  "query_region[empty]")]
          + [f"atlas.get_objects[{n}]" for n in ("object", "lc", "lcnondets", "fp", "sherlock_crossmatches",
                                                    "sherlock_classifications", "tns_crossmatches",
                                                    "external_crossmatches")]
          + [f"grad300.query[{k}]" for k in SCAN_TYPES]
-         + ["grad300.query_source[casa]", "grad300.list_scans", "grad300.download_scans"]
+         + ["grad300.query_source[casa]", "grad300.query_source[empty]", "grad300.list_scans",
+            "grad300.download_scans"]
          + [f"glance.{n}" for n in ("query_analyses", "query_papers", "query_confnotes", "query_pubnotes",
                                     "query_plots", "query_publications", "query_leading_groups",
-                                    "query_subgroups", "query_triggers", "get_analysis", "get_paper")]
+                                    "query_subgroups", "query_triggers", "get_analysis", "get_paper",
+                                    "query_papers[empty]")]
          + [f"tupli.{n}" for n in ("list_benchmarks", "list_artifacts", "record_episodes", "list_episodes",
                                    "list_episodes[include_tuples]", "get_episode", "get_tuples", "list_groups",
                                    "list_users", "list_roles")])

@@ -69,7 +69,18 @@ class ResultTable(Table):
     """
 
     def to_pandas(self, *args, **kwargs):
-        """`~astropy.table.Table.to_pandas`, without ERFA's "dubious year" noise for far dates."""
+        """`~astropy.table.Table.to_pandas`, without ERFA's "dubious year" noise for far dates.
+
+        An empty table's `~astropy.time.Time` columns become empty
+        ``datetime64[ns]`` columns (astropy gives them no unit, which pandas refuses).
+        """
+        table = self
+        if len(self) == 0 and any(isinstance(col, Time) for col in self.itercols()):
+            table = Table(self, copy=False)
+            for name in table.colnames:
+                if isinstance(table[name], Time):
+                    table.replace_column(name, Column(np.array([], dtype="datetime64[ns]"), name=name))
+            return table.to_pandas(*args, **kwargs)
         with _far_dates_quiet():
             return super().to_pandas(*args, **kwargs)
 
