@@ -8,7 +8,8 @@ Service modules import from here::
 from astroquery_ext._base.cache import ResponseCache
 from astroquery_ext._base.credentials import CredentialChain, TokenStore, env_var, no_prompt
 from astroquery_ext._base.download import (
-    DownloadJob, DownloadResult, download_file, download_many, filename_from_disposition, safe_filename)
+    DownloadJob, DownloadResult, cached_download, download_file, download_many, filename_from_disposition,
+    safe_filename)
 from astroquery_ext._base.oauth import jwt_expiry
 from astroquery_ext._base.exceptions import (
     AstroqueryExtError, AuthorizationError, ConflictError, DownloadError, InvalidQueryError, LoginError,
@@ -21,7 +22,7 @@ from astroquery_ext._base.tables import Field, gc_paused, parse_time, records_to
 
 __all__ = [
     "ServiceQuery", "AuthState", "Retryable", "ResponseCache", "TokenStore", "CredentialChain", "env_var", "no_prompt",
-    "DownloadJob", "DownloadResult", "download_file", "download_many", "safe_filename",
+    "DownloadJob", "DownloadResult", "cached_download", "download_file", "download_many", "safe_filename",
     "filename_from_disposition", "Field", "gc_paused", "records_to_table", "parse_time", "warn_if_empty", "warn_truncated",
     "bounded_map", "check_max_workers", "chunked", "fetch_offset_pages", "fetch_cursor_pages",
     "redact", "redact_url", "register_secret", "jwt_expiry",

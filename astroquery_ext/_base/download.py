@@ -1,55 +1,107 @@
-"""Streaming downloads that never leave a partial file looking complete.
+"""Streaming downloads that never leave a partial, spliced or foreign file looking complete.
 
 - Bytes go to ``<name>.part`` beside the target, which is renamed into place
-  only after the size (and checksum, when known) check out.
-- An interrupted transfer resumes with a per-request ``Range`` header; only a
-  206 whose ``Content-Range`` starts where the ``.part`` file ends is
-  appended, anything else restarts from byte 0.
+  only after the size (and checksum, when known) check out. The ``.part`` file
+  is opened without following symlinks and created exclusively, so a link
+  planted under that name in a shared directory is removed, never written through.
+- An existing target is never replaced without ``overwrite=True``, whoever
+  chose its name (the caller or the server's ``Content-Disposition``).
+- An interrupted transfer resumes with ``Range`` plus ``If-Range`` carrying the
+  first answer's strong ``ETag`` (else its ``Last-Modified``): a file that
+  changed on the server comes back whole (200) and is written from byte 0, so
+  two versions are never spliced. Without a validator the transfer restarts
+  from byte 0 instead of resuming. A ``.part`` left by an earlier run is
+  resumed only when the job knows the file's SHA-256 (a splice would fail the
+  check and the file is fetched again from byte 0); otherwise it is restarted.
+- A body is accepted only when its length is known and met: from
+  ``Content-Length``/``Content-Range``, or from what the service says about the
+  file (``expected_size``, a checksum, ``require_length`` when neither exists).
 - ``Accept-Encoding: identity`` is asked for and raw bytes are written, so the
   file is byte-identical to the server's and ``Content-Length`` means what it says.
 - Memory stays flat: the body is read in chunks, never held whole.
-- File names a server suggests are reduced to a safe base name: ``../x`` or
-  ``C:\\x`` cannot leave the target directory.
+- File names a server suggests are reduced to a safe base name (``../x`` or
+  ``C:\\x`` cannot leave the target directory) that fits the file system with
+  ``.part`` added: longer names are shortened, keeping the extension.
+- Errors keep their type end to end: an error answer raises the service's own
+  class (`NotFoundError`, `LoginError`...); a transfer that broke or came out
+  wrong raises `DownloadError`; a local file-system failure an `OSError`.
+- In a batch, Ctrl-C (or any exception in the caller's thread) stops every
+  transfer within about a second: the sockets are shut down, workers stop,
+  and the ``.part`` files of the batch are removed.
+- `cached_download`: a file kept in the service's private cache, one download
+  for any number of threads and processes asking at once, checked against its
+  size and refreshed after the cache lifetime.
 - One progress bar per batch (silent when stderr is not a terminal).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import errno
 import hashlib
 import os
 import re
+import socket
+import stat
 import sys
 import threading
 import time
 import unicodedata
 import urllib.parse
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, Mapping, Sequence
 
 import requests
 from astropy.utils.console import ProgressBar
 from urllib3.exceptions import HTTPError as Urllib3Error
 
+from astroquery_ext._base.cache import _effective_ttl, private_dir
 from astroquery_ext._base.exceptions import AstroqueryExtError, DownloadError
-from astroquery_ext._base.paging import bounded_map
+
+try:  # POSIX
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: in-process locking only
+    fcntl = None
 
 if TYPE_CHECKING:  # pragma: no cover
     from astroquery_ext._base.query import ServiceQuery
 
-__all__ = ["safe_filename", "filename_from_disposition", "download_file", "download_many",
-           "DownloadJob", "DownloadResult", "BatchProgress"]
+__all__ = ["safe_filename", "filename_from_disposition", "download_file", "download_many", "cached_download",
+           "DownloadJob", "DownloadResult", "BatchProgress", "PART_SUFFIX", "NAME_MAX"]
 
 CHUNK = 1 << 20
+PART_SUFFIX = ".part"
+#: Longest file name (in bytes) most file systems take (ext4, XFS, APFS, NTFS in UTF-16 units).
+NAME_MAX = 255
 _NETWORK_ERRORS = (requests.RequestException, Urllib3Error, ConnectionError, TimeoutError)
+#: How long a cancelled batch waits for its workers before returning.
+_CANCEL_GRACE = 1.0
+
+
+def _fit(name: str, limit: int) -> str:
+    """``name`` cut to at most ``limit`` UTF-8 bytes, keeping its extension and telling cut names apart."""
+    if len(name.encode("utf-8")) <= limit:
+        return name
+    stem, ext = os.path.splitext(name)
+    if len(ext.encode("utf-8")) > 16:  # not an extension worth keeping
+        stem, ext = name, ""
+    # A short hash of the whole name: two long names cut to the same prefix stay two files.
+    tag = "~" + hashlib.sha256(name.encode("utf-8")).hexdigest()[:8]
+    room = limit - len(ext.encode("utf-8")) - len(tag)
+    cut = stem.encode("utf-8")[:room].decode("utf-8", errors="ignore").rstrip()
+    return f"{cut}{tag}{ext}"
 
 
 def safe_filename(name: str | None, fallback: str = "download") -> str:
-    """A file name that stays inside the directory it is joined to.
+    """A file name that stays inside the directory it is joined to and fits the file system.
 
     Takes the last path component (``/`` and ``\\`` both count), drops
     control characters, leading dots and drive letters, and falls back to
-    ``fallback`` when nothing usable is left.
+    ``fallback`` when nothing usable is left. Names longer than
+    ``NAME_MAX - len(".part")`` bytes (UTF-8) are shortened, keeping the
+    extension and adding a short hash of the full name, so that the
+    ``.part`` file beside them can be created too.
     """
     if name:
         name = unicodedata.normalize("NFC", str(name))
@@ -59,7 +111,7 @@ def safe_filename(name: str | None, fallback: str = "download") -> str:
         name = name.strip().lstrip(".").strip()
     if not name or name in (".", ".."):
         name = safe_filename(fallback, "download") if fallback != name else "download"
-    return name[:255]
+    return _fit(name, NAME_MAX - len(PART_SUFFIX))
 
 
 def filename_from_disposition(header: str | None) -> str | None:
@@ -111,11 +163,21 @@ class DownloadJob:
     name: str | None = None
     expected_size: int | None = None
     sha256: str | None = None
+    #: Bytes appended to the file's bytes before hashing (a service that hashes
+    #: ``content + uploader``, as Tupli does).
+    sha256_suffix: bytes = b""
     #: Anything the caller wants back in the result (ids, types...).
     key: object = None
     #: Extra request headers for this file (e.g. ``Connection: close`` for a
     #: server that drops the connection after each download).
     headers: "dict[str, str] | None" = None
+    #: Refuse a body whose length nothing tells (no ``Content-Length``, no
+    #: ``expected_size``, no checksum): a cut-off answer would look complete.
+    require_length: bool = False
+    #: ``expect(headers) -> dict`` read from the answer's headers before the
+    #: body: may return ``expected_size``, ``sha256`` and ``sha256_suffix``
+    #: (a service that describes the file in a header).
+    expect: "Callable[[Mapping[str, str]], Mapping[str, object]] | None" = None
 
 
 @dataclasses.dataclass
@@ -123,9 +185,57 @@ class DownloadResult:
     job: DownloadJob
     path: Path | None
     bytes: int
-    #: ``downloaded``, ``exists`` (kept, matched), or ``error``.
+    #: ``downloaded``, ``exists`` (kept, matched), ``error`` or ``cancelled``.
     status: str
-    error: Exception | None = None
+    error: BaseException | None = None
+
+
+class _Cancelled(Exception):
+    """Raised inside a worker when its batch is cancelled."""
+
+
+class _Batch:
+    """What a batch shares: a stop flag, the open responses (to abort them) and the ``.part`` files in use."""
+
+    def __init__(self):
+        self.stop = threading.Event()
+        self._lock = threading.Lock()
+        self._responses: set = set()
+        self.parts: set[Path] = set()
+
+    def check(self) -> None:
+        if self.stop.is_set():
+            raise _Cancelled()
+
+    @contextlib.contextmanager
+    def track(self, response) -> Iterator[None]:
+        with self._lock:
+            self._responses.add(response)
+        try:
+            if self.stop.is_set():
+                _abort(response)
+            yield
+        finally:
+            with self._lock:
+                self._responses.discard(response)
+
+    def cancel(self) -> None:
+        self.stop.set()
+        with self._lock:
+            responses = list(self._responses)
+        for response in responses:
+            _abort(response)
+
+
+def _abort(response) -> None:
+    """Wake a thread blocked reading ``response``: shut its socket down (closing alone does not wake a read)."""
+    try:
+        connection = getattr(response.raw, "connection", None) or getattr(response.raw, "_connection", None)
+        sock = getattr(connection, "sock", None)
+        if sock is not None:
+            sock.shutdown(socket.SHUT_RDWR)
+    except (OSError, AttributeError):
+        pass
 
 
 def _parse_content_range(value: str | None) -> tuple[int, int, int | None] | None:
@@ -136,131 +246,279 @@ def _parse_content_range(value: str | None) -> tuple[int, int, int | None] | Non
     return int(match.group(1)), int(match.group(2)), total
 
 
-def _sha256_of(path: Path) -> str:
+def _validator(headers: Mapping[str, str]) -> str | None:
+    """What ``If-Range`` may carry for this answer: a strong ETag, else Last-Modified (RFC 9110 §13.1.5)."""
+    etag = (headers.get("ETag") or "").strip()
+    if etag and not etag.startswith("W/"):
+        return etag
+    return (headers.get("Last-Modified") or "").strip() or None
+
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
+def _regular_size(path: Path) -> int:
+    """Size of ``path`` if it is a regular file (not followed if a link); else remove whatever is there. 0 if none."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return 0
+    if stat.S_ISREG(info.st_mode):
+        return info.st_size
+    _remove(path)
+    return 0
+
+
+def _remove(path: Path | None) -> None:
+    if path is None:
+        return
+    try:
+        if os.path.isdir(path) and not os.path.islink(path):
+            return  # never a directory of the user's; open() will fail and say so
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def _open_part(part: Path, *, append: bool) -> int:
+    """A descriptor for writing ``part``: never through a symlink, a new file created exclusively."""
+    if append:
+        try:
+            return os.open(part, os.O_RDWR | _NOFOLLOW)
+        except OSError as exc:
+            if exc.errno not in (errno.ELOOP, errno.ENOENT, errno.EMLINK):
+                raise
+    _remove(part)
+    return os.open(part, os.O_RDWR | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o666)
+
+
+def _hash_prefix(fd: int, length: int, chunk: int) -> "hashlib._Hash":
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    done = 0
+    while done < length:
+        block = os.pread(fd, min(chunk, length - done), done)
+        if not block:
+            break
+        digest.update(block)
+        done += len(block)
+    return digest
 
 
 def download_file(client: "ServiceQuery", job: DownloadJob, *, auth: str = "optional",
                   overwrite: bool = False, progress: BatchProgress | None = None,
-                  retries: int | None = None, chunk_size: int = CHUNK) -> DownloadResult:
-    """Download one file (see the module docstring); raises `DownloadError` on failure."""
+                  retries: int | None = None, chunk_size: int = CHUNK, _batch: _Batch | None = None) -> DownloadResult:
+    """Download one file (see the module docstring).
+
+    Raises
+    ------
+    AstroqueryExtError
+        The service's own class for an error answer (`NotFoundError`, `LoginError`...).
+    DownloadError
+        The transfer broke more often than the retry budget allows, or its
+        bytes did not check out (size, checksum, range answers).
+    FileExistsError
+        The target exists, is not the expected file, and ``overwrite`` is False.
+    OSError
+        The file could not be written locally.
+    """
+    batch = _batch or _Batch()
     directory = Path(job.directory)
     directory.mkdir(parents=True, exist_ok=True)
     name = safe_filename(job.name) if job.name else None
-    if name is not None:
-        target = directory / name
-        if target.exists() and not overwrite and (
-                job.expected_size is None or target.stat().st_size == job.expected_size):
+    target: Path | None = None
+    part: Path | None = None
+    expected_size, sha256, suffix = job.expected_size, job.sha256, job.sha256_suffix
+
+    def settle(chosen: str) -> DownloadResult | None:
+        """Fix the target; an existing one is kept (matched) or refused (different), unless overwrite."""
+        nonlocal name, target, part
+        name, target, part = chosen, directory / chosen, directory / (chosen + PART_SUFFIX)
+        batch.parts.add(part)
+        if overwrite or not os.path.lexists(target):
+            return None
+        if target.is_file() and expected_size is not None and target.stat().st_size == expected_size \
+                and sha256 is None:
             return DownloadResult(job, target, target.stat().st_size, "exists")
+        if target.is_file() and sha256 is not None and _sha256_file(target, suffix) == sha256.lower():
+            return DownloadResult(job, target, target.stat().st_size, "exists")
+        if expected_size is None and sha256 is None and job.name is not None and target.is_file():
+            # Named by the caller and nothing to compare with: the file there is taken as this one.
+            return DownloadResult(job, target, target.stat().st_size, "exists")
+        raise FileExistsError(errno.EEXIST, f"{client.name}: {target} exists and is not the file asked for; "
+                                            f"pass overwrite=True to replace it", str(target))
+
+    if name is not None:
+        found = settle(name)
+        if found is not None:
+            return found
     budget = client.max_retries if retries is None else retries
     failures = 0
-    part: Path | None = None if name is None else directory / (name + ".part")
     restarted = False
+    validator: str | None = None     # of the first answer; resumes must match it
+    # A .part left by an earlier run is resumed only when a checksum guards the result.
+    blind_resume = sha256 is not None
+    target_label = name or job.url.rsplit("/", 1)[-1]
+    checked = False  # the bytes were hashed on the way in
 
-    def fail(message: str, exc: Exception | None = None):
-        where = f" ({part} kept to resume)" if part is not None and part.exists() else ""
+    def fail(message: str, exc: BaseException | None = None):
+        where = f" ({part} kept to resume)" if part is not None and _regular_size(part) else ""
         raise DownloadError(f"{client.name}: download of {target_label} failed: {message}{where}",
                             url=job.url, service=client.service) from exc
 
-    target_label = name or job.url.rsplit("/", 1)[-1]
-    while True:
-        offset = part.stat().st_size if part is not None and part.exists() else 0
-        if job.expected_size is not None and offset > job.expected_size:
-            part.unlink()
-            offset = 0
-        headers = dict(job.headers or {})
-        headers["Accept-Encoding"] = "identity"
-        if offset:
-            headers["Range"] = f"bytes={offset}-"
-        try:
-            response = client._http("GET", job.url, headers=headers, stream=True, auth=auth)
-        except AstroqueryExtError as exc:
-            if exc.status == 416 and part is not None:  # nothing after our offset: the .part is whole, or wrong
-                if job.expected_size is not None and offset == job.expected_size:
-                    break
-                part.unlink(missing_ok=True)
-                if restarted:
-                    fail("the server refuses the byte range", exc)
-                restarted = True
-                continue
-            if isinstance(exc, DownloadError):
-                raise
-            raise DownloadError(str(exc), status=exc.status, detail=exc.detail, url=exc.url,
-                                service=exc.service) from None
-        with response:
-            if name is None:
-                name = safe_filename(filename_from_disposition(response.headers.get("Content-Disposition")),
-                                     fallback=safe_filename(urllib.parse.urlsplit(job.url).path))
-                target_label = name
-                target = directory / name
-                if target.exists() and not overwrite and (
-                        job.expected_size is None or target.stat().st_size == job.expected_size):
-                    return DownloadResult(job, target, target.stat().st_size, "exists")
-                part = directory / (name + ".part")
-                if part.exists():
-                    part.unlink()  # we did not ask for a range: start clean
-            encoding = response.headers.get("Content-Encoding", "identity").lower()
-            if encoding not in ("identity", ""):
-                fail(f"the server sent it {encoding}-encoded although identity was asked for")
-            if response.status_code == 206:
-                span = _parse_content_range(response.headers.get("Content-Range"))
-                if span is None or span[0] != offset:
-                    # Not the bytes we asked for: start again from zero, without a range.
-                    part.unlink(missing_ok=True)
-                    if restarted:
-                        fail("the server answers byte ranges inconsistently")
-                    restarted = True
-                    continue
-                total = span[2]
-                mode = "ab"
-            else:
-                length = response.headers.get("Content-Length")
-                total = int(length) if length and length.isdigit() else None
+    def restart(message: str, exc: BaseException | None = None) -> None:
+        """Drop the .part and start again from byte 0, once per download."""
+        nonlocal restarted, validator, blind_resume
+        _remove(part)
+        validator, blind_resume = None, False
+        if restarted:
+            fail(message, exc)
+        restarted = True
+
+    try:
+        while True:
+            batch.check()
+            offset = _regular_size(part) if part is not None else 0
+            if offset and validator is None and not blind_resume:
+                _remove(part)  # no way to tell whether the server's file is still the one we have half of
                 offset = 0
-                mode = "wb"
-            if total is not None and job.expected_size is not None and total != job.expected_size:
-                fail(f"the server offers {total} bytes but the record says {job.expected_size}")
-            written = offset
-            error: Exception | None = None
-            with open(part, mode) as handle:
-                while True:
-                    try:
-                        chunk = response.raw.read(chunk_size, decode_content=False)
-                    except _NETWORK_ERRORS as exc:
-                        error = exc
+            if expected_size is not None and offset > expected_size:
+                _remove(part)
+                offset = 0
+            headers = dict(job.headers or {})
+            headers["Accept-Encoding"] = "identity"
+            if offset:
+                headers["Range"] = f"bytes={offset}-"
+                if validator is not None:
+                    headers["If-Range"] = validator
+            try:
+                response = client._http("GET", job.url, headers=headers, stream=True, auth=auth)
+            except AstroqueryExtError as exc:
+                if exc.status == 416 and part is not None:  # nothing after our offset: the .part is whole, or wrong
+                    if expected_size is not None and offset == expected_size:
                         break
-                    if not chunk:
-                        break
-                    handle.write(chunk)
-                    written += len(chunk)
-                    if progress is not None:
-                        progress.advance(len(chunk))
-        expected = total if total is not None else job.expected_size
-        if error is None and expected is not None and written < expected:
-            error = ConnectionError(f"connection closed after {written} of {expected} bytes")
-        if error is not None:
-            failures += 1
-            if failures > budget:
-                fail(f"the connection broke {failures} times ({type(error).__name__}: {error})", error)
-            time.sleep(client._backoff(failures - 1))
-            continue
-        if expected is not None and written > expected:
-            part.unlink(missing_ok=True)
-            fail(f"received {written} bytes, more than the {expected} announced")
-        break
-    size = part.stat().st_size
-    if job.expected_size is not None and size != job.expected_size:
-        part.unlink(missing_ok=True)
-        fail(f"received {size} bytes but the record says {job.expected_size}")
-    if job.sha256 is not None and _sha256_of(part) != job.sha256.lower():
-        part.unlink(missing_ok=True)
-        fail("the SHA-256 checksum does not match")
-    os.replace(part, target)
-    return DownloadResult(job, target, size, "downloaded")
+                    restart("the server refuses the byte range", exc)
+                    continue
+                raise  # an error answer keeps its own class (NotFoundError, LoginError...)
+            with response, batch.track(response):
+                if job.expect is not None:
+                    described = job.expect(response.headers) or {}
+                    expected_size = described.get("expected_size", expected_size)
+                    sha256 = described.get("sha256", sha256)
+                    suffix = described.get("sha256_suffix", suffix)
+                if name is None:
+                    found = settle(safe_filename(
+                        filename_from_disposition(response.headers.get("Content-Disposition")),
+                        fallback=safe_filename(urllib.parse.urlsplit(job.url).path)))
+                    target_label = name
+                    if found is not None:
+                        return found
+                    _remove(part)  # we did not ask for a range: start clean
+                    offset = 0
+                encoding = response.headers.get("Content-Encoding", "identity").lower()
+                if encoding not in ("identity", ""):
+                    fail(f"the server sent it {encoding}-encoded although identity was asked for")
+                answer_validator = _validator(response.headers)
+                if response.status_code == 206:
+                    span = _parse_content_range(response.headers.get("Content-Range"))
+                    if span is None or span[0] != offset or (
+                            validator is not None and answer_validator not in (None, validator)):
+                        # Not the bytes we asked for, or of another version: start again from zero.
+                        restart("the server answers byte ranges inconsistently")
+                        continue
+                    total = span[2]
+                    append = True
+                    validator = validator or answer_validator
+                else:
+                    length = response.headers.get("Content-Length")
+                    total = int(length) if length and length.isdigit() else None
+                    offset = 0
+                    append = False
+                    validator = answer_validator  # a whole answer: later resumes must be of this version
+                if total is not None and expected_size is not None and total != expected_size:
+                    fail(f"the server offers {total} bytes but the record says {expected_size}")
+                expected = total if total is not None else expected_size
+                if expected is None and sha256 is None and job.require_length:
+                    fail("the server did not say how long the file is, so a cut-off answer could not be "
+                         "told from a whole one; try again later or report it to the service")
+                written = offset
+                error: BaseException | None = None
+                fd = _open_part(part, append=append)
+                try:
+                    if not append:
+                        os.ftruncate(fd, 0)
+                    elif os.fstat(fd).st_size != offset:
+                        os.close(fd)
+                        fd = -1
+                        restart("the partial file changed while resuming")
+                        continue
+                    digest = _hash_prefix(fd, offset, chunk_size) if sha256 is not None else None
+                    os.lseek(fd, offset, os.SEEK_SET)
+                    while True:
+                        batch.check()
+                        try:
+                            chunk = response.raw.read(chunk_size, decode_content=False)
+                        except _NETWORK_ERRORS as exc:
+                            batch.check()
+                            error = exc
+                            break
+                        if not chunk:
+                            break
+                        view = memoryview(chunk)
+                        while view:
+                            view = view[os.write(fd, view):]
+                        if digest is not None:
+                            digest.update(chunk)
+                        written += len(chunk)
+                        if progress is not None:
+                            progress.advance(len(chunk))
+                finally:
+                    if fd >= 0:
+                        os.close(fd)
+            if error is None and expected is not None and written < expected:
+                error = ConnectionError(f"connection closed after {written} of {expected} bytes")
+            if error is not None:
+                failures += 1
+                if failures > budget:
+                    fail(f"the connection broke {failures} times ({type(error).__name__}: {error})", error)
+                if validator is None:
+                    _remove(part)  # no validator: resuming could splice two versions, restart instead
+                time.sleep(client._backoff(failures - 1))
+                continue
+            if expected is not None and written > expected:
+                _remove(part)
+                fail(f"received {written} bytes, more than the {expected} announced")
+            if expected_size is not None and written != expected_size:
+                _remove(part)
+                fail(f"received {written} bytes but the record says {expected_size}")
+            if digest is not None:
+                checked = True
+                digest.update(suffix)
+                if digest.hexdigest() != sha256.lower():
+                    if offset and not restarted:  # resumed a .part of unknown origin: fetch it whole once
+                        restart("the SHA-256 checksum does not match")
+                        continue
+                    _remove(part)
+                    fail("the SHA-256 checksum does not match")
+            break
+        batch.check()
+        if sha256 is not None and not checked and _sha256_file(part, suffix) != sha256.lower():
+            _remove(part)  # a whole .part from an earlier run (416), of another version
+            fail("the SHA-256 checksum does not match")
+        size = _regular_size(part)
+        os.replace(part, target)
+        return DownloadResult(job, target, size, "downloaded")
+    except (_Cancelled, KeyboardInterrupt, SystemExit):
+        _remove(part)  # cancelled by the user: nothing is left behind
+        raise
+
+
+def _sha256_file(path: Path, suffix: bytes = b"") -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(CHUNK), b""):
+            digest.update(block)
+    digest.update(suffix)
+    return digest.hexdigest()
 
 
 def download_many(client: "ServiceQuery", jobs: Sequence[DownloadJob], *, max_workers: int = 4,
@@ -269,21 +527,30 @@ def download_many(client: "ServiceQuery", jobs: Sequence[DownloadJob], *, max_wo
                   on_done: Callable[[DownloadResult], None] | None = None) -> list[DownloadResult]:
     """Download many files with at most ``max_workers`` at once and one progress bar.
 
-    A failed file is reported in its result (``status="error"``); with
-    ``errors="raise"`` a `DownloadError` naming every failed file is raised
-    after the others finished.
+    A failed file is reported in its result (``status="error"``, ``error``
+    the exception of its own type: the service's error class, `DownloadError`
+    or `OSError`) and never stops the others; with ``errors="raise"`` a
+    `DownloadError` naming every failed file is raised after the others
+    finished (``.results`` has every result, ``.errors`` the failures' exceptions).
+
+    Ctrl-C (or any exception raised in the calling thread) stops the batch
+    within about a second: transfers are aborted and the batch's ``.part``
+    files are removed before the exception propagates.
     """
     if errors not in ("raise", "ignore"):
         raise ValueError(f"errors must be 'raise' or 'ignore'; got {errors!r}")
     sizes = [job.expected_size for job in jobs]
     by_bytes = all(s is not None for s in sizes)
     progress = BatchProgress(sum(sizes) if by_bytes else len(jobs), show_progress and len(jobs) > 0)
+    batch = _Batch()
 
     def one(job: DownloadJob) -> DownloadResult:
         try:
             result = download_file(client, job, auth=auth, overwrite=overwrite,
-                                   progress=progress if by_bytes else None)
-        except DownloadError as exc:
+                                   progress=progress if by_bytes else None, _batch=batch)
+        except _Cancelled as exc:
+            return DownloadResult(job, None, 0, "cancelled", exc)
+        except (AstroqueryExtError, OSError) as exc:  # one bad file (or name) never stops the batch
             result = DownloadResult(job, None, 0, "error", exc)
         if not by_bytes:
             progress.advance(1)
@@ -294,7 +561,7 @@ def download_many(client: "ServiceQuery", jobs: Sequence[DownloadJob], *, max_wo
         return result
 
     try:
-        results = bounded_map(one, jobs, max_workers=max_workers)
+        results = _run(one, list(jobs), max_workers, batch)
     finally:
         progress.close()
     failed = [r for r in results if r.status == "error"]
@@ -305,6 +572,122 @@ def download_many(client: "ServiceQuery", jobs: Sequence[DownloadJob], *, max_wo
                               f"{lines}{more}\nPass errors='ignore' to get the table with these rows "
                               f"marked instead.", service=client.service)
         error.results = results
+        error.errors = [r.error for r in failed]
         raise error
     return results
 
+
+def _run(one: Callable[[DownloadJob], DownloadResult], jobs: list[DownloadJob], max_workers: int,
+         batch: _Batch) -> list[DownloadResult]:
+    """``[one(job) for job in jobs]``, ``max_workers`` at once; on an exception in this thread, cancel all.
+
+    The workers are daemon threads: a cancelled batch does not hold up the
+    interpreter's exit while a worker waits for a server (a thread pool's
+    workers are joined at exit).
+    """
+    try:
+        if max_workers <= 1 or len(jobs) <= 1:
+            return [one(job) for job in jobs]
+        results: list = [None] * len(jobs)
+        pending = iter(list(enumerate(jobs)))
+        lock = threading.Lock()
+        left = [min(max_workers, len(jobs))]
+        finished = threading.Event()
+
+        def worker() -> None:
+            try:
+                while not batch.stop.is_set():
+                    with lock:
+                        item = next(pending, None)
+                    if item is None:
+                        return
+                    index, job = item
+                    try:
+                        results[index] = one(job)
+                    except BaseException as exc:  # a bug, not a failed file: raised in the caller's thread
+                        results[index] = exc
+                        batch.stop.set()
+            finally:
+                with lock:
+                    left[0] -= 1
+                    if left[0] == 0:
+                        finished.set()
+
+        for _ in range(left[0]):
+            threading.Thread(target=worker, name="astroquery_ext-download", daemon=True).start()
+        while not finished.wait(0.25):
+            pass
+        for value in results:
+            if isinstance(value, BaseException):
+                raise value
+        return results
+    except BaseException:
+        # Ctrl-C: stop now, do not wait for the files in flight beyond a short grace.
+        batch.cancel()
+        if "finished" in locals():
+            finished.wait(_CANCEL_GRACE)
+        for part in list(batch.parts):
+            _remove(part)
+        raise
+
+
+# -- a validated file in the cache ------------------------------------------------------------------
+
+_FILE_LOCKS: dict[str, threading.Lock] = {}
+_FILE_LOCKS_GUARD = threading.Lock()
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """One holder at a time for ``path``: a thread lock, plus a flock'd ``.<name>.lock`` for other processes."""
+    key = os.fspath(path)
+    with _FILE_LOCKS_GUARD:
+        lock = _FILE_LOCKS.setdefault(key, threading.Lock())
+    with lock:
+        fd = -1
+        if fcntl is not None:
+            fd = os.open(path.parent / f".{path.name}.lock", os.O_RDWR | os.O_CREAT | _NOFOLLOW, 0o600)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            if fd >= 0:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                os.close(fd)
+
+
+def cached_download(client: "ServiceQuery", job: DownloadJob, *, subdir: str | Sequence[str] = (),
+                    ttl: float | None = None, auth: str = "required") -> Path:
+    """A file from the client's private file cache, downloaded (validated) when missing or stale.
+
+    The file lives under ``<cache>/<identity>/files/<server hash>/<subdir>/<job.name>``
+    (directories ``0700``, file ``0600``). Any number of threads and
+    processes asking for the same file at once make one download; the
+    others wait and use it. A cached file is used only while it is younger
+    than the cache lifetime (the shorter of ``ttl`` and astroquery's
+    ``cache_timeout``) and, when ``job.expected_size`` is known, of that size.
+    Errors are those of `download_file`.
+    """
+    if not job.name:
+        raise ValueError("a cached download needs job.name (the cache file's name)")
+    where = hashlib.sha256(client.server.encode()).hexdigest()[:12]
+    directory = private_dir(client._cache.file_dir(client._identity()) / where)
+    for part in [subdir] if isinstance(subdir, str) else list(subdir):
+        directory = private_dir(directory / safe_filename(part))
+    job.directory = directory
+    target = directory / safe_filename(job.name)
+    limit = _effective_ttl(ttl)
+    with _file_lock(target):
+        try:
+            info = os.lstat(target)
+        except FileNotFoundError:
+            info = None
+        if info is not None:
+            fresh = stat.S_ISREG(info.st_mode) and (limit is None or time.time() - info.st_mtime <= limit) \
+                and (job.expected_size is None or info.st_size == job.expected_size)
+            if fresh:
+                return target
+            _remove(target)
+        result = download_file(client, job, auth=auth, overwrite=True)
+        os.chmod(result.path, 0o600)  # cache files are private, like their directory
+        return result.path

@@ -10,7 +10,6 @@ form; there is no refresh token.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import io
 import os
 import re
@@ -30,9 +29,9 @@ from astropy.utils.exceptions import AstropyUserWarning
 
 from astroquery_ext._base import (
     AuthState, DownloadError, DownloadJob, InvalidQueryError, LoginError, NoResultsWarning, NotFoundError,
-    RemoteServiceError, ResponseCache, ServiceQuery, bounded_map, check_max_workers, download_many, env_var,
+    RemoteServiceError, ResponseCache, ServiceQuery, bounded_map, cached_download, check_max_workers, download_file,
+    download_many, env_var,
     fetch_offset_pages, jwt_expiry, no_prompt, parse_time, records_to_table, safe_filename)
-from astroquery_ext._base.cache import private_dir
 from astroquery_ext._base.serialize import as_result
 from astroquery_ext.grad300 import conf
 from astroquery_ext.grad300.fields import DOWNLOAD_FIELDS, KNOWN_KEYS, SCAN_FIELDS
@@ -489,6 +488,11 @@ class Grad300Class(ServiceQuery):
     # -- files ------------------------------------------------------------------------
 
     def _job(self, row: Any, directory: Path, *, index: int | str, name: str | None = None) -> DownloadJob:
+        if not isinstance(row, (Row, Mapping)):
+            where = "row_or_id" if index == "row_or_id" else f"rows[{index}]"
+            raise TypeError(f"{where} must be a row of a Grad300 query table or a mapping with 'id' and "
+                            f"'scan_type'; got {type(row).__name__} {row!r}. For a scan id use "
+                            f"get_scan(id, scan_type=...).")
         scan_id = _field(row, "id")
         kind = _field(row, "scan_type")
         if scan_id is None or kind is None:
@@ -496,13 +500,12 @@ class Grad300Class(ServiceQuery):
         kind = _scan_type(kind, f"scan_type of row {index}")
         scan_id = _int(scan_id, f"id of row {index}", minimum=0)
         size = _field(row, "size")
+        # The catalogue's size is the only check of a whole file (the archive has no checksum);
+        # without it, the answer's Content-Length must say how long the file is.
         return DownloadJob(url=f"scans/{kind}/{scan_id}/download", directory=directory, name=name,
-                           expected_size=None if size is None else int(size),
+                           expected_size=None if size is None else _int(size, f"size of row {index}", minimum=0),
+                           require_length=True,
                            key={"id": scan_id, "scan_type": kind, "file_name": _field(row, "file_name")})
-
-    def _file_cache_dir(self) -> Path:
-        where = hashlib.sha256(self.server.encode()).hexdigest()[:12]
-        return private_dir(self._cache.file_dir(self._identity()) / where)
 
     def get_scan(self, row_or_id: Any, *, scan_type: str | None = None, cache: bool | None = True) -> fits.HDUList:
         """The FITS file of one scan, read into memory.
@@ -546,11 +549,11 @@ class Grad300Class(ServiceQuery):
             self._auto_login()
         job = self._job(row, Path("."), index="row_or_id")
         kind, scan_id = job.key["scan_type"], job.key["id"]
+        job.name = f"{scan_id}.fits"
         if use_cache:
-            job.directory = private_dir(self._file_cache_dir() / kind)
-            job.name = f"{scan_id}.fits"
-            path = self._download_one(job)
-            path.chmod(0o600)  # cache files are private, like the directory they are in
+            # One download for every thread and process asking at once; a file
+            # older than the cache lifetime (cache_timeout) is fetched again.
+            path = cached_download(self, job, subdir=kind, ttl=self.cache_ttl, auth="required")
             try:
                 return self._read(path, kind, scan_id)
             except RemoteServiceError:
@@ -558,22 +561,10 @@ class Grad300Class(ServiceQuery):
                 raise
         scratch = Path(tempfile.mkdtemp(prefix="grad300-"))
         try:
-            job.directory, job.name = scratch, f"{scan_id}.fits"
-            return self._read(self._download_one(job), kind, scan_id)
+            job.directory = scratch
+            return self._read(download_file(self, job, auth="required").path, kind, scan_id)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
-
-    def _download_one(self, job: DownloadJob) -> Path:
-        try:
-            (result,) = download_many(self, [job], max_workers=1, show_progress=False, auth="required")
-        except DownloadError as exc:
-            failure = exc.results[0].error if getattr(exc, "results", None) else exc
-            if failure.status is not None:  # an error answer: its own class (NotFoundError, LoginError...)
-                raise self._error_class(failure.status, failure.detail or "")(
-                    str(failure), status=failure.status, detail=failure.detail, url=failure.url,
-                    service=self.service) from None
-            raise failure from None
-        return result.path
 
     def _read(self, path: Path, kind: str, scan_id: int):
         """Parse a downloaded file; the archive's known quirks do not warn."""
@@ -633,6 +624,13 @@ class Grad300Class(ServiceQuery):
             rows = [rows]
         elif isinstance(rows, (str, bytes)) or not (isinstance(rows, (Table, Iterable))):
             raise TypeError(f"rows must be a table, a row, a mapping or a list of them; got {type(rows).__name__}")
+        rows = list(rows)
+        for index, row in enumerate(rows):
+            if not isinstance(row, (Row, Mapping)):
+                raise TypeError(f"rows[{index}] must be a row of a Grad300 query table or a mapping with 'id' "
+                                f"and 'scan_type'; got {type(row).__name__} {row!r}. Scan ids alone do not say "
+                                f"their scan type (ids are counted per type): query first, or pass "
+                                f"[{{'id': ..., 'scan_type': ...}}].")
         max_workers = check_max_workers(max_workers, self.max_workers_limit)
         if errors not in ("raise", "ignore"):
             raise ValueError(f"errors must be 'raise' or 'ignore'; got {errors!r}")

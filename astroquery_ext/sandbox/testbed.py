@@ -148,10 +148,16 @@ def create_service(ctx: SandboxContext) -> SandboxService:
         return Response("this is not json", media_type="application/json")
 
     @app.get("/api/files/{name:path}")
-    def get_file(name: str, range: str | None = Header(None), mode: str = "ok",
-                 disposition: str = "plain"):
+    def get_file(name: str, range: str | None = Header(None), if_range: str | None = Header(None),
+                 mode: str = "ok", disposition: str = "plain"):
         data = _file_bytes(name, file_size)
-        headers = {"Accept-Ranges": "bytes", "X-Checksum-Sha256": hashlib.sha256(data).hexdigest()}
+        digest = hashlib.sha256(data).hexdigest()
+        headers = {"Accept-Ranges": "bytes", "X-Checksum-Sha256": digest}
+        etag = f'"{digest[:32]}"'
+        if mode != "no_validators":  # the strong validator a resume's If-Range must match
+            headers["ETag"] = etag
+        if if_range is not None and if_range.strip() != etag:
+            range = None  # another version than the one asked to resume: the whole file (RFC 9110 13.1.5)
         if disposition == "plain":
             # The name as given (hostile names test the client), except what no
             # HTTP header can carry: control characters, and text outside Latin-1

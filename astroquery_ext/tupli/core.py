@@ -18,10 +18,13 @@ module adds to the shared base:
 
 from __future__ import annotations
 
+import errno
 import getpass
+import hashlib
 import json
 import math
 import os
+import re
 import time
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
@@ -54,6 +57,24 @@ RIGHTS = ("benchmark_create", "benchmark_read", "benchmark_delete",
           "role_management")
 
 # -- the service class --------------------------------------------------------------------
+
+
+def _artifact_expectation(headers: Mapping[str, str]) -> dict:
+    """What the download's ``x-metadata`` header says the bytes must hash to.
+
+    The server files an artifact under ``sha256(bytes + uploader name)``; a
+    header that is missing or unreadable gives no check (the length still does).
+    """
+    try:
+        meta = json.loads(headers.get("x-metadata") or "null")
+    except ValueError:
+        return {}
+    if not isinstance(meta, dict):
+        return {}
+    digest, owner = meta.get("hash"), meta.get("created_by")
+    if isinstance(digest, str) and re.fullmatch(r"[0-9a-fA-F]{64}", digest) and isinstance(owner, str):
+        return {"sha256": digest.lower(), "sha256_suffix": owner.encode("utf-8")}
+    return {}
 
 
 class TupliClass(ServiceQuery):
@@ -442,38 +463,61 @@ class TupliClass(ServiceQuery):
                       overwrite: bool = False) -> bytes | Path:
         """An artifact's bytes, or the path it was written to.
 
+        The bytes are checked against the hash the server keeps for the
+        artifact (sent with the download): a cut-off or altered body is
+        refused, never returned or written.
+
         Parameters
         ----------
         artifact_id : str
         path : path-like, optional
             A file to write (streamed to ``<path>.part``, renamed when
-            complete), or an existing directory (the server's file name is
-            used). Without it the bytes are returned.
+            complete), or an existing directory (the file name the uploader
+            gave, reduced to a safe base name). Without it the bytes are returned.
         overwrite : bool
-            Replace an existing file; otherwise `FileExistsError`.
+            Replace an existing file. Otherwise an existing file is never
+            replaced, whoever chose its name: `FileExistsError`, unless it
+            already holds exactly this artifact (then its path is returned).
+
+        Returns
+        -------
+        bytes or `~pathlib.Path`
+
+        Raises
+        ------
+        FileExistsError
+            The file exists, is not this artifact, and ``overwrite`` is False.
+        `~astroquery_ext._base.exceptions.NotFoundError`
+            No such artifact (or not visible to you).
+        `~astroquery_ext._base.exceptions.DownloadError`
+            The transfer broke, or the bytes do not match the artifact's hash.
         """
         check_id(artifact_id, "artifact_id")
+        if not isinstance(overwrite, bool):
+            raise TypeError(f"overwrite must be True or False; got {overwrite!r}")
         # pytupli's server closes the connection after each download: never reuse it.
         headers = {"Connection": "close"}
         if path is None:
-            return self._http("GET", "artifacts/download", params={"artifact_id": artifact_id},
-                              headers=headers).content
+            response = self._http("GET", "artifacts/download", params={"artifact_id": artifact_id},
+                                  headers=headers)
+            data = response.content
+            expected = _artifact_expectation(response.headers)
+            if "sha256" in expected and \
+                    hashlib.sha256(data + expected["sha256_suffix"]).hexdigest() != expected["sha256"]:
+                raise DownloadError(f"{self.name}: artifact {artifact_id}: received {len(data)} bytes that do "
+                                    f"not match the artifact's hash (cut off or altered on the way). "
+                                    f"Try again.", url=self._url("artifacts/download"), service=self.service)
+            return data
         path = Path(path)
         directory, name = (path, None) if path.is_dir() else (path.parent, path.name)
-        if name is not None and path.exists() and not overwrite:
-            raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
+        if name is not None and os.path.lexists(path) and not overwrite:
+            raise FileExistsError(errno.EEXIST, f"{path} exists; pass overwrite=True to replace it", str(path))
         if not directory.is_dir():
             raise ValueError(f"path: directory {str(directory)!r} does not exist")
         job = DownloadJob(url=f"artifacts/download?artifact_id={artifact_id}", directory=directory, name=name,
-                          headers=headers, key=artifact_id)
-        try:
-            result = download_file(self, job, overwrite=overwrite or name is None)
-        except DownloadError as exc:
-            cls = {401: LoginError, 403: AuthorizationError, 404: NotFoundError}.get(exc.status)
-            if cls is None:
-                raise
-            raise cls(str(exc), status=exc.status, detail=exc.detail, url=exc.url, service=self.service) from None
-        return result.path
+                          headers=headers, key=artifact_id, expect=_artifact_expectation)
+        # Errors keep their class (NotFoundError, LoginError...) from the base.
+        return download_file(self, job, overwrite=overwrite).path
 
     def list_artifacts(self, filter: Filter | Mapping | None = None, *, cache: bool = False,
                        get_query_payload: bool = False) -> Table:

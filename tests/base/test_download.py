@@ -44,11 +44,29 @@ def test_resume_after_connection_drop_mid_file(files_sandbox, fclient, tmp_path)
     assert [e["status"] for e in requests_to(files_sandbox, "testbed", "/files/b.fits")] == [200, 206]
 
 
-def test_part_file_from_earlier_run_is_resumed(fclient, tmp_path, files_sandbox):
+def test_part_file_from_earlier_run_is_resumed_when_a_checksum_guards_it(fclient, tmp_path, files_sandbox):
     (tmp_path / "c.fits.part").write_bytes(_file_bytes("c.fits", SIZE)[:1000])
-    fclient.download_files(["c.fits"], tmp_path, sizes={"c.fits": SIZE})
+    fclient.download_files(["c.fits"], tmp_path, sizes={"c.fits": SIZE},
+                           sha256={"c.fits": hashlib.sha256(_file_bytes("c.fits", SIZE)).hexdigest()})
     assert (tmp_path / "c.fits").read_bytes() == _file_bytes("c.fits", SIZE)
     assert [e["status"] for e in requests_to(files_sandbox, "testbed", "/files/c.fits")] == [206]
+
+
+def test_part_file_from_earlier_run_without_checksum_is_restarted(fclient, tmp_path, files_sandbox):
+    """Nothing tells whether the server's file is still the one the .part holds half of: start again."""
+    (tmp_path / "c2.fits.part").write_bytes(b"v1" * 500)
+    fclient.download_files(["c2.fits"], tmp_path, sizes={"c2.fits": SIZE})
+    assert (tmp_path / "c2.fits").read_bytes() == _file_bytes("c2.fits", SIZE)
+    assert [e["status"] for e in requests_to(files_sandbox, "testbed", "/files/c2.fits")] == [200]
+
+
+def test_leftover_part_of_another_version_is_fetched_again_whole(fclient, tmp_path, files_sandbox):
+    """A blind resume spliced with the wrong bytes fails the checksum and is fetched once more from byte 0."""
+    (tmp_path / "c3.fits.part").write_bytes(b"v1" * 500)
+    fclient.download_files(["c3.fits"], tmp_path, sizes={"c3.fits": SIZE},
+                           sha256={"c3.fits": hashlib.sha256(_file_bytes("c3.fits", SIZE)).hexdigest()})
+    assert (tmp_path / "c3.fits").read_bytes() == _file_bytes("c3.fits", SIZE)
+    assert [e["status"] for e in requests_to(files_sandbox, "testbed", "/files/c3.fits")] == [206, 200]
 
 
 @pytest.mark.parametrize("mode", ["ignore_range", "bad_range"])
