@@ -24,6 +24,8 @@ import hmac
 import html
 import http.server
 import json
+import math
+import re
 import secrets
 import threading
 import time
@@ -44,6 +46,24 @@ EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange"
 ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
 _SHA256_DIGEST_INFO = bytes.fromhex("3031300d060960864801650304020105000420")
 LEEWAY = 60.0
+
+
+#: Shortest device-flow polling interval honoured, whatever the server says (RFC 8628 §3.5: default 5 s).
+MIN_DEVICE_INTERVAL = 1.0
+_CONTROL = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|[\x00-\x1f\x7f-\x9f]")
+
+
+def printable(text: Any) -> str:
+    """Server text made safe for a terminal: escape sequences and control characters removed."""
+    return _CONTROL.sub("", str(text))
+
+
+def _number(value: Any) -> float | None:
+    """A finite real number (not a bool, not NaN or infinity), else None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
 
 
 def _b64url_decode(text: str) -> bytes:
@@ -88,7 +108,7 @@ def jwt_expiry(token: str | None) -> float | None:
         exp = claims["exp"]
     except (AttributeError, IndexError, KeyError, TypeError, ValueError):
         return None
-    return float(exp) if isinstance(exp, (int, float)) and not isinstance(exp, bool) else None
+    return _number(exp)
 
 
 @dataclasses.dataclass
@@ -110,10 +130,13 @@ class _CallbackServer(http.server.HTTPServer):
 
     allow_reuse_address = True
 
-    def __init__(self, port: int):
+    def __init__(self, port: int, state: str = ""):
         super().__init__(("127.0.0.1", port), _CallbackHandler)
+        self.state = state
         self.result: dict[str, str] | None = None
         self.done = threading.Event()
+        #: Requests ignored because they did not carry this login's state.
+        self.ignored = 0
 
 
 class _CallbackHandler(http.server.BaseHTTPRequestHandler):
@@ -123,9 +146,15 @@ class _CallbackHandler(http.server.BaseHTTPRequestHandler):
             self.send_error(404)
             return
         params = dict(urllib.parse.parse_qsl(parts.query))
+        if not hmac.compare_digest(params.get("state", "").encode(), self.server.state.encode()):
+            # Not the answer to this login (any local process can reach this
+            # port): ignored, the login keeps waiting for the real redirect.
+            self.server.ignored += 1
+            self.send_error(400, "Not the redirect of the login in progress")
+            return
         ok = "code" in params
         text = ("Login complete: you can close this window and return to Python." if ok else
-                f"Login failed: {html.escape(params.get('error_description') or params.get('error') or 'no code')}")
+                f"Login failed: {html.escape(printable(params.get('error_description') or params.get('error') or 'no code'))}")
         body = f"<!doctype html><title>astroquery-ext login</title><p>{text}</p>".encode()
         self.send_response(200 if ok else 400)
         self.send_header("Content-Type", "text/html; charset=utf-8")
@@ -175,25 +204,62 @@ class OAuthClient:
                                  status=exc.status, detail=exc.detail, url=exc.url,
                                  service=self._query.service) from None
             raise
-        if not isinstance(answer, dict) or "access_token" not in answer:
-            raise LoginError(f"{self._query.name}: the login service's answer to {what} has no access token",
+        return self._checked_answer(answer, what)
+
+    def _checked_answer(self, answer: Any, what: str) -> dict:
+        """A token answer whose fields have the types RFC 6749 §5.1 gives them, else `LoginError`."""
+        def bad(message: str):
+            raise LoginError(f"{self._query.name}: the login service's answer to {what} {message}; it was "
+                             f"not used. Try again later, or report it to the login service.",
                              service=self._query.service)
+
+        if not isinstance(answer, dict):
+            bad(f"is not a JSON object (got {type(answer).__name__})")
         for key in ("access_token", "refresh_token", "id_token"):
-            register_secret(answer.get(key))
+            value = answer.get(key)
+            if isinstance(value, str):
+                register_secret(value)
+        token = answer.get("access_token")
+        if not isinstance(token, str) or not token.strip():
+            bad("has no access token" if token is None else "has an access token that is not a string")
+        if any(c.isspace() or not c.isprintable() for c in token):
+            bad("has an access token with spaces or control characters")
+        for key in ("refresh_token", "id_token", "scope", "token_type"):
+            if answer.get(key) is not None and not isinstance(answer[key], str):
+                bad(f"has a {key} that is not a string")
+        if answer.get("expires_in") is not None and (
+                _number(answer["expires_in"]) is None or answer["expires_in"] <= 0):
+            bad(f"has an expires_in that is not a positive number ({printable(repr(answer['expires_in']))[:40]})")
         return answer
 
     def to_state(self, answer: Mapping[str, Any], *, nonce: str | None = None, persist: bool = True,
-                 previous: AuthState | None = None) -> AuthState:
-        """An `AuthState` from a token response, checking the ID token when there is one."""
+                 previous: AuthState | None = None, require_id_token: bool = False) -> AuthState:
+        """An `AuthState` from a token response, checking the ID token when there is one.
+
+        ``require_id_token``: an OpenID login (scope ``openid``) must come with
+        an ID token; a refresh may omit it (the earlier claims are kept), but a
+        new one must name the same subject.
+        """
+        answer = self._checked_answer(answer, "the login")
         claims = dict(previous.extra.get("claims", {})) if previous else {}
         if answer.get("id_token"):
-            claims = self.verify_id_token(answer["id_token"], nonce=nonce)
+            fresh = self.verify_id_token(answer["id_token"], nonce=nonce)
+            if previous is not None and claims.get("sub") is not None and fresh.get("sub") != claims.get("sub"):
+                raise LoginError(f"{self._query.name}: the renewed ID token is for another user (subject "
+                                 f"{printable(fresh.get('sub'))!r}, not {printable(claims.get('sub'))!r}); "
+                                 f"refusing it. Log in again.", service=self._query.service)
+            claims = fresh
+        elif require_id_token:
+            raise LoginError(f"{self._query.name}: the login service answered without an ID token, so who "
+                             f"logged in cannot be checked; refusing the login.", service=self._query.service)
         now = time.time()
         expires_in = answer.get("expires_in")
         refresh = answer.get("refresh_token") or (previous.refresh_token if previous else None)
         scope = answer.get("scope") or (previous.extra.get("scope") if previous else "") or ""
         principal = claims.get("preferred_username") or claims.get("sub") or (
             previous.principal if previous else None)
+        if principal is not None and not isinstance(principal, str):
+            principal = str(principal)
         return AuthState(token=answer["access_token"], scheme="Bearer", principal=principal,
                          expires_at=now + float(expires_in) if expires_in else None, refresh_token=refresh,
                          obtained_at=now,
@@ -243,7 +309,7 @@ class OAuthClient:
             redirect_uri = f"http://{redirect_host}:{port or 8765}/callback"
         else:
             try:
-                server = _CallbackServer(port)
+                server = _CallbackServer(port, state)
             except OSError as exc:
                 raise LoginError(f"{self._query.name}: cannot listen on 127.0.0.1:{port} for the login "
                                  f"redirect ({exc.strerror}); choose another port or use manual=True") from None
@@ -251,7 +317,8 @@ class OAuthClient:
         url = self.authorization_url(redirect_uri, state=state, challenge=challenge, nonce=nonce,
                                      scopes=scopes, login_hint=login_hint)
         if manual:
-            print(f"Open this URL in a browser, log in, then paste the address the browser ends on:\n{url}")
+            print(f"Open this URL in a browser, log in, then paste the address the browser ends on:\n"
+                  f"{printable(url)}")
             params = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(ask("Redirected URL: ").strip()).query))
         else:
             thread = threading.Thread(target=self._serve, args=(server, timeout), daemon=True)
@@ -267,18 +334,19 @@ class OAuthClient:
                 thread.join(timeout=2)
                 server.server_close()
             params = server.result or {}
-        if params.get("error"):
-            raise LoginError(f"{self._query.name}: login refused: "
-                             f"{params.get('error_description') or params['error']}", service=self._query.service)
-        if not hmac.compare_digest(params.get("state", ""), state):
+        if not hmac.compare_digest(params.get("state", "").encode(), state.encode()):
             raise LoginError(f"{self._query.name}: the login redirect carried the wrong state; it was not "
                              f"answered to this login request and is ignored. Log in again.",
+                             service=self._query.service)
+        if params.get("error"):
+            raise LoginError(f"{self._query.name}: login refused: "
+                             f"{printable(params.get('error_description') or params['error'])}",
                              service=self._query.service)
         if "code" not in params:
             raise LoginError(f"{self._query.name}: the login redirect carried no code", service=self._query.service)
         answer = self._token_call({"grant_type": "authorization_code", "code": params["code"],
                                    "redirect_uri": redirect_uri, "code_verifier": verifier}, "the login")
-        return self.to_state(answer, nonce=nonce, persist=persist)
+        return self.to_state(answer, nonce=nonce, persist=persist, require_id_token="openid" in scopes)
 
     @staticmethod
     def _serve(server: _CallbackServer, timeout: float) -> None:
@@ -298,9 +366,19 @@ class OAuthClient:
         scopes = tuple(ep.scopes) + (("offline_access",) if offline else ())
         start = self._query._json("POST", ep.device_authorization_endpoint, auth="none", cache=False,
                                   data={"client_id": ep.client_id, "scope": " ".join(scopes)})
+        if not isinstance(start, dict) or not isinstance(start.get("device_code"), str) or \
+                not start["device_code"] or not isinstance(start.get("user_code"), str):
+            raise LoginError(f"{self._query.name}: the login service's device-flow answer has no device code "
+                             f"and user code; try again later, or log in with the browser.",
+                             service=self._query.service)
+        register_secret(start["device_code"])
         (show or self._show_device)(start)
-        interval = float(start.get("interval", 5))
-        deadline = time.monotonic() + min(timeout, float(start.get("expires_in", timeout)))
+        # A server asking for no wait (or none worth the name) would be polled
+        # thousands of times a second: never faster than MIN_DEVICE_INTERVAL.
+        interval = _number(start.get("interval"))
+        interval = 5.0 if interval is None else max(MIN_DEVICE_INTERVAL, min(interval, 60.0))
+        lifetime = _number(start.get("expires_in"))
+        deadline = time.monotonic() + min(timeout, lifetime if lifetime and lifetime > 0 else timeout)
         while time.monotonic() < deadline:
             time.sleep(interval)
             try:
@@ -312,27 +390,28 @@ class OAuthClient:
                 if error == "authorization_pending":
                     continue
                 if error == "slow_down":
-                    interval += 5
+                    interval = min(interval + 5, 60.0)
                     continue
                 reason = {"access_denied": "the login was denied", "expired_token": "the code expired"}.get(
-                    error, exc.detail or str(exc))
+                    error, printable(exc.detail or str(exc)))
                 raise LoginError(f"{self._query.name}: device login failed: {reason}. Log in again.",
                                  service=self._query.service) from None
-            register_secret(answer.get("access_token"))
-            register_secret(answer.get("refresh_token"))
-            return self.to_state(answer, persist=persist)
+            answer = self._checked_answer(answer, "the device login")
+            return self.to_state(answer, persist=persist, require_id_token="openid" in scopes)
         raise LoginError(f"{self._query.name}: the device code was not approved in time. Log in again.",
                          service=self._query.service)
 
     @staticmethod
     def _oauth_error(exc: AstroqueryExtError) -> str | None:
         """The OAuth ``error`` code of a token-endpoint refusal (RFC 6749 §5.2)."""
-        return (exc.payload or {}).get("error")
+        payload = exc.payload if isinstance(exc.payload, dict) else {}
+        error = payload.get("error")
+        return error if isinstance(error, str) else None
 
     @staticmethod
     def _show_device(start: Mapping[str, Any]) -> None:
         where = start.get("verification_uri_complete") or start.get("verification_uri")
-        print(f"To log in, open {where} and enter the code {start.get('user_code')}")
+        print(f"To log in, open {printable(where)} and enter the code {printable(start.get('user_code'))}")
 
     # -- refresh, exchange, revoke ----------------------------------------------------
 
@@ -350,8 +429,8 @@ class OAuthClient:
                                    "subject_token_type": ACCESS_TOKEN_TYPE,
                                    "requested_token_type": ACCESS_TOKEN_TYPE, "audience": audience},
                                   "the token exchange")
-        expires_in = answer.get("expires_in")
-        return answer["access_token"], (time.time() + float(expires_in) if expires_in else None)
+        expires_in = _number(answer.get("expires_in"))
+        return answer["access_token"], (time.time() + expires_in if expires_in else None)
 
     def revoke(self, token: str, hint: str = "refresh_token") -> None:
         ep = self.endpoints
@@ -365,7 +444,10 @@ class OAuthClient:
         with self._jwks_lock:
             if kid not in self._jwks:
                 keys = self._query._json("GET", self.endpoints.jwks_uri, auth="none", cache=False)
-                self._jwks = {k.get("kid"): k for k in keys.get("keys", []) if k.get("kty") == "RSA"}
+                listed = keys.get("keys") if isinstance(keys, dict) else None
+                self._jwks = {k.get("kid"): k for k in (listed if isinstance(listed, list) else [])
+                              if isinstance(k, dict) and k.get("kty") == "RSA"
+                              and isinstance(k.get("n"), str) and isinstance(k.get("e"), str)}
             key = self._jwks.get(kid)
         if key is None:
             raise LoginError(f"{self._query.name}: the ID token is signed with a key ({kid!r}) the issuer "
@@ -385,17 +467,31 @@ class OAuthClient:
             raise LoginError(f"{self._query.name}: the ID token's signature does not verify; refusing it")
         ep = self.endpoints
         now = time.time()
+        if not isinstance(claims, dict):
+            raise LoginError(f"{self._query.name}: the ID token's claims are not a JSON object; refusing it")
         audience = claims.get("aud")
         audiences = audience if isinstance(audience, list) else [audience]
         problems = []
         if claims.get("iss") != ep.issuer:
-            problems.append(f"issuer {claims.get('iss')!r} is not {ep.issuer!r}")
+            problems.append(f"issuer {printable(claims.get('iss'))!r} is not {ep.issuer!r}")
         if ep.client_id not in audiences:
-            problems.append(f"audience {audience!r} does not include {ep.client_id!r}")
-        if not isinstance(claims.get("exp"), (int, float)) or claims["exp"] < now - LEEWAY:
+            problems.append(f"audience {printable(audience)!r} does not include {ep.client_id!r}")
+        elif len(audiences) > 1 and claims.get("azp") is None:
+            # OIDC Core 3.1.3.7: several audiences need an authorized party naming us.
+            problems.append("it has several audiences and no authorized party (azp)")
+        if claims.get("azp") is not None and claims.get("azp") != ep.client_id:
+            problems.append(f"its authorized party {printable(claims.get('azp'))!r} is not {ep.client_id!r}")
+        exp, iat = _number(claims.get("exp")), _number(claims.get("iat"))
+        if exp is None:
+            problems.append("its expiry (exp) is missing or not a finite number")
+        elif exp < now - LEEWAY:
             problems.append("it has expired")
-        if isinstance(claims.get("iat"), (int, float)) and claims["iat"] > now + LEEWAY:
+        if iat is None:
+            problems.append("its issue time (iat) is missing or not a finite number")
+        elif iat > now + LEEWAY:
             problems.append("it is issued in the future")
+        if not isinstance(claims.get("sub"), str) or not claims["sub"]:
+            problems.append("it names no subject (sub)")
         if nonce is not None and not hmac.compare_digest(str(claims.get("nonce", "")), nonce):
             problems.append("its nonce does not match this login")
         if problems:
