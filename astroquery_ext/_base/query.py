@@ -481,13 +481,18 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
         Holds the account's lock; if another thread or process renewed while
         we waited, its fresh token is used instead of asking the server again.
         """
+        # A token another thread or process obtained while we waited is used
+        # unless it has expired: "due for renewal" is no reason to log in again
+        # (with short-lived tokens and a slow login, the waiters would each
+        # find the fresh token already due and renew once more).
         with self._auth_lock:
-            if self._auth is not None and self._auth is not state and not self._auth.renewal_due():
+            if self._auth is not None and self._auth is not state and self._auth.token != state.token \
+                    and not self._auth.expired(margin=1.0):
                 return self._auth  # another thread renewed while we waited
             with self.store.lock(self._session_account(state.principal)):
                 if persist:
                     stored = self._load_session(state.principal)
-                    if stored is not None and stored.token != state.token and not stored.renewal_due():
+                    if stored is not None and stored.token != state.token and not stored.expired(margin=1.0):
                         self._set_auth(stored)
                         return stored
                 fresh = self._refresh(state)

@@ -1164,7 +1164,8 @@ class AtlasClass(ServiceQuery):
                        is_gal_cand=None, debug: bool = False, insert_date=None) -> Table:
         """Append VRA score rows (``vrascores/``, one request per id; every call adds a row).
 
-        Each value is one number for all ids or a sequence with one per id.
+        Each value is one number for all ids or a sequence with one per id;
+        ``preal``, ``pgal`` and ``pfast`` are probabilities (0 to 1).
         Writes that may have reached the server are never repeated.
 
         Returns
@@ -1180,7 +1181,11 @@ class AtlasClass(ServiceQuery):
         for key, column in values.items():
             for v in column:
                 if v is not None:
-                    _float_arg(v, key)
+                    value = _float_arg(v, key)
+                    # preal, pgal, pfast: the probabilities that the object is real,
+                    # galactic, fast (0 to 1); the server stores any float unchecked.
+                    if key in ("preal", "pgal", "pfast") and not 0.0 <= value <= 1.0:
+                        raise ValueError(f"{key} is a probability and must be between 0 and 1; got {v!r}")
         when = _datetime_arg(insert_date, "insert_date")
 
         def payload(i, oid):

@@ -9,13 +9,18 @@ form; there is no refresh token.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import hashlib
+import hmac
 import io
 import os
 import re
+import secrets
 import shutil
 import tempfile
 import threading
+import time
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -119,6 +124,30 @@ def _field(row: Any, key: str) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
+def _password_check(password: str) -> str:
+    """A salted scrypt hash of the password, kept with a stored session to tell a wrong password later."""
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=2 ** 14, r=8, p=1, dklen=32)
+    return f"scrypt${salt.hex()}${digest.hex()}"
+
+
+def _password_matches(state: AuthState, password: str | None, *, strict: bool = False) -> bool:
+    """Whether ``password`` is the one the stored session was obtained with.
+
+    No password given: True (the session stands on its own), unless ``strict``.
+    A session stored without a check (older versions): only when no password is given.
+    """
+    if password is None:
+        return not strict
+    check = state.extra.get("password_check") if isinstance(state.extra, Mapping) else None
+    try:
+        _, salt, digest = check.split("$")
+        mine = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt), n=2 ** 14, r=8, p=1, dklen=32)
+    except (AttributeError, ValueError):
+        return False
+    return hmac.compare_digest(mine.hex(), digest)
+
+
 class Grad300Class(ServiceQuery):
     """Query the GRAD300 scan archive and download its FITS files.
 
@@ -180,22 +209,42 @@ class Grad300Class(ServiceQuery):
                                             expires_at=jwt_expiry(token)))
         username = self.credentials.resolve("username", username, default=self.conf.username or None)
         if store_token and not reenter_password:
+            # A stored session is used only for the password given now, if one
+            # is (environment, keyring): a wrong password never "logs in".
+            given = self._password_at_hand(username)
             stored = self._load_session(username)
-            if stored is not None and not stored.renewal_due():
+            if stored is not None and not stored.renewal_due() and _password_matches(stored, given):
                 return self._set_auth(stored)
         # Whether the password can be found again without asking, to log in
         # again when the token expires (the password is not kept in memory).
         renewable = store_password or bool(os.environ.get(env_var(self.service, "password"))) or (
             not reenter_password and bool(self.store.get(username)))
         password = self.credentials.resolve("password", account=username, use_store=not reenter_password)
-        state = self._password_login(username, password)
-        if store_password:
-            self.store.set(username, password)
-        state = AuthState(token=state.token, scheme=self.auth_scheme, principal=username,
-                          expires_at=state.expires_at, extra={"renewable": renewable, "persist": store_token})
-        if store_token:
-            self._save_session(state)
+        with self.store.lock(self._session_account(username)) if store_token else contextlib.nullcontext():
+            # Processes starting together with a stale session log in once:
+            # the others find the session the first one stored meanwhile.
+            stored = self._load_session(username) if store_token and not reenter_password else None
+            if stored is not None and not stored.expired(margin=1.0) and \
+                    stored.obtained_at > time.time() - 60 and _password_matches(stored, password, strict=True):
+                return self._set_auth(stored)
+            state = self._password_login(username, password)
+            if store_password:
+                self.store.set(username, password)
+            state = AuthState(token=state.token, scheme=self.auth_scheme, principal=username,
+                              expires_at=state.expires_at,
+                              extra={"renewable": renewable, "persist": store_token,
+                                     "password_check": _password_check(password)})
+            if store_token:
+                self._save_session(state)
         return self._set_auth(state)
+
+    def _password_at_hand(self, username: str) -> str | None:
+        """The password the environment or the keyring gives now (never a prompt), or None."""
+        try:
+            with no_prompt():
+                return self.credentials.resolve("password", account=username, prompt=False)
+        except LoginError:
+            return None
 
     def _password_login(self, username: str, password: str) -> AuthState:
         try:
@@ -223,7 +272,7 @@ class Grad300Class(ServiceQuery):
         except LoginError:
             return None
         return AuthState(token=fresh.token, scheme=self.auth_scheme, principal=state.principal,
-                         expires_at=fresh.expires_at, extra=dict(state.extra))
+                         expires_at=fresh.expires_at, extra=dict(state.extra, password_check=_password_check(password)))
 
     def _stored_accounts(self, state: AuthState | None) -> Iterable[str]:
         if state is None or not state.principal:

@@ -631,8 +631,11 @@ class TupliClass(ServiceQuery):
             return f"{indices[:20]}{' ...' if len(indices) > 20 else ''}"
 
         stored = [r["id"] for r in results if not isinstance(r, Exception)]
-        refused = [(i, e) for i, e in failed if e.status is not None]
-        unknown = [(i, e) for i, e in failed if e.status is None]
+        # Refused: the server itself answered no (4xx, or 503/429: it did not take the request).
+        # Unknown: no answer, or a 500/502/504 from the server or a gateway in
+        # front of it, which may come after the episode was recorded.
+        refused = [(i, e) for i, e in failed if e.status is not None and (e.status < 500 or e.status == 503)]
+        unknown = [(i, e) for i, e in failed if not (e.status is not None and (e.status < 500 or e.status == 503))]
         parts = [f"{len(stored)} of {len(results)} episodes were recorded"]
         if refused:
             i, first = refused[0]
@@ -640,8 +643,10 @@ class TupliClass(ServiceQuery):
                          f"first, episode {i}: {first}); they can be sent again")
         if unknown:
             i, first = unknown[0]
-            parts.append(f"{len(unknown)} may or may not have been recorded: their answer was lost (episodes "
-                         f"{listed([k for k, _ in unknown])}; first, episode {i}: {type(first).__name__}). They "
+            how = (f"HTTP {first.status} from the server or a gateway in front of it" if first.status is not None
+                   else type(first).__name__)
+            parts.append(f"{len(unknown)} may or may not have been recorded: their answer was lost or does "
+                         f"not say whether they were recorded (episodes {listed([k for k, _ in unknown])}; first, episode {i}: {how}). They "
                          f"were not sent twice; before sending them again, look for them with "
                          f"list_episodes(Filter('benchmark_id') == {benchmark_id!r}), e.g. by a key of their "
                          f"metadata")
