@@ -344,8 +344,8 @@ def download_file(client: "ServiceQuery", job: DownloadJob, *, auth: str = "opti
         if expected_size is None and sha256 is None and job.name is not None and target.is_file():
             # Named by the caller and nothing to compare with: the file there is taken as this one.
             return DownloadResult(job, target, target.stat().st_size, "exists")
-        raise FileExistsError(errno.EEXIST, f"{client.name}: {target} exists and is not the file asked for; "
-                                            f"pass overwrite=True to replace it", str(target))
+        raise FileExistsError(f"{client.name}: {target} exists and is not the file asked for; "
+                              f"pass overwrite=True to replace it")
 
     if name is not None:
         found = settle(name)

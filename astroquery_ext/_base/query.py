@@ -487,12 +487,12 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
         # find the fresh token already due and renew once more).
         with self._auth_lock:
             if self._auth is not None and self._auth is not state and self._auth.token != state.token \
-                    and not self._auth.expired(margin=1.0):
+                    and not self._auth.expired():
                 return self._auth  # another thread renewed while we waited
             with self.store.lock(self._session_account(state.principal)):
                 if persist:
                     stored = self._load_session(state.principal)
-                    if stored is not None and stored.token != state.token and not stored.expired(margin=1.0):
+                    if stored is not None and stored.token != state.token and not stored.expired():
                         self._set_auth(stored)
                         return stored
                 fresh = self._refresh(state)

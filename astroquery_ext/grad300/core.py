@@ -224,7 +224,7 @@ class Grad300Class(ServiceQuery):
             # Processes starting together with a stale session log in once:
             # the others find the session the first one stored meanwhile.
             stored = self._load_session(username) if store_token and not reenter_password else None
-            if stored is not None and not stored.expired(margin=1.0) and \
+            if stored is not None and not stored.expired() and \
                     stored.obtained_at > time.time() - 60 and _password_matches(stored, password, strict=True):
                 return self._set_auth(stored)
             state = self._password_login(username, password)

@@ -18,7 +18,6 @@ module adds to the shared base:
 
 from __future__ import annotations
 
-import errno
 import getpass
 import hashlib
 import json
@@ -511,7 +510,7 @@ class TupliClass(ServiceQuery):
         path = Path(path)
         directory, name = (path, None) if path.is_dir() else (path.parent, path.name)
         if name is not None and os.path.lexists(path) and not overwrite:
-            raise FileExistsError(errno.EEXIST, f"{path} exists; pass overwrite=True to replace it", str(path))
+            raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
         if not directory.is_dir():
             raise ValueError(f"path: directory {str(directory)!r} does not exist")
         job = DownloadJob(url=f"artifacts/download?artifact_id={artifact_id}", directory=directory, name=name,

@@ -102,6 +102,7 @@ RENEWER = textwrap.dedent("""
     from astroquery_ext.grad300 import Grad300Class
     grad = Grad300Class(server={url!r})
     grad.retry_backoff = 0.01
+    time.sleep(max(0.0, {login_at!r} - time.time()))  # all three, at once, with an expired stored session
     grad.login({user!r})
     time.sleep(max(0.0, {go_at!r} - time.time()))   # all three, at once, with an expired token
     grad.list_scans("TPI", limit=1, cache=False)
@@ -131,10 +132,12 @@ def test_three_grad300_processes_renewing_at_once_log_in_once(short_tokens, tmp_
         Grad300Class(server={url!r}).login({cred['username']!r})
     """)
     subprocess.run([sys.executable, "-c", first], env=env, check=True, timeout=120)
+    time.sleep(4)  # the stored session's token (3 s) has expired
     short_tokens.clear_request_log("grad300")
-    go_at = time.time() + 12  # after the stored token expired (3 s), once all three are up
+    login_at = time.time() + 10  # once all three are up
+    go_at = login_at + 5         # the tokens they got have expired too
     procs = [subprocess.Popen([sys.executable, "-c", RENEWER.format(root=os.getcwd(), url=url, user=cred["username"],
-                                                                    go_at=go_at)],
+                                                                    login_at=login_at, go_at=go_at)],
                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for _ in range(3)]
     outputs = [p.communicate(timeout=120) for p in procs]
@@ -142,5 +145,5 @@ def test_three_grad300_processes_renewing_at_once_log_in_once(short_tokens, tmp_
     logins = [e for e in short_tokens.request_log("grad300") if e["path"].endswith("login/access-token")]
     starting = [e for e in logins if e["time"] < go_at]   # three login() calls with a stale stored session
     renewing = [e for e in logins if e["time"] >= go_at]  # three renewals of an expired token
-    assert len(starting) <= 1 and len(renewing) == 1, json.dumps(short_tokens.request_log("grad300"), indent=1)
+    assert (len(starting), len(renewing)) == (1, 1), json.dumps(short_tokens.request_log("grad300"), indent=1)
     Figures.record("advice", "grad300-3-process-renewal", processes=3, password_logins=len(logins))
