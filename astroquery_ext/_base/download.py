@@ -16,6 +16,10 @@
 - A body is accepted only when its length is known and met: from
   ``Content-Length``/``Content-Range``, or from what the service says about the
   file (``expected_size``, a checksum, ``require_length`` when neither exists).
+- Every attempt goes through the base's one retry policy
+  (``ServiceQuery._http(read=...)``, `ServiceQuery._retrying`): a body cut
+  short raises `Retryable`, and the next attempt's ``Range`` is computed from
+  what the last one wrote (``_http(headers=<callable>)``).
 - ``Accept-Encoding: identity`` is asked for and raw bytes are written, so the
   file is byte-identical to the server's and ``Content-Length`` means what it says.
 - Memory stays flat: the body is read in chunks, never held whole.
@@ -57,7 +61,8 @@ from astropy.utils.console import ProgressBar
 from urllib3.exceptions import HTTPError as Urllib3Error
 
 from astroquery_ext._base.cache import _effective_ttl, private_dir
-from astroquery_ext._base.exceptions import AstroqueryExtError, DownloadError
+from astroquery_ext._base.exceptions import AstroqueryExtError, DownloadError, RemoteServiceError
+from astroquery_ext._base.query import Retryable
 
 try:  # POSIX
     import fcntl
@@ -351,13 +356,12 @@ def download_file(client: "ServiceQuery", job: DownloadJob, *, auth: str = "opti
         found = settle(name)
         if found is not None:
             return found
-    budget = client.max_retries if retries is None else retries
-    failures = 0
     restarted = False
-    validator: str | None = None     # of the first answer; resumes must match it
+    validator: str | None = None     # of the first whole answer; resumes must match it
     # A .part left by an earlier run is resumed only when a checksum guards the result.
     blind_resume = sha256 is not None
     target_label = name or job.url.rsplit("/", 1)[-1]
+    offset = 0
     checked = False  # the bytes were hashed on the way in
 
     def fail(message: str, exc: BaseException | None = None):
@@ -365,140 +369,151 @@ def download_file(client: "ServiceQuery", job: DownloadJob, *, auth: str = "opti
         raise DownloadError(f"{client.name}: download of {target_label} failed: {message}{where}",
                             url=job.url, service=client.service) from exc
 
-    def restart(message: str, exc: BaseException | None = None) -> None:
-        """Drop the .part and start again from byte 0, once per download."""
+    def restart(message: str) -> None:
+        """Drop the .part; start again from byte 0 once per download (a second time fails)."""
         nonlocal restarted, validator, blind_resume
         _remove(part)
         validator, blind_resume = None, False
         if restarted:
-            fail(message, exc)
+            fail(message)
         restarted = True
 
+    def request_headers() -> dict:
+        """This attempt's headers: a range from where the .part ends, if it may be resumed."""
+        nonlocal offset
+        batch.check()
+        offset = _regular_size(part) if part is not None else 0
+        if offset and validator is None and not blind_resume:
+            _remove(part)  # no way to tell whether the server's file is still the one we have half of
+            offset = 0
+        if expected_size is not None and offset > expected_size:
+            _remove(part)
+            offset = 0
+        headers = dict(job.headers or {})
+        headers["Accept-Encoding"] = "identity"
+        if offset:
+            headers["Range"] = f"bytes={offset}-"
+            if validator is not None:
+                headers["If-Range"] = validator
+        return headers
+
+    def broke(reason: str) -> Retryable:
+        """A transfer cut short: the retry policy repeats the request (resuming, or from byte 0)."""
+        if validator is None:
+            _remove(part)  # no validator: resuming could splice two versions, restart instead
+        return Retryable(reason, message=f"{client.name}: download of {target_label} failed: the connection "
+                                         f"broke ({reason})")
+
+    def transfer(response) -> None:
+        """Write one answer's body to the .part; raise `Retryable` to ask the policy for another attempt."""
+        nonlocal expected_size, sha256, suffix, target_label, offset, validator, checked, found
+        with batch.track(response):
+            if job.expect is not None:
+                described = job.expect(response.headers) or {}
+                expected_size = described.get("expected_size", expected_size)
+                sha256 = described.get("sha256", sha256)
+                suffix = described.get("sha256_suffix", suffix)
+            if target is None:
+                found = settle(safe_filename(filename_from_disposition(response.headers.get("Content-Disposition")),
+                                             fallback=safe_filename(urllib.parse.urlsplit(job.url).path)))
+                target_label = name
+                if found is not None:
+                    return
+                _remove(part)  # we did not ask for a range: start clean
+                offset = 0
+            encoding = response.headers.get("Content-Encoding", "identity").lower()
+            if encoding not in ("identity", ""):
+                fail(f"the server sent it {encoding}-encoded although identity was asked for")
+            answer_validator = _validator(response.headers)
+            if response.status_code == 206:
+                span = _parse_content_range(response.headers.get("Content-Range"))
+                if span is None or span[0] != offset or (
+                        validator is not None and answer_validator not in (None, validator)):
+                    # Not the bytes we asked for, or of another version: start again from zero.
+                    restart("the server answers byte ranges inconsistently")
+                    raise Retryable("the server answered a byte range that does not fit")
+                total = span[2]
+                append = True
+                validator = validator or answer_validator
+            else:
+                length = response.headers.get("Content-Length")
+                total = int(length) if length and length.isdigit() else None
+                offset = 0
+                append = False
+                validator = answer_validator  # a whole answer: later resumes must be of this version
+            if total is not None and expected_size is not None and total != expected_size:
+                fail(f"the server offers {total} bytes but the record says {expected_size}")
+            expected = total if total is not None else expected_size
+            if expected is None and sha256 is None and job.require_length:
+                fail("the server did not say how long the file is, so a cut-off answer could not be "
+                     "told from a whole one; try again later or report it to the service")
+            written = offset
+            fd = _open_part(part, append=append)
+            try:
+                if not append:
+                    os.ftruncate(fd, 0)
+                elif os.fstat(fd).st_size != offset:
+                    restart("the partial file changed while resuming")
+                    raise Retryable("the partial file changed while resuming")
+                digest = _hash_prefix(fd, offset, chunk_size) if sha256 is not None else None
+                os.lseek(fd, offset, os.SEEK_SET)
+                while True:
+                    batch.check()
+                    try:
+                        chunk = response.raw.read(chunk_size, decode_content=False)
+                    except _NETWORK_ERRORS as exc:
+                        batch.check()
+                        raise broke(f"{type(exc).__name__} after {written} bytes") from None
+                    if not chunk:
+                        break
+                    view = memoryview(chunk)
+                    while view:
+                        view = view[os.write(fd, view):]
+                    if digest is not None:
+                        digest.update(chunk)
+                    written += len(chunk)
+                    if progress is not None:
+                        progress.advance(len(chunk))
+            finally:
+                os.close(fd)
+        if expected is not None and written < expected:
+            raise broke(f"connection closed after {written} of {expected} bytes")
+        if expected is not None and written > expected:
+            _remove(part)
+            fail(f"received {written} bytes, more than the {expected} announced")
+        if expected_size is not None and written != expected_size:
+            _remove(part)
+            fail(f"received {written} bytes but the record says {expected_size}")
+        if digest is not None:
+            checked = True
+            digest.update(suffix)
+            if digest.hexdigest() != sha256.lower():
+                if offset and not restarted:  # resumed a .part of unknown origin: fetch it whole once
+                    restart("the SHA-256 checksum does not match")
+                    raise Retryable("the SHA-256 checksum of a resumed file does not match")
+                _remove(part)
+                fail("the SHA-256 checksum does not match")
+
+    found: DownloadResult | None = None
     try:
         while True:
-            batch.check()
-            offset = _regular_size(part) if part is not None else 0
-            if offset and validator is None and not blind_resume:
-                _remove(part)  # no way to tell whether the server's file is still the one we have half of
-                offset = 0
-            if expected_size is not None and offset > expected_size:
-                _remove(part)
-                offset = 0
-            headers = dict(job.headers or {})
-            headers["Accept-Encoding"] = "identity"
-            if offset:
-                headers["Range"] = f"bytes={offset}-"
-                if validator is not None:
-                    headers["If-Range"] = validator
             try:
-                response = client._http("GET", job.url, headers=headers, stream=True, auth=auth)
+                client._http("GET", job.url, headers=request_headers, stream=True, auth=auth, read=transfer,
+                             retries=retries)
+            except DownloadError:
+                raise
             except AstroqueryExtError as exc:
                 if exc.status == 416 and part is not None:  # nothing after our offset: the .part is whole, or wrong
                     if expected_size is not None and offset == expected_size:
                         break
-                    restart("the server refuses the byte range", exc)
+                    restart("the server refuses the byte range")
                     continue
+                if exc.status is None and type(exc) is RemoteServiceError:
+                    # No answer to go by: the connection failed or the body broke once too often.
+                    fail(str(exc).removeprefix(f"{client.name}: download of {target_label} failed: "))
                 raise  # an error answer keeps its own class (NotFoundError, LoginError...)
-            with response, batch.track(response):
-                if job.expect is not None:
-                    described = job.expect(response.headers) or {}
-                    expected_size = described.get("expected_size", expected_size)
-                    sha256 = described.get("sha256", sha256)
-                    suffix = described.get("sha256_suffix", suffix)
-                if name is None:
-                    found = settle(safe_filename(
-                        filename_from_disposition(response.headers.get("Content-Disposition")),
-                        fallback=safe_filename(urllib.parse.urlsplit(job.url).path)))
-                    target_label = name
-                    if found is not None:
-                        return found
-                    _remove(part)  # we did not ask for a range: start clean
-                    offset = 0
-                encoding = response.headers.get("Content-Encoding", "identity").lower()
-                if encoding not in ("identity", ""):
-                    fail(f"the server sent it {encoding}-encoded although identity was asked for")
-                answer_validator = _validator(response.headers)
-                if response.status_code == 206:
-                    span = _parse_content_range(response.headers.get("Content-Range"))
-                    if span is None or span[0] != offset or (
-                            validator is not None and answer_validator not in (None, validator)):
-                        # Not the bytes we asked for, or of another version: start again from zero.
-                        restart("the server answers byte ranges inconsistently")
-                        continue
-                    total = span[2]
-                    append = True
-                    validator = validator or answer_validator
-                else:
-                    length = response.headers.get("Content-Length")
-                    total = int(length) if length and length.isdigit() else None
-                    offset = 0
-                    append = False
-                    validator = answer_validator  # a whole answer: later resumes must be of this version
-                if total is not None and expected_size is not None and total != expected_size:
-                    fail(f"the server offers {total} bytes but the record says {expected_size}")
-                expected = total if total is not None else expected_size
-                if expected is None and sha256 is None and job.require_length:
-                    fail("the server did not say how long the file is, so a cut-off answer could not be "
-                         "told from a whole one; try again later or report it to the service")
-                written = offset
-                error: BaseException | None = None
-                fd = _open_part(part, append=append)
-                try:
-                    if not append:
-                        os.ftruncate(fd, 0)
-                    elif os.fstat(fd).st_size != offset:
-                        os.close(fd)
-                        fd = -1
-                        restart("the partial file changed while resuming")
-                        continue
-                    digest = _hash_prefix(fd, offset, chunk_size) if sha256 is not None else None
-                    os.lseek(fd, offset, os.SEEK_SET)
-                    while True:
-                        batch.check()
-                        try:
-                            chunk = response.raw.read(chunk_size, decode_content=False)
-                        except _NETWORK_ERRORS as exc:
-                            batch.check()
-                            error = exc
-                            break
-                        if not chunk:
-                            break
-                        view = memoryview(chunk)
-                        while view:
-                            view = view[os.write(fd, view):]
-                        if digest is not None:
-                            digest.update(chunk)
-                        written += len(chunk)
-                        if progress is not None:
-                            progress.advance(len(chunk))
-                finally:
-                    if fd >= 0:
-                        os.close(fd)
-            if error is None and expected is not None and written < expected:
-                error = ConnectionError(f"connection closed after {written} of {expected} bytes")
-            if error is not None:
-                failures += 1
-                if failures > budget:
-                    fail(f"the connection broke {failures} times ({type(error).__name__}: {error})", error)
-                if validator is None:
-                    _remove(part)  # no validator: resuming could splice two versions, restart instead
-                time.sleep(client._backoff(failures - 1))
-                continue
-            if expected is not None and written > expected:
-                _remove(part)
-                fail(f"received {written} bytes, more than the {expected} announced")
-            if expected_size is not None and written != expected_size:
-                _remove(part)
-                fail(f"received {written} bytes but the record says {expected_size}")
-            if digest is not None:
-                checked = True
-                digest.update(suffix)
-                if digest.hexdigest() != sha256.lower():
-                    if offset and not restarted:  # resumed a .part of unknown origin: fetch it whole once
-                        restart("the SHA-256 checksum does not match")
-                        continue
-                    _remove(part)
-                    fail("the SHA-256 checksum does not match")
+            if found is not None:
+                return found
             break
         batch.check()
         if sha256 is not None and not checked and _sha256_file(part, suffix) != sha256.lower():

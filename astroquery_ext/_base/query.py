@@ -632,13 +632,16 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
         return self._session.request(method, url, **kwargs)
 
     def _http(self, method: str, path: str, *, params=None, data=None, json=None, files=None,
-              headers: Mapping[str, str] | None = None, auth: str = "optional",
+              headers: "Mapping[str, str] | Callable[[], Mapping[str, str]] | None" = None, auth: str = "optional",
               idempotent: bool | None = None, stream: bool = False, retries: int | None = None,
               timeout=None, read: Callable[[requests.Response], T] | None = None) -> Any:
         """Send a request (auth, retry policy, one renewal on 401); raise on any error status.
 
         Parameters
         ----------
+        headers : dict or callable, optional
+            Extra request headers; a callable is called once per attempt (a
+            download's ``Range`` depends on what the last attempt wrote).
         data : dict, bytes, str, or callable
             The body. A callable is a body factory: called once per attempt
             for a fresh streamed body (file uploads), so that the request can
@@ -679,7 +682,7 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
             nonlocal renewed
             while True:  # a renewal repeats at once; it is not a failure
                 state = self._current_auth(auth)
-                request_headers = dict(headers or {})
+                request_headers = dict((headers() if callable(headers) else headers) or {})
                 if state is not None:
                     request_headers.update(self._auth_header(state))
                 response = self._send(method, url, headers=request_headers,
