@@ -58,7 +58,7 @@ def test_download_scans_of_bare_ids_names_the_argument(grad300_sandbox):
     with pytest.raises(TypeError, match=r"rows\[0\] must be a row .* got int 1"):
         grad.download_scans([1], "unused-dir")
     with pytest.raises(TypeError, match="row_or_id must be"):
-        grad.get_scan("1")
+        grad.get_scan(1.5)
     assert grad300_sandbox.request_log("grad300") == []
     assert not os.path.exists("unused-dir")
 
