@@ -167,6 +167,14 @@ def _same(a, b, where):
         assert a == b, f"{where}: {a!r} != {b!r}"
 
 
+def _shape(table):
+    """What writing must leave alone: column classes, dtypes, units, masks, and the meta."""
+    columns = [(name, type(col).__name__, str(getattr(col, "dtype", "")), str(getattr(col, "unit", "")),
+                int(np.count_nonzero(col.mask)) if getattr(col, "masked", False) or hasattr(col, "mask") else 0)
+               for name, col in table.columns.items()]
+    return columns, json.dumps(table.meta, sort_keys=True, default=str)
+
+
 def _check_column(original, back, name):
     col, got = original[name], back[name]
     if isinstance(col, Time):
@@ -203,6 +211,7 @@ def test_result_table_round_trips(results, name, fmt, tmp_path):
     table = results[name]
     assert isinstance(table, ResultTable), f"{name} returned {type(table).__name__}"
     path = tmp_path / f"result.{EXTENSIONS[fmt]}"
+    before = _shape(table)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         table.write(path)  # the format from the extension, as a user writes it
@@ -213,6 +222,7 @@ def test_result_table_round_trips(results, name, fmt, tmp_path):
             plain = Table.read(path)
         if not any(table[c].ndim > 1 for c in table.colnames):  # pandas has no multidimensional columns
             assert len(table.to_pandas()) == len(table)
+    assert _shape(table) == before, "writing changed the table in memory"
     assert len(plain) == len(back) == len(table)
     assert plain.colnames == back.colnames == table.colnames
     for column in table.colnames:
