@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import getpass
+import inspect
 import json
 import logging
 import os
@@ -216,10 +217,35 @@ class CredentialChain:
         How to log in, for error messages (e.g. ``"Atlas.login(token=...)"``).
     """
 
-    def __init__(self, service: str, store: TokenStore, login_hint: str):
+    def __init__(self, service: str, store: TokenStore, login_hint: str, login: Callable | None = None):
         self.service = service
         self.store = store
         self.login_hint = login_hint
+        #: The service's ``login`` function, so that advice names only its real parameters.
+        self.login = login
+
+    def _advice(self, kind: str) -> str:
+        """How to give a missing credential, naming only parameters ``login`` has."""
+        params = set(inspect.signature(self.login).parameters) if self.login is not None else set()
+        call = self.login_hint.split("(")[0]
+        ways = []
+        if kind in params:
+            ways.append(f"pass {kind}=... to {call}()")
+        ways.append(f"set the environment variable {env_var(self.service, kind)}")
+        flag = "store_password" if kind == "password" else "store_token" if kind == "token" else None
+        keyring_cmd = f"keyring set {self.store.keyring_service} <user name>"
+        if kind == "password" and flag in params:
+            ways.append(f"store it in the keyring (service {self.store.keyring_service!r}, account = user name) "
+                        f"by logging in once with {call}({'username=..., ' if 'username' in params else ''}"
+                        f"store_password=True), or with `{keyring_cmd}`")
+        elif kind == "password":
+            ways.append(f"store it in the keyring (service {self.store.keyring_service!r}, account = user name) "
+                        f"with `{keyring_cmd}`")
+        elif kind == "token" and flag in params:
+            ways.append(f"log in once with {call}(token=..., store_token=True) to keep it")
+        elif kind == "username":
+            ways.append(f"set astroquery_ext.{self.service}.conf.username")
+        return ", ".join(ways[:-1]) + ", or " + ways[-1] if len(ways) > 1 else ways[0]
 
     @staticmethod
     def interactive() -> bool:
@@ -271,8 +297,6 @@ class CredentialChain:
             if value:
                 return value
         raise LoginError(
-            f"No {kind} for {self.service}: pass it to {self.login_hint}, set the environment "
-            f"variable {env_var(self.service, kind)}, or store it in the keyring "
-            f"(service {self.store.keyring_service!r}) by logging in once with store_{'password' if kind == 'password' else 'token'}=True."
+            f"No {kind} for {self.service}: {self._advice(kind)}."
             + ("" if self.interactive() else " (No prompt: standard input is not a terminal.)"),
             service=self.service)

@@ -48,7 +48,6 @@ import os
 import re
 import socket
 import stat
-import sys
 import threading
 import time
 import unicodedata
@@ -57,11 +56,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator, Mapping, Sequence
 
 import requests
-from astropy.utils.console import ProgressBar
 from urllib3.exceptions import HTTPError as Urllib3Error
 
 from astroquery_ext._base.cache import _effective_ttl, private_dir
 from astroquery_ext._base.exceptions import AstroqueryExtError, DownloadError, RemoteServiceError
+from astroquery_ext._base.progress import progress_bar
 from astroquery_ext._base.query import Retryable
 
 try:  # POSIX
@@ -138,12 +137,13 @@ def filename_from_disposition(header: str | None) -> str | None:
 
 
 class BatchProgress:
-    """One progress bar for a batch of downloads, safe to update from threads."""
+    """One progress bar for a batch (of downloads, of ids), safe to update from threads; it shows on a
+    terminal and in a Jupyter notebook (`progress_bar`)."""
 
     def __init__(self, total: int, show: bool):
         self._lock = threading.Lock()
         self._done = 0
-        self._bar = ProgressBar(max(total, 1), file=sys.stderr) if show else None
+        self._bar = progress_bar(max(total, 1)) if show else None  # a terminal or a notebook
 
     def advance(self, amount: int) -> None:
         if self._bar is None or amount <= 0:

@@ -90,3 +90,10 @@ class DownloadError(RemoteServiceError):
     Nothing is left at the final path; a partial ``.part`` file may be kept
     next to it so that the next attempt resumes.
     """
+
+
+# Tracebacks, reprs and docs name the public path (astroquery_ext.exceptions.LoginError), not this module.
+for _cls in (AstroqueryExtError, LoginError, AuthorizationError, NotFoundError, ConflictError,
+             InvalidQueryError, RemoteServiceError, RateLimitError, DownloadError):
+    _cls.__module__ = "astroquery_ext.exceptions"
+del _cls

@@ -56,6 +56,7 @@ import urllib3
 from astroquery.query import LoginABCMeta, QueryWithLogin
 
 from astroquery_ext import __version__
+from astroquery_ext._base.args import row_limit_arg
 from astroquery_ext._base.cache import ResponseCache, cache_key
 from astroquery_ext._base.credentials import CredentialChain, TokenStore, no_prompt
 from astroquery_ext._base.serialize import as_result
@@ -245,6 +246,75 @@ class AuthState:
 
 ANONYMOUS = "anonymous"
 
+# -- error answers ----------------------------------------------------------------
+
+_LOCATIONS = frozenset({"body", "query", "path", "header", "cookie", "form"})
+_DETAIL_KEYS = ("detail", "error_description", "title", "message", "error", "Error")
+
+
+def _validation_item(item: Any) -> str:
+    """One FastAPI/pydantic validation error: ``where: msg``; ``where`` without the location kind."""
+    if not isinstance(item, Mapping):
+        return str(item)
+    loc = [str(p) for p in item.get("loc") or () if p is not None]
+    if len(loc) > 1 and loc[0] in _LOCATIONS:
+        loc = loc[1:]
+    elif loc and loc[0] in _LOCATIONS:
+        loc = []
+    msg = item.get("msg") or item.get("message") or item.get("type") or jsonlib.dumps(item, default=str)
+    return f"{'.'.join(loc)}: {msg}" if loc else str(msg)
+
+
+def _field_errors(body: Mapping, prefix: str = "") -> list[str]:
+    """Django REST framework's ``{"field": ["msg", ...], "other": {"nested": [...]}}``."""
+    parts = []
+    for key, value in body.items():
+        where = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            parts.extend(_field_errors(value, where + "."))
+            continue
+        text = " ".join(map(str, value)) if isinstance(value, list) else str(value)
+        parts.append(text if key == "non_field_errors" else f"{where}: {text}")
+    return parts
+
+
+def error_detail(body: Any, *, limit: int = 5) -> str | None:
+    """The server's own words in a parsed JSON error answer, or None when it holds none.
+
+    The one reading of error bodies for every service:
+
+    - FastAPI validation errors, ``{"detail": [{"loc": ["query", "limit"], "msg": ...}, ...]}``:
+      ``"limit: msg; ..."`` (the location kind dropped; at most ``limit``, then how many more);
+    - ``{"detail": "text"}`` and the other usual keys (``error_description``, ``message``,
+      ``error``...; RFC 7807's ``title: detail``);
+    - Django REST framework field errors, ``{"field": ["msg", ...]}``: ``"field: msg"``
+      (``non_field_errors`` without the key), nested objects with dotted names;
+    - a bare list or string: as is, shortened.
+    """
+    if isinstance(body, Mapping):
+        detail = body.get("detail")
+        if isinstance(detail, list) and detail:
+            parts = [_validation_item(item) for item in detail]
+            more = len(parts) - limit
+            return "; ".join(parts[:limit]) + (f"; and {more} more" if more > 0 else "")
+        for key in _DETAIL_KEYS:
+            value = body.get(key)
+            if value:
+                text = value if isinstance(value, str) else jsonlib.dumps(value, default=str)
+                if key == "title" and isinstance(body.get("detail"), str) and body["detail"]:
+                    text = f"{value}: {body['detail']}"
+                return text
+        if body:
+            parts = _field_errors(body)
+            more = len(parts) - limit
+            return "; ".join(parts[:limit]) + (f"; and {more} more" if more > 0 else "")
+        return None
+    if isinstance(body, list) and body:
+        return "; ".join(map(str, body))[:500]
+    if isinstance(body, str) and body:
+        return body[:500]
+    return None
+
 
 class _ServiceMeta(LoginABCMeta):
     """astroquery's metaclass replaces ``login`` by a wrapper that returns None
@@ -272,8 +342,12 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
     conf: ClassVar[Any] = None
     #: The Authorization scheme of this service.
     auth_scheme: ClassVar[str] = "Bearer"
-    #: Cache lifetime (seconds) of cacheable answers unless a call says otherwise.
+    #: Cache lifetime (seconds) of the answers of read endpoints not in ``cache_ttls``
+    #: (0: not cached). Each service states its lifetimes in docs/caching.rst.
     cache_ttl: ClassVar[float | None] = 24 * 3600.0
+    #: Cache lifetime (seconds) per endpoint: the longest key that starts the
+    #: endpoint's path (relative to ``server``) wins; 0: never cached.
+    cache_ttls: ClassVar[Mapping[str, float]] = {}
     #: Retry budget for one request (attempts after the first).
     max_retries: int = 4
     #: First backoff delay (seconds); doubles per attempt, with jitter.
@@ -308,7 +382,7 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
         self._auth_lock = threading.RLock()
         self._cache = ResponseCache(self.service)
         self.store = TokenStore(self.service)
-        self.credentials = CredentialChain(self.service, self.store, f"{self.name}.login()")
+        self.credentials = CredentialChain(self.service, self.store, f"{self.name}.login()", type(self).login)
 
     # -- configuration, read at call time ---------------------------------------
 
@@ -396,6 +470,64 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
     def clear_cache(self) -> None:
         """Remove every cached answer and file of this service."""
         self._cache.clear()
+
+    def _cache_ttl(self, url: str) -> float | None:
+        """The cache lifetime of an endpoint (``cache_ttls``, else ``cache_ttl``)."""
+        root = self.server.rstrip("/") + "/"
+        path = url[len(root):] if url.startswith(root) else url.lstrip("/")
+        keys = [k for k in self.cache_ttls if path.startswith(k)]
+        return self.cache_ttls[max(keys, key=len)] if keys else self.cache_ttl
+
+    # -- astroquery's class attributes ------------------------------------------
+
+    @property
+    def TIMEOUT(self) -> float:
+        """astroquery's name of `timeout` (seconds to wait for the server); setting it sets `timeout`."""
+        return self.timeout
+
+    @TIMEOUT.setter
+    def TIMEOUT(self, value: float | None) -> None:
+        self.timeout = value
+
+    @property
+    def ROW_LIMIT(self) -> int:
+        """astroquery's row limit: the most rows a query call returns (-1: all).
+
+        Default ``conf.row_limit``, read at call time; setting it overrides
+        ``conf`` for this object (None: back to ``conf``). A service whose
+        answers are never paged has none: setting it raises `AttributeError`.
+        """
+        self._check_row_limit_supported()
+        value = self.__dict__.get("_row_limit_override")
+        return row_limit_arg(self.conf.row_limit if value is None else value, "conf.row_limit")
+
+    @ROW_LIMIT.setter
+    def ROW_LIMIT(self, value: int | None) -> None:
+        self._check_row_limit_supported()
+        self.__dict__["_row_limit_override"] = None if value is None else row_limit_arg(value, "ROW_LIMIT")
+
+    def _check_row_limit_supported(self) -> None:
+        if not hasattr(type(self.conf), "row_limit"):
+            raise AttributeError(
+                f"{self.name} has no ROW_LIMIT: {self.service} answers are not paged and its calls return "
+                f"every row the server sends. Select fewer rows with the query's own arguments, or cut "
+                f"the result table (table[:n]).")
+
+    def _row_limit(self, row_limit: Any) -> int | None:
+        """The total rows a call may return: its ``row_limit`` argument, else `ROW_LIMIT`; None: all."""
+        value = self.ROW_LIMIT if row_limit is None else row_limit_arg(row_limit)
+        return None if value == -1 else value
+
+    # -- tab completion ------------------------------------------------------------
+
+    #: Attributes that are machinery, not for users: hidden from ``dir()``
+    #: (tab completion), still there for code that knows them.
+    _HIDDEN: ClassVar[frozenset] = frozenset({
+        "store", "credentials", "renew_statuses", "retry_backoff", "max_retries", "retry_max_wait",
+        "max_workers_limit", "auth_scheme", "cache_ttl", "cache_ttls", "service", "name"})
+
+    def __dir__(self):
+        return sorted(n for n in set(super().__dir__()) if not n.startswith("_") and n not in self._HIDDEN)
 
     # -- login ---------------------------------------------------------------------
 
@@ -612,6 +744,9 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
         advice = ("Try again later." if repeatable else
                   "The request changes data on the server and was not repeated: check "
                   "whether it took effect before sending it again.")
+        if what_happened == "failed" or isinstance(exc, requests.exceptions.ConnectTimeout):
+            url = re.search(r"https?://\S+", what)
+            advice = self._unreachable_hint(url.group(0) if url else self.server) + " " + advice
         raise RemoteServiceError(f"{self.name}: {redact(what)} {what_happened} after {attempts} attempt(s): "
                                  f"{redact(reason)}. {advice}", service=self.service) from None
 
@@ -710,31 +845,43 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
     # -- errors ------------------------------------------------------------------------
 
     def _error_detail(self, response: requests.Response) -> str:
-        """The server's own words from an error answer."""
-        text = response.text
+        """The server's own words from an error answer (see `error_detail`)."""
         try:
             body = response.json()
         except ValueError:
             body = None
-        if isinstance(body, dict):
-            for key in ("detail", "error_description", "title", "message", "error", "Error"):
-                value = body.get(key)
-                if value:
-                    detail = value if isinstance(value, str) else jsonlib.dumps(value)
-                    if key == "title" and body.get("detail"):
-                        detail = f"{value}: {body['detail']}"
-                    return redact(detail)
-            if body:  # field errors, as Django REST framework gives them
-                return redact("; ".join(
-                    f"{k}: {' '.join(map(str, v)) if isinstance(v, list) else v}" for k, v in body.items()))
-        if isinstance(body, (list, str)) and body:
-            return redact(str(body)[:500])
-        text = re.sub(r"<[^>]+>", " ", text or "")
+        detail = error_detail(body)
+        if detail is not None:
+            return redact(detail)
+        text = re.sub(r"<[^>]+>", " ", response.text or "")
         text = " ".join(text.split())
         return redact(text[:300]) if text else response.reason or ""
 
+    def _server_setting(self) -> str:
+        """Where ``server`` comes from, for messages."""
+        where = "the server= argument" if self._server is not None else \
+            f"astroquery_ext.{self.service}.conf.server"
+        return f"{self.name}.server is {redact_url(self.server)!r} (from {where})"
+
+    def _unreachable_hint(self, url: str) -> str:
+        """Advice when no connection could be made to ``url``."""
+        host = urllib.parse.urlsplit(url).netloc.rsplit("@", 1)[-1]
+        return (f"No connection could be made to {host}: check the server URL ({self._server_setting()}) "
+                f"and the network.")
+
+    @staticmethod
+    def _route_missing(detail: str) -> bool:
+        """Whether a 404's words are a web framework's "no such page" (not a service's "no such record")."""
+        text = " ".join((detail or "").split()).lower().rstrip(".")
+        return (text in ("", "not found", "404 not found", "404") or text.startswith(("not found ", "no such endpoint"))
+                or "requested resource was not found" in text or "requested url was not found" in text)
+
     def _error_hint(self, status: int, detail: str) -> str:
         """What the user should do about an error status (services may refine)."""
+        if status == 404 and self._route_missing(detail):
+            default = getattr(type(self.conf).__dict__.get("server"), "defaultvalue", None)
+            return (f"The server has no such endpoint: the server URL looks wrong. It must be the API root"
+                    f"{f' (like {default!r})' if default else ''}; {self._server_setting()}.")
         if status == 401:
             return (f"Log in with {self.name}.login(), or check that the token is valid "
                     f"and not expired.")
@@ -802,7 +949,8 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
             ``astroquery.cache_conf.cache_active`` is on (None is the default
             of user-facing ``cache=`` arguments).
         ttl : float, optional
-            Lifetime of the entry; default ``cache_ttl`` of the class.
+            Lifetime of the entry; default the endpoint's (``cache_ttls``,
+            else ``cache_ttl``). 0: never cached.
         get_query_payload : bool
             Return the request (method, URL, parameters, body) instead of sending it.
         empty : object
@@ -813,6 +961,10 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
         """
         method = method.upper()
         url = self._url(path)
+        if cache not in (None, True, False) or get_query_payload not in (True, False):
+            bad, value = ("cache", cache) if cache not in (None, True, False) else \
+                ("get_query_payload", get_query_payload)
+            raise TypeError(f"{bad} must be True or False; got {value!r}")
         if get_query_payload:
             payload = {"method": method, "url": url}
             payload.update({k: v for k, v in (("params", params), ("data", data), ("json", json))
@@ -820,14 +972,16 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
             return payload
         if idempotent is None:
             idempotent = method in IDEMPOTENT_METHODS
-        use_cache = cache is not False and ResponseCache.active(cache)
+        if ttl is None:
+            ttl = self._cache_ttl(url)
+        use_cache = cache is not False and ResponseCache.active(cache) and ttl != 0
         if use_cache:
             if auth == "required" and self._auth is None:
                 self._auto_login()
             identity = self._identity()
             key = cache_key(server=self.server, method=method, url=url, params=params, data=data,
                             json=json)
-            hit = self._cache.get(identity, key, self.cache_ttl if ttl is None else ttl)
+            hit = self._cache.get(identity, key, ttl)
             if hit is not None:
                 log.debug("%s %s: answered from the cache", method, redact_url(url))
                 return decode_json(hit[0])

@@ -19,7 +19,6 @@ from __future__ import annotations
 import collections
 import itertools
 import json
-import math
 import numbers
 import re
 import threading
@@ -31,7 +30,6 @@ import msgspec
 import numpy as np
 import requests
 from astropy import units as u
-from astropy.coordinates import SkyCoord
 from astropy.table import Column, MaskedColumn, Table, vstack
 from astropy.table.groups import TableGroups
 from astropy.time import Time
@@ -42,6 +40,7 @@ from astroquery_ext._base import (
     AstroqueryExtError, AuthorizationError, AuthState, InvalidQueryError, LoginError, RemoteServiceError,
     Retryable, ServiceQuery, bounded_map, gc_paused, check_max_workers, chunked, env_var, no_prompt, records_to_table, redact_url,
     warn_if_empty)
+from astroquery_ext._base.args import angle_arg, float_arg, iso_utc, position_arg, time_arg
 from astroquery_ext._base.download import BatchProgress
 from astroquery_ext._base.serialize import as_result
 from astroquery_ext._base.tables import ArrayStream, RecordSchema, read_ahead
@@ -74,6 +73,9 @@ _MEMO_ENTRIES = 8
 
 class UnknownIdsWarning(AstropyUserWarning):
     """Some of the ids asked for do not exist on the server (they are in ``meta["missing_ids"]``)."""
+
+
+UnknownIdsWarning.__module__ = "astroquery_ext.atlas"  # its public path, in tracebacks and docs
 
 
 # -- argument checks -----------------------------------------------------------------
@@ -144,98 +146,23 @@ def parse_ids(ids, name: str = "ids") -> np.ndarray:
 
 
 def _float_arg(value, name: str, *, allow_none: bool = True) -> float | None:
-    if value is None and allow_none:
-        return None
-    if isinstance(value, Time):
-        value = value.mjd
-    if isinstance(value, bool) or not isinstance(value, (numbers.Real, np.number)):
-        raise TypeError(f"{name} must be a number; got {value!r}")
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite; got {value!r}")
-    return value
+    return float_arg(value, name, optional=allow_none)
 
 
 def _mjd_arg(value, name: str = "mjd_min") -> float | None:
-    """An MJD lower bound: a number or a `~astropy.time.Time`."""
-    return _float_arg(value, name)
+    """An MJD bound from any time `time_arg` takes (a number is an MJD)."""
+    moment = time_arg(value, name)
+    return None if moment is None else float(moment.mjd)
 
 
 def _datetime_arg(value, name: str) -> str | None:
-    """A date/time bound as the ISO text the server takes (UTC)."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        try:
-            value = Time(value.replace("Z", ""), scale="utc")
-        except ValueError:
-            raise ValueError(f"{name} must be an ISO date such as '2024-02-22' or '2024-02-22T10:00:00', "
-                             f"or an astropy Time; got {value!r}") from None
-    elif not isinstance(value, Time):
-        try:
-            value = Time(value, scale="utc")
-        except (ValueError, TypeError):
-            raise TypeError(f"{name} must be an ISO date string, a datetime or an astropy Time; "
-                            f"got {value!r}") from None
-    if not value.isscalar:
-        raise ValueError(f"{name} must be one time, not {len(value)}")
-    return value.utc.strftime("%Y-%m-%dT%H:%M:%S") + "Z"
-
-
-def _position(coordinates) -> SkyCoord:
-    """One ICRS position from a SkyCoord or a string (degrees or sexagesimal); never a name lookup."""
-    if isinstance(coordinates, SkyCoord):
-        coord = coordinates
-    elif isinstance(coordinates, str):
-        text = coordinates.strip()
-        parts = text.replace(",", " ").split()
-        coord = None
-        if len(parts) == 2:
-            try:
-                ra, dec = (float(p) for p in parts)
-                coord = SkyCoord(ra * u.deg, dec * u.deg, frame="icrs")
-            except ValueError:
-                coord = None
-        if coord is None:
-            for unit in (None, (u.hourangle, u.deg)):
-                try:
-                    coord = SkyCoord(text, unit=unit, frame="icrs")
-                    break
-                except (ValueError, u.UnitsError, TypeError):
-                    continue
-        if coord is None:
-            raise ValueError(f"coordinates {coordinates!r} are not a position: give degrees "
-                             f"('0.0216 31.7818') or sexagesimal ('00:00:05.18 +31:46:54.4'), "
-                             f"or a SkyCoord (names are not resolved)")
-    else:
-        raise TypeError(f"coordinates must be a SkyCoord or a string; got {type(coordinates).__name__}")
-    if not coord.isscalar:
-        raise ValueError("coordinates must be one position, not an array of them")
-    icrs = coord.icrs
-    if not (np.isfinite(icrs.ra.deg) and np.isfinite(icrs.dec.deg)):
-        raise ValueError(f"coordinates {coordinates!r} are not finite")
-    return icrs
+    """A date/time bound as the ISO text the server takes (UTC), from any time `time_arg` takes."""
+    moment = time_arg(value, name)
+    return None if moment is None else iso_utc(moment)
 
 
 def _radius_arcsec(radius) -> float:
-    if isinstance(radius, u.Quantity):
-        try:
-            value = radius.to_value(u.arcsec)
-        except u.UnitConversionError:
-            raise ValueError(f"radius must be an angle; got {radius}") from None
-        if not np.isscalar(value) and np.ndim(value) != 0:
-            raise ValueError("radius must be one angle")
-        value = float(value)
-    elif isinstance(radius, bool) or not isinstance(radius, (numbers.Real, np.number)):
-        raise TypeError(f"radius must be an angle Quantity or a number of arcseconds; got {radius!r}")
-    else:
-        value = float(radius)
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"radius must be a positive angle; got {radius!r}")
-    if value > MAX_RADIUS:
-        raise ValueError(f"radius {value:g} arcsec is over the server's limit of {MAX_RADIUS:g} arcsec "
-                         f"(it refuses larger cones rather than clipping them)")
-    return value
+    return float(angle_arg(radius, "radius", maximum=MAX_RADIUS * u.arcsec).to_value(u.arcsec))
 
 
 def _list_arg(value, *, custom: bool | None) -> tuple[int, bool]:
@@ -283,6 +210,14 @@ def _num_text(value) -> str:
     if isinstance(value, (numbers.Integral, np.integer)):
         return str(int(value))
     return repr(float(value))
+
+
+def _rank(ids: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """The position in ``wanted`` (unique ids, in the order asked) of each id of ``ids``."""
+    if not len(ids):
+        return np.zeros(0, dtype=np.intp)
+    sorter = np.argsort(wanted)
+    return sorter[np.searchsorted(wanted, ids, sorter=sorter)]
 
 
 # -- decoding objects/ answers as they arrive -------------------------------------
@@ -379,6 +314,12 @@ class AtlasClass(ServiceQuery):
     service = "atlas"
     conf = conf
     auth_scheme = "Token"
+    #: Cache lifetimes (docs/caching.rst): a cone search for 5 minutes (a
+    #: night's new detections show up), cross-matches to external names for an
+    #: hour; lists and VRA tables, which change as the survey runs and as you
+    #: write, never. ``objects/`` answers are kept in memory (``conf.memo_timeout``).
+    cache_ttl = 0.0
+    cache_ttls = {"cone/": 300.0, "externalxmlist/": 3600.0}
 
     def __init__(self, *, server: str | None = None, timeout: float | None = None):
         super().__init__(server=server, timeout=timeout)
@@ -553,7 +494,7 @@ class AtlasClass(ServiceQuery):
 
     # -- cone search ---------------------------------------------------------------
 
-    def query_region(self, coordinates, radius, *, request_type: str = "all", cache: bool | None = None,
+    def query_region(self, coordinates, radius, *, request_type: str = "all", cache: bool = True,
                      get_query_payload: bool = False):
         """Objects within ``radius`` of a position (``cone/``).
 
@@ -563,9 +504,11 @@ class AtlasClass(ServiceQuery):
             The position: a SkyCoord in any frame, or a string in degrees
             (``"0.0216 31.7818"``) or sexagesimal (``"00:00:05.18 +31:46:54.4"``,
             RA in hours). Names are not resolved.
-        radius : `~astropy.units.Quantity` or float
-            An angle, or a number of arcseconds; at most 300 arcsec (the
-            server's limit). Objects strictly inside the radius match.
+        radius : `~astropy.units.Quantity`, str or float
+            An angle: a Quantity (``30 * u.arcsec``), an Angle string
+            (``"1 arcmin"``) or a bare number of degrees (as in astroquery);
+            at most 300 arcsec (the server's limit: a larger value is refused
+            before anything is sent). Objects strictly inside the radius match.
         request_type : {"all", "nearest", "count"}
             All matches sorted by separation, the nearest only, or their number.
         cache : bool, optional
@@ -582,7 +525,7 @@ class AtlasClass(ServiceQuery):
         if not isinstance(request_type, str) or request_type.lower() not in REQUEST_TYPES:
             raise ValueError(f"request_type must be one of {', '.join(REQUEST_TYPES)}; got {request_type!r}")
         request_type = request_type.lower()
-        position = _position(coordinates)
+        position = position_arg(coordinates)
         radius_arcsec = _radius_arcsec(radius)
         ra, dec = float(position.ra.deg), float(position.dec.deg)
         data = {"ra": repr(ra), "dec": repr(dec), "radius": repr(radius_arcsec), "requestType": request_type}
@@ -609,7 +552,7 @@ class AtlasClass(ServiceQuery):
 
     # -- object data -------------------------------------------------------------------
 
-    def get_objects(self, ids, *, mjd_min=None, cache: bool | None = None, show_progress: bool = True):
+    def get_objects(self, ids, *, mjd_min=None, cache: bool = True, show_progress: bool = True):
         """Everything the server holds on some objects (``objects/``), one Table per part.
 
         Parameters
@@ -617,8 +560,9 @@ class AtlasClass(ServiceQuery):
         ids : int, str or sequence
             ATLAS ids (19 digits): ints, strings, a numpy array or a Table
             column. Checked before anything is sent; duplicates are fetched once.
-        mjd_min : float or `~astropy.time.Time`, optional
-            Keep only light-curve rows after this MJD (``lc``, ``lcnondets``:
+        mjd_min : float, `~astropy.time.Time`, datetime or str, optional
+            Keep only light-curve rows after this time (a number is an MJD;
+            ISO strings and datetimes are UTC) (``lc``, ``lcnondets``:
             ``mjd > mjd_min``; ``fp``: ``mjd_obs >= mjd_min``). Default: the
             whole history.
         cache : bool, optional
@@ -652,12 +596,15 @@ class AtlasClass(ServiceQuery):
         mjd = _mjd_arg(mjd_min)
         return TableList(self._objects(wanted, mjd, cache=cache, show_progress=show_progress))
 
-    def query_objects(self, ids, *, cache: bool | None = None, show_progress: bool = True):
+    def query_objects(self, ids, *, cache: bool = True, show_progress: bool = True, get_query_payload: bool = False):
         """The object rows (position, names, lists, scores) of some objects.
 
         Parameters are those of `get_objects`. The rows come from the same
         fetch as the light curves: if `get_objects`, `get_lightcurves` or
         `get_forced_photometry` fetched these ids recently, no request is made.
+
+        With ``get_query_payload=True`` nothing is sent: the list of the
+        ``objects/`` requests (one per ``conf.chunk_size`` ids) is returned.
 
         Returns
         -------
@@ -665,6 +612,9 @@ class AtlasClass(ServiceQuery):
             One row per known id, in the order asked.
         """
         wanted = parse_ids(ids)
+        if get_query_payload:
+            return [self._json("POST", "objects/", data={"objects": ",".join(map(str, chunk))},
+                               get_query_payload=True) for chunk in chunked(wanted.tolist(), self._chunk_size())]
         parts = None
         if cache is not False:
             parts = self._memo_get(wanted, None, any_mjd=True)
@@ -674,7 +624,7 @@ class AtlasClass(ServiceQuery):
         warn_if_empty(table, "objects")
         return table
 
-    def get_lightcurves(self, ids, *, mjd_min=None, cache: bool | None = None, show_progress: bool = True):
+    def get_lightcurves(self, ids, *, mjd_min=None, cache: bool = True, show_progress: bool = True):
         """Light curves: detections and non-detection limits in one table.
 
         Parameters are those of `get_objects` (and share its memo).
@@ -682,8 +632,9 @@ class AtlasClass(ServiceQuery):
         Returns
         -------
         `~astropy.table.Table`
-            Grouped by ``atlas_id`` (``table.groups``), sorted by ``mjd`` within
-            each object. ``detected`` is True for detections (``lc`` rows, with
+            Grouped by ``atlas_id`` (``table.groups``), the objects in the
+            order of ``ids`` (so ``zip(ids, table.groups)`` pairs them; ids
+            without rows have no group), sorted by ``mjd`` within each object. ``detected`` is True for detections (``lc`` rows, with
             ``mag``/``magerr``) and False for exposures without one
             (``lcnondets`` rows: ``mag`` masked, ``mag5sig`` is the limit).
             ``negative_flux`` marks detections of negative difference flux
@@ -692,9 +643,9 @@ class AtlasClass(ServiceQuery):
         """
         wanted = parse_ids(ids)
         parts = self._objects(wanted, _mjd_arg(mjd_min), cache=cache, show_progress=show_progress)
-        return self._merge_lightcurves(parts["lc"], parts["lcnondets"], parts["object"].meta)
+        return self._merge_lightcurves(parts["lc"], parts["lcnondets"], parts["object"].meta, wanted)
 
-    def get_forced_photometry(self, ids, *, mjd_min=None, cache: bool | None = None, show_progress: bool = True):
+    def get_forced_photometry(self, ids, *, mjd_min=None, cache: bool = True, show_progress: bool = True):
         """Forced photometry (``fp`` rows) with ``uJy`` and ``duJy`` flux densities.
 
         Parameters are those of `get_objects` (and share its memo).
@@ -703,26 +654,42 @@ class AtlasClass(ServiceQuery):
         Returns
         -------
         `~astropy.table.Table`
-            Grouped by ``atlas_id``, sorted by ``mjd_obs`` within each object.
+            Grouped by ``atlas_id``, the objects in the order of ``ids``,
+            sorted by ``mjd_obs`` within each object.
             Objects without forced photometry have no rows.
         """
         wanted = parse_ids(ids)
         parts = self._objects(wanted, _mjd_arg(mjd_min), cache=cache, show_progress=show_progress)
         table = parts["fp"]
-        order = np.lexsort((np.asarray(table["mjd_obs"]), np.asarray(table["atlas_id"])))
-        table = table[order].group_by("atlas_id")
+        order = np.lexsort((np.asarray(table["mjd_obs"]), _rank(np.asarray(table["atlas_id"]), wanted)))
+        table = self._grouped(table[order])
         warn_if_empty(table, "forced-photometry rows")
         return table
 
     @staticmethod
-    def _merge_lightcurves(lc: Table, nondets: Table, meta) -> Table:
-        """Detections and limits in one table, sorted by (atlas_id, mjd), grouped by atlas_id."""
+    def _grouped(table: Table) -> Table:
+        """``table`` (rows of one object together, objects in the order asked) grouped by atlas_id,
+        keeping that order (``group_by`` would sort the objects by id)."""
+        keys = np.asarray(table["atlas_id"])
+        starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if len(keys) else np.zeros(0, int)
+        try:
+            table._groups = TableGroups(table, indices=np.r_[starts, len(keys)],
+                                        keys=Table({"atlas_id": keys[starts]}))
+        except Exception:  # pragma: no cover - a future astropy
+            table = table.group_by("atlas_id")
+        return table
+
+    @classmethod
+    def _merge_lightcurves(owner, lc: Table, nondets: Table, meta, wanted: np.ndarray) -> Table:
+        """Detections and limits in one table, objects in the order of ``wanted``, by mjd within each,
+        grouped by atlas_id."""
         det = Table(lc, copy=False)
         det.rename_column("atlas_metadata_id", "exposure_id")
         non = nondets
         n_det, n_non = len(det), len(non)
         order = np.lexsort((np.concatenate([np.asarray(det["mjd"]), np.asarray(non["mjd"])]),
-                            np.concatenate([np.asarray(det["atlas_id"]), np.asarray(non["atlas_id"])])))
+                            _rank(np.concatenate([np.asarray(det["atlas_id"]), np.asarray(non["atlas_id"])]),
+                                  wanted)))
         detected = np.concatenate([np.ones(n_det, bool), np.zeros(n_non, bool)])
         mag = np.concatenate([np.ma.filled(np.ma.asarray(det["mag"], dtype=float), np.nan), np.zeros(n_non)])
         columns = {"detected": Column(detected[order], description="True: a detection (lc); False: a "
@@ -767,14 +734,8 @@ class AtlasClass(ServiceQuery):
         front = ["atlas_id", "mjd", "filter", "detected", "mag", "magerr", "mag5sig", "negative_flux",
                  "det", "dup", "zp", "exptime", "expname", "exposure_id"]
         names = front + [c for c in columns if c not in front]
-        merged = as_result(Table([columns[n] for n in names], names=names, copy=False, meta=dict(meta)))
-        keys = np.asarray(merged["atlas_id"])
-        starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if len(keys) else np.zeros(0, int)
-        try:  # already sorted: set the groups without sorting again
-            merged._groups = TableGroups(merged, indices=np.r_[starts, len(keys)],
-                                         keys=Table({"atlas_id": keys[starts]}))
-        except Exception:  # pragma: no cover - a future astropy
-            merged = merged.group_by("atlas_id")
+        merged = owner._grouped(as_result(Table([columns[n] for n in names], names=names, copy=False,
+                                                meta=dict(meta))))
         warn_if_empty(merged, "light-curve rows")
         return merged
 
@@ -901,7 +862,7 @@ class AtlasClass(ServiceQuery):
     def query_list(self, list, *, custom: bool | None = None, since=None, vra_min=None, vra_max=None,
                    rb_pix_min=None, rb_pix_max=None, ra_min=None, ra_max=None, dec_min=None, dec_max=None,
                    sherlock_class: str | None = None, spec_type: str | None = None,
-                   cache: bool | None = False, get_query_payload: bool = False):
+                   cache: bool = True, get_query_payload: bool = False):
         """The objects on a main list or a custom list (``objectlist/``).
 
         Parameters
@@ -912,15 +873,19 @@ class AtlasClass(ServiceQuery):
             list (0..13) unless ``custom=True``.
         custom : bool, optional
             Whether ``list`` is a custom list; default from the name, else main.
-        since : str, datetime or `~astropy.time.Time`, optional
-            Only objects flagged to a list after this time (UTC).
-        vra_min, vra_max, rb_pix_min, rb_pix_max, ra_min, ra_max, dec_min, dec_max : float, optional
-            Inclusive bounds. Sent to the server and applied again here, so
+        since : `~astropy.time.Time`, datetime, str or float, optional
+            Only objects flagged to a list after this time: a Time, a datetime
+            (naive = UTC), an ISO string or a number of MJD.
+        vra_min, vra_max, rb_pix_min, rb_pix_max : float, optional
+        ra_min, ra_max, dec_min, dec_max : `~astropy.units.Quantity`, str or float, optional
+            Inclusive bounds (RA and Dec as angles: a Quantity, an Angle
+            string, or degrees). Sent to the server and applied again here, so
             servers that ignore them give the same rows.
         sherlock_class, spec_type : str, optional
             Exact Sherlock classification / spectroscopic type.
         cache : bool
-            Lists change as the survey runs: not cached unless True.
+            Use the response cache within the endpoint's lifetime (lists
+            change as the survey runs: never cached).
         get_query_payload : bool
             Return the request instead of sending it.
 
@@ -940,7 +905,11 @@ class AtlasClass(ServiceQuery):
         checked = {}
         for key, value in bounds.items():
             name = key.replace("_gte", "_min").replace("_lte", "_max")
-            value = _float_arg(value, name)
+            if key.startswith(("ra_", "dec_")):  # angles: a Quantity, an Angle string, or degrees
+                angle = angle_arg(value, name, optional=True, positive=False)
+                value = None if angle is None else float(angle.deg)
+            else:
+                value = _float_arg(value, name)
             if value is not None:
                 checked[key] = value
                 data[key] = repr(value)
@@ -973,7 +942,7 @@ class AtlasClass(ServiceQuery):
             return False
         return True
 
-    def query_custom_lists(self, list=None, *, atlas_id=None, cache: bool | None = False):
+    def query_custom_lists(self, list=None, *, atlas_id=None, cache: bool = True, get_query_payload: bool = False):
         """Custom-list membership (``objectgroupslist/``): the members of a list, or the lists of an object.
 
         Parameters
@@ -984,7 +953,10 @@ class AtlasClass(ServiceQuery):
             An object: the custom lists it is on. Give exactly one of the two
             (the server answers its whole table to neither or both).
         cache : bool
-            Membership changes: not cached unless True.
+            Use the response cache within the endpoint's lifetime (membership
+            changes as you write: this endpoint is never cached).
+        get_query_payload : bool
+            Return the request instead of sending it.
 
         Returns
         -------
@@ -1000,7 +972,10 @@ class AtlasClass(ServiceQuery):
             if len(one) != 1:
                 raise ValueError("atlas_id must be one id (the server takes one per call)")
             data = {"objectid": str(int(one[0]))}
-        answer = self._json("POST", "objectgroupslist/", data=data, auth="required", cache=cache, idempotent=True)
+        answer = self._json("POST", "objectgroupslist/", data=data, auth="required", cache=cache, idempotent=True,
+                            get_query_payload=get_query_payload)
+        if get_query_payload:
+            return answer
         self._check_answer(answer, "objectgroupslist/")
         return self._table(answer, atlas_fields.GROUP_FIELDS, path="objectgroupslist/", what="custom-list rows", query=data)
 
@@ -1090,8 +1065,9 @@ class AtlasClass(ServiceQuery):
             ATLAS ids.
         list : {"possible", "eyeball", "galcand"} or {3, 4, 12}
             The target main list; the server refuses any other.
-        insert_date : str or `~astropy.time.Time`, optional
-            When the move is dated (default: now, on the server).
+        insert_date : `~astropy.time.Time`, datetime, str or float, optional
+            When the move is dated (default: now, on the server); any time
+            ``since`` takes.
 
         Returns
         -------
@@ -1116,7 +1092,7 @@ class AtlasClass(ServiceQuery):
 
     # -- VRA tables ----------------------------------------------------------------------
 
-    def _vra_read(self, path, fields, ids, *, since=None, extra=None, cache=False):
+    def _vra_read(self, path, fields, ids, *, since=None, extra=None, cache=True, get_query_payload=False):
         data: dict[str, str] = {}
         if ids is not None:
             data["objects"] = ",".join(map(str, parse_ids(ids).tolist()))
@@ -1126,26 +1102,35 @@ class AtlasClass(ServiceQuery):
                 raise ValueError("since= applies only without ids (the server ignores it when ids are given)")
             data["datethreshold"] = when
         data.update(extra or {})
-        answer = self._json("POST", path, data=data, auth="required", cache=cache, idempotent=True)
+        answer = self._json("POST", path, data=data, auth="required", cache=cache, idempotent=True,
+                            get_query_payload=get_query_payload)
+        if get_query_payload:
+            return answer
         self._check_answer(answer, path)
         return self._table(answer, fields, path=path, what="rows",
                            query={k: v for k, v in data.items() if k != "objects"} |
                            ({"n_ids": data["objects"].count(",") + 1} if "objects" in data else {}))
 
     def query_vra_scores(self, ids=None, *, since=None, min_row_id=None, debug: bool = False,
-                         cache: bool | None = False) -> Table:
+                         cache: bool = True, get_query_payload: bool = False) -> Table:
         """VRA score rows (``vrascoreslist/``).
 
         Parameters
         ----------
         ids : int, str or sequence, optional
             The rows of these objects whose ``debug`` flag equals ``debug``.
-        since : str or `~astropy.time.Time`, optional
-            Without ids: rows stamped at or after this time (all debug values).
+        since : `~astropy.time.Time`, datetime, str or float, optional
+            Without ids: rows stamped at or after this time (all debug
+            values); an ISO string, a datetime (naive = UTC) or an MJD.
         min_row_id : int, optional
             Without ids: rows whose row id is at least this (incremental polling).
         debug : bool
             With ids: read the debug rows instead of the others.
+        cache : bool
+            Use the response cache within the endpoint's lifetime (VRA tables
+            change as you write: never cached).
+        get_query_payload : bool
+            Return the request instead of sending it.
         """
         extra = {}
         if min_row_id is not None:
@@ -1158,7 +1143,8 @@ class AtlasClass(ServiceQuery):
             raise TypeError(f"debug must be True or False; got {debug!r}")
         if ids is not None:
             extra["debug"] = "true" if debug else "false"
-        return self._vra_read("vrascoreslist/", atlas_fields.VRA_SCORE_FIELDS, ids, since=since, extra=extra, cache=cache)
+        return self._vra_read("vrascoreslist/", atlas_fields.VRA_SCORE_FIELDS, ids, since=since, extra=extra, cache=cache,
+                              get_query_payload=get_query_payload)
 
     def add_vra_scores(self, ids, *, preal=None, pgal=None, pfast=None, rank=None, rank_alt1=None,
                        is_gal_cand=None, debug: bool = False, insert_date=None) -> Table:
@@ -1199,9 +1185,10 @@ class AtlasClass(ServiceQuery):
 
         return self._write_each("vrascores/", ids, payload, idempotent=False)
 
-    def query_vra_todo(self, ids=None, *, since=None, cache: bool | None = False) -> Table:
+    def query_vra_todo(self, ids=None, *, since=None, cache: bool = True, get_query_payload: bool = False) -> Table:
         """The VRA to-do list (``vratodolist/``): all entries, those of some ids, or those since a time."""
-        return self._vra_read("vratodolist/", atlas_fields.VRA_TODO_FIELDS, ids, since=since, cache=cache)
+        return self._vra_read("vratodolist/", atlas_fields.VRA_TODO_FIELDS, ids, since=since, cache=cache,
+                              get_query_payload=get_query_payload)
 
     def add_vra_todo(self, ids, *, insert_date=None) -> Table:
         """Put objects on the VRA to-do list (``vratodo/``, one request per id)."""
@@ -1210,9 +1197,10 @@ class AtlasClass(ServiceQuery):
         return self._write_each("vratodo/", ids, lambda i, oid: {"objectid": str(oid), **(
             {"insertdate": when} if when else {})}, idempotent=True)
 
-    def query_vra_rank(self, ids=None, *, since=None, cache: bool | None = False) -> Table:
+    def query_vra_rank(self, ids=None, *, since=None, cache: bool = True, get_query_payload: bool = False) -> Table:
         """VRA ranks (``vraranklist/``): one row per ranked object."""
-        return self._vra_read("vraranklist/", atlas_fields.VRA_RANK_FIELDS, ids, since=since, cache=cache)
+        return self._vra_read("vraranklist/", atlas_fields.VRA_RANK_FIELDS, ids, since=since, cache=cache,
+                              get_query_payload=get_query_payload)
 
     def set_vra_rank(self, ids, rank, *, rank_alt1=None, is_gal_cand=None, insert_date=None) -> Table:
         """Set the VRA rank of objects (``vrarank/``: one row per object, replaced on each call).
@@ -1243,7 +1231,7 @@ class AtlasClass(ServiceQuery):
 
     # -- names ----------------------------------------------------------------------------
 
-    def query_external_names(self, names, *, cache: bool | None = None) -> Table:
+    def query_external_names(self, names, *, cache: bool = True, get_query_payload: bool = False) -> Table:
         """ATLAS objects cross-matched to external names, e.g. TNS ``"2020tjh"`` (``externalxmlist/``).
 
         Parameters
@@ -1272,7 +1260,9 @@ class AtlasClass(ServiceQuery):
         if not cleaned:
             raise ValueError("names is empty")
         answer = self._json("POST", "externalxmlist/", data={"externalObjects": ",".join(cleaned)},
-                            auth="required", cache=cache, idempotent=True)
+                            auth="required", cache=cache, idempotent=True, get_query_payload=get_query_payload)
+        if get_query_payload:
+            return answer
         self._check_answer(answer, "externalxmlist/")
         rows, unmatched = [], []
         for name, matches in zip(cleaned, answer):

@@ -30,6 +30,7 @@ from erfa import ErfaWarning
 from astroquery_ext._base import (
     AuthState, Field, LoginError, NotFoundError, RemoteServiceError, ServiceQuery, check_max_workers, env_var,
     fetch_offset_pages, gc_paused)
+from astroquery_ext._base.args import pattern_arg
 from astroquery_ext._base.oauth import OAuthClient, OIDCEndpoints, jwt_expiry
 from astroquery_ext.glance import conf, dsl
 from astroquery_ext.glance.fields import FIELDS
@@ -70,10 +71,8 @@ def _url_code(code: str) -> str:
 
 
 def _code(value: Any, name: str = "ref_code") -> str:
-    if not isinstance(value, str) or not value.strip() or any(c.isspace() for c in value.strip()):
-        raise ValueError(f"{name} must be a reference code such as 'ANA-SUSY-2019-01' "
-                         f"(a non-empty string without spaces); got {value!r}")
-    return value.strip()
+    return pattern_arg(value.strip() if isinstance(value, str) else value, name, _CODE_RE,
+                       "a reference code such as 'ANA-SUSY-2019-01' (a non-empty string without spaces)")
 
 
 _QUERY_PARAMETERS = """Parameters
@@ -89,12 +88,14 @@ _QUERY_PARAMETERS = """Parameters
         sort_desc : bool
             Sort in descending order (needs ``sort_by``).
         row_limit : int, optional
-            At most this many rows (-1: all); default ``conf.row_limit``. A cut
-            result warns `~astroquery.exceptions.MaxResultsWarning`.
+            At most this many rows in all (-1: all); default `ROW_LIMIT`
+            (``conf.row_limit``). A cut result warns
+            `~astroquery.exceptions.MaxResultsWarning`.
         max_workers : int, optional
             Page requests in flight at once; default ``conf.max_workers``.
-        cache : bool, optional
-            Use the response cache (default: astroquery's setting).
+        cache : bool
+            Use the response cache within the endpoint's lifetime (an hour;
+            see :ref:`astroquery_ext_cache`); False: ask the server.
         get_query_payload : bool
             Return the first page's request instead of sending it.
 
@@ -449,13 +450,6 @@ class GlanceClass(ServiceQuery):
             raise ValueError("sort_desc=True needs sort_by (the field to sort on)")
         return params
 
-    @staticmethod
-    def _row_limit(row_limit: Any) -> int:
-        if isinstance(row_limit, bool) or not isinstance(row_limit, (int, np.integer)) or \
-                not (row_limit == -1 or row_limit >= 1):
-            raise ValueError(f"row_limit must be a positive integer, or -1 for all records; got {row_limit!r}")
-        return int(row_limit)
-
     def _page(self, endpoint: str, params: Mapping, offset: int, limit: int, cache) -> tuple[list, int | None]:
         answer = self._json("GET", endpoint, params={"offset": offset, "limit": limit, **params},
                             auth="required", cache=cache)
@@ -472,13 +466,13 @@ class GlanceClass(ServiceQuery):
                 max_workers: Any, cache: bool | None, get_query_payload: bool = False) -> Table | dict:
         endpoint, what = ENDPOINTS[mode]
         params = self._search_params(mode, query, sort_by, sort_desc)
-        row_limit = self._row_limit(self.conf.row_limit if row_limit is None else row_limit)
+        row_limit = self._row_limit(row_limit)
         max_workers = check_max_workers(int(self.conf.max_workers) if max_workers is None else max_workers,
                                         self.max_workers_limit)
         page_size = int(self.conf.page_size)
         if page_size < 1:
             raise ValueError(f"conf.page_size must be at least 1; got {page_size}")
-        first = page_size if row_limit == -1 else min(page_size, row_limit)
+        first = page_size if row_limit is None else min(page_size, row_limit)
         if get_query_payload:
             return self._json("GET", endpoint, params={"offset": 0, "limit": first, **params},
                               get_query_payload=True)
@@ -504,7 +498,7 @@ class GlanceClass(ServiceQuery):
 
     @_query_doc("analysis")
     def query_analyses(self, query=None, *, sort_by=None, sort_desc=False, row_limit=None, max_workers=None,
-                       cache=None, get_query_payload=False) -> Table:
+                       cache=True, get_query_payload=False) -> Table:
         """All {what} that match a query (``GET /{endpoint}``), one row each.
 
         {parameters}
@@ -518,7 +512,7 @@ class GlanceClass(ServiceQuery):
 
     @_query_doc("paper")
     def query_papers(self, query=None, *, sort_by=None, sort_desc=False, row_limit=None, max_workers=None,
-                     cache=None, get_query_payload=False) -> Table:
+                     cache=True, get_query_payload=False) -> Table:
         """All {what} that match a query (``GET /{endpoint}``), one row each.
 
         {parameters}
@@ -528,7 +522,7 @@ class GlanceClass(ServiceQuery):
 
     @_query_doc("confnote")
     def query_confnotes(self, query=None, *, sort_by=None, sort_desc=False, row_limit=None, max_workers=None,
-                        cache=None, get_query_payload=False) -> Table:
+                        cache=True, get_query_payload=False) -> Table:
         """All {what} that match a query (``GET /{endpoint}``), one row each.
 
         {parameters}
@@ -538,7 +532,7 @@ class GlanceClass(ServiceQuery):
 
     @_query_doc("pubnote")
     def query_pubnotes(self, query=None, *, sort_by=None, sort_desc=False, row_limit=None, max_workers=None,
-                       cache=None, get_query_payload=False) -> Table:
+                       cache=True, get_query_payload=False) -> Table:
         """All {what} that match a query (``GET /{endpoint}``), one row each.
 
         {parameters}
@@ -548,7 +542,7 @@ class GlanceClass(ServiceQuery):
 
     @_query_doc("plot")
     def query_plots(self, query=None, *, sort_by=None, sort_desc=False, row_limit=None, max_workers=None,
-                    cache=None, get_query_payload=False) -> Table:
+                    cache=True, get_query_payload=False) -> Table:
         """All approval {what} that match a query (``GET /{endpoint}``), one row each.
 
         {parameters}
@@ -558,7 +552,7 @@ class GlanceClass(ServiceQuery):
 
     @_query_doc("publication")
     def query_publications(self, query=None, *, sort_by=None, sort_desc=False, row_limit=None,
-                           max_workers=None, cache=None, get_query_payload=False) -> Table:
+                           max_workers=None, cache=True, get_query_payload=False) -> Table:
         """All {what} (analyses, papers, CONF and PUB notes in one summary list) that match a query
         (``GET /{endpoint}``), one row each. ``referenceCode`` matches temporary and final codes.
 
@@ -569,7 +563,7 @@ class GlanceClass(ServiceQuery):
 
     @_query_doc("leadinggroup")
     def query_leading_groups(self, query=None, *, sort_by=None, sort_desc=False, row_limit=None,
-                             max_workers=None, cache=None, get_query_payload=False) -> Table:
+                             max_workers=None, cache=True, get_query_payload=False) -> Table:
         """All {what} that match a query (``GET /{endpoint}``); column ``name``.
 
         {parameters}
@@ -579,7 +573,7 @@ class GlanceClass(ServiceQuery):
 
     @_query_doc("subgroup")
     def query_subgroups(self, query=None, *, sort_by=None, sort_desc=False, row_limit=None, max_workers=None,
-                        cache=None, get_query_payload=False) -> Table:
+                        cache=True, get_query_payload=False) -> Table:
         """All {what} that match a query (``GET /{endpoint}``); column ``name``.
 
         {parameters}
@@ -589,7 +583,7 @@ class GlanceClass(ServiceQuery):
 
     @_query_doc("trigger")
     def query_triggers(self, query=None, *, sort_by=None, sort_desc=False, row_limit=None, max_workers=None,
-                       cache=None, get_query_payload=False) -> Table:
+                       cache=True, get_query_payload=False) -> Table:
         """All {what} that match a query (``GET /{endpoint}``); columns ``name``, ``year``, ``category.name``.
 
         {parameters}
@@ -629,15 +623,15 @@ class GlanceClass(ServiceQuery):
                             f"{' and '.join(keys)}). Check the code.",
                             url=self._url(endpoint), service=self.service)
 
-    def get_analysis(self, ref_code: str, *, cache: bool | None = None) -> Table:
+    def get_analysis(self, ref_code: str, *, cache: bool = True) -> Table:
         """One analysis: a one-row Table with the columns of `query_analyses`.
 
         Parameters
         ----------
         ref_code : str
             Its reference code, e.g. ``"ANA-HDBS-2023-22"``.
-        cache : bool, optional
-            Use the response cache (default: astroquery's setting).
+        cache : bool
+            Use the response cache within the endpoint's lifetime (an hour); False: ask the server.
 
         Returns
         -------
@@ -655,25 +649,25 @@ class GlanceClass(ServiceQuery):
         """
         return self._get("analysis", ref_code, ("referenceCode",), cache)
 
-    def get_paper(self, ref_code: str, *, cache: bool | None = None) -> Table:
+    def get_paper(self, ref_code: str, *, cache: bool = True) -> Table:
         """One paper, a one-row Table (see `get_analysis`); ``ref_code`` like ``"HDBS-2018-33"``."""
         return self._get("paper", ref_code, ("referenceCode",), cache)
 
-    def get_confnote(self, ref_code: str, *, cache: bool | None = None) -> Table:
+    def get_confnote(self, ref_code: str, *, cache: bool = True) -> Table:
         """One CONF note, a one-row Table (see `get_analysis`), by its temporary
         (``"CONF-SUSY-2023-04"``) or final (``"ATLAS-CONF-2023-009"``) reference code."""
         return self._get("confnote", ref_code, ("temporaryReferenceCode", "finalReferenceCode"), cache)
 
-    def get_pubnote(self, ref_code: str, *, cache: bool | None = None) -> Table:
+    def get_pubnote(self, ref_code: str, *, cache: bool = True) -> Table:
         """One PUB note, a one-row Table (see `get_analysis`), by its temporary
         (``"PUB-EGAM-2019-01"``) or final (``"ATL-PHYS-PUB-2019-029"``) reference code."""
         return self._get("pubnote", ref_code, ("temporaryReferenceCode", "finalReferenceCode"), cache)
 
-    def get_plot(self, ref_code: str, *, cache: bool | None = None) -> Table:
+    def get_plot(self, ref_code: str, *, cache: bool = True) -> Table:
         """One approval plot, a one-row Table (see `get_analysis`); ``ref_code`` like ``"PLOT-MUON-2018-08"``."""
         return self._get("plot", ref_code, ("referenceCode",), cache)
 
-    def get_publication(self, ref_code: str, *, cache: bool | None = None) -> Table:
+    def get_publication(self, ref_code: str, *, cache: bool = True) -> Table:
         """The publication summary (``type``, codes, ``status``, ``shortTitle``, ``groups``) of any
         analysis, paper or note, by its reference code (temporary or final for notes): a one-row
         Table with the columns of `query_publications`."""

@@ -29,7 +29,6 @@ from typing import Any, Iterable
 import numpy as np
 from astropy.io import fits
 from astropy.table import Row, Table
-from astropy.time import Time
 from astropy.utils.exceptions import AstropyUserWarning
 
 from astroquery_ext._base import (
@@ -37,6 +36,7 @@ from astroquery_ext._base import (
     RemoteServiceError, ResponseCache, ServiceQuery, bounded_map, cached_download, check_max_workers, download_file,
     download_many, env_var,
     fetch_offset_pages, jwt_expiry, no_prompt, parse_time, records_to_table, safe_filename)
+from astroquery_ext._base.args import choice_arg, int_arg, text_arg, time_arg, to_datetime
 from astroquery_ext._base.serialize import as_result
 from astroquery_ext.grad300 import conf
 from astroquery_ext.grad300.fields import DOWNLOAD_FIELDS, KNOWN_KEYS, SCAN_FIELDS
@@ -65,52 +65,17 @@ def _quirk(message: Warning) -> bool:
 
 def _scan_type(value: Any, name: str = "scan_type") -> str:
     """The canonical spelling of a scan type, or ValueError."""
-    if isinstance(value, str):
-        key = value.strip()
-        if key in SCAN_TYPES:
-            return key
-        if key.lower() in _ALIASES:
-            return _ALIASES[key.lower()]
-    raise ValueError(f"{name} must be one of {', '.join(SCAN_TYPES)} (case-insensitive); got {value!r}")
+    return choice_arg(value, name, SCAN_TYPES, aliases=_ALIASES)
 
 
 def _utc(value: Any, name: str) -> dt.datetime | None:
-    """A date argument as an aware UTC datetime: datetime (naive = UTC), Time, date or ISO string."""
-    if value is None:
-        return None
-    try:
-        if isinstance(value, Time):
-            if not value.isscalar:
-                raise TypeError("not a single time")
-            moment = value.utc.to_datetime()
-        elif isinstance(value, (dt.datetime, dt.date, str)) and not isinstance(value, bool):
-            moment = parse_time(value)
-        else:
-            raise TypeError(type(value).__name__)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must be a datetime (naive means UTC), an astropy Time or an ISO 8601 "
-                         f"string such as '2025-02-12T08:30:00Z'; got {value!r} ({exc})") from None
-    if moment is None:
-        raise ValueError(f"{name} must not be empty")
-    return moment.replace(tzinfo=dt.timezone.utc)
+    """A time argument (any form `time_arg` takes) as an aware UTC datetime."""
+    moment = time_arg(value, name)
+    return None if moment is None else to_datetime(moment)
 
 
 def _wire_time(moment: dt.datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
-
-
-def _text(value: Any, name: str) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"{name} must be a non-empty string; got {value!r}")
-    return value
-
-
-def _int(value: Any, name: str, *, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
-    return int(value)
 
 
 def _field(row: Any, key: str) -> Any:
@@ -168,8 +133,9 @@ class Grad300Class(ServiceQuery):
     service = "grad300"
     conf = conf
     auth_scheme = "Bearer"
-    #: Listings change as scans arrive: cached answers live an hour.
-    cache_ttl = 3600.0
+    #: Listings change as scans arrive: cached answers live 10 minutes
+    #: (docs/caching.rst); a scan's FITS file never changes (kept until clear_cache()).
+    cache_ttl = 600.0
     #: The backend answers 403 for an expired token: log in again (when a
     #: password can be found without prompting) and repeat the request.
     renew_statuses = frozenset({401, 403})
@@ -296,23 +262,6 @@ class Grad300Class(ServiceQuery):
 
     # -- errors --------------------------------------------------------------
 
-    def _error_detail(self, response) -> str:
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        detail = body.get("detail") if isinstance(body, dict) else None
-        if isinstance(detail, list) and detail:  # FastAPI validation errors
-            parts = []
-            for item in detail:
-                if isinstance(item, dict):
-                    where = ".".join(str(p) for p in item.get("loc", []))
-                    parts.append(f"{where}: {item.get('msg', item)}" if where else str(item.get("msg", item)))
-                else:
-                    parts.append(str(item))
-            return "; ".join(parts)
-        return super()._error_detail(response)
-
     def _error_class(self, status: int, detail: str) -> type:
         # 403 "Could not validate credentials" is a bad or expired token; 400
         # "Inactive user" a token of a disabled account: logging in is the cure.
@@ -346,8 +295,8 @@ class Grad300Class(ServiceQuery):
 
     @staticmethod
     def _filters(source, scan_name, date_from, date_to) -> tuple:
-        source = _text(source, "source")
-        scan_name = _text(scan_name, "scan_name")
+        source = text_arg(source, "source", optional=True)
+        scan_name = text_arg(scan_name, "scan_name", optional=True)
         date_from = _utc(date_from, "date_from")
         date_to = _utc(date_to, "date_to")
         if date_from is not None and date_to is not None and date_to < date_from:
@@ -367,7 +316,7 @@ class Grad300Class(ServiceQuery):
 
     def list_scans(self, scan_type: str, offset: int = 0, limit: int | None = None, *,
                    source: str | None = None, scan_name: str | None = None, date_from=None, date_to=None,
-                   cache: bool | None = None, get_query_payload: bool = False) -> Table:
+                   cache: bool = True, get_query_payload: bool = False) -> Table:
         """One page of the listing of one scan type, as the server sends it.
 
         Parameters
@@ -380,8 +329,8 @@ class Grad300Class(ServiceQuery):
             Scans in the page; default ``conf.page_size``.
         source, scan_name : str, optional
             Server-side filters: case-insensitive substrings of the target and the file name.
-        date_from, date_to : datetime, `~astropy.time.Time` or str, optional
-            Inclusive bounds on the start time (naive datetimes are UTC).
+        date_from, date_to : `~astropy.time.Time`, datetime, str or float, optional
+            Inclusive bounds on the start time (naive datetimes are UTC, numbers are MJD).
         cache : bool, optional
             Use the response cache (default: astroquery's setting).
         get_query_payload : bool
@@ -392,8 +341,8 @@ class Grad300Class(ServiceQuery):
         `~astropy.table.Table`
         """
         scan_type = _scan_type(scan_type)
-        offset = _int(offset, "offset", minimum=0)
-        limit = _int(self.conf.page_size if limit is None else limit, "limit", minimum=1)
+        offset = int_arg(offset, "offset", minimum=0)
+        limit = int_arg(self.conf.page_size if limit is None else limit, "limit", minimum=1)
         source, scan_name, date_from, date_to = self._filters(source, scan_name, date_from, date_to)
         path = f"scans/{scan_type}/"
         params = self._params(offset, limit, source, scan_name, date_from, date_to)
@@ -415,7 +364,7 @@ class Grad300Class(ServiceQuery):
 
     def query(self, scan_type: str | None = None, *, source: str | None = None, scan_name: str | None = None,
               date_from=None, date_to=None, row_limit: int | None = None, max_workers: int | None = None,
-              cache: bool | None = None) -> Table:
+              cache: bool = True, get_query_payload: bool = False) -> Table:
         """All scans that match, across pages and scan types.
 
         Pages are fetched concurrently (at most ``max_workers`` requests at
@@ -430,14 +379,21 @@ class Grad300Class(ServiceQuery):
             Case-insensitive substring of the target (``"casa"``, ``"sun"``).
         scan_name : str, optional
             Case-insensitive substring of the file name.
-        date_from, date_to : datetime, `~astropy.time.Time` or str, optional
-            Inclusive bounds on the start time; naive datetimes and strings without an offset are UTC.
+        date_from, date_to : `~astropy.time.Time`, datetime, str or float, optional
+            Inclusive bounds on the start time; naive datetimes and strings
+            without an offset are UTC, numbers are MJD.
         row_limit : int, optional
-            Return at most this many scans per scan type (-1: all); default ``conf.row_limit``.
+            Return at most this many scans in all (-1: all), the first ones in
+            the order above; default `ROW_LIMIT` (``conf.row_limit``). A cut
+            result warns `~astroquery.exceptions.MaxResultsWarning`.
         max_workers : int, optional
             Requests in flight at once; default ``conf.max_workers``.
-        cache : bool, optional
-            Use the response cache (default: astroquery's setting).
+        cache : bool
+            Use the response cache within the listing's lifetime (see
+            :ref:`astroquery_ext_cache`); False: ask the server.
+        get_query_payload : bool
+            Return the first page's request instead of sending anything: a
+            dict for one scan type, a list of dicts (one per type) for all.
 
         Returns
         -------
@@ -446,13 +402,16 @@ class Grad300Class(ServiceQuery):
         """
         types = SCAN_TYPES if scan_type is None else (_scan_type(scan_type),)
         source, scan_name, date_from, date_to = self._filters(source, scan_name, date_from, date_to)
-        row_limit = self.conf.row_limit if row_limit is None else row_limit
-        if isinstance(row_limit, bool) or not isinstance(row_limit, (int, np.integer)) or row_limit < -1:
-            raise ValueError(f"row_limit must be a non-negative integer or -1 (all); got {row_limit!r}")
-        row_limit = None if row_limit < 0 else int(row_limit)
+        row_limit = self._row_limit(row_limit)
         max_workers = check_max_workers(self.conf.max_workers if max_workers is None else max_workers,
                                         self.max_workers_limit)
-        page_size = _int(self.conf.page_size, "conf.page_size", minimum=1)
+        page_size = int_arg(self.conf.page_size, "conf.page_size", minimum=1)
+        if get_query_payload:
+            first = page_size if row_limit is None else min(page_size, row_limit)
+            payloads = [self._json("GET", f"scans/{kind}/", cache=cache, get_query_payload=True,
+                                   params=self._params(0, first, source, scan_name, date_from, date_to))
+                        for kind in types]
+            return payloads[0] if scan_type is not None else payloads
         if self._auth is None:
             self._auto_login()  # once, before the threads start
         # Each type pages on its own (rounds of max_workers pages until a short
@@ -486,9 +445,13 @@ class Grad300Class(ServiceQuery):
                 record["scan_type"] = kind
             return [r for r in records if self._matches(r, source, scan_name, date_from, date_to)], truncated
 
+        # Each type is fetched up to row_limit (concurrently); the first
+        # row_limit scans in type order make the result.
         results = bounded_map(one_type, types, max_workers=len(types))
         records = [r for kind_records, _ in results for r in kind_records]
         truncated = any(t for _, t in results)
+        if row_limit is not None and len(records) > row_limit:
+            records, truncated = records[:row_limit], True
         query = {k: v for k, v in (("scan_type", scan_type and types[0]), ("source", source),
                                    ("scan_name", scan_name),
                                    ("date_from", date_from and _wire_time(date_from)),
@@ -515,24 +478,30 @@ class Grad300Class(ServiceQuery):
                 return False
         return True
 
-    def query_source(self, source: str, *, scan_type: str | None = None, **kwargs) -> Table:
+    def query_source(self, source: str, *, scan_type: str | None = None, cache: bool = True,
+                     get_query_payload: bool = False, **kwargs) -> Table:
         """Scans of one target (case-insensitive substring, e.g. ``"casa"``); see `query`."""
-        if source is None:
-            raise ValueError("source must be a non-empty string; got None")
-        return self.query(scan_type, source=source, **kwargs)
+        text_arg(source, "source")
+        return self.query(scan_type, source=source, cache=cache, get_query_payload=get_query_payload, **kwargs)
 
-    def query_scan_name(self, scan_name: str, *, scan_type: str | None = None, **kwargs) -> Table:
+    def query_scan_name(self, scan_name: str, *, scan_type: str | None = None, cache: bool = True,
+                        get_query_payload: bool = False, **kwargs) -> Table:
         """Scans whose file name contains ``scan_name`` (case-insensitive); see `query`."""
-        if scan_name is None:
-            raise ValueError("scan_name must be a non-empty string; got None")
-        return self.query(scan_type, scan_name=scan_name, **kwargs)
+        text_arg(scan_name, "scan_name")
+        return self.query(scan_type, scan_name=scan_name, cache=cache, get_query_payload=get_query_payload,
+                          **kwargs)
 
-    def query_date_range(self, date_from=None, date_to=None, *, scan_type: str | None = None,
-                         **kwargs) -> Table:
-        """Scans that started between ``date_from`` and ``date_to`` (inclusive, UTC); see `query`."""
+    def query_date_range(self, date_from=None, date_to=None, *, scan_type: str | None = None, cache: bool = True,
+                         get_query_payload: bool = False, **kwargs) -> Table:
+        """Scans that started between ``date_from`` and ``date_to`` (inclusive, UTC); see `query`.
+
+        The dates are any time `query` takes: a Time, a datetime (naive =
+        UTC), an ISO string or a number of MJD.
+        """
         if date_from is None and date_to is None:
             raise ValueError("query_date_range needs date_from, date_to or both")
-        return self.query(scan_type, date_from=date_from, date_to=date_to, **kwargs)
+        return self.query(scan_type, date_from=date_from, date_to=date_to, cache=cache,
+                          get_query_payload=get_query_payload, **kwargs)
 
     # -- files ------------------------------------------------------------------------
 
@@ -547,16 +516,16 @@ class Grad300Class(ServiceQuery):
         if scan_id is None or kind is None:
             raise ValueError(f"row {index} needs 'id' and 'scan_type' (a row of a Grad300 query table)")
         kind = _scan_type(kind, f"scan_type of row {index}")
-        scan_id = _int(scan_id, f"id of row {index}", minimum=0)
+        scan_id = int_arg(scan_id, f"id of row {index}", minimum=0)
         size = _field(row, "size")
         # The catalogue's size is the only check of a whole file (the archive has no checksum);
         # without it, the answer's Content-Length must say how long the file is.
         return DownloadJob(url=f"scans/{kind}/{scan_id}/download", directory=directory, name=name,
-                           expected_size=None if size is None else _int(size, f"size of row {index}", minimum=0),
+                           expected_size=None if size is None else int_arg(size, f"size of row {index}", minimum=0),
                            require_length=True,
                            key={"id": scan_id, "scan_type": kind, "file_name": _field(row, "file_name")})
 
-    def get_scan(self, row_or_id: Any, *, scan_type: str | None = None, cache: bool | None = True) -> fits.HDUList:
+    def get_scan(self, row_or_id: Any, *, scan_type: str | None = None, cache: bool = True) -> fits.HDUList:
         """The FITS file of one scan, read into memory.
 
         Parameters
@@ -722,7 +691,7 @@ class Grad300Class(ServiceQuery):
 
     def _by_name(self, scan_name: str, scan_type: str | None) -> Table:
         """The one catalogue row whose file name is exactly ``scan_name`` (a one-row Table)."""
-        _text(scan_name, "scan_name")
+        text_arg(scan_name, "scan_name", exact=True)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", category=NoResultsWarning)
             candidates = self.query(scan_type, scan_name=scan_name, row_limit=-1)

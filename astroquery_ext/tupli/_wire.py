@@ -18,6 +18,8 @@ from typing import Any, Mapping
 import numpy as np
 from astropy.table import Table
 
+from astroquery_ext._base.args import pattern_arg, text_arg
+
 __all__ = ["benchmark_hash"]
 
 ID_PATTERN = re.compile(r"[0-9a-f]{32}")
@@ -27,24 +29,18 @@ TUPLE_KEYS = ("state", "action", "reward", "info", "terminal", "timeout")
 METADATA_LIMIT = 1 << 20  # Starlette's cap on a multipart text field
 
 
-def check_id(value: Any, argument: str) -> str:
-    if not isinstance(value, str) or not ID_PATTERN.fullmatch(value):
-        raise ValueError(f"{argument} must be a Tupli id (32 lower-case hex characters, as in the 'id' "
-                         f"column of the list_* tables); got {value!r}")
-    return value
+ID_WHAT = "a Tupli id (32 lower-case hex characters, as in the 'id' column of the list_* tables)"
 
 
-def check_name(value: Any, argument: str) -> str:
-    if not isinstance(value, str) or not value.strip() or value != value.strip() \
-            or any(not c.isprintable() for c in value):
-        raise ValueError(f"{argument} must be a non-empty string without surrounding spaces or control "
-                         f"characters; got {value!r}")
-    return value
+def id_arg(value: Any, name: str) -> str:
+    """A Tupli id (`pattern_arg` with Tupli's id pattern)."""
+    return pattern_arg(value, name, ID_PATTERN, ID_WHAT)
 
 
-def check_optional_str(value: Any, argument: str) -> str | None:
+def optional_str_arg(value: Any, name: str) -> str | None:
+    """A string (may be empty) or None: free-text metadata the server stores as given."""
     if value is not None and not isinstance(value, str):
-        raise TypeError(f"{argument} must be a string or None; got {type(value).__name__}")
+        raise TypeError(f"{name} must be a string or None; got {type(value).__name__}")
     return value
 
 
@@ -108,10 +104,10 @@ def benchmark_metadata(metadata: Any) -> tuple[dict, list[str]]:
                          f"(put anything else under 'extra')")
     if "name" not in given:
         raise ValueError("benchmark metadata needs a 'name'")
-    full = {"name": check_name(given["name"], "metadata['name']"),
+    full = {"name": text_arg(given["name"], "metadata['name']", exact=True),
             "description": given.get("description", ""),
-            "difficulty": check_optional_str(given.get("difficulty"), "metadata['difficulty']"),
-            "version": check_optional_str(given.get("version"), "metadata['version']"),
+            "difficulty": optional_str_arg(given.get("difficulty"), "metadata['difficulty']"),
+            "version": optional_str_arg(given.get("version"), "metadata['version']"),
             "extra": jsonable_dict(given.get("extra"), "metadata['extra']")}
     if not isinstance(full["description"], str):
         raise TypeError("metadata['description'] must be a string")

@@ -35,12 +35,13 @@ from astroquery_ext._base import (
     AstroqueryExtError, AuthState, AuthorizationError, ConflictError, DownloadError, DownloadJob,
     LoginError, NotFoundError, ServiceQuery, bounded_map, check_max_workers, download_file,
     jwt_expiry, warn_if_empty)
+from astroquery_ext._base.args import text_arg
 from astroquery_ext._base.serialize import as_result
 from astroquery_ext.tupli import conf
 from astroquery_ext.tupli._wire import (
     ARTIFACT_KEYS, METADATA_LIMIT, MultipartBody, UploadSource, as_metadata_dict, benchmark_hash, benchmark_metadata,
     multipart_content_type, new_boundary,
-    check_id, check_latin1, check_name, check_optional_str, encode_json, jsonable_dict, tuples_to_wire)
+    check_latin1, encode_json, id_arg, jsonable_dict, optional_str_arg, tuples_to_wire)
 from astroquery_ext.tupli.fields import (
     ARTIFACT_FIELDS, BENCHMARK_FIELDS, EPISODE_FIELDS, GROUP_FIELDS, ROLE_FIELDS, USER_FIELDS, tuples_table)
 from astroquery_ext.tupli.filters import Filter
@@ -91,13 +92,15 @@ class TupliClass(ServiceQuery):
     Reads work without logging in where the server allows anonymous access
     (content published to ``global``). Writes log in on demand from the
     environment or the keyring, else raise `~astroquery_ext._base.LoginError`.
-    Lists are not cached unless ``cache=True`` is passed: Tupli content
-    changes as users write.
+    Nothing is cached: Tupli content changes as users write.
     """
 
     service = "tupli"
     conf = conf
     auth_scheme = "Bearer"
+    #: Cache lifetime (docs/caching.rst): Tupli content changes as users
+    #: write (and is deleted): no answer is cached.
+    cache_ttl = 0.0
 
     # -- accounts ----------------------------------------------------------------------
 
@@ -177,7 +180,7 @@ class TupliClass(ServiceQuery):
         Servers in open-signup mode let anyone sign up; others need an admin
         logged in.
         """
-        check_name(username, "username")
+        text_arg(username, "username", exact=True)
         password = self.credentials.resolve("password", password, account=username, use_store=False)
         return self._json("POST", "access/users/create", json={"username": username, "password": password})
 
@@ -193,7 +196,7 @@ class TupliClass(ServiceQuery):
         terminal (twice). A password stored in the keyring for that user is
         updated.
         """
-        check_name(username, "username")
+        text_arg(username, "username", exact=True)
         if password is None:
             if not self.credentials.interactive():
                 raise ValueError("change_password: pass the new password (standard input is not a terminal)")
@@ -212,7 +215,7 @@ class TupliClass(ServiceQuery):
 
         Deleting yourself also logs out and forgets the stored session.
         """
-        check_name(username, "username")
+        text_arg(username, "username", exact=True)
         self._json("DELETE", "access/users/delete", params={"username": username}, auth="required")
         if self.whoami() == username:
             self.logout(forget=True)
@@ -221,7 +224,7 @@ class TupliClass(ServiceQuery):
 
     @staticmethod
     def _check_group(group: Any, argument: str = "group", allow_global: bool = False) -> str:
-        check_name(group, argument)
+        text_arg(group, argument, exact=True)
         if group == "global" and not allow_global:
             raise ValueError(f"{argument}: 'global' is the server-wide scope, not a group you may create "
                              f"or delete (on pytupli's server, deleting a group named 'global' strips every "
@@ -231,7 +234,7 @@ class TupliClass(ServiceQuery):
     def create_group(self, name: str, description: str | None = None) -> dict:
         """Create a group; you become its ``group_admin`` and ``contributor``."""
         self._check_group(name, "name")
-        check_optional_str(description, "description")
+        optional_str_arg(description, "description")
         return self._json("POST", "access/groups/create", json={"name": name, "description": description},
                           auth="required")
 
@@ -261,12 +264,12 @@ class TupliClass(ServiceQuery):
             raise ValueError("members must be a non-empty dict {user: role or [roles]}")
         body = []
         for user, roles in members.items():
-            check_name(user, "user name in members")
+            text_arg(user, "user name in members", exact=True)
             roles = [roles] if isinstance(roles, str) else roles
             if not isinstance(roles, (list, tuple)) or not roles:
                 raise ValueError(f"members[{user!r}] must be a role name or a non-empty list of them "
                                  f"(to take a user out of the group, use remove_group_members)")
-            body.append({"user": user, "roles": [check_name(r, f"role of {user!r}") for r in roles]})
+            body.append({"user": user, "roles": [text_arg(r, f"role of {user!r}", exact=True) for r in roles]})
         return self._json("POST", "access/groups/add-members", json={"group_name": group, "members": body},
                           auth="required")
 
@@ -276,7 +279,7 @@ class TupliClass(ServiceQuery):
         users = [users] if isinstance(users, str) else list(users)
         if not users:
             raise ValueError("users must name at least one user")
-        body = [{"user": check_name(u, "user name")} for u in users]
+        body = [{"user": text_arg(u, "user name", exact=True)} for u in users]
         return self._json("POST", "access/groups/remove-members", json={"group_name": group, "members": body},
                           auth="required")
 
@@ -287,8 +290,8 @@ class TupliClass(ServiceQuery):
 
     def create_role(self, name: str, rights: Iterable[str], description: str | None = None) -> dict:
         """Create a role with the given rights (see `RIGHTS`; admin only)."""
-        check_name(name, "name")
-        check_optional_str(description, "description")
+        text_arg(name, "name", exact=True)
+        optional_str_arg(description, "description")
         rights = [rights] if isinstance(rights, str) else list(rights)
         bad = [r for r in rights if not isinstance(r, str) or r.lower() not in RIGHTS]
         if bad or not rights:
@@ -299,7 +302,7 @@ class TupliClass(ServiceQuery):
 
     def delete_role(self, name: str) -> None:
         """Delete a role and take it from every membership (admin only)."""
-        check_name(name, "name")
+        text_arg(name, "name", exact=True)
         self._json("DELETE", "access/roles/delete", params={"role_name": name}, auth="required")
 
     # -- shared content operations ----------------------------------------------------------
@@ -310,21 +313,21 @@ class TupliClass(ServiceQuery):
         body.update(extra or {})
         path = f"{kind}/list"
         records = self._json("POST", path, json=body, auth="optional", idempotent=True,
-                             cache=bool(cache), get_query_payload=get_query_payload)
+                             cache=cache, get_query_payload=get_query_payload)
         if get_query_payload:
             return records
         return records, {"filter": body or None}
 
     def _publish(self, kind: str, item_id: str, group: str, publish: bool) -> None:
         what = kind[:-1]
-        check_id(item_id, f"{what}_id")
+        id_arg(item_id, f"{what}_id")
         self._check_group(group, "group", allow_global=True)
         action, key = ("publish", "publish_in") if publish else ("unpublish", "unpublish_from")
         self._json("PUT", f"{kind}/{action}", params={f"{what}_id": item_id, key: group}, auth="required")
 
     def _delete(self, kind: str, item_id: str) -> None:
         what = kind[:-1]
-        check_id(item_id, f"{what}_id")
+        id_arg(item_id, f"{what}_id")
         self._json("DELETE", f"{kind}/delete", params={f"{what}_id": item_id}, auth="required")
 
     # -- benchmarks ----------------------------------------------------------------------
@@ -378,12 +381,12 @@ class TupliClass(ServiceQuery):
         error.existing = found[0] if found else None
         return error
 
-    def load_benchmark(self, benchmark_id: str, *, cache: bool = False) -> dict:
+    def load_benchmark(self, benchmark_id: str, *, cache: bool = True) -> dict:
         """One benchmark: its header plus ``serialized``."""
-        check_id(benchmark_id, "benchmark_id")
-        return self._json("GET", "benchmarks/load", params={"benchmark_id": benchmark_id}, cache=bool(cache))
+        id_arg(benchmark_id, "benchmark_id")
+        return self._json("GET", "benchmarks/load", params={"benchmark_id": benchmark_id}, cache=cache)
 
-    def list_benchmarks(self, filter: Filter | Mapping | None = None, *, cache: bool = False,
+    def list_benchmarks(self, filter: Filter | Mapping | None = None, *, cache: bool = True,
                         get_query_payload: bool = False) -> Table:
         """Benchmarks you can see, optionally filtered (`Filter` keys: ``metadata.name``, ``hash``...)."""
         out = self._list("benchmarks", filter, BENCHMARK_FIELDS, cache=cache, get_query_payload=get_query_payload)
@@ -435,10 +438,10 @@ class TupliClass(ServiceQuery):
         name = given.get("name", source.name)
         if name is None:
             raise ValueError("artifact metadata needs a 'name' (it names the file on download)")
-        meta = {"name": check_name(name, "metadata['name']"),
+        meta = {"name": text_arg(name, "metadata['name']", exact=True),
                 "description": given.get("description", "") or "",
                 "benchmark_id": (None if given.get("benchmark_id") is None
-                                 else check_id(given["benchmark_id"], "metadata['benchmark_id']")),
+                                 else id_arg(given["benchmark_id"], "metadata['benchmark_id']")),
                 "extra": jsonable_dict(given.get("extra"), "metadata['extra']")}
         if not isinstance(meta["description"], str):
             raise TypeError("metadata['description'] must be a string")
@@ -491,7 +494,7 @@ class TupliClass(ServiceQuery):
         `~astroquery_ext._base.exceptions.DownloadError`
             The transfer broke, or the bytes do not match the artifact's hash.
         """
-        check_id(artifact_id, "artifact_id")
+        id_arg(artifact_id, "artifact_id")
         if not isinstance(overwrite, bool):
             raise TypeError(f"overwrite must be True or False; got {overwrite!r}")
         # pytupli's server closes the connection after each download: never reuse it.
@@ -518,7 +521,7 @@ class TupliClass(ServiceQuery):
         # Errors keep their class (NotFoundError, LoginError...) from the base.
         return download_file(self, job, overwrite=overwrite).path
 
-    def list_artifacts(self, filter: Filter | Mapping | None = None, *, cache: bool = False,
+    def list_artifacts(self, filter: Filter | Mapping | None = None, *, cache: bool = True,
                        get_query_payload: bool = False) -> Table:
         """Artifacts you can see. `Filter` keys are relative to the metadata: ``name``, ``extra.kind``..."""
         out = self._list("artifacts", filter, ARTIFACT_FIELDS, cache=cache, get_query_payload=get_query_payload)
@@ -542,7 +545,7 @@ class TupliClass(ServiceQuery):
     # -- episodes ---------------------------------------------------------------------------
 
     def _episode_body(self, benchmark_id: str, tuples: Any, metadata: Mapping | None) -> bytes:
-        check_id(benchmark_id, "benchmark_id")
+        id_arg(benchmark_id, "benchmark_id")
         meta = jsonable_dict(metadata, "metadata")
         return encode_json({"benchmark_id": benchmark_id, "metadata": meta, "tuples": tuples_to_wire(tuples)},
                        "the episode")
@@ -657,7 +660,7 @@ class TupliClass(ServiceQuery):
         return error
 
     def list_episodes(self, filter: Filter | Mapping | None = None, include_tuples: bool = False, *,
-                      cache: bool = False, get_query_payload: bool = False) -> Table:
+                      cache: bool = True, get_query_payload: bool = False) -> Table:
         """Episodes you can see (`Filter` keys: ``benchmark_id``, ``metadata.<k>``, ``n_tuples``...).
 
         With ``include_tuples=True`` a ``tuples`` column holds each episode's
@@ -678,13 +681,13 @@ class TupliClass(ServiceQuery):
             table["tuples"] = column
         return table
 
-    def get_episode(self, episode_id: str, *, cache: bool = False) -> Table:
+    def get_episode(self, episode_id: str, *, cache: bool = True) -> Table:
         """The steps of one episode as a Table; its header is in ``table.meta["episode"]``.
 
         Columns: ``state``, ``action``, ``reward`` (numeric arrays when every
         step has the same shape), ``terminal``, ``timeout``, ``info``.
         """
-        check_id(episode_id, "episode_id")
+        id_arg(episode_id, "episode_id")
         records, _ = self._list("episodes", Filter("id") == episode_id, EPISODE_FIELDS, cache=cache,
                                 extra={"include_tuples": True})
         if not records:
@@ -696,7 +699,7 @@ class TupliClass(ServiceQuery):
         table.meta.update(self._provenance("episodes/list", episode=header))
         return table
 
-    def get_tuples(self, filter: Filter | Mapping | None = None, *, cache: bool = False) -> Table:
+    def get_tuples(self, filter: Filter | Mapping | None = None, *, cache: bool = True) -> Table:
         """The steps of every matching episode in one Table (``episode_id``, ``step``, then the tuple columns)."""
         records, query = self._list("episodes", filter, EPISODE_FIELDS, cache=cache,
                                     extra={"include_tuples": True})
@@ -720,21 +723,6 @@ class TupliClass(ServiceQuery):
 
     # -- errors --------------------------------------------------------------------------------
 
-    def _error_detail(self, response) -> str:
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        if isinstance(body, dict) and isinstance(body.get("detail"), list):  # FastAPI's 422
-            parts = []
-            for err in body["detail"][:5]:
-                if isinstance(err, dict):
-                    loc = ".".join(str(p) for p in err.get("loc", []) if p != "body")
-                    parts.append(f"{loc}: {err.get('msg')}" if loc else str(err.get("msg")))
-            if parts:
-                return "; ".join(parts)
-        return super()._error_detail(response)
-
     def _error_hint(self, status: int, detail: str) -> str:
         if status == 500 and "latin-1" in (detail or ""):
             return ("The item's metadata has characters outside Latin-1, which pytupli's server cannot put "
@@ -743,7 +731,7 @@ class TupliClass(ServiceQuery):
             return ("Tupli items are private to their creator until published to a group you belong to "
                     "(or 'global'); publishing needs ownership, unpublishing the *_delete right in that "
                     "group, role management the admin. Log in as a user who may do this.")
-        if status == 404:
+        if status == 404 and not self._route_missing(detail):
             return "Check the id or name; it does not exist on this server (or is not visible to you)."
         return super()._error_hint(status, detail)
 

@@ -318,12 +318,12 @@ def test_filters_are_applied_locally_when_the_server_ignores_them(old, old_sb):
 
 
 def test_422_detail_is_readable(client):
-    with pytest.raises(InvalidQueryError, match=r"query\.limit: Input should be less than or equal to 1000"):
+    with pytest.raises(InvalidQueryError, match=r"answered HTTP 422: limit: Input should be less than or equal to 1000"):
         client.list_scans("TPI", limit=5000)
 
 
 @pytest.mark.parametrize("call, message", [
-    (lambda c: c.list_scans("Radio"), "scan_type must be one of TPI, Images, Spectrum, OnOff"),
+    (lambda c: c.list_scans("Radio"), "scan_type must be one of 'TPI', 'Images', 'Spectrum', 'OnOff'"),
     (lambda c: c.query("maps"), "scan_type must be one of"),
     (lambda c: c.list_scans("TPI", offset=-1), "offset must be an integer >= 0"),
     (lambda c: c.list_scans("TPI", limit=0), "limit must be an integer >= 1"),
@@ -333,8 +333,8 @@ def test_422_detail_is_readable(client):
     (lambda c: c.query(source=""), "source must be a non-empty string"),
     (lambda c: c.query_source(None), "source must be a non-empty string"),
     (lambda c: c.query_date_range(), "needs date_from, date_to or both"),
-    (lambda c: c.query_date_range("yesterday"), "date_from must be a datetime"),
-    (lambda c: c.query_date_range(12345), "date_from must be a datetime"),
+    (lambda c: c.query_date_range("yesterday"), "date_from must be an astropy Time, a datetime"),
+    (lambda c: c.query_date_range(object()), "date_from must be an astropy Time, a datetime"),
     (lambda c: c.query_date_range("2025-03-01", "2025-02-01"), "date_to .* is before date_from"),
     (lambda c: c.get_scan(5), "scan_type is needed with a scan id"),
     (lambda c: c.get_scan({"id": 5}), "needs 'id' and 'scan_type'"),
@@ -345,7 +345,7 @@ def test_422_detail_is_readable(client):
     (lambda c: c.download_scans([{"scan_type": "TPI"}]), "row 0 needs 'id'"),
 ])
 def test_bad_arguments_raise_before_any_request(client, sb, call, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises((ValueError, TypeError), match=message):
         call(client)
     assert log(sb) == []
 

@@ -53,7 +53,7 @@ def test_cone_search_agrees(atlas_sandbox, cfg, ours):
         assert _same(table["name"], [row["objectname"] for row in seed])
     nearest = ac.ConeSearch(payload={"ra": 0.0216, "dec": 31.7818, "radius": 60, "requestType": "nearest"},
                             get_response=True, api_config_file=cfg).response_data
-    mine = ours.query_region("0.0216 31.7818", 60, request_type="nearest", cache=False)
+    mine = ours.query_region("0.0216 31.7818", 60 * u.arcsec, request_type="nearest", cache=False)
     assert mine["atlas_id"][0] == nearest["object"] and mine["separation"][0] == nearest["separation"]
 
 
