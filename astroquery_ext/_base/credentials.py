@@ -8,7 +8,7 @@ Resolution order for any secret (token, username, password):
 3. the keyring, service name ``astroquery_ext.<service>`` (or, when no usable
    keyring exists, a ``0600`` file under the astropy config directory);
 4. a prompt, only when standard input is a terminal;
-5. otherwise a `LoginError` saying how to provide it.
+5. otherwise a `~astroquery_ext.exceptions.LoginError` saying how to provide it.
 
 Keyring failures (no backend, a locked or broken one) are caught on get, set
 and delete, and fall back to the private file. A file lock lets two processes

@@ -27,8 +27,8 @@
   ``C:\\x`` cannot leave the target directory) that fits the file system with
   ``.part`` added: longer names are shortened, keeping the extension.
 - Errors keep their type end to end: an error answer raises the service's own
-  class (`NotFoundError`, `LoginError`...); a transfer that broke or came out
-  wrong raises `DownloadError`; a local file-system failure an `OSError`.
+  class (`~astroquery_ext.exceptions.NotFoundError`, `~astroquery_ext.exceptions.LoginError`...); a transfer that broke or came out
+  wrong raises `~astroquery_ext.exceptions.DownloadError`; a local file-system failure an `OSError`.
 - In a batch, Ctrl-C (or any exception in the caller's thread) stops every
   transfer within about a second: the sockets are shut down, workers stop,
   and the ``.part`` files of the batch are removed.
@@ -317,7 +317,7 @@ def download_file(client: "ServiceQuery", job: DownloadJob, *, auth: str = "opti
     Raises
     ------
     AstroqueryExtError
-        The service's own class for an error answer (`NotFoundError`, `LoginError`...).
+        The service's own class for an error answer (`~astroquery_ext.exceptions.NotFoundError`, `~astroquery_ext.exceptions.LoginError`...).
     DownloadError
         The transfer broke more often than the retry budget allows, or its
         bytes did not check out (size, checksum, range answers).
@@ -543,9 +543,9 @@ def download_many(client: "ServiceQuery", jobs: Sequence[DownloadJob], *, max_wo
     """Download many files with at most ``max_workers`` at once and one progress bar.
 
     A failed file is reported in its result (``status="error"``, ``error``
-    the exception of its own type: the service's error class, `DownloadError`
+    the exception of its own type: the service's error class, `~astroquery_ext.exceptions.DownloadError`
     or `OSError`) and never stops the others; with ``errors="raise"`` a
-    `DownloadError` naming every failed file is raised after the others
+    `~astroquery_ext.exceptions.DownloadError` naming every failed file is raised after the others
     finished (``.results`` has every result, ``.errors`` the failures' exceptions).
 
     Ctrl-C (or any exception raised in the calling thread) stops the batch

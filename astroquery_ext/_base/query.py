@@ -353,7 +353,7 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
     #: First backoff delay (seconds); doubles per attempt, with jitter.
     retry_backoff: float = 0.5
     #: Longest single wait (seconds), for backoff and for ``Retry-After``; a
-    #: server asking for longer gets a `RateLimitError` at once.
+    #: server asking for longer gets a `~astroquery_ext.exceptions.RateLimitError` at once.
     retry_max_wait: float = 120.0
     #: Upper bound of ``max_workers`` for concurrent pages and downloads.
     max_workers_limit: ClassVar[int] = 16
@@ -532,7 +532,7 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
     # -- login ---------------------------------------------------------------------
 
     def login(self, *args, **kwargs) -> bool:  # pragma: no cover - every service defines its own
-        """Log in; returns True or raises `LoginError`."""
+        """Log in; returns True or raises `~astroquery_ext.exceptions.LoginError`."""
         raise NotImplementedError
 
     def _login(self, *args, **kwargs) -> bool:
@@ -574,7 +574,7 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
     # Hooks a service overrides ------------------------------------------------
 
     def _auto_login(self) -> None:
-        """Log in without prompting (environment or keyring), or raise `LoginError`."""
+        """Log in without prompting (environment or keyring), or raise `~astroquery_ext.exceptions.LoginError`."""
         with no_prompt():
             self.login()
 
@@ -783,7 +783,7 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
             be repeated like any other. A file object or generator given
             directly cannot be sent twice: no retry, no renewal.
         auth : {"required", "optional", "none"}
-            ``required`` logs in without prompting if needed (else `LoginError`);
+            ``required`` logs in without prompting if needed (else `~astroquery_ext.exceptions.LoginError`);
             ``optional`` sends the token if logged in; ``none`` never sends it.
         idempotent : bool, optional
             Whether repeating the request is harmless; default: by HTTP method.

@@ -342,7 +342,7 @@ class AtlasClass(ServiceQuery):
 
         When a token has expired (HTTP 401 "Token has expired."), the next
         request renews it once the same way, without prompting; if no password
-        is available, `LoginError` says how to renew.
+        is available, `~astroquery_ext.exceptions.LoginError` says how to renew.
 
         Parameters
         ----------

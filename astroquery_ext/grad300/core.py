@@ -167,7 +167,7 @@ class Grad300Class(ServiceQuery):
         Returns
         -------
         bool
-            True; failures raise `~astroquery_ext._base.exceptions.LoginError`.
+            True; failures raise `~astroquery_ext.exceptions.LoginError`.
         """
         if token is not None or (username is None and os.environ.get(env_var(self.service, "token"))):
             token = self.credentials.resolve("token", token, prompt=False)
@@ -629,7 +629,7 @@ class Grad300Class(ServiceQuery):
         show_progress : bool
             One progress bar for the batch (on a terminal).
         errors : {"raise", "ignore"}
-            ``raise``: after all files ran, raise `~astroquery_ext._base.exceptions.DownloadError`
+            ``raise``: after all files ran, raise `~astroquery_ext.exceptions.DownloadError`
             naming the failures (its ``table`` attribute has the result);
             ``ignore``: mark them in the ``status`` column.
 

@@ -91,7 +91,7 @@ class TupliClass(ServiceQuery):
     -----
     Reads work without logging in where the server allows anonymous access
     (content published to ``global``). Writes log in on demand from the
-    environment or the keyring, else raise `~astroquery_ext._base.LoginError`.
+    environment or the keyring, else raise `~astroquery_ext.exceptions.LoginError`.
     Nothing is cached: Tupli content changes as users write.
     """
 
@@ -106,7 +106,7 @@ class TupliClass(ServiceQuery):
 
     def login(self, username: str | None = None, password: str | None = None, *,
               store_password: bool = False, persist: bool = True) -> bool:
-        """Log in; returns True or raises `~astroquery_ext._base.LoginError`.
+        """Log in; returns True or raises `~astroquery_ext.exceptions.LoginError`.
 
         Parameters
         ----------
@@ -184,9 +184,15 @@ class TupliClass(ServiceQuery):
         password = self.credentials.resolve("password", password, account=username, use_store=False)
         return self._json("POST", "access/users/create", json={"username": username, "password": password})
 
-    def list_users(self) -> Table:
-        """All users with their explicit group memberships (needs a login)."""
-        records = self._json("GET", "access/users/list", auth="required")
+    def list_users(self, *, cache: bool = True, get_query_payload: bool = False) -> Table:
+        """All users with their explicit group memberships (needs a login).
+
+        ``cache`` and ``get_query_payload`` as everywhere (Tupli answers are never cached).
+        """
+        records = self._json("GET", "access/users/list", auth="required", cache=cache,
+                             get_query_payload=get_query_payload)
+        if get_query_payload:
+            return records
         return self._table(records, USER_FIELDS, path="access/users/list", what="users")
 
     def change_password(self, username: str, password: str | None = None) -> None:
@@ -238,9 +244,15 @@ class TupliClass(ServiceQuery):
         return self._json("POST", "access/groups/create", json={"name": name, "description": description},
                           auth="required")
 
-    def list_groups(self) -> Table:
-        """Groups on the server (pytupli's server lists every group)."""
-        records = self._json("GET", "access/groups/list", auth="optional")
+    def list_groups(self, *, cache: bool = True, get_query_payload: bool = False) -> Table:
+        """Groups on the server (pytupli's server lists every group).
+
+        ``cache`` and ``get_query_payload`` as everywhere (Tupli answers are never cached).
+        """
+        records = self._json("GET", "access/groups/list", auth="optional", cache=cache,
+                             get_query_payload=get_query_payload)
+        if get_query_payload:
+            return records
         return self._table(records, GROUP_FIELDS, path="access/groups/list", what="groups")
 
     def read_group(self, name: str) -> dict:
@@ -283,9 +295,15 @@ class TupliClass(ServiceQuery):
         return self._json("POST", "access/groups/remove-members", json={"group_name": group, "members": body},
                           auth="required")
 
-    def list_roles(self) -> Table:
-        """Roles and their rights (admin only on pytupli's server)."""
-        records = self._json("GET", "access/roles/list", auth="required")
+    def list_roles(self, *, cache: bool = True, get_query_payload: bool = False) -> Table:
+        """Roles and their rights (admin only on pytupli's server).
+
+        ``cache`` and ``get_query_payload`` as everywhere (Tupli answers are never cached).
+        """
+        records = self._json("GET", "access/roles/list", auth="required", cache=cache,
+                             get_query_payload=get_query_payload)
+        if get_query_payload:
+            return records
         return self._table(records, ROLE_FIELDS, path="access/roles/list", what="roles")
 
     def create_role(self, name: str, rights: Iterable[str], description: str | None = None) -> dict:
@@ -345,7 +363,7 @@ class TupliClass(ServiceQuery):
         hash : str, optional
             Default: `benchmark_hash` (pytupli's rule). The server refuses a
             second benchmark with the same hash from the same user (or in
-            ``global``): a `~astroquery_ext._base.ConflictError` naming the
+            ``global``): a `~astroquery_ext.exceptions.ConflictError` naming the
             existing benchmark's id.
         """
         if not isinstance(serialized, str):

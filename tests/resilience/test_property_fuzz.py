@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from astroquery_ext._base.tables import Field, records_to_table
 from astroquery_ext.atlas import parse_ids
-from astroquery_ext.atlas.core import _position
+from astroquery_ext._base.args import position_arg as _position
 from astroquery_ext.exceptions import InvalidQueryError
 from astroquery_ext.glance import GlanceClass
 
