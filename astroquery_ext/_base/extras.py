@@ -40,6 +40,9 @@ class MissingExtraError(ImportError):
             name=self.missing[0] if self.missing else None)
 
 
+MissingExtraError.__module__ = "astroquery_ext.exceptions"  # its public path, in tracebacks and docs
+
+
 def missing_modules(extra: str) -> list[str]:
     """The modules of ``extra`` that cannot be imported here (none: ``[]``)."""
     try:
