@@ -312,7 +312,9 @@ class OAuthClient:
                 server = _CallbackServer(port, state)
             except OSError as exc:
                 raise LoginError(f"{self._query.name}: cannot listen on 127.0.0.1:{port} for the login "
-                                 f"redirect ({exc.strerror}); choose another port or use manual=True") from None
+                                 f"redirect ({exc.strerror}); choose another port ({self._query.name}.login(port=...), "
+                                 f"or conf.callback_port; 0 picks a free one) or log in with "
+                                 f"{self._query.name}.login(method='manual')") from None
             redirect_uri = f"http://{redirect_host}:{server.server_address[1]}/callback"
         url = self.authorization_url(redirect_uri, state=state, challenge=challenge, nonce=nonce,
                                      scopes=scopes, login_hint=login_hint)

@@ -145,7 +145,7 @@ def parse_ids(ids, name: str = "ids") -> np.ndarray:
     return values[np.sort(first)]
 
 
-def _float_arg(value, name: str, *, allow_none: bool = True) -> float | None:
+def _number_arg(value, name: str, *, allow_none: bool = True) -> float | None:
     return float_arg(value, name, optional=allow_none)
 
 
@@ -161,7 +161,7 @@ def _datetime_arg(value, name: str) -> str | None:
     return None if moment is None else iso_utc(moment)
 
 
-def _radius_arcsec(radius) -> float:
+def _radius_arg(radius) -> float:
     return float(angle_arg(radius, "radius", maximum=MAX_RADIUS * u.arcsec).to_value(u.arcsec))
 
 
@@ -526,7 +526,7 @@ class AtlasClass(ServiceQuery):
             raise ValueError(f"request_type must be one of {', '.join(REQUEST_TYPES)}; got {request_type!r}")
         request_type = request_type.lower()
         position = position_arg(coordinates)
-        radius_arcsec = _radius_arcsec(radius)
+        radius_arcsec = _radius_arg(radius)
         ra, dec = float(position.ra.deg), float(position.dec.deg)
         data = {"ra": repr(ra), "dec": repr(dec), "radius": repr(radius_arcsec), "requestType": request_type}
         answer = self._json("POST", "cone/", data=data, auth="required", cache=cache, idempotent=True,
@@ -909,7 +909,7 @@ class AtlasClass(ServiceQuery):
                 angle = angle_arg(value, name, optional=True, positive=False)
                 value = None if angle is None else float(angle.deg)
             else:
-                value = _float_arg(value, name)
+                value = _number_arg(value, name)
             if value is not None:
                 checked[key] = value
                 data[key] = repr(value)
@@ -1167,7 +1167,7 @@ class AtlasClass(ServiceQuery):
         for key, column in values.items():
             for v in column:
                 if v is not None:
-                    value = _float_arg(v, key)
+                    value = _number_arg(v, key)
                     # preal, pgal, pfast: the probabilities that the object is real,
                     # galactic, fast (0 to 1); the server stores any float unchecked.
                     if key in ("preal", "pgal", "pfast") and not 0.0 <= value <= 1.0:
@@ -1212,7 +1212,7 @@ class AtlasClass(ServiceQuery):
         n = len(ids)
         ranks = _per_id(rank, n, "rank")
         for v in ranks:
-            _float_arg(v, "rank", allow_none=False)
+            _number_arg(v, "rank", allow_none=False)
         alts = _per_id(rank_alt1, n, "rank_alt1")
         gals = _per_id(is_gal_cand, n, "is_gal_cand")
         when = _datetime_arg(insert_date, "insert_date")
@@ -1220,7 +1220,7 @@ class AtlasClass(ServiceQuery):
         def payload(i, oid):
             data = {"objectid": str(oid), "rank": _num_text(ranks[i])}
             if alts[i] is not None:
-                data["rank_alt1"] = _num_text(_float_arg(alts[i], "rank_alt1"))
+                data["rank_alt1"] = _num_text(_number_arg(alts[i], "rank_alt1"))
             if gals[i] is not None:
                 data["is_gal_cand"] = _num_text(int(gals[i]))
             if when:

@@ -70,7 +70,7 @@ def _url_code(code: str) -> str:
     return code if _PLAIN_CODE_RE.fullmatch(code) else urllib.parse.quote(code, safe="")
 
 
-def _code(value: Any, name: str = "ref_code") -> str:
+def _code_arg(value: Any, name: str = "ref_code") -> str:
     return pattern_arg(value.strip() if isinstance(value, str) else value, name, _CODE_RE,
                        "a reference code such as 'ANA-SUSY-2019-01' (a non-empty string without spaces)")
 
@@ -605,7 +605,7 @@ class GlanceClass(ServiceQuery):
                                warn_empty=False)
 
     def _get(self, mode: str, ref_code: Any, keys: tuple[str, ...], cache: bool | None) -> Table:
-        code = _code(ref_code)
+        code = _code_arg(ref_code)
         endpoint, what = ENDPOINTS[mode]
         expr = None
         for key in keys:
@@ -671,7 +671,7 @@ class GlanceClass(ServiceQuery):
         """The publication summary (``type``, codes, ``status``, ``shortTitle``, ``groups``) of any
         analysis, paper or note, by its reference code (temporary or final for notes): a one-row
         Table with the columns of `query_publications`."""
-        code = _code(ref_code)
+        code = _code_arg(ref_code)
         endpoint, _what = ENDPOINTS["publication"]
         query = (dsl.F("referenceCode") == code).to_dsl()
         answer, _total = self._page(endpoint, {"queryString": query}, 0, 10, cache)
@@ -694,7 +694,7 @@ class GlanceClass(ServiceQuery):
               "plot": ("plots/details.php", ("referenceCode",))}
 
     def _web(self, kind: str, ref_code: Any) -> str:
-        return self._link_prefix(kind) + _url_code(_code(ref_code))
+        return self._link_prefix(kind) + _url_code(_code_arg(ref_code))
 
     def _link_prefix(self, kind: str) -> str:
         return f"{self.web_base_url}/{self._PAGES[kind][0]}?ref_code="

@@ -63,12 +63,12 @@ def _quirk(message: Warning) -> bool:
     return "non-standard convention" in text and "DIAMETER =" in text
 
 
-def _scan_type(value: Any, name: str = "scan_type") -> str:
+def _scan_type_arg(value: Any, name: str = "scan_type") -> str:
     """The canonical spelling of a scan type, or ValueError."""
     return choice_arg(value, name, SCAN_TYPES, aliases=_ALIASES)
 
 
-def _utc(value: Any, name: str) -> dt.datetime | None:
+def _utc_arg(value: Any, name: str) -> dt.datetime | None:
     """A time argument (any form `time_arg` takes) as an aware UTC datetime."""
     moment = time_arg(value, name)
     return None if moment is None else to_datetime(moment)
@@ -297,8 +297,8 @@ class Grad300Class(ServiceQuery):
     def _filters(source, scan_name, date_from, date_to) -> tuple:
         source = text_arg(source, "source", optional=True)
         scan_name = text_arg(scan_name, "scan_name", optional=True)
-        date_from = _utc(date_from, "date_from")
-        date_to = _utc(date_to, "date_to")
+        date_from = _utc_arg(date_from, "date_from")
+        date_to = _utc_arg(date_to, "date_to")
         if date_from is not None and date_to is not None and date_to < date_from:
             raise ValueError(f"date_to ({_wire_time(date_to)}) is before date_from ({_wire_time(date_from)})")
         return source, scan_name, date_from, date_to
@@ -340,7 +340,7 @@ class Grad300Class(ServiceQuery):
         -------
         `~astropy.table.Table`
         """
-        scan_type = _scan_type(scan_type)
+        scan_type = _scan_type_arg(scan_type)
         offset = int_arg(offset, "offset", minimum=0)
         limit = int_arg(self.conf.page_size if limit is None else limit, "limit", minimum=1)
         source, scan_name, date_from, date_to = self._filters(source, scan_name, date_from, date_to)
@@ -400,7 +400,7 @@ class Grad300Class(ServiceQuery):
         `~astropy.table.Table`
             One row per scan; ``ra`` in degrees (``ra_hours`` as served), times as `~astropy.time.Time`.
         """
-        types = SCAN_TYPES if scan_type is None else (_scan_type(scan_type),)
+        types = SCAN_TYPES if scan_type is None else (_scan_type_arg(scan_type),)
         source, scan_name, date_from, date_to = self._filters(source, scan_name, date_from, date_to)
         row_limit = self._row_limit(row_limit)
         max_workers = check_max_workers(self.conf.max_workers if max_workers is None else max_workers,
@@ -515,7 +515,7 @@ class Grad300Class(ServiceQuery):
         kind = _field(row, "scan_type")
         if scan_id is None or kind is None:
             raise ValueError(f"row {index} needs 'id' and 'scan_type' (a row of a Grad300 query table)")
-        kind = _scan_type(kind, f"scan_type of row {index}")
+        kind = _scan_type_arg(kind, f"scan_type of row {index}")
         scan_id = int_arg(scan_id, f"id of row {index}", minimum=0)
         size = _field(row, "size")
         # The catalogue's size is the only check of a whole file (the archive has no checksum);
@@ -547,7 +547,7 @@ class Grad300Class(ServiceQuery):
             ``Table.read(hdul[1])`` (header cards in ``meta``).
         """
         if scan_type is not None:
-            scan_type = _scan_type(scan_type)
+            scan_type = _scan_type_arg(scan_type)
         if isinstance(row_or_id, str):
             row_or_id = self._by_name(row_or_id, scan_type)[0]
         if isinstance(row_or_id, (Row, Mapping)):
@@ -728,7 +728,7 @@ class Grad300Class(ServiceQuery):
             To read the scan into memory instead: ``get_scan(scan_name)``.
         """
         if scan_type is not None:
-            scan_type = _scan_type(scan_type)
+            scan_type = _scan_type_arg(scan_type)
         matches = self._by_name(scan_name, scan_type)
         return self.download_scans(matches, download_dir, max_workers=1, overwrite=overwrite,
                                    show_progress=False)
