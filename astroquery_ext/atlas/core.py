@@ -634,7 +634,8 @@ class AtlasClass(ServiceQuery):
         `~astropy.table.Table`
             Grouped by ``atlas_id`` (``table.groups``), the objects in the
             order of ``ids`` (so ``zip(ids, table.groups)`` pairs them; ids
-            without rows have no group), sorted by ``mjd`` within each object. ``detected`` is True for detections (``lc`` rows, with
+            without rows have no group), sorted by ``mjd`` within each
+            object. ``detected`` is True for detections (``lc`` rows, with
             ``mag``/``magerr``) and False for exposures without one
             (``lcnondets`` rows: ``mag`` masked, ``mag5sig`` is the limit).
             ``negative_flux`` marks detections of negative difference flux
@@ -1143,8 +1144,8 @@ class AtlasClass(ServiceQuery):
             raise TypeError(f"debug must be True or False; got {debug!r}")
         if ids is not None:
             extra["debug"] = "true" if debug else "false"
-        return self._vra_read("vrascoreslist/", atlas_fields.VRA_SCORE_FIELDS, ids, since=since, extra=extra, cache=cache,
-                              get_query_payload=get_query_payload)
+        return self._vra_read("vrascoreslist/", atlas_fields.VRA_SCORE_FIELDS, ids, since=since, extra=extra,
+                              cache=cache, get_query_payload=get_query_payload)
 
     def add_vra_scores(self, ids, *, preal=None, pgal=None, pfast=None, rank=None, rank_alt1=None,
                        is_gal_cand=None, debug: bool = False, insert_date=None) -> Table:
