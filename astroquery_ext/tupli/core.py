@@ -507,9 +507,9 @@ class TupliClass(ServiceQuery):
         ------
         FileExistsError
             The file exists, is not this artifact, and ``overwrite`` is False.
-        `~astroquery_ext._base.exceptions.NotFoundError`
+        `~astroquery_ext.exceptions.NotFoundError`
             No such artifact (or not visible to you).
-        `~astroquery_ext._base.exceptions.DownloadError`
+        `~astroquery_ext.exceptions.DownloadError`
             The transfer broke, or the bytes do not match the artifact's hash.
         """
         id_arg(artifact_id, "artifact_id")
