@@ -9,7 +9,7 @@ structure.
 ==================  ============================  ============================  ==================
 what                FITS                          VOTable                       ECSV
 ==================  ============================  ============================  ==================
-`Time` column       FITS time column (native)     ISO 8601 text,                native
+`Time` column       FITS time column (native)     ISO 8601 char text,           native
                                                   ``xtype="timestamp"``
 list/dict column    JSON text                     JSON text, ``xtype="json"``   native (JSON)
 masked boolean      1/0 short int, TNULL -1       native                        native
@@ -245,7 +245,8 @@ def _for_votable(table: Table) -> Table:
                 text = col.unmasked.utc.isot if len(col) else np.array([], dtype="U23")
             if mask.any():
                 text = np.where(mask, "", text)
-            new = MaskedColumn(np.asarray(text, dtype=str), name=name, mask=mask,
+            # ASCII text: a VOTable char column, as DALI timestamps are
+            new = MaskedColumn(np.char.encode(np.asarray(text, dtype=str), "ascii"), name=name, mask=mask,
                                description=col.info.description)
             new.meta = {**(col.info.meta or {}), "xtype": "timestamp"}
             out.replace_column(name, new)
@@ -360,7 +361,8 @@ def restore_table(table: Table) -> ResultTable:
             table.replace_column(name, Column(values, name=name, description=col.info.description, meta=rest))
         elif xtype == "timestamp":
             mask = np.ma.getmaskarray(col) | (np.ma.getdata(col).astype(str) == "")  # VOTable: null text is empty
-            text = [("2000-01-01T00:00:00" if m else str(v)) for v, m in zip(np.ma.getdata(col), mask)]
+            text = [("2000-01-01T00:00:00" if m else v.decode("ascii") if isinstance(v, bytes) else str(v))
+                    for v, m in zip(np.ma.getdata(col), mask)]
             with _far_dates_quiet():
                 new = Time(text, format="isot", scale="utc") if text else Time([], format="isot", scale="utc")
             if mask.any():
