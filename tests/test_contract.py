@@ -60,7 +60,8 @@ def _grad300(sb):
 
 def _glance(sb):
     from astroquery_ext.glance import GlanceClass
-    return GlanceClass.from_sandbox(sb)
+    # the sandbox offers its clients (once it does); until then the class method
+    return sb.client("glance") if hasattr(sb, "client") else GlanceClass.from_sandbox(sb)
 
 
 def _tupli(sb):
