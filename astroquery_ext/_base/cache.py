@@ -26,7 +26,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -34,36 +33,11 @@ from typing import Any
 from astropy.config.paths import get_cache_dir_path
 from astroquery import cache_conf
 
-__all__ = ["ResponseCache", "cache_key", "private_dir", "write_private"]
+from astroquery_ext._base.private import private_dir, write_private
+
+__all__ = ["ResponseCache", "cache_key"]
 
 FORMAT = 1
-
-
-def private_dir(path: Path) -> Path:
-    """Create ``path`` (and missing parents) with mode 0700; tighten it if it exists."""
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    if path.stat().st_mode & 0o077:
-        path.chmod(0o700)
-    return path
-
-
-def write_private(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically, as a 0600 file."""
-    private_dir(path.parent)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".part")
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 def cache_key(**parts: Any) -> str:

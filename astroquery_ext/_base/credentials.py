@@ -32,7 +32,7 @@ from typing import Callable, Iterator
 
 from astropy.config.paths import get_config_dir_path
 
-from astroquery_ext._base.cache import private_dir, write_private
+from astroquery_ext._base.private import private_dir, write_private
 from astroquery_ext._base.exceptions import LoginError
 
 try:  # POSIX

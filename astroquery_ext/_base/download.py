@@ -58,7 +58,8 @@ from typing import TYPE_CHECKING, Callable, Iterator, Mapping, Sequence
 import requests
 from urllib3.exceptions import HTTPError as Urllib3Error
 
-from astroquery_ext._base.cache import _effective_ttl, private_dir
+from astroquery_ext._base.cache import _effective_ttl
+from astroquery_ext._base.private import private_dir
 from astroquery_ext._base.exceptions import AstroqueryExtError, DownloadError, RemoteServiceError
 from astroquery_ext._base.progress import progress_bar
 from astroquery_ext._base.query import Retryable

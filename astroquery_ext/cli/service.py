@@ -47,7 +47,7 @@ def remembered(service: str, server: str) -> dict:
 
 def remember(service: str, server: str, values: dict | None) -> None:
     """Keep ``values`` for later commands on ``server`` (none: forget what was kept)."""
-    from astroquery_ext._base.cache import write_private
+    from astroquery_ext._base.private import write_private
 
     data = _read_state()
     entries = data.setdefault(service, {})
