@@ -61,6 +61,19 @@ _THREAD_LOCKS: dict[str, _AccountLock] = {}
 _THREAD_LOCKS_GUARD = threading.Lock()
 
 
+def _forget_locks_after_fork() -> None:
+    # A forked child has only the thread that forked: locks held by the
+    # parent's other threads would never be released here. The child starts
+    # with none; the flock'd files still order it against other processes.
+    global _THREAD_LOCKS, _THREAD_LOCKS_GUARD
+    _THREAD_LOCKS = {}
+    _THREAD_LOCKS_GUARD = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_forget_locks_after_fork)
+
+
 _PROMPT_ALLOWED = contextvars.ContextVar("astroquery_ext_prompt_allowed", default=True)
 
 

@@ -49,6 +49,7 @@ import re
 import threading
 import time
 import urllib.parse
+import weakref
 from typing import Any, Callable, ClassVar, Iterable, Mapping, TypeVar
 
 import requests
@@ -58,7 +59,7 @@ from astroquery.query import LoginABCMeta, QueryWithLogin
 from astroquery_ext import __version__
 from astroquery_ext._base.args import row_limit_arg
 from astroquery_ext._base.cache import ResponseCache, cache_key
-from astroquery_ext._base.credentials import CredentialChain, TokenStore, no_prompt
+from astroquery_ext._base.credentials import CredentialChain, TokenStore, env_var, no_prompt
 from astroquery_ext._base.serialize import as_result
 from astroquery_ext._base.tables import Field, decode_json, records_to_table, warn_if_empty, warn_truncated
 from astroquery_ext._base.exceptions import (
@@ -314,6 +315,26 @@ def error_detail(body: Any, *, limit: int = 5) -> str | None:
     if isinstance(body, str) and body:
         return body[:500]
     return None
+# -- processes -------------------------------------------------------------------
+#
+# A forked child inherits the parent's HTTP session (its pooled keep-alive
+# sockets, shared with the parent: two processes writing requests on one socket
+# read each other's answers) and its locks (held, perhaps, by a parent thread
+# that does not exist in the child). Every live client gets a new session and
+# new locks in the child, before the child runs any code of its own.
+
+_CLIENTS: "weakref.WeakSet[ServiceQuery]" = weakref.WeakSet()
+
+
+def _renew_after_fork() -> None:
+    global _SECRETS_LOCK
+    _SECRETS_LOCK = threading.Lock()
+    for client in list(_CLIENTS):
+        client._open_process_state()
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_renew_after_fork)
 
 
 class _ServiceMeta(LoginABCMeta):
@@ -361,16 +382,14 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
     #: once (``_refresh``) and the request repeated. Some services answer 403
     #: for an expired token.
     renew_statuses: ClassVar[frozenset] = frozenset({401})
+    #: Attributes that belong to one process: never pickled, made anew in a
+    #: forked child and in an unpickled copy (`_open_process_state`). The
+    #: login state is among them: a pickle holds no token.
+    _process_local: ClassVar[tuple[str, ...]] = ("_session", "_auth_lock", "_auth", "_authenticated", "_pid")
 
     def __init__(self, *, server: str | None = None, timeout: float | None = None):
         super().__init__()
-        # astroquery's response hook logs request headers (tokens) at DEBUG.
-        self._session.hooks["response"] = [self._log_response]
-        adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=self.max_workers_limit * 2)
-        self._session.mount("http://", adapter)
-        self._session.mount("https://", adapter)
-        self._session.headers["User-Agent"] = (f"astroquery_ext/{__version__} "
-                                               f"{self._session.headers['User-Agent']}")
+        self._user_agent = f"astroquery_ext/{__version__} {self._session.headers['User-Agent']}"
         if server is not None:
             self._check_server(server)
         if timeout is not None:
@@ -378,11 +397,91 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
         self._server = server
         self._timeout = timeout
         self._verify: bool | str = True
-        self._auth: AuthState | None = None
-        self._auth_lock = threading.RLock()
         self._cache = ResponseCache(self.service)
         self.store = TokenStore(self.service)
         self.credentials = CredentialChain(self.service, self.store, f"{self.name}.login()", type(self).login)
+        #: After unpickling: the login to find again (environment, then the
+        #: stored login), as whom; False when the original was not logged in.
+        self._resume: str | bool | None = False
+        self._auth: AuthState | None = None
+        self._authenticated = False
+        self._open_process_state()
+        _CLIENTS.add(self)
+
+    # -- processes: fork and pickle -----------------------------------------------------
+
+    def _new_session(self) -> requests.Session:
+        session = requests.Session()
+        # Not astroquery's response hook: it logs request headers (tokens) at DEBUG.
+        session.hooks["response"] = [self._log_response]
+        adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=self.max_workers_limit * 2)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        session.headers["User-Agent"] = self._user_agent
+        return session
+
+    def _open_process_state(self) -> None:
+        """What one process may not share with another: the HTTP session (its pooled
+        sockets) and the locks. Made by the constructor, again in a forked child
+        (before the child runs any code of its own), and in an unpickled copy.
+
+        Services that hold locks or per-process objects of their own extend it
+        (and name them in ``_process_local``).
+        """
+        # The parent's session is dropped, not closed: closing would shut
+        # sockets the parent is still using.
+        self._session = self._new_session()
+        self._auth_lock = threading.RLock()
+        self._pid = os.getpid()
+
+    def __getstate__(self) -> dict:
+        """The pickled client: its settings, never a token, password or refresh token.
+
+        The copy logs in again where it is unpickled, on its first request that
+        needs a login (environment variables, then the login stored by
+        ``login(..., store_token=True)``), and opens its own HTTP session.
+        """
+        state = {k: v for k, v in vars(self).items() if k not in self._process_local}
+        auth = self._auth
+        if auth is not None:
+            state["_resume"] = auth.principal or True
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._auth = None
+        self._authenticated = False
+        self._open_process_state()
+        _CLIENTS.add(self)
+
+    def _resume_login(self) -> None:
+        """In an unpickled copy of a logged-in client: log in as the original did, without prompting."""
+        with self._auth_lock:
+            resume, self._resume = self._resume, False
+            if self._auth is not None or not resume:
+                return
+            self._principal_hint = resume if isinstance(resume, str) else None
+            try:
+                self._auto_login()
+            except LoginError as exc:
+                raise LoginError(
+                    f"{self.name} was logged in where it was pickled, but this process (pid {os.getpid()}) "
+                    f"finds no login: a pickle carries no token. Before fanning out, log in with "
+                    f"store_token=True (the default) where the workers can read the keyring or "
+                    f"the credential file, or set {env_var(self.service, 'token')} in the workers' "
+                    f"environment. ({exc})", service=self.service) from None
+            finally:
+                self._principal_hint = None
+
+    def _login_once(self, auth: str = "required") -> None:
+        """Log in now, once, before a call fans out to threads (instead of each thread trying).
+
+        Does what the first request would do: logs in without prompting when
+        ``auth="required"`` and not logged in, finds the login of an unpickled
+        copy again, renews a token that is due; every thread then shares the result.
+        """
+        if auth != "none":
+            self._current_auth(auth)
 
     # -- configuration, read at call time ---------------------------------------
 
@@ -547,7 +646,23 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
         with self._auth_lock:
             self._auth = auth
             self._authenticated = True
+            self._resume = False
         return True
+
+    @staticmethod
+    def _keeps_login(state: AuthState) -> bool:
+        """Whether ``state`` is stored for later processes (``login(store_token=True)``):
+        the one signal, ``extra["persist"]``, that every service sets and the base reads."""
+        return bool(state.extra.get("persist", False))
+
+    def _default_username(self) -> str | None:
+        """The user name a bare ``login()`` uses when neither the argument, the
+        environment nor ``conf.username`` gives one: the original's user in an
+        unpickled copy, else the user of the login stored last for this server."""
+        hint = getattr(self, "_principal_hint", None)
+        if hint:
+            return hint
+        return self.store.get(self._last_user_account())
 
     def logout(self, *, forget: bool = False) -> None:
         """Forget the token held in memory and drop this user's cache entries.
@@ -570,6 +685,9 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
         if forget:
             for account in self._stored_accounts(state):
                 self.store.delete(account)
+            last = self._last_user_account()
+            if state is None or not state.principal or self.store.get(last) == state.principal:
+                self.store.delete(last)
 
     # Hooks a service overrides ------------------------------------------------
 
@@ -600,19 +718,43 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
         sandbox or staging login never shadows a production one."""
         return f"session:{principal or 'default'}@{self.server.rstrip('/')}"
 
+    def _last_user_account(self) -> str:
+        """Keyring account naming the user whose login was stored last for this server
+        (a user name, not a secret): how a bare ``login()`` in a new process finds it."""
+        return f"last-user@{self.server.rstrip('/')}"
+
     def _save_session(self, state: AuthState) -> str:
-        return self.store.set(self._session_account(state.principal), state.to_json())
+        account = self._session_account(state.principal)
+        where = self.store.set(account, state.to_json())
+        if state.principal and account != self._session_account(None):  # sessions stored per user
+            self.store.set(self._last_user_account(), state.principal)
+        return where
 
     def _load_session(self, principal: str | None) -> AuthState | None:
-        stored = self.store.get(self._session_account(principal))
-        return AuthState.from_json(stored) if stored else None
+        """The stored session of ``principal``; for None, the newest of the unnamed
+        session and the last stored user's."""
+        accounts = [self._session_account(principal)]
+        if principal is None:
+            last = self._default_username()
+            if last and self._session_account(last) not in accounts:
+                accounts.append(self._session_account(last))
+        found = []
+        for account in accounts:
+            stored = self.store.get(account)
+            state = AuthState.from_json(stored) if stored else None
+            if state is not None:
+                found.append(state)
+        return max(found, key=lambda s: s.obtained_at) if found else None
 
-    def _renew(self, state: AuthState, *, persist: bool) -> AuthState | None:
+    def _renew(self, state: AuthState, *, persist: bool | None = None) -> AuthState | None:
         """Renew ``state`` once across threads and processes.
 
         Holds the account's lock; if another thread or process renewed while
         we waited, its fresh token is used instead of asking the server again.
+        ``persist`` (default: whether ``state`` is kept, `_keeps_login`) stores
+        the fresh token for other processes.
         """
+        persist = self._keeps_login(state) if persist is None else persist
         # A token another thread or process obtained while we waited is used
         # unless it has expired: "due for renewal" is no reason to log in again
         # (with short-lived tokens and a slow login, the waiters would each
@@ -639,11 +781,16 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
         if auth == "none":
             return None
         state = self._auth
-        if state is None and auth == "required":
-            self._auto_login()
+        if state is None and self._resume:
+            self._resume_login()
             state = self._auth
+        if state is None and auth == "required":
+            with self._auth_lock:  # concurrent first requests log in once
+                if self._auth is None:
+                    self._auto_login()
+                state = self._auth
         if state is not None and state.renewal_due() and state.refresh_token:
-            state = self._renew(state, persist=state.extra.get("persist", False)) or state
+            state = self._renew(state) or state
         return state
 
     def _identity(self, state: AuthState | None = None) -> str:
@@ -825,7 +972,7 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
                 status = response.status_code
                 if status in self.renew_statuses and state is not None and not renewed and replayable:
                     renewed = True
-                    if self._renew(state, persist=state.extra.get("persist", False)) is not None:
+                    if self._renew(state) is not None:
                         response.close()
                         continue
                 if status == 429 or status in RETRY_STATUSES:
@@ -976,8 +1123,7 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
             ttl = self._cache_ttl(url)
         use_cache = cache is not False and ResponseCache.active(cache) and ttl != 0
         if use_cache:
-            if auth == "required" and self._auth is None:
-                self._auto_login()
+            self._login_once(auth)  # the cache entry is filed under who asks
             identity = self._identity()
             key = cache_key(server=self.server, method=method, url=url, params=params, data=data,
                             json=json)

@@ -33,7 +33,7 @@ from astropy import units as u
 from astropy.table import Column, MaskedColumn, Table, vstack
 from astropy.table.groups import TableGroups
 from astropy.time import Time
-from astropy.utils.exceptions import AstropyUserWarning
+from astropy.utils.exceptions import AstropyDeprecationWarning, AstropyUserWarning
 from astroquery.utils import TableList
 
 from astroquery_ext._base import (
@@ -248,8 +248,8 @@ class _ObjectsResult:
     def add(self, record, asked: int) -> None:
         obj = record.object
         if not isinstance(obj, Mapping):
-            # the unknown-id placeholder: "object" is a text, the other parts null
-            self.missing.append(asked)
+            # the unknown-id placeholder: "object" is a text, the other parts
+            # null; which id it stands for is settled by `check_ids`
             return
         oid = int(obj["id"])
         self.found.append(oid)
@@ -291,6 +291,32 @@ def _read_objects(blocks, chunk: list[int], progress: BatchProgress) -> tuple[_O
             result.flush()
     return result, stream, position
 
+    def check_ids(self, asked: list[int]) -> str | None:
+        """Whether the records are the ones asked for: None, or what is wrong.
+
+        Each asked id gives one record (a placeholder when the server does not
+        know it); a record of an id not asked, or a second record of one id,
+        means the answer is not this request's. Sets ``missing``: the asked ids
+        without a record of their own, in the order asked.
+        """
+        wanted, seen = set(asked), set()
+        stray, twice = [], []
+        for oid in self.found:
+            if oid not in wanted:
+                stray.append(oid)
+            elif oid in seen:
+                twice.append(oid)
+            seen.add(oid)
+        self.missing = [oid for oid in asked if oid not in seen]
+        problems = []
+        if stray:
+            problems.append(f"{len(stray)} record(s) of ids not asked for ({', '.join(map(str, stray[:3]))}"
+                            f"{' ...' if len(stray) > 3 else ''})")
+        if twice:
+            problems.append(f"{len(twice)} id(s) answered twice ({', '.join(map(str, twice[:3]))}"
+                            f"{' ...' if len(twice) > 3 else ''})")
+        return "; ".join(problems) or None
+
 
 # -- the client ------------------------------------------------------------------------
 
@@ -321,24 +347,32 @@ class AtlasClass(ServiceQuery):
     cache_ttl = 0.0
     cache_ttls = {"cone/": 300.0, "externalxmlist/": 3600.0}
 
-    def __init__(self, *, server: str | None = None, timeout: float | None = None):
-        super().__init__(server=server, timeout=timeout)
-        self._memo: collections.OrderedDict = collections.OrderedDict()
+    #: The memo of object data belongs to one process: a pickle does not carry it.
+    _process_local = ServiceQuery._process_local + ("_memo", "_memo_lock")
+
+    def _open_process_state(self) -> None:
+        super()._open_process_state()
         self._memo_lock = threading.Lock()
+        # A forked child keeps the parent's memo (still right: same user, same
+        # server); an unpickled copy starts with an empty one.
+        if "_memo" not in vars(self):
+            self._memo: collections.OrderedDict = collections.OrderedDict()
 
     # -- login ---------------------------------------------------------------------
 
-    def login(self, token: str | None = None, *, username: str | None = None, store_token: bool = True) -> bool:
+    def login(self, username: str | None = None, *, token: str | None = None, store_password: bool = False,
+              reenter_password: bool = False, store_token: bool = True) -> bool:
         """Log in with an API token, or with a user name and password.
 
-        The token is found, in order: the ``token`` argument, the environment
-        variable ``ASTROQUERY_EXT_ATLAS_TOKEN``, the token stored by an earlier
-        login (keyring, else a 0600 file). Without one, the password of
-        ``username`` (argument, ``ASTROQUERY_EXT_ATLAS_USERNAME`` or
-        ``conf.username``) is taken from ``ASTROQUERY_EXT_ATLAS_PASSWORD``, the
-        keyring (service ``astroquery_ext.atlas``, account = user name) or a
-        prompt on a terminal, and exchanged for a token at ``auth-token/``.
-        The password is never kept.
+        In order: ``token=``; the environment variable
+        ``ASTROQUERY_EXT_ATLAS_TOKEN`` (when no ``username`` is given); the
+        login stored by an earlier ``login(..., store_token=True)`` (keyring,
+        else a 0600 file), in this process or another: of ``username``, else of
+        the user who logged in last; otherwise the password of ``username``
+        (argument, ``ASTROQUERY_EXT_ATLAS_USERNAME``, ``conf.username``) is
+        taken from ``ASTROQUERY_EXT_ATLAS_PASSWORD``, the keyring (service
+        ``astroquery_ext.atlas``, account = user name) or a prompt on a
+        terminal, and exchanged for a token at ``auth-token/``.
 
         When a token has expired (HTTP 401 "Token has expired."), the next
         request renews it once the same way, without prompting; if no password
@@ -346,26 +380,39 @@ class AtlasClass(ServiceQuery):
 
         Parameters
         ----------
-        token : str, optional
-            A 40-character hex API token.
         username : str, optional
-            Log in as this user with a password (ignores stored tokens of others).
+            Log in as this user (a stored login of this user, else a password).
+        token : str, optional
+            A 40-character hex API token (no request is made).
+        store_password : bool
+            Keep the password in the keyring after a successful login.
+        reenter_password : bool
+            Ignore a stored password and stored login: ask for the password again.
         store_token : bool
-            Keep the token in the keyring for the next session.
+            Keep the token (keyring, else a 0600 file) so that a later
+            ``login()``, in this process or another, needs no password.
 
         Returns
         -------
-        True
+        bool
+            True.
 
         Raises
         ------
         LoginError
             No usable credentials, or the server refused them.
         """
+        if token is None and isinstance(username, str) and _TOKEN_TEXT.fullmatch(username.strip()):
+            # The signature before 0.3 was login(token, *, username): a token
+            # passed first still works, with a warning.
+            warnings.warn(f"{self.name}.login(token) with the token as first argument is deprecated: "
+                          f"the first argument is the user name; use {self.name}.login(token=...)",
+                          AstropyDeprecationWarning, stacklevel=2)
+            token, username = username, None
         if token is not None:
             token = self._check_token(token)
             state = AuthState(token=token, scheme=self.auth_scheme, principal=username,
-                              extra={"store": store_token})
+                              extra={"persist": store_token})
             if store_token:
                 self._save_session(state)
             return self._set_auth(state)
@@ -373,21 +420,23 @@ class AtlasClass(ServiceQuery):
             env_token = self._env(env_var(self.service, "token"))
             if env_token:
                 return self._set_auth(AuthState(token=self._check_token(env_token, "ASTROQUERY_EXT_ATLAS_TOKEN"),
-                                                scheme=self.auth_scheme, extra={"store": False}))
-            named = self._env(env_var(self.service, "username")) or conf.username or None
+                                                scheme=self.auth_scheme, extra={"persist": False}))
+        named = username or self._env(env_var(self.service, "username")) or conf.username or None
+        if store_token and not reenter_password:
             stored = self._load_session(named)
             if stored is not None and not stored.expired():
                 return self._set_auth(stored)
-            username = named
         try:
-            username = self.credentials.resolve("username", username)
+            username = self.credentials.resolve("username", named or self._default_username())
         except LoginError:
             raise LoginError(
                 f"No ATLAS credentials: call {self.name}.login(token=...) with your API token, or set "
-                f"ASTROQUERY_EXT_ATLAS_TOKEN; or log in with a password: {self.name}.login(username=...) "
-                f"with ASTROQUERY_EXT_ATLAS_PASSWORD set or the password in the keyring (service "
-                f"'astroquery_ext.atlas', account = user name).", service=self.service) from None
-        state = self._exchange_password(username, store=store_token)
+                f"ASTROQUERY_EXT_ATLAS_TOKEN; or log in with a password: {self.name}.login('username') "
+                f"with ASTROQUERY_EXT_ATLAS_PASSWORD set, the password in the keyring (service "
+                f"'astroquery_ext.atlas', account = user name; login(..., store_password=True) puts it "
+                f"there), or on a terminal.", service=self.service) from None
+        state = self._exchange_password(username, persist=store_token, use_store=not reenter_password,
+                                        keep_password=store_password)
         if store_token:
             self._save_session(state)
         return self._set_auth(state)
@@ -404,9 +453,11 @@ class AtlasClass(ServiceQuery):
                              f"(the value is not shown here)")
         return token.strip()
 
-    def _exchange_password(self, username: str, *, store: bool, prompt: bool = True) -> AuthState:
-        """POST auth-token/ with the user's password; the password lives only in this frame."""
-        password = self.credentials.resolve("password", account=username, prompt=prompt)
+    def _exchange_password(self, username: str, *, persist: bool, prompt: bool = True, use_store: bool = True,
+                           keep_password: bool = False) -> AuthState:
+        """POST auth-token/ with the user's password; the password lives only in this frame
+        (and in the keyring when ``keep_password``, after the server accepted it)."""
+        password = self.credentials.resolve("password", account=username, prompt=prompt, use_store=use_store)
         try:
             answer = self._json("POST", "auth-token/", data={"username": username, "password": password},
                                 auth="none", idempotent=False)
@@ -416,6 +467,9 @@ class AtlasClass(ServiceQuery):
                 f"name and password (ASTROQUERY_EXT_ATLAS_PASSWORD, or the keyring entry "
                 f"'astroquery_ext.atlas' / {username!r}).", status=exc.status, detail=exc.detail,
                 url=exc.url, service=self.service) from None
+        else:
+            if keep_password:
+                self.store.set(username, password)
         finally:
             del password
         if not isinstance(answer, Mapping) or not isinstance(answer.get("token"), str):
@@ -423,7 +477,7 @@ class AtlasClass(ServiceQuery):
         expires_in = answer.get("expires_in")
         expires_at = time.time() + float(expires_in) if isinstance(expires_in, (int, float)) else None
         return AuthState(token=answer["token"], scheme=self.auth_scheme, principal=username,
-                         expires_at=expires_at, extra={"store": store, "refreshed": bool(answer.get("refreshed"))})
+                         expires_at=expires_at, extra={"persist": persist, "refreshed": bool(answer.get("refreshed"))})
 
     def _refresh(self, state: AuthState) -> AuthState | None:
         # Called once on a 401: exchange the password again, from the environment
@@ -433,11 +487,9 @@ class AtlasClass(ServiceQuery):
             return None
         with no_prompt():
             try:
-                fresh = self._exchange_password(username, store=state.extra.get("store", False), prompt=False)
+                fresh = self._exchange_password(username, persist=self._keeps_login(state), prompt=False)
             except LoginError:
                 return None
-        if state.extra.get("store"):
-            self._save_session(fresh)
         return fresh
 
     def _stored_accounts(self, state):
@@ -767,6 +819,7 @@ class AtlasClass(ServiceQuery):
     def _fetch_objects(self, ids: np.ndarray, mjd: float | None, *, chunk_size: int, max_workers: int,
                        show_progress: bool) -> dict:
         chunks = chunked(ids.tolist(), chunk_size)
+        self._login_once()
         progress = BatchProgress(len(ids), show_progress)
         try:
             results = bounded_map(lambda chunk: self._fetch_chunk(chunk, mjd, progress), chunks,
@@ -816,6 +869,12 @@ class AtlasClass(ServiceQuery):
             raise RemoteServiceError(f"{self.name}: objects/ answered {str(answer)[:200]!r} instead of a "
                                      f"list of records", url=redact_url(self._url("objects/")),
                                      service=self.service)
+        wrong = result.check_ids(chunk)
+        if wrong:
+            raise RemoteServiceError(
+                f"{self.name}: objects/ answered records that do not belong to the request for "
+                f"{len(chunk)} ids: {wrong}. Nothing of this answer is used. Try again; report it to the "
+                f"service if it repeats.", url=redact_url(self._url("objects/")), service=self.service)
         if position != len(chunk):
             raise RemoteServiceError(
                 f"{self.name}: objects/ answered {position} records for {len(chunk)} ids; report this to "

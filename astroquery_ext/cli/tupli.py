@@ -173,7 +173,7 @@ class TupliCLI(ServiceCLI):
                            help="also keep the password in the keyring (to log in again when the token expires)")
 
     def login(self, client, args) -> None:
-        client.login(username=args.username, store_password=args.store_password, persist=not args.no_store)
+        client.login(username=args.username, store_password=args.store_password, store_token=not args.no_store)
 
     def whoami(self, client) -> str | None:
         return client.whoami()

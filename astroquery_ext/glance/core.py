@@ -25,6 +25,7 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 from astropy.table import Table
+from astropy.utils.exceptions import AstropyDeprecationWarning
 from erfa import ErfaWarning
 
 from astroquery_ext._base import (
@@ -147,9 +148,21 @@ class GlanceClass(ServiceQuery):
         if unknown:
             raise TypeError(f"unknown setting(s) {', '.join(unknown)}; the settings are {', '.join(SETTINGS)}")
         self._settings = {k: v for k, v in settings.items() if v is not None}
-        self._oauth = OAuthClient(self, self._endpoints)
-        self._exchanged: dict[str, tuple[str, float | None, float]] = {}
+        #: issuer -> its discovery document (``.well-known/openid-configuration``)
+        self._discovered: dict[str, dict] = {}
+
+    #: Exchanged tokens live in memory only: a pickle does not carry them.
+    _process_local = ServiceQuery._process_local + ("_exchange_lock", "_exchanged", "_oauth")
+
+    def _open_process_state(self) -> None:
+        super()._open_process_state()
         self._exchange_lock = threading.Lock()
+        if "_exchanged" not in vars(self):
+            self._exchanged: dict[str, tuple[str, float | None, float]] = {}
+        if "_oauth" in vars(self):
+            self._oauth._jwks_lock = threading.Lock()
+        else:
+            self._oauth = OAuthClient(self, self._endpoints)
 
     @classmethod
     def from_sandbox(cls, sandbox: Any, **overrides: Any) -> "GlanceClass":
@@ -182,23 +195,61 @@ class GlanceClass(ServiceQuery):
         """Root of the Glance web pages (``conf.web_base_url`` unless overridden)."""
         return str(self._setting("web_base_url")).rstrip("/")
 
+    def _explicit(self, name: str) -> bool:
+        """Whether a setting was chosen (overridden here, or ``conf`` changed from its default)."""
+        return name in self._settings or getattr(self.conf, name) != type(self.conf).__dict__[name].defaultvalue
+
+    def _discover(self, issuer: str) -> dict:
+        """The issuer's discovery document, fetched once per issuer and client object."""
+        known = self._discovered.get(issuer)
+        if known is not None:
+            return known
+        url = issuer.rstrip("/") + "/.well-known/openid-configuration"
+        try:
+            document = self._json("GET", url, auth="none", cache=False)
+        except (LoginError, NotFoundError, RemoteServiceError) as exc:
+            raise LoginError(
+                f"{self.name}: the login service's endpoints could not be found at {url} ({exc}). Check "
+                f"the issuer (conf.issuer, or GlanceClass(issuer=...)): it is the realm URL, e.g. "
+                f"'https://auth.cern.ch/auth/realms/cern'.", service=self.service) from None
+        if not isinstance(document, Mapping) or document.get("issuer") != issuer:
+            raise LoginError(
+                f"{self.name}: {url} is not the discovery document of the issuer {issuer!r} (it names "
+                f"{document.get('issuer') if isinstance(document, Mapping) else type(document).__name__!r}); "
+                f"check conf.issuer.", service=self.service)
+        self._discovered[issuer] = dict(document)
+        return self._discovered[issuer]
+
     def _endpoints(self) -> OIDCEndpoints:
+        """Where to log in. The endpoints of an issuer other than the default one are
+        discovered from its ``.well-known/openid-configuration``, unless set one by one:
+        a login against a local issuer never goes to the production endpoints."""
+        issuer = self._setting("issuer")
+        urls = ("authorization_endpoint", "token_endpoint", "jwks_uri", "revocation_endpoint",
+                "device_authorization_endpoint")
+        found: Mapping[str, Any] = {}
+        if self._explicit("issuer") and not all(self._explicit(name) for name in urls):
+            found = self._discover(issuer)
+
+        def url(name: str):
+            return self._setting(name) if self._explicit(name) or not found.get(name) else found[name]
+
         scopes = self._setting("scopes")
         scopes = tuple(scopes.split()) if isinstance(scopes, str) else tuple(scopes)
         return OIDCEndpoints(
-            issuer=self._setting("issuer"), authorization_endpoint=self._setting("authorization_endpoint"),
-            token_endpoint=self._setting("token_endpoint"), jwks_uri=self._setting("jwks_uri"),
-            client_id=self._setting("client_id"), revocation_endpoint=self._setting("revocation_endpoint") or None,
-            device_authorization_endpoint=self._setting("device_authorization_endpoint") or None,
+            issuer=issuer, authorization_endpoint=url("authorization_endpoint"),
+            token_endpoint=url("token_endpoint"), jwks_uri=url("jwks_uri"),
+            client_id=self._setting("client_id"), revocation_endpoint=url("revocation_endpoint") or None,
+            device_authorization_endpoint=url("device_authorization_endpoint") or None,
             scopes=scopes or ("openid",))
 
     # -- login ------------------------------------------------------------------------
 
-    def login(self, *, method: str = "browser", offline: bool = False, port: int | None = None,
-              open_browser: Callable[[str], Any] | None = None, token: str | None = None,
-              store_token: bool = True, force: bool = False, timeout: float | None = None,
-              login_hint: str | None = None, ask: Callable[[str], str] | None = None,
-              show: Callable[[dict], Any] | None = None) -> bool:
+    def login(self, username: str | None = None, *, token: str | None = None, store_token: bool = True,
+              method: str = "browser", offline: bool = False, port: int | None = None,
+              open_browser: Callable[[str], Any] | None = None, force: bool = False,
+              timeout: float | None = None, ask: Callable[[str], str] | None = None,
+              show: Callable[[dict], Any] | None = None, login_hint: str | None = None) -> bool:
         """Log in with CERN single sign-on (or with a token obtained elsewhere).
 
         A session stored by an earlier login (keyring, else a 0600 file) is
@@ -213,6 +264,16 @@ class GlanceClass(ServiceQuery):
 
         Parameters
         ----------
+        username : str, optional
+            The CERN user name to suggest to the login page (its ``login_hint``;
+            browser and manual logins). The password is typed at CERN's page,
+            never here.
+        token : str, optional
+            An API access token obtained elsewhere (also read from
+            ``ASTROQUERY_EXT_GLANCE_TOKEN``); sent as is, never stored, not renewed.
+        store_token : bool
+            Keep the session (login and refresh tokens) in the keyring so that
+            later logins, in this process or another, need no browser.
         method : {"browser", "manual", "device"}
             How to log in when no stored session can be used.
         offline : bool
@@ -222,29 +283,29 @@ class GlanceClass(ServiceQuery):
             Loopback port of the login redirect; default ``conf.callback_port``.
         open_browser : callable, optional
             Called with the login URL instead of opening the system browser.
-        token : str, optional
-            An API access token obtained elsewhere (also read from
-            ``ASTROQUERY_EXT_GLANCE_TOKEN``); sent as is, never stored, not renewed.
-        store_token : bool
-            Keep the session (login and refresh tokens) in the keyring so that
-            later logins, in this process or another, need no browser.
         force : bool
             Ignore a stored session.
         timeout : float, optional
             Seconds to wait for the login to complete; default ``conf.login_timeout``.
-        login_hint : str, optional
-            User name to suggest to the login page.
         ask : callable, optional
             ``method="manual"``: reads the pasted address (default `input`).
         show : callable, optional
             ``method="device"``: called with the device-authorization answer
             (``user_code``, ``verification_uri_complete``...); default prints them.
+        login_hint : str, optional
+            Deprecated name of ``username``.
 
         Returns
         -------
         bool
             True; failures raise `~astroquery_ext.exceptions.LoginError`.
         """
+        if login_hint is not None:
+            warnings.warn(f"{self.name}.login(login_hint=...) is deprecated: use {self.name}.login(username)",
+                          AstropyDeprecationWarning, stacklevel=2)
+            username = username or login_hint
+        if username is not None and (not isinstance(username, str) or not username.strip()):
+            raise ValueError(f"username must be a non-empty string (the CERN user name); got {username!r}")
         if method not in _METHODS:
             raise ValueError(f"method must be one of {', '.join(map(repr, _METHODS))}; got {method!r}")
         if token is not None or os.environ.get(env_var(self.service, "token")):
@@ -260,7 +321,7 @@ class GlanceClass(ServiceQuery):
             port = int(self._setting("callback_port") if port is None else port)
             state = self._oauth.login_with_browser(
                 port=port, timeout=timeout, offline=offline, open_browser=open_browser,
-                manual=method == "manual", ask=ask or input, login_hint=login_hint, persist=store_token,
+                manual=method == "manual", ask=ask or input, login_hint=username, persist=store_token,
                 redirect_host=self._setting("callback_host"))
         if store_token:
             with self.store.lock(self._session_account(None)):

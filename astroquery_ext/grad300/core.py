@@ -52,6 +52,9 @@ _ALIASES = {"tpi": "TPI", "image": "Images", "images": "Images", "spectrum": "Sp
 # What astropy says about files as RadioUniversePRO writes them (spec 10.1):
 # no padding after the last HDU (less than one 2880-byte block missing), and
 # the non-standard "DIAMETER =" card. Only these are silenced.
+#: The scan type a GRAD-300 file name states (``20250212-083213_TPI-GRAD300-SUN_01#_01#.fits``).
+_FILE_TYPE = re.compile(r"_(TPI|IMAGE|SPECTRUM|ONOFF)-", re.IGNORECASE)
+_FILE_TYPES = {"TPI": "TPI", "IMAGE": "Images", "SPECTRUM": "Spectrum", "ONOFF": "OnOff"}
 _PADDING_WARNING = re.compile(r"actual file length \((\d+)\) is smaller than the expected size \((\d+)\)")
 
 
@@ -142,8 +145,8 @@ class Grad300Class(ServiceQuery):
 
     # -- login -------------------------------------------------------------------
 
-    def login(self, username: str | None = None, *, token: str | None = None, store_token: bool = True,
-              store_password: bool = False, reenter_password: bool = False) -> bool:
+    def login(self, username: str | None = None, *, token: str | None = None, store_password: bool = False,
+              reenter_password: bool = False, store_token: bool = True) -> bool:
         """Log in with the account's e-mail address and password, or with a token.
 
         The password is never an argument: it comes from the environment
@@ -153,16 +156,18 @@ class Grad300Class(ServiceQuery):
         Parameters
         ----------
         username : str, optional
-            The e-mail address; default ``ASTROQUERY_EXT_GRAD300_USERNAME``, then ``conf.username``.
+            The e-mail address; default ``ASTROQUERY_EXT_GRAD300_USERNAME``, then
+            ``conf.username``, then the user whose login was stored last.
         token : str, optional
-            A token obtained elsewhere (no request is made).
-        store_token : bool
-            Keep the session token (keyring, else a 0600 file) and reuse it in a
-            later ``login()`` while it is valid, without asking for the password.
+            A token obtained elsewhere (no request is made; not stored).
         store_password : bool
             Keep the password in the keyring after a successful login.
         reenter_password : bool
-            Ignore a stored password and ask again.
+            Ignore a stored password and stored login: ask for the password again.
+        store_token : bool
+            Keep the session token (keyring, else a 0600 file) and reuse it in a
+            later ``login()``, in this process or another, while it is valid,
+            without asking for the password.
 
         Returns
         -------
@@ -170,10 +175,12 @@ class Grad300Class(ServiceQuery):
             True; failures raise `~astroquery_ext.exceptions.LoginError`.
         """
         if token is not None or (username is None and os.environ.get(env_var(self.service, "token"))):
+            # A token from elsewhere is used as given: not stored, not renewed.
             token = self.credentials.resolve("token", token, prompt=False)
-            return self._set_auth(AuthState(token=token, scheme=self.auth_scheme,
-                                            expires_at=jwt_expiry(token)))
-        username = self.credentials.resolve("username", username, default=self.conf.username or None)
+            return self._set_auth(AuthState(token=token, scheme=self.auth_scheme, expires_at=jwt_expiry(token),
+                                            extra={"persist": False}))
+        username = self.credentials.resolve("username", username,
+                                            default=self.conf.username or self._default_username())
         if store_token and not reenter_password:
             # A stored session is used only for the password given now, if one
             # is (environment, keyring): a wrong password never "logs in".
@@ -350,16 +357,26 @@ class Grad300Class(ServiceQuery):
                              get_query_payload=get_query_payload)
         if get_query_payload:
             return records
-        records = self._check_page(records, path)
+        records = self._check_page(records, path, scan_type)
         for record in records:
             record["scan_type"] = scan_type
         return self._scan_table(records, path=path, query=dict(params, scan_type=scan_type))
 
-    def _check_page(self, records: Any, path: str) -> list[dict]:
+    def _check_page(self, records: Any, path: str, scan_type: str) -> list[dict]:
+        """A page of the listing of ``scan_type``, checked to be one: a list of
+        scans, none whose file name says it is of another scan type."""
         if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
             raise RemoteServiceError(f"{self.name}: GET {path} answered {type(records).__name__}, not a list "
                                      f"of scans. Check that the server URL is the API root (…/api/v1/).",
                                      url=self._url(path), service=self.service)
+        for record in records:
+            named = _FILE_TYPE.search(str(record.get("file_name") or ""))
+            if named and _FILE_TYPES[named.group(1).upper()] != scan_type:
+                raise RemoteServiceError(
+                    f"{self.name}: GET {path} answered a page holding scan {record.get('id')!r} "
+                    f"({record.get('file_name')}), a {_FILE_TYPES[named.group(1).upper()]} scan: the page "
+                    f"cannot be the answer to this request, and is not used. Try again; report it to the "
+                    f"service if it repeats.", url=self._url(path), service=self.service)
         return records
 
     def query(self, scan_type: str | None = None, *, source: str | None = None, scan_name: str | None = None,
@@ -412,8 +429,7 @@ class Grad300Class(ServiceQuery):
                                    params=self._params(0, first, source, scan_name, date_from, date_to))
                         for kind in types]
             return payloads[0] if scan_type is not None else payloads
-        if self._auth is None:
-            self._auto_login()  # once, before the threads start
+        self._login_once()
         # Each type pages on its own (rounds of max_workers pages until a short
         # one: the listing has no total); one gate keeps max_workers requests
         # in flight over all types together.
@@ -428,7 +444,7 @@ class Grad300Class(ServiceQuery):
                 with gate:
                     answer = self._json("GET", path, auth="required", cache=cache,
                                         params=self._params(offset, limit, source, scan_name, date_from, date_to))
-                page = self._check_page(answer, path)
+                page = self._check_page(answer, path, kind)
                 ids = {r.get("id") for r in page}
                 with lock:
                     if page and ids <= seen:
@@ -563,8 +579,7 @@ class Grad300Class(ServiceQuery):
             raise TypeError(f"row_or_id must be a table row, a mapping or an integer id; "
                             f"got {type(row_or_id).__name__}")
         use_cache = ResponseCache.active(cache)
-        if self._auth is None:
-            self._auto_login()
+        self._login_once()
         job = self._job(row, Path("."), index="row_or_id")
         kind, scan_id = job.key["scan_type"], job.key["id"]
         job.name = f"{scan_id}.fits"
@@ -667,8 +682,8 @@ class Grad300Class(ServiceQuery):
             jobs.append(job)
         if len({(j.key["scan_type"], j.key["id"]) for j in jobs}) != len(jobs):
             raise ValueError("rows name the same scan more than once")
-        if jobs and self._auth is None:
-            self._auto_login()
+        if jobs:
+            self._login_once()
         try:
             results = download_many(self, jobs, max_workers=max_workers, show_progress=show_progress,
                                     overwrite=overwrite, auth="required", errors="raise")

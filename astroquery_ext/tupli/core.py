@@ -25,16 +25,18 @@ import math
 import os
 import re
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 from astropy.table import Table
+from astropy.utils.exceptions import AstropyDeprecationWarning
 
 from astroquery_ext._base import (
     AstroqueryExtError, AuthState, AuthorizationError, ConflictError, DownloadError, DownloadJob,
     LoginError, NotFoundError, ServiceQuery, bounded_map, check_max_workers, download_file,
-    jwt_expiry, warn_if_empty)
+    env_var, jwt_expiry, warn_if_empty)
 from astroquery_ext._base.args import text_arg
 from astroquery_ext._base.serialize import as_result
 from astroquery_ext.tupli import conf
@@ -104,31 +106,79 @@ class TupliClass(ServiceQuery):
 
     # -- accounts ----------------------------------------------------------------------
 
-    def login(self, username: str | None = None, password: str | None = None, *,
-              store_password: bool = False, persist: bool = True) -> bool:
-        """Log in; returns True or raises `~astroquery_ext.exceptions.LoginError`.
+    def login(self, username: str | None = None, *deprecated_password: str, token: str | None = None,
+              store_password: bool = False, reenter_password: bool = False, store_token: bool = True,
+              password: str | None = None, persist: bool | None = None) -> bool:
+        """Log in with a user name and password, or with a token.
+
+        In order: ``token=``; ``ASTROQUERY_EXT_TUPLI_TOKEN`` (when no
+        ``username`` is given); the login stored by an earlier
+        ``login(..., store_token=True)`` (keyring, else a 0600 file) in this
+        process or another, while its refresh token is valid: of ``username``,
+        else of the user who logged in last; otherwise the password of
+        ``username`` from ``ASTROQUERY_EXT_TUPLI_PASSWORD``, the keyring, or a
+        prompt on a terminal.
 
         Parameters
         ----------
         username : str, optional
             Default: ``ASTROQUERY_EXT_TUPLI_USERNAME``, then ``conf.username``,
-            then a prompt on a terminal.
-        password : str, optional
-            Default: ``ASTROQUERY_EXT_TUPLI_PASSWORD``, then the keyring, then a
-            prompt on a terminal. Without a password, a session stored by an
-            earlier ``login`` (whose refresh token is still valid) is reused.
+            then the user whose login was stored last, then a prompt on a terminal.
+        token : str, optional
+            An access token obtained elsewhere (no request is made; not stored, not renewed).
         store_password : bool
-            Keep the password in the keyring for later logins.
-        persist : bool
+            Keep the password in the keyring after a successful login.
+        reenter_password : bool
+            Ignore a stored password and stored login: ask for the password again.
+        store_token : bool
             Keep the tokens (keyring, else a 0600 file) so that later sessions
             and other processes reuse and renew them instead of logging in again.
+        password : str, optional
+            Deprecated (a password in code ends up in notebooks and shell
+            history): set ``ASTROQUERY_EXT_TUPLI_PASSWORD``, keep it in the
+            keyring with ``store_password=True``, or type it at the prompt.
+            Still used, with an `~astropy.utils.exceptions.AstropyDeprecationWarning`;
+            so is a password given as second positional argument.
+        persist : bool, optional
+            Deprecated name of ``store_token``.
+
+        Returns
+        -------
+        bool
+            True.
+
+        Raises
+        ------
+        LoginError
+            No usable credentials, or the server refused them.
         """
-        username = self.credentials.resolve("username", username, default=self.conf.username or None)
-        if password is None and persist:
+        if deprecated_password:
+            if len(deprecated_password) > 1 or password is not None:
+                raise TypeError(f"{self.name}.login() takes the user name as its only positional argument")
+            password = deprecated_password[0]
+        if password is not None:
+            warnings.warn(
+                f"{self.name}.login(password=...) is deprecated and will be removed: set "
+                f"ASTROQUERY_EXT_TUPLI_PASSWORD, keep the password in the keyring with "
+                f"login(username, store_password=True), or type it at the prompt",
+                AstropyDeprecationWarning, stacklevel=2)
+        if persist is not None:
+            warnings.warn(f"{self.name}.login(persist=...) is deprecated: use store_token=...",
+                          AstropyDeprecationWarning, stacklevel=2)
+            store_token = bool(persist)
+        if token is not None or (username is None and os.environ.get(env_var(self.service, "token"))):
+            # A token from elsewhere is used as given: not stored, not renewed.
+            token = self.credentials.resolve("token", token, prompt=False)
+            return self._set_auth(AuthState(token=token, scheme=self.auth_scheme, expires_at=jwt_expiry(token),
+                                            extra={"persist": False}))
+        username = self.credentials.resolve("username", username,
+                                            default=self.conf.username or self._default_username())
+        if password is None and store_token and not reenter_password:
             stored = self._load_session(username)
             if stored is not None and (stored.extra.get("refresh_expires_at") or math.inf) > time.time() + 5:
                 return self._set_auth(stored)
-        password = self.credentials.resolve("password", password, account=username)
+        password = self.credentials.resolve("password", password, account=username,
+                                            use_store=not reenter_password)
         answer = self._json("POST", "access/users/token", json={"username": username, "password": password},
                             auth="none")
         try:
@@ -136,10 +186,10 @@ class TupliClass(ServiceQuery):
         except (KeyError, TypeError):
             raise LoginError(f"{self.name}: the server's token answer has no access/refresh token; "
                              f"is {self.server} a Tupli server?", service=self.service) from None
-        state = self._state(access, refresh, username, persist)
+        state = self._state(access, refresh, username, store_token)
         if store_password:
             self.store.set(username, password)
-        if persist:
+        if store_token:
             self._save_session(state)
         return self._set_auth(state)
 
@@ -622,8 +672,7 @@ class TupliClass(ServiceQuery):
                 bodies.append(self._episode_body(benchmark_id, tuples, meta))
             except (ValueError, TypeError) as exc:
                 raise type(exc)(f"episodes[{i}]: {exc}") from None
-        if self._auth is None:
-            self._auto_login()  # once, before the threads start
+        self._login_once()
 
         def one(data: bytes):
             try:

@@ -254,7 +254,7 @@ def test_error_mapping(glance, glance_sandbox):
 
 def test_forbidden_user(glance_sandbox):
     guest = GlanceClass.from_sandbox(glance_sandbox)
-    guest.login(open_browser=browser, login_hint="guest", store_token=False)
+    guest.login("guest", open_browser=browser, store_token=False)
     assert guest._auth.principal == "guest"
     with pytest.raises(AuthorizationError, match="lacks the 'atlas-readers' role") as err:
         guest.query_triggers(cache=False)

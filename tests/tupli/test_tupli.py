@@ -10,6 +10,7 @@ import os
 import time
 import uuid
 import warnings
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -36,9 +37,15 @@ def sessions(tupli_sandbox, url):
     out = {}
     for name in ("alice", "bob", "admin"):
         c = TupliClass(server=url)
-        c.login(name, tupli_sandbox.credentials("tupli", name)["password"], persist=False)
+        _login(c, name, tupli_sandbox.credentials("tupli", name)["password"], store_token=False)
         out[name] = c._auth
     return out
+
+
+def _login(client, name, password, **kwargs):
+    """Log in with the password in the environment, as a script does (login() takes no password argument)."""
+    with mock.patch.dict(os.environ, {"ASTROQUERY_EXT_TUPLI_PASSWORD": password}):
+        return client.login(name, **kwargs)
 
 
 def _client(url, sessions, who):
@@ -119,7 +126,23 @@ def test_login_from_environment_persists_session_and_reuses_it(url, tupli_sandbo
 
 def test_wrong_password_is_a_login_error_with_the_servers_words(url):
     with pytest.raises(LoginError, match="Incorrect username or password"):
-        TupliClass(server=url).login("alice", "nope", persist=False)
+        _login(TupliClass(server=url), "alice", "nope", store_token=False)
+
+
+def test_password_argument_is_deprecated_but_still_works(url, user_state):
+    from astropy.utils.exceptions import AstropyDeprecationWarning
+    c = TupliClass(server=url)
+    with pytest.warns(AstropyDeprecationWarning, match=r"login\(password=...\) is deprecated.*"
+                                                       r"ASTROQUERY_EXT_TUPLI_PASSWORD"):
+        assert c.login("alice", "alice-password", store_token=False) is True
+    assert c.whoami() == "alice"
+    with pytest.warns(AstropyDeprecationWarning) as caught:
+        TupliClass(server=url).login("alice", password="alice-password", persist=False)
+    assert {str(w.message).split(" is deprecated")[0] for w in caught} == {
+        "Tupli.login(password=...)", "Tupli.login(persist=...)"}
+    assert not [k for k in user_state.keyring.entries if k[1].startswith("session:")]  # persist=False kept
+    with pytest.raises(TypeError, match="only positional argument"):
+        TupliClass(server=url).login("alice", "a", "b")
 
 
 def test_signup_change_password_and_delete_user(url, admin):
@@ -128,11 +151,11 @@ def test_signup_change_password_and_delete_user(url, admin):
     assert c.signup(name, "first-pw")["username"] == name
     with pytest.raises(ConflictError, match="User already exists"):
         c.signup(name, "again")
-    c.login(name, "first-pw", persist=False)
+    _login(c, name, "first-pw", store_token=False)
     c.change_password(name, "second-pw")
     with pytest.raises(LoginError):
-        TupliClass(server=url).login(name, "first-pw", persist=False)
-    TupliClass(server=url).login(name, "second-pw", persist=False)
+        _login(TupliClass(server=url), name, "first-pw", store_token=False)
+    _login(TupliClass(server=url), name, "second-pw", store_token=False)
     assert name in set(admin.list_users()["username"])
     c.delete_user(name)
     assert c.whoami() is None
@@ -470,7 +493,7 @@ def _refreshes(sb):
 def test_expired_access_token_is_refreshed_and_shared_through_the_store(short_tokens):
     url = short_tokens.url("tupli")
     c = TupliClass(server=url)
-    c.login("alice", "alice-password")
+    _login(c, "alice", "alice-password")
     first = c._auth.token
     time.sleep(2.0)  # access tokens live 1.8 s
     short_tokens.clear_request_log("tupli")
@@ -485,7 +508,7 @@ def test_expired_access_token_is_refreshed_and_shared_through_the_store(short_to
 
 def test_a_401_on_a_token_we_thought_valid_renews_once_and_repeats(short_tokens):
     c = TupliClass(server=short_tokens.url("tupli"))
-    c.login("bob", "bob-password", persist=False)
+    _login(c, "bob", "bob-password", store_token=False)
     c._set_auth(dataclasses.replace(c._auth, expires_at=None))  # unknown expiry: no early renewal
     time.sleep(2.0)
     short_tokens.clear_request_log("tupli")
@@ -497,7 +520,7 @@ def test_a_401_on_a_token_we_thought_valid_renews_once_and_repeats(short_tokens)
 
 def test_expired_refresh_token_asks_to_log_in_again(short_tokens):
     c = TupliClass(server=short_tokens.url("tupli"))
-    c.login("bob", "bob-password", persist=False)
+    _login(c, "bob", "bob-password", store_token=False)
     c._set_auth(dataclasses.replace(c._auth, extra={**c._auth.extra, "refresh_expires_at": time.time() - 1}))
     time.sleep(2.0)
     with pytest.raises(LoginError, match="Could not validate credentials.*login"):
