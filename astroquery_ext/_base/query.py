@@ -442,6 +442,10 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
         ``login(..., store_token=True)``), and opens its own HTTP session.
         """
         state = {k: v for k, v in vars(self).items() if k not in self._process_local}
+        # The copy talks to the server this client talks to now, whatever the
+        # configuration of the process it lands in (a spawned worker has its own ``conf``).
+        state["_server"], state["_timeout"] = self.server, self.timeout
+        state["_principal_hint"] = None
         auth = self._auth
         if auth is not None:
             state["_resume"] = auth.principal or True

@@ -154,6 +154,14 @@ class GlanceClass(ServiceQuery):
     #: Exchanged tokens live in memory only: a pickle does not carry them.
     _process_local = ServiceQuery._process_local + ("_exchange_lock", "_exchanged", "_oauth")
 
+    def __getstate__(self) -> dict:
+        state = super().__getstate__()
+        # The settings chosen here (overridden, or set in this process's conf) go
+        # with the copy, as ``server`` does; the endpoints of a chosen issuer are
+        # discovered from it there (or come with ``_discovered``).
+        state["_settings"] = {name: self._setting(name) for name in SETTINGS if self._explicit(name)}
+        return state
+
     def _open_process_state(self) -> None:
         super()._open_process_state()
         self._exchange_lock = threading.Lock()

@@ -374,7 +374,7 @@ class Grad300Class(ServiceQuery):
             if named and _FILE_TYPES[named.group(1).upper()] != scan_type:
                 raise RemoteServiceError(
                     f"{self.name}: GET {path} answered a page holding scan {record.get('id')!r} "
-                    f"({record.get('file_name')}), a {_FILE_TYPES[named.group(1).upper()]} scan: the page "
+                    f"({record.get('file_name')}), a scan of type {_FILE_TYPES[named.group(1).upper()]}: the page "
                     f"cannot be the answer to this request, and is not used. Try again; report it to the "
                     f"service if it repeats.", url=self._url(path), service=self.service)
         return records
