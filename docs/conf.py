@@ -100,6 +100,11 @@ if "doctest" in sys.argv:
     _cache.__enter__()
     _config = set_temp_config(os.path.join(_home, "config"))
     _config.__enter__()
+    # Worker processes of docs/processes.rst (spawn, Dask) find the same user
+    # state through the environment: astropy reads $XDG_*_HOME/astropy.
+    for _kind in ("config", "cache"):
+        os.makedirs(os.path.join(_home, _kind, "astropy"), exist_ok=True)
+        os.environ[f"XDG_{_kind.upper()}_HOME"] = os.path.join(_home, _kind)
     os.environ["PYTHON_KEYRING_BACKEND"] = "keyring.backends.fail.Keyring"
     import keyring
     import keyring.backends.fail

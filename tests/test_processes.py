@@ -325,3 +325,61 @@ def test_grad300_page_of_another_scan_type_is_an_error(grad300_raw, canned):
     with pytest.raises(RemoteServiceError, match="a scan of type Images"):
         client.list_scans("TPI", cache=False)
     assert len(client.list_scans("Images", cache=False)) == 3
+
+
+# -- docs/processes.rst: the recipe runs -------------------------------------------------------------
+
+
+def _rst_blocks(path):
+    """The page's testsetup/testcode blocks, each with the testoutput that follows it (or None)."""
+    lines = path.read_text().splitlines()
+    blocks, i = [], 0
+    while i < len(lines):
+        directive = lines[i].strip()
+        if directive in (".. testsetup::", ".. testcode::", ".. testoutput::"):
+            i += 1
+            while i < len(lines) and (not lines[i].strip() or lines[i].strip().startswith(":")):
+                i += 1
+            body = []
+            while i < len(lines) and (not lines[i].strip() or lines[i].startswith("    ")):
+                body.append(lines[i][4:])
+                i += 1
+            text = "\n".join(body).strip("\n") + "\n"
+            if directive == ".. testoutput::":
+                blocks[-1] = (blocks[-1][0], text)
+            else:
+                blocks.append((text, None))
+            continue
+        i += 1
+    return blocks
+
+
+@pytest.mark.parametrize("shared_user_state", ["file"], indirect=True)
+def test_the_processes_page_recipe_runs(atlas_sandbox, shared_user_state, monkeypatch):
+    """docs/processes.rst as the docs build runs it: fork and spawn pools and a Dask LocalCluster."""
+    import contextlib
+    import doctest
+    import io
+    import pathlib
+
+    pytest.importorskip("dask.distributed")
+    monkeypatch.setenv("DOCS_ATLAS_URL", atlas_sandbox.url("atlas"))
+    page = pathlib.Path(__file__).parents[1] / "docs" / "processes.rst"
+    blocks = _rst_blocks(page)
+    assert len(blocks) >= 5 and any("LocalCluster" in code for code, _ in blocks)
+    namespace: dict = {}
+    checker = doctest.OutputChecker()
+    flags = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
+    atlas_sandbox.clear_request_log("atlas")
+    for code, expected in blocks:
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            exec(compile(code, str(page), "exec"), namespace)
+        if expected is not None:
+            assert checker.check_output(expected, out.getvalue(), flags), (code, expected, out.getvalue())
+    results = namespace["results"]
+    assert set(results) == {"fork", "spawn", "dask"} and len(results["dask"].groups) > 200
+    # One password login (in the parent), none in the workers: they found the stored token.
+    paths = [e["path"] for e in atlas_sandbox.request_log("atlas")]
+    assert sum(p.endswith("auth-token/") for p in paths) == 1
+    assert sum(p.endswith("objects/") for p in paths) == 3 * len(namespace["chunks"])
