@@ -213,6 +213,40 @@ class TokenStore:
                     os.close(lock.fd)
                     lock.fd = None
 
+    # Who logged in last (user names, not secrets) -----------------------------
+
+    @property
+    def users_file(self) -> Path:
+        """``<astropy config dir>/astroquery_ext/last_users.json``: per service and server,
+        the user whose login was stored last (a private file; it holds no secret)."""
+        return self.directory.parent / "last_users.json"
+
+    def _read_users(self) -> dict[str, str]:
+        try:
+            with open(self.users_file, encoding="utf-8") as handle:
+                data = json.load(handle)
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def last_user(self, where: str) -> str | None:
+        """The user whose login was stored last for ``where`` (a server URL), or None."""
+        value = self._read_users().get(f"{self.service} {where}")
+        return value if isinstance(value, str) and value else None
+
+    def remember_user(self, where: str, username: str | None) -> None:
+        """Note ``username`` as the last user of ``where``; None forgets it."""
+        key = f"{self.service} {where}"
+        with self.lock("last_users"):
+            data = self._read_users()
+            if data.get(key) == username or (username is None and key not in data):
+                return
+            if username is None:
+                del data[key]
+            else:
+                data[key] = username
+            write_private(self.users_file, json.dumps(data, indent=1).encode())
+
     def __repr__(self) -> str:
         return f"<TokenStore {self.keyring_service}>"
 

@@ -666,7 +666,7 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
         hint = getattr(self, "_principal_hint", None)
         if hint:
             return hint
-        return self.store.get(self._last_user_account())
+        return self.store.last_user(self._where())
 
     def logout(self, *, forget: bool = False) -> None:
         """Forget the token held in memory and drop this user's cache entries.
@@ -689,9 +689,8 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
         if forget:
             for account in self._stored_accounts(state):
                 self.store.delete(account)
-            last = self._last_user_account()
-            if state is None or not state.principal or self.store.get(last) == state.principal:
-                self.store.delete(last)
+            if state is None or not state.principal or self.store.last_user(self._where()) == state.principal:
+                self.store.remember_user(self._where(), None)
 
     # Hooks a service overrides ------------------------------------------------
 
@@ -722,16 +721,17 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
         sandbox or staging login never shadows a production one."""
         return f"session:{principal or 'default'}@{self.server.rstrip('/')}"
 
-    def _last_user_account(self) -> str:
-        """Keyring account naming the user whose login was stored last for this server
-        (a user name, not a secret): how a bare ``login()`` in a new process finds it."""
-        return f"last-user@{self.server.rstrip('/')}"
+    def _where(self) -> str:
+        """This client's server, as stored logins are filed under it."""
+        return self.server.rstrip("/")
 
     def _save_session(self, state: AuthState) -> str:
         account = self._session_account(state.principal)
         where = self.store.set(account, state.to_json())
         if state.principal and account != self._session_account(None):  # sessions stored per user
-            self.store.set(self._last_user_account(), state.principal)
+            # How a bare login() in a new process finds it (a user name, kept
+            # apart from the secrets).
+            self.store.remember_user(self._where(), state.principal)
         return where
 
     def _load_session(self, principal: str | None) -> AuthState | None:
