@@ -403,7 +403,7 @@ class AtlasClass(ServiceQuery):
             No usable credentials, or the server refused them.
         """
         if token is None and isinstance(username, str) and _TOKEN_TEXT.fullmatch(username.strip()):
-            # The signature before 0.3 was login(token, *, username): a token
+            # The earlier signature was login(token, *, username): a token
             # passed first still works, with a warning.
             warnings.warn(f"{self.name}.login(token) with the token as first argument is deprecated: "
                           f"the first argument is the user name; use {self.name}.login(token=...)",
