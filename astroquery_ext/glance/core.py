@@ -384,7 +384,7 @@ class GlanceClass(ServiceQuery):
         try:
             fresh = self._oauth.refresh(state)
         except LoginError as exc:
-            if state.extra.get("persist"):
+            if self._keeps_login(state):
                 stored = self._load_session(None)
                 if stored is not None and stored.refresh_token == state.refresh_token:
                     self.store.delete(self._session_account(None))  # dead: do not offer it again

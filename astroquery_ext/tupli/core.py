@@ -212,7 +212,7 @@ class TupliClass(ServiceQuery):
         token = (answer or {}).get("token") or ((answer or {}).get("access_token") or {}).get("token")
         if not token:
             return None
-        return self._state(token, state.refresh_token, state.principal, state.extra.get("persist", False))
+        return self._state(token, state.refresh_token, state.principal, self._keeps_login(state))
 
     def _stored_accounts(self, state: AuthState | None) -> Iterable[str]:
         if state is None or not state.principal:
