@@ -273,24 +273,6 @@ class _ObjectsResult:
                 self.bulk[part].add(rows, atlas_id=np.repeat(np.array(ids, dtype=np.int64), counts))
                 rows.clear(), ids.clear(), counts.clear()
 
-
-def _read_objects(blocks, chunk: list[int], progress: BatchProgress) -> tuple[_ObjectsResult, ArrayStream, int]:
-    """Decode an objects/ answer block by block: (result, stream, records read).
-
-    The records of each block are decoded in one typed call and their light
-    curves turned into columns at once, so only one block's records are alive
-    at a time. A cut-off or malformed body raises `json.JSONDecodeError`.
-    """
-    result, stream, position = _ObjectsResult(), ArrayStream(_RECORDS, "the objects/ answer"), 0
-    for block in itertools.chain(blocks, [None]):
-        for batch in stream.feed_batches(b"" if block is None else block, final=block is None):
-            for record in batch:
-                result.add(record, chunk[position] if position < len(chunk) else -1)
-                position += 1
-                progress.advance(1)
-            result.flush()
-    return result, stream, position
-
     def check_ids(self, asked: list[int]) -> str | None:
         """Whether the records are the ones asked for: None, or what is wrong.
 
@@ -316,6 +298,24 @@ def _read_objects(blocks, chunk: list[int], progress: BatchProgress) -> tuple[_O
             problems.append(f"{len(twice)} id(s) answered twice ({', '.join(map(str, twice[:3]))}"
                             f"{' ...' if len(twice) > 3 else ''})")
         return "; ".join(problems) or None
+
+
+def _read_objects(blocks, chunk: list[int], progress: BatchProgress) -> tuple[_ObjectsResult, ArrayStream, int]:
+    """Decode an objects/ answer block by block: (result, stream, records read).
+
+    The records of each block are decoded in one typed call and their light
+    curves turned into columns at once, so only one block's records are alive
+    at a time. A cut-off or malformed body raises `json.JSONDecodeError`.
+    """
+    result, stream, position = _ObjectsResult(), ArrayStream(_RECORDS, "the objects/ answer"), 0
+    for block in itertools.chain(blocks, [None]):
+        for batch in stream.feed_batches(b"" if block is None else block, final=block is None):
+            for record in batch:
+                result.add(record, chunk[position] if position < len(chunk) else -1)
+                position += 1
+                progress.advance(1)
+            result.flush()
+    return result, stream, position
 
 
 # -- the client ------------------------------------------------------------------------
