@@ -678,7 +678,12 @@ class ArrayStream:
             cuts.append((first, end))
         out = []
         if cuts:
-            pieces = [b"[" + bytes(buf[a:b]) + b"]" for a, b in cuts]
+            pieces = []
+            with memoryview(buf) as view:
+                for a, b in cuts:  # one copy of each batch, with the brackets that make it an array
+                    piece = bytearray(b - a + 2)
+                    piece[0], piece[1:-1], piece[-1] = 0x5B, view[a:b], 0x5D
+                    pieces.append(piece)
             del buf[:cuts[-1][1]]
             pos -= cuts[-1][1]
             for piece in pieces:
