@@ -110,10 +110,10 @@ def tour_grad300(sandbox, out: Path) -> None:
 def tour_glance(sandbox, out: Path) -> None:
     import requests
 
-    from astroquery_ext.glance import F, GlanceClass
+    from astroquery_ext.glance import F
 
     heading("CERN ATLAS Glance")
-    glance = GlanceClass.from_sandbox(sandbox)
+    glance = sandbox.client("glance")
     print(">>> Glance.login()          # PKCE in a browser; here the sandbox's login page approves at once")
     glance.login(open_browser=lambda url: requests.get(url, timeout=30))
     print(glance)
@@ -182,6 +182,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m astroquery_ext.demo", description=__doc__.splitlines()[0])
     parser.add_argument("--output", default="demo-output", help="where plots and files go (default ./demo-output)")
     parser.add_argument("--services", nargs="+", default=list(SERVICES), choices=SERVICES, metavar="SERVICE")
+    parser.add_argument("--mode", choices=("production", "relaxed"), default="production",
+                        help="the sandbox's mode (default production: as the real services, ATLAS's "
+                             "100 requests an hour included; the tour stays well under it)")
     args = parser.parse_args(argv)
     try:
         require_extra("sandbox", "The demo tour")
@@ -198,7 +201,7 @@ def main(argv=None) -> int:
     print(f"Starting the sandbox ({', '.join(args.services)})...")
     failures = []
     with tempfile.TemporaryDirectory(prefix="astroquery-ext-demo-") as home, \
-            Sandbox(services=args.services) as sandbox, private_user_state(Path(home)):
+            Sandbox(services=args.services, mode=args.mode) as sandbox, private_user_state(Path(home)):
         for name in args.services:
             print(f"  {name:8s} {sandbox.url(name)}")
         for name in args.services:

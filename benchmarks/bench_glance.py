@@ -122,7 +122,7 @@ def main(argv=None) -> int:
 
     from astroquery_ext.sandbox import Sandbox
 
-    with tempfile.TemporaryDirectory() as tmp, Sandbox(services={"glance": {"n_analyses": n}}) as sandbox, \
+    with tempfile.TemporaryDirectory() as tmp, Sandbox(mode="relaxed", services={"glance": {"n_analyses": n}}) as sandbox, \
             set_temp_cache(tmp), set_temp_config(tmp):
         info = sandbox.info("glance")
         stare_env(info, Path(tmp) / "stare-home")
@@ -133,12 +133,10 @@ def main(argv=None) -> int:
         from stare import Glance as StareGlance
         from stare.auth import TokenManager
 
-        from astroquery_ext.glance import GlanceClass
-
         manager = TokenManager()
         manager.login(on_url_ready=browse)
         theirs = StareGlance(token_manager=manager)
-        ours = GlanceClass.from_sandbox(sandbox)
+        ours = sandbox.client("glance")
         ours.login(open_browser=lambda url: requests.get(url, timeout=10))
         theirs.analyses.search(limit=1)  # log in, exchange: not timed
         ours.query_leading_groups(cache=False)

@@ -282,7 +282,7 @@ def main(argv=None) -> int:
     keyring.set_keyring(_MemoryKeyring())
     with tempfile.TemporaryDirectory(prefix="bench-tupli-home-") as home, \
             set_temp_cache(os.path.join(home, "cache")), set_temp_config(os.path.join(home, "config")), \
-            Sandbox(services={"tupli": {"sample_data": False}}) as sandbox:
+            Sandbox(mode="relaxed", services={"tupli": {"sample_data": False}}) as sandbox:
         print(f"Tupli sandbox at {sandbox.url('tupli')} (pytupli {sandbox.info('tupli')['pytupli_version']})")
         run_episodes(sandbox, n, t, [float(ms) for ms in args.latency.split(",")])
         run_artifact(sandbox, size)

@@ -2,8 +2,12 @@
 
 Every service's sandbox is started at most once per test session (per xdist
 worker), the first time a test asks for ``<service>_sandbox``, with the app's
-own defaults (sized for tests). A test that needs other options or faults
-starts its own ``Sandbox``.
+own data sizes, in the sandbox's **relaxed** mode, named here on purpose: the
+suite makes thousands of requests (ATLAS allows 100 an hour in production) and
+tests our clients apart from the real servers' known bugs. A ``Sandbox(...)``
+started without ``mode=`` is production-like: the tests of production's
+behaviour (``tests/*/test_sandbox_*_production.py``, the quota tests) use that.
+A test that needs other options or faults starts its own ``Sandbox``.
 """
 
 from __future__ import annotations
@@ -37,14 +41,18 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+#: The mode of the shared sandboxes of the suite (see the module docs).
+SUITE_MODE = "relaxed"
+
+
 class _Sandboxes:
     def __init__(self):
-        self._running: dict[str, Sandbox] = {}
+        self._running: dict[tuple[str, str], Sandbox] = {}
 
-    def get(self, name: str) -> Sandbox:
-        if name not in self._running:
-            self._running[name] = Sandbox(services=[name]).start()
-        return self._running[name]
+    def get(self, name: str, mode: str = SUITE_MODE) -> Sandbox:
+        if (name, mode) not in self._running:
+            self._running[name, mode] = Sandbox(services=[name], mode=mode).start()
+        return self._running[name, mode]
 
     def stop_all(self):
         for sandbox in self._running.values():

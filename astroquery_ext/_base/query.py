@@ -828,7 +828,7 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
     # -- the retry policy (one for every send path) ---------------------------------
 
     def _retrying(self, attempt: Callable[[int], T], *, what: str, idempotent: bool = True,
-                  retries: int | None = None) -> T:
+                  retries: int | None = None, max_wait: float | None = None) -> T:
         """Run ``attempt(n)`` for n = 0, 1, ... until it returns: the one retry policy.
 
         Plain requests (`_http`), streamed responses (``_http(read=...)``),
@@ -854,6 +854,10 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
             ``attempt(n) -> value``; ``n`` counts from 0.
         what : str
             The operation, for messages (``"POST /objects/"``).
+        max_wait : float, optional
+            The longest ``Retry-After`` of an HTTP 429 waited out (default
+            ``retry_max_wait``); a caller that handles a quota itself passes 0
+            and gets the `RateLimitError` at once.
         """
         budget = self.max_retries if retries is None else retries
         n = 0
@@ -872,7 +876,10 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
                                  or "NewConnectionError" in repr(exc))
                     wait = None
                 wait = self._backoff(n) if wait is None else wait
-                if n >= budget or (acted and not idempotent) or wait > self.retry_max_wait:
+                limit = self.retry_max_wait
+                if max_wait is not None and isinstance(exc, Retryable) and exc.status == 429:
+                    limit = max_wait
+                if n >= budget or (acted and not idempotent) or wait > limit:
                     self._give_up(exc, what=what, attempts=n + 1, repeatable=idempotent or not acted)
                 log.debug("%s: %s: attempt %d failed (%s); again in %.2f s", self.service, what, n + 1,
                           type(exc).__name__, wait)
@@ -920,7 +927,8 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
     def _http(self, method: str, path: str, *, params=None, data=None, json=None, files=None,
               headers: "Mapping[str, str] | Callable[[], Mapping[str, str]] | None" = None, auth: str = "optional",
               idempotent: bool | None = None, stream: bool = False, retries: int | None = None,
-              timeout=None, read: Callable[[requests.Response], T] | None = None) -> Any:
+              timeout=None, read: Callable[[requests.Response], T] | None = None,
+              max_wait: float | None = None) -> Any:
         """Send a request (auth, retry policy, one renewal on 401); raise on any error status.
 
         Parameters
@@ -944,6 +952,9 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
             or ``read`` raising `Retryable`, repeats the whole request), the
             response is closed afterwards, and ``_http`` returns ``value``.
             Without it ``_http`` returns the response itself.
+        max_wait : float, optional
+            The longest ``Retry-After`` of an HTTP 429 waited out (default
+            ``retry_max_wait``); ``0`` raises `RateLimitError` at the first 429.
 
         Returns
         -------
@@ -991,7 +1002,7 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
                 finally:
                     response.close()
 
-        return self._retrying(attempt, what=what, idempotent=idempotent, retries=retries)
+        return self._retrying(attempt, what=what, idempotent=idempotent, retries=retries, max_wait=max_wait)
 
     # -- errors ------------------------------------------------------------------------
 

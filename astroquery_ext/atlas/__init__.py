@@ -27,6 +27,10 @@ class Conf(_config.ConfigNamespace):
         1000, "Object ids per objects/ request (the server accepts up to 50,000). Every request "
         "costs one unit of the 100 requests/hour quota whatever its size; smaller chunks make "
         "shorter requests and smaller answers.")
+    requests_per_hour = _config.ConfigItem(
+        100, "The account's request quota per hour (the service's throttle: 100 for users, more for "
+        "staff). Per-id writes say their cost against it before sending, and warn when a call "
+        "needs more than one hour's quota.")
     max_workers = _config.ConfigItem(
         2, "objects/ requests (and write calls) in flight at once, 1 to 16.")
     memo_timeout = _config.ConfigItem(

@@ -17,10 +17,14 @@ What it adds to the raw API:
 from __future__ import annotations
 
 import collections
+import datetime as _dt
 import itertools
 import json
+import logging
+import math
 import numbers
 import re
+import sys
 import threading
 import time
 import warnings
@@ -37,8 +41,9 @@ from astropy.utils.exceptions import AstropyDeprecationWarning, AstropyUserWarni
 from astroquery.utils import TableList
 
 from astroquery_ext._base import (
-    AstroqueryExtError, AuthorizationError, AuthState, InvalidQueryError, LoginError, RemoteServiceError,
-    Retryable, ServiceQuery, bounded_map, gc_paused, check_max_workers, chunked, env_var, no_prompt, records_to_table, redact_url,
+    AstroqueryExtError, AuthorizationError, AuthState, InvalidQueryError, LoginError, RateLimitError,
+    RemoteServiceError, Retryable, ServiceQuery, bounded_map, gc_paused, check_max_workers, chunked, env_var,
+    no_prompt, records_to_table, redact_url,
     warn_if_empty)
 from astroquery_ext._base.args import angle_arg, float_arg, iso_utc, position_arg, time_arg
 from astroquery_ext._base.download import BatchProgress
@@ -46,6 +51,8 @@ from astroquery_ext._base.serialize import as_result
 from astroquery_ext._base.tables import ArrayStream, RecordSchema, read_ahead
 from astroquery_ext.atlas import conf
 from astroquery_ext.atlas import fields as atlas_fields
+
+log = logging.getLogger("astroquery_ext")
 
 __all__ = ["AtlasClass", "Atlas", "parse_ids", "MAIN_LISTS", "CUSTOM_LISTS", "UnknownIdsWarning"]
 
@@ -320,6 +327,83 @@ def _read_objects(blocks, chunk: list[int], progress: BatchProgress) -> tuple[_O
 
 # -- the client ------------------------------------------------------------------------
 
+class _QuotaGate:
+    """How the per-id writes of one call meet the hourly quota (HTTP 429).
+
+    ``wait=False``: the first 429 closes the gate; ids not yet sent are not
+    sent, and the answer says when to retry. ``wait=True``: the first thread to
+    meet a 429 counts down the ``Retry-After`` on stderr while the others hold
+    before sending; then all go on.
+    """
+
+    def __init__(self, path: str, total: int, *, wait: bool, stream=None):
+        self.path, self.total, self.wait = path.rstrip("/"), total, wait
+        self.stream = stream if stream is not None else sys.stderr
+        self.lock = threading.Lock()
+        self.closed = False
+        self.retry_after: float | None = None
+        self.retry_at: float | None = None  # epoch seconds
+        self.resume_at = 0.0  # monotonic
+        self.done = 0
+
+    def before_send(self) -> bool:
+        while True:
+            with self.lock:
+                if self.closed:
+                    return False
+                delay = self.resume_at - time.monotonic()
+            if delay <= 0:
+                return True
+            time.sleep(min(delay, 0.2))
+
+    def sent(self) -> None:
+        with self.lock:
+            self.done += 1
+
+    def throttled(self, retry_after: float | None, index: int) -> bool:
+        """A 429: True to send the same id again (after waiting), False if it stays unsent."""
+        wait_s = 60.0 if retry_after is None else max(1.0, float(retry_after))
+        with self.lock:
+            if not self.wait:
+                if not self.closed:
+                    self.closed = True
+                    self.retry_after = wait_s
+                    self.retry_at = time.time() + wait_s
+                return False
+            resume = time.monotonic() + wait_s
+            counting = resume > self.resume_at + 0.5
+            if counting:
+                self.resume_at = resume
+        if counting:
+            self._countdown(wait_s)
+        return True
+
+    def _countdown(self, seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while True:
+            left = end - time.monotonic()
+            if left <= 0:
+                break
+            with self.lock:
+                done = self.done
+            minutes, secs = divmod(int(math.ceil(left)), 60)
+            self.stream.write(f"\r{self.path}: hourly quota used up after {done} of {self.total} ids; "
+                              f"going on in {minutes:02d}:{secs:02d} (Ctrl-C to stop) ")
+            self.stream.flush()
+            time.sleep(min(left, 1.0))
+        self.stream.write("\n")
+        self.stream.flush()
+
+    def retry_at_iso(self) -> str:
+        if self.retry_at is None:
+            return ""
+        return _dt.datetime.fromtimestamp(self.retry_at, _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def not_sent_info(self) -> str:
+        return (f"not sent: hourly quota used up (HTTP 429); send again after {self.retry_at_iso()}"
+                if self.retry_at is not None else "not sent")
+
+
 class AtlasClass(ServiceQuery):
     """Client of the ATLAS Transient Server.
 
@@ -333,8 +417,11 @@ class AtlasClass(ServiceQuery):
     Notes
     -----
     The service counts every request against a quota of 100 per hour per user
-    (HTTP 429 beyond it, which is waited out as ``Retry-After`` says when the
-    wait is short). Methods here use as few requests as the server allows.
+    (``conf.requests_per_hour``; HTTP 429 beyond it). Reads wait out a short
+    ``Retry-After`` and raise `RateLimitError` for a long one. Writes, one
+    request per id, say their cost before sending and, at a 429, return at
+    once with the ids not sent marked (``on_rate_limit="wait"`` waits
+    instead). Methods here use as few requests as the server allows.
     """
 
     service = "atlas"
@@ -820,6 +907,13 @@ class AtlasClass(ServiceQuery):
                        show_progress: bool) -> dict:
         chunks = chunked(ids.tolist(), chunk_size)
         self._login_once()
+        quota = int(conf.requests_per_hour)
+        if len(chunks) > quota:  # said before sending: a read this size cannot finish within the hour
+            warnings.warn(f"objects/: {len(ids)} ids in chunks of {chunk_size} = {len(chunks)} requests, more "
+                          f"than the quota of {quota} requests per hour per user: the call will stop with "
+                          f"RateLimitError when the quota runs out. Raise conf.chunk_size (the server takes "
+                          f"up to 50,000 ids per request) to need fewer requests.", AstropyUserWarning,
+                          stacklevel=4)
         progress = BatchProgress(len(ids), show_progress)
         try:
             results = bounded_map(lambda chunk: self._fetch_chunk(chunk, mjd, progress), chunks,
@@ -1044,40 +1138,94 @@ class AtlasClass(ServiceQuery):
     _SUCCESS = ("Row created.", "Duplicate row. Cannot add row.")
 
     def _write_each(self, path: str, ids: np.ndarray, payload_for, *, idempotent: bool,
-                    ok_when=None, extra: Mapping[str, Any] | None = None) -> Table:
-        """One POST per id; a Table of outcomes. Auth failures raise at once; others are rows."""
+                    ok_when=None, extra: Mapping[str, Any] | None = None,
+                    on_rate_limit: str = "return") -> Table:
+        """One POST per id; a Table of outcomes. Auth failures raise at once; others are rows.
+
+        Each call costs one request of the hourly quota: the cost is said
+        before anything is sent (a warning when it exceeds the quota). On HTTP
+        429, ``on_rate_limit="return"`` stops at once and returns the outcomes
+        so far, the ids not sent marked ``sent=False`` with when to retry;
+        ``"wait"`` waits as the server says, with a countdown on stderr, and goes on.
+        """
+        if on_rate_limit not in ("return", "wait"):
+            raise ValueError(f"on_rate_limit must be 'return' (stop at the first HTTP 429 and return the "
+                             f"outcomes so far) or 'wait' (wait as the server says, then go on); "
+                             f"got {on_rate_limit!r}")
         max_workers = check_max_workers(int(conf.max_workers), self.max_workers_limit)
         ok_when = ok_when or (lambda status, info: info in self._SUCCESS)
+        self._announce_cost(path, len(ids), on_rate_limit)
+        gate = _QuotaGate(path, len(ids), wait=on_rate_limit == "wait")
+
+        def not_sent(oid, status=0):
+            return {"atlas_id": oid, "status": status, "sent": False, "ok": False, "info": gate.not_sent_info()}
 
         def one(item):
             index, oid = item
-            try:
-                response = self._http("POST", path, data=payload_for(index, oid), auth="required",
-                                      idempotent=idempotent)
-            except (LoginError, AuthorizationError):
-                raise
-            except AstroqueryExtError as exc:
-                detail = exc.detail or str(exc)
-                return {"atlas_id": oid, "status": exc.status or 0, "info": detail,
-                        "ok": bool(exc.status and ok_when(exc.status, detail))}
+            while True:
+                if not gate.before_send():
+                    return not_sent(oid)
+                try:
+                    # A 429 comes straight back here (max_wait=0): the gate decides, not a silent sleep.
+                    response = self._http("POST", path, data=payload_for(index, oid), auth="required",
+                                          idempotent=idempotent, max_wait=0)
+                except (LoginError, AuthorizationError):
+                    raise
+                except RateLimitError as exc:  # the server did not act on it: not sent
+                    if gate.throttled(exc.retry_after, index):
+                        continue
+                    return not_sent(oid, 429)
+                except AstroqueryExtError as exc:
+                    detail = exc.detail or str(exc)
+                    return {"atlas_id": oid, "status": exc.status or 0, "sent": True, "info": detail,
+                            "ok": bool(exc.status and ok_when(exc.status, detail))}
+                break
+            gate.sent()
             status = response.status_code
             try:
                 body = response.json() if response.content.strip() else {}
             except ValueError:
                 body = {}
             info = body.get("info", body.get("Error", "")) if isinstance(body, Mapping) else str(body)
-            return {"atlas_id": oid, "status": status, "info": info or "", "ok": bool(ok_when(status, info))}
+            return {"atlas_id": oid, "status": status, "sent": True, "info": info or "",
+                    "ok": bool(ok_when(status, info))}
 
         rows = bounded_map(one, list(enumerate(ids.tolist())), max_workers=max_workers)
         table = self._table(rows, atlas_fields.OUTCOME_FIELDS, path=path, what="ids", query=dict(extra or {}),
                             warn_empty=False)
-        failed = int((~np.asarray(table["ok"])).sum())
+        unsent = int((~np.asarray(table["sent"], dtype=bool)).sum())
+        if gate.retry_at is not None:
+            table.meta["retry_after"] = gate.retry_after
+            table.meta["retry_at"] = gate.retry_at_iso()
+        if unsent:
+            warnings.warn(f"{path.rstrip('/')}: the hourly quota ran out (HTTP 429) after {len(table) - unsent} "
+                          f"of {len(table)} ids; {unsent} were not sent (sent=False in the result). "
+                          f"Send them again after {gate.retry_at_iso()} (in {gate.retry_after:.0f} s): e.g. "
+                          f"result[~result['sent']]['atlas_id'], or pass on_rate_limit='wait' to wait "
+                          f"instead.", AstropyUserWarning, stacklevel=3)
+        failed = int((~np.asarray(table["ok"], dtype=bool) & np.asarray(table["sent"], dtype=bool)).sum())
         if failed:
             warnings.warn(f"{failed} of {len(table)} {path.rstrip('/')} calls did not succeed; see the 'info' "
                           f"column of the result", AstropyUserWarning, stacklevel=3)
         return table
 
-    def add_to_custom_list(self, ids, list) -> Table:
+    def _announce_cost(self, path: str, n: int, on_rate_limit: str) -> None:
+        """Say what a per-id write costs against the hourly quota, before sending it."""
+        quota = int(conf.requests_per_hour)
+        message = (f"{path.rstrip('/')}: {n} id(s) = {n} request(s), one per id, against the quota of "
+                   f"{quota} requests per hour per user (shared with every other call of this account)")
+        if n <= quota:
+            log.info(message)
+            return
+        hours = math.ceil(n / quota) - 1
+        then = ("stops at the first HTTP 429 and returns the outcomes so far, the ids not sent marked "
+                "sent=False with when to retry (on_rate_limit='wait' waits instead)"
+                if on_rate_limit == "return" else
+                "waits at each HTTP 429 as the server says, with a countdown (Ctrl-C stops it)")
+        warnings.warn(f"{message}: more than one hour's quota, so at least {hours} h more of waiting. "
+                      f"The call {then}.", AstropyUserWarning, stacklevel=4)
+
+    def add_to_custom_list(self, ids, list, *, on_rate_limit: str = "return") -> Table:
         """Add objects to a custom list (``objectgroups/``, one request per id).
 
         Parameters
@@ -1086,11 +1234,16 @@ class AtlasClass(ServiceQuery):
             ATLAS ids.
         list : str or int
             A custom list name (`CUSTOM_LISTS`) or id.
+        on_rate_limit : {"return", "wait"}
+            At HTTP 429 (the hourly quota used up): ``"return"`` (default)
+            stops sending and returns at once, the ids not sent marked
+            ``sent=False`` and ``meta["retry_at"]`` saying when to send them;
+            ``"wait"`` waits as the server says, with a countdown, and goes on.
 
         Returns
         -------
         `~astropy.table.Table`
-            Per id: ``ok`` (now on the list: created or already there),
+            Per id: ``sent``, ``ok`` (now on the list: created or already there),
             ``status`` and ``info`` (the server's words, e.g. ``"Row created."``,
             ``"Duplicate row. Cannot add row."``, ``"Object does not exist."``).
         """
@@ -1098,10 +1251,22 @@ class AtlasClass(ServiceQuery):
         group = _custom_list_arg(list)
         return self._write_each("objectgroups/", ids,
                                 lambda i, oid: {"objectid": str(oid), "objectgroupid": str(group)},
-                                idempotent=True, extra={"list_id": group})
+                                idempotent=True, extra={"list_id": group}, on_rate_limit=on_rate_limit)
 
-    def remove_from_custom_list(self, ids, list) -> Table:
+    def remove_from_custom_list(self, ids, list, *, on_rate_limit: str = "return") -> Table:
         """Remove objects from a custom list (``objectgroupsdelete/``, one request per id).
+
+        Parameters
+        ----------
+        ids : int, str or sequence
+            ATLAS ids.
+        list : str or int
+            A custom list name (`CUSTOM_LISTS`) or id.
+        on_rate_limit : {"return", "wait"}
+            At HTTP 429 (the hourly quota used up): ``"return"`` (default)
+            stops sending and returns at once, the ids not sent marked
+            ``sent=False`` and ``meta["retry_at"]`` saying when to send them;
+            ``"wait"`` waits as the server says, with a countdown, and goes on.
 
         Returns
         -------
@@ -1114,9 +1279,9 @@ class AtlasClass(ServiceQuery):
         return self._write_each("objectgroupsdelete/", ids,
                                 lambda i, oid: {"objectid": str(oid), "objectgroupid": str(group)},
                                 idempotent=False, ok_when=lambda status, info: status == 204,
-                                extra={"list_id": group})
+                                extra={"list_id": group}, on_rate_limit=on_rate_limit)
 
-    def set_detection_list(self, ids, list, *, insert_date=None) -> Table:
+    def set_detection_list(self, ids, list, *, insert_date=None, on_rate_limit: str = "return") -> Table:
         """Move objects to another main list (``objectdetectionlist/``, one request per id).
 
         Parameters
@@ -1128,6 +1293,11 @@ class AtlasClass(ServiceQuery):
         insert_date : `~astropy.time.Time`, datetime, str or float, optional
             When the move is dated (default: now, on the server); any time
             ``since`` takes.
+        on_rate_limit : {"return", "wait"}
+            At HTTP 429 (the hourly quota used up): ``"return"`` (default)
+            stops sending and returns at once, the ids not sent marked
+            ``sent=False`` and ``meta["retry_at"]`` saying when to send them;
+            ``"wait"`` waits as the server says, with a countdown, and goes on.
 
         Returns
         -------
@@ -1148,7 +1318,7 @@ class AtlasClass(ServiceQuery):
             return data
 
         return self._write_each("objectdetectionlist/", ids, payload, idempotent=True,
-                                extra={"list_id": target})
+                                extra={"list_id": target}, on_rate_limit=on_rate_limit)
 
     # -- VRA tables ----------------------------------------------------------------------
 
@@ -1207,12 +1377,22 @@ class AtlasClass(ServiceQuery):
                               cache=cache, get_query_payload=get_query_payload)
 
     def add_vra_scores(self, ids, *, preal=None, pgal=None, pfast=None, rank=None, rank_alt1=None,
-                       is_gal_cand=None, debug: bool = False, insert_date=None) -> Table:
+                       is_gal_cand=None, debug: bool = False, insert_date=None,
+                       on_rate_limit: str = "return") -> Table:
         """Append VRA score rows (``vrascores/``, one request per id; every call adds a row).
 
         Each value is one number for all ids or a sequence with one per id;
         ``preal``, ``pgal`` and ``pfast`` are probabilities (0 to 1).
-        Writes that may have reached the server are never repeated.
+        Writes that may have reached the server are never repeated (a 429
+        means the server did not act, so a throttled id is "not sent").
+
+        Parameters
+        ----------
+        on_rate_limit : {"return", "wait"}
+            At HTTP 429 (the hourly quota used up): ``"return"`` (default)
+            stops sending and returns at once, the ids not sent marked
+            ``sent=False`` and ``meta["retry_at"]`` saying when to send them;
+            ``"wait"`` waits as the server says, with a countdown, and goes on.
 
         Returns
         -------
@@ -1243,30 +1423,48 @@ class AtlasClass(ServiceQuery):
                 data["insertdate"] = when
             return data
 
-        return self._write_each("vrascores/", ids, payload, idempotent=False)
+        return self._write_each("vrascores/", ids, payload, idempotent=False, on_rate_limit=on_rate_limit)
 
     def query_vra_todo(self, ids=None, *, since=None, cache: bool = True, get_query_payload: bool = False) -> Table:
         """The VRA to-do list (``vratodolist/``): all entries, those of some ids, or those since a time."""
         return self._vra_read("vratodolist/", atlas_fields.VRA_TODO_FIELDS, ids, since=since, cache=cache,
                               get_query_payload=get_query_payload)
 
-    def add_vra_todo(self, ids, *, insert_date=None) -> Table:
-        """Put objects on the VRA to-do list (``vratodo/``, one request per id)."""
+    def add_vra_todo(self, ids, *, insert_date=None, on_rate_limit: str = "return") -> Table:
+        """Put objects on the VRA to-do list (``vratodo/``, one request per id).
+
+        Parameters
+        ----------
+        on_rate_limit : {"return", "wait"}
+            At HTTP 429 (the hourly quota used up): ``"return"`` (default)
+            stops sending and returns at once, the ids not sent marked
+            ``sent=False`` and ``meta["retry_at"]`` saying when to send them;
+            ``"wait"`` waits as the server says, with a countdown, and goes on.
+        """
         ids = parse_ids(ids)
         when = _datetime_arg(insert_date, "insert_date")
         return self._write_each("vratodo/", ids, lambda i, oid: {"objectid": str(oid), **(
-            {"insertdate": when} if when else {})}, idempotent=True)
+            {"insertdate": when} if when else {})}, idempotent=True, on_rate_limit=on_rate_limit)
 
     def query_vra_rank(self, ids=None, *, since=None, cache: bool = True, get_query_payload: bool = False) -> Table:
         """VRA ranks (``vraranklist/``): one row per ranked object."""
         return self._vra_read("vraranklist/", atlas_fields.VRA_RANK_FIELDS, ids, since=since, cache=cache,
                               get_query_payload=get_query_payload)
 
-    def set_vra_rank(self, ids, rank, *, rank_alt1=None, is_gal_cand=None, insert_date=None) -> Table:
+    def set_vra_rank(self, ids, rank, *, rank_alt1=None, is_gal_cand=None, insert_date=None,
+                     on_rate_limit: str = "return") -> Table:
         """Set the VRA rank of objects (``vrarank/``: one row per object, replaced on each call).
 
         ``rank`` (required), ``rank_alt1`` and ``is_gal_cand`` are one value
         for all ids or one per id.
+
+        Parameters
+        ----------
+        on_rate_limit : {"return", "wait"}
+            At HTTP 429 (the hourly quota used up): ``"return"`` (default)
+            stops sending and returns at once, the ids not sent marked
+            ``sent=False`` and ``meta["retry_at"]`` saying when to send them;
+            ``"wait"`` waits as the server says, with a countdown, and goes on.
         """
         ids = parse_ids(ids)
         n = len(ids)
@@ -1287,7 +1485,7 @@ class AtlasClass(ServiceQuery):
                 data["insertdate"] = when
             return data
 
-        return self._write_each("vrarank/", ids, payload, idempotent=True)
+        return self._write_each("vrarank/", ids, payload, idempotent=True, on_rate_limit=on_rate_limit)
 
     # -- names ----------------------------------------------------------------------------
 

@@ -171,6 +171,7 @@ VRA_RANK_FIELDS = [
 ]
 OUTCOME_FIELDS = [
     Field("atlas_id", "int64"),
+    Field("sent", "bool", description="the request reached the server (False: not sent, quota used up)"),
     Field("ok", "bool", description="the object is now in the state asked for"),
     Field("status", "int64", description="HTTP status of the call"),
     Field("info", "str", description="the server's own words"),

@@ -127,7 +127,7 @@ class GlanceClass(ServiceQuery):
         ``issuer``, ``authorization_endpoint``, ``token_endpoint``,
         ``revocation_endpoint``, ``jwks_uri``, ``device_authorization_endpoint``,
         ``client_id``, ``scopes``, ``exchange_audience``, ``callback_host`` and
-        ``callback_port`` (see `from_sandbox`).
+        ``callback_port`` (a sandbox's client: ``Sandbox.client("glance")``).
 
     Examples
     --------
@@ -171,27 +171,6 @@ class GlanceClass(ServiceQuery):
             self._oauth._jwks_lock = threading.Lock()
         else:
             self._oauth = OAuthClient(self, self._endpoints)
-
-    @classmethod
-    def from_sandbox(cls, sandbox: Any, **overrides: Any) -> "GlanceClass":
-        """A client pointed at a running sandbox (`astroquery_ext.sandbox.Sandbox`).
-
-        Parameters
-        ----------
-        sandbox : Sandbox or dict
-            A started sandbox that runs ``glance``, or its ``sandbox.info("glance")``
-            dict (whose ``api_url`` is then the server).
-        **overrides
-            Constructor arguments that win over the sandbox's values.
-        """
-        if isinstance(sandbox, Mapping):
-            info, server = sandbox, sandbox["api_url"].rstrip("/") + "/"
-        else:
-            info, server = sandbox.info("glance"), sandbox.url("glance")
-        kwargs: dict[str, Any] = {name: info[name] for name in SETTINGS if name in info}
-        kwargs.update(server=server, callback_host="127.0.0.1", callback_port=0)
-        kwargs.update(overrides)
-        return cls(**kwargs)
 
     # -- settings, read at call time ------------------------------------------------
 

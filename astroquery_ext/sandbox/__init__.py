@@ -2,8 +2,15 @@
 
 >>> from astroquery_ext.sandbox import Sandbox
 >>> with Sandbox(services=["atlas"]) as sb:            # doctest: +SKIP
-...     Atlas = AtlasClass(server=sb.url("atlas"))
+...     Atlas = sb.client("atlas")
 ...     Atlas.login(token=sb.credentials("atlas")["token"])
+
+By default every service behaves as the real one does wherever that is known
+(ATLAS allows 100 requests an hour, Glance has its known server bugs...), and
+where it is not, as the more demanding choice: code that passes here should
+not fail there. ``mode="relaxed"`` (for every service, or a dict by service)
+switches the known differences the lenient way, for test suites that need many
+requests or no server bugs; :mod:`astroquery_ext.sandbox._modes` lists them.
 
 Each service runs in its own process (so a benchmark's client and server do
 not share a GIL) on 127.0.0.1, on a free port unless one is given. Sample
@@ -38,6 +45,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from astroquery_ext._base.extras import require_extra
+from astroquery_ext.sandbox import _modes
 from astroquery_ext.sandbox.faults import Fault
 
 __all__ = ["Sandbox", "Fault", "AVAILABLE_SERVICES", "SandboxError"]
@@ -47,6 +55,13 @@ __all__ = ["Sandbox", "Fault", "AVAILABLE_SERVICES", "SandboxError"]
 AVAILABLE_SERVICES = ("atlas", "grad300", "glance", "tupli", "testbed")
 
 _PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])
+
+
+#: The client class of each service `Sandbox.client` builds: (module, class).
+_CLIENTS = {"atlas": ("astroquery_ext.atlas", "AtlasClass"),
+            "grad300": ("astroquery_ext.grad300", "Grad300Class"),
+            "glance": ("astroquery_ext.glance", "GlanceClass"),
+            "tupli": ("astroquery_ext.tupli", "TupliClass")}
 
 
 class SandboxError(RuntimeError):
@@ -88,11 +103,18 @@ class Sandbox:
     tls : bool
         Serve HTTPS with a certificate signed by a CA made for this sandbox
         (under ``data_dir/tls/``; see `ca_file`). Needs ``cryptography``.
+    mode : {"production", "relaxed"} or dict
+        ``"production"`` (the default): throttles, validation, error formats
+        and known server bugs as the real services have them. ``"relaxed"``:
+        those differences switched the lenient way (see ``docs/sandbox.rst``).
+        A dict gives the mode by service (others: production). Options given
+        in ``services`` win over both.
     """
 
     def __init__(self, services: Iterable[str] | Mapping[str, dict] = ("atlas", "grad300", "glance", "tupli"),
                  *, data_dir=None, seed: int = 0, faults=None, ports: Mapping[str, int] | None = None,
-                 startup_timeout: float = 120.0, log_level: str = "warning", tls: bool = False):
+                 startup_timeout: float = 120.0, log_level: str = "warning", tls: bool = False,
+                 mode: str | Mapping[str, str] = "production"):
         if isinstance(services, str):
             services = [services]
         options = dict(services) if isinstance(services, Mapping) else {s: {} for s in services}
@@ -103,7 +125,16 @@ class Sandbox:
         if not options:
             raise ValueError("services must name at least one service")
         require_extra("sandbox", "The sandbox")
-        self._options = {name: dict(opts or {}) for name, opts in options.items()}
+        if isinstance(mode, Mapping):
+            unknown = set(mode) - set(options)
+            if unknown:
+                raise ValueError(f"mode names services not started: {', '.join(sorted(unknown))}")
+            modes = {name: mode.get(name, "production") for name in options}
+        else:
+            modes = {name: mode for name in options}
+        self._modes = {name: _modes.check_mode(m, name) for name, m in modes.items()}
+        self._options = {name: _modes.options_for(name, self._modes[name], opts)
+                         for name, opts in options.items()}
         self._seed = int(seed)
         self._faults = self._faults_by_service(faults)
         self._ports = dict(ports or {})
@@ -170,6 +201,39 @@ class Sandbox:
     @property
     def services(self) -> tuple[str, ...]:
         return tuple(self._options)
+
+    def mode(self, service: str) -> str:
+        """``"production"`` or ``"relaxed"``: how close to the real service ``service`` runs."""
+        if service not in self._modes:
+            raise KeyError(f"sandbox service {service!r} is not part of this sandbox; "
+                           f"services: {', '.join(self._modes)}")
+        return self._modes[service]
+
+    def options(self, service: str) -> dict:
+        """The options ``service`` was started with (its mode's values, then the ones given)."""
+        self.mode(service)
+        return dict(self._options[service])
+
+    def client(self, service: str, **overrides: Any):
+        """A new client of ``service`` pointed at this sandbox (not logged in).
+
+        ``Sandbox.client("atlas")`` is ``AtlasClass(server=sandbox.url("atlas"))``;
+        for Glance it also points the OIDC endpoints at the sandbox's provider
+        and the login callback at 127.0.0.1 on a free port (what the app puts
+        in its info under ``client_settings``). ``overrides`` are
+        constructor arguments that win over the sandbox's values. Log in as
+        with the real service, e.g. ``client.login(token=sandbox.credentials("atlas")["token"])``.
+        """
+        import importlib
+
+        if service not in _CLIENTS:
+            raise ValueError(f"the sandbox offers clients of {', '.join(_CLIENTS)}, not {service!r}")
+        module_name, class_name = _CLIENTS[service]
+        cls = getattr(importlib.import_module(module_name), class_name)
+        # A service app may hand over more constructor arguments in its info (Glance: its OIDC provider).
+        kwargs: dict[str, Any] = {"server": self.url(service), **self.info(service).get("client_settings", {})}
+        kwargs.update(overrides)
+        return cls(**kwargs)
 
     @property
     def data_dir(self) -> Path:

@@ -143,7 +143,7 @@ def _f(x, nd):
 
 
 def _js(value) -> str:
-    return json.dumps(value)
+    return json.dumps(value, separators=(",", ":"))
 
 
 # -- the catalogue -----------------------------------------------------------
@@ -515,21 +515,21 @@ class Catalogue:
         lc_rows = []
         for k, mg, me, rra, rdec, px, py, ma, mi, phi, dt, chin, sc, dp, wp, df in cols:
             lc_rows.append((mjd_l[k], (
-                f'{{"id": {oid}, "mag": {mg!r}, "magerr": {me!r}, "mjd": {mjd_l[k]!r}, "exptime": 30.0, '
-                f'"filter": "{filt_l[k]}", "zp": {zp_l[k]!r}, "expname": "{expnames[k]}", "ra": {rra!r}, '
-                f'"dec": {rdec!r}, "atlas_metadata_id": {exp_ids[k]}, "pointing": "{pt}", "mag5sig": {mag5[k]!r}, '
-                f'"x": {px!r}, "y": {py!r}, "major": {ma!r}, "minor": {mi!r}, "phi": {phi!r}, "det": {dt}, '
-                f'"chin": {chin!r}, "pvr": {sc[0]}, "ptr": {sc[1]}, "pmv": {sc[2]}, "pkn": {sc[3]}, '
-                f'"pno": {sc[4]}, "pbn": {sc[5]}, "pcr": {sc[6]}, "pxt": {sc[7]}, "psc": {sc[8]}, '
-                f'"dup": {dp}, "wpflx": {wp!r}, "dflx": {df!r}, "date_inserted": "{inserted[k]}"}}')))
+                f'{{"id":{oid},"mag":{mg!r},"magerr":{me!r},"mjd":{mjd_l[k]!r},"exptime":30.0,'
+                f'"filter":"{filt_l[k]}","zp":{zp_l[k]!r},"expname":"{expnames[k]}","ra":{rra!r},'
+                f'"dec":{rdec!r},"atlas_metadata_id":{exp_ids[k]},"pointing":"{pt}","mag5sig":{mag5[k]!r},'
+                f'"x":{px!r},"y":{py!r},"major":{ma!r},"minor":{mi!r},"phi":{phi!r},"det":{dt},'
+                f'"chin":{chin!r},"pvr":{sc[0]},"ptr":{sc[1]},"pmv":{sc[2]},"pkn":{sc[3]},'
+                f'"pno":{sc[4]},"pbn":{sc[5]},"pcr":{sc[6]},"pxt":{sc[7]},"psc":{sc[8]},'
+                f'"dup":{dp},"wpflx":{wp!r},"dflx":{df!r},"date_inserted":"{inserted[k]}"}}')))
 
         nd_rows = []
         for k in np.flatnonzero(~lc_sel).tolist():
             nd_rows.append((mjd_l[k], (
-                f'{{"id": {exp_ids[k]}, "mjd": {mjd_l[k]!r}, "exptime": 30.0, "filter": "{filt_l[k]}", '
-                f'"zp": {zp_l[k]!r}, "expname": "{expnames[k]}", "filename": "{expnames[k]}.ddc", '
-                f'"input": null, "reference": null, "pointing": "{pt}", "mag5sig": {mag5[k]!r}, '
-                f'"date_inserted": "{inserted[k]}"}}')))
+                f'{{"id":{exp_ids[k]},"mjd":{mjd_l[k]!r},"exptime":30.0,"filter":"{filt_l[k]}",'
+                f'"zp":{zp_l[k]!r},"expname":"{expnames[k]}","filename":"{expnames[k]}.ddc",'
+                f'"input":null,"reference":null,"pointing":"{pt}","mag5sig":{mag5[k]!r},'
+                f'"date_inserted":"{inserted[k]}"}}')))
 
         fp_rows = []
         fidx = np.flatnonzero(mjd >= x["mjd_disc"] - 20)[: x["n_fp"]] if x["has_fp"] else np.array([], int)
@@ -565,14 +565,14 @@ class Catalogue:
             for (j, k, fm, dmv, sn, px, py, pv, sv, pf, dpk, sf, fl, dfl, chin, ma, mi, ap, lim, uj,
                  duj) in cols:
                 fp_rows.append((mjd_l[k], (
-                    f'{{"id": {18000000 + 1000 * i + j}, "atlas_object_id": {oid}, "expname": "{expnames[k]}", '
-                    f'"mjd_obs": {mjd_l[k]!r}, "ra": {ra0!r}, "dec": {dec0!r}, "filter": "{filt_l[k]}", '
-                    f'"mag": {fm!r}, "dm": {dmv!r}, "snr": {sn!r}, "zp": {zp_l[k]!r}, "x": {px!r}, "y": {py!r}, '
-                    f'"peakval": {pv!r}, "skyval": {sv!r}, "peakfit": {pf!r}, "dpeak": {dpk!r}, '
-                    f'"skyfit": {sf!r}, "flux": {fl!r}, "dflux": {dfl!r}, "chin": {chin!r}, "major": {ma!r}, '
-                    f'"minor": {mi!r}, "snrdet": 1.0, "snrlimit": 3.0, "apfit": {ap!r}, '
-                    f'"date_inserted": "{run}", "limiting_mag": {lim}, "redo_photometry": false, '
-                    f'"uJy": {uj!r}, "duJy": {duj!r}, "texp": 30.0}}')))
+                    f'{{"id":{18000000 + 1000 * i + j},"atlas_object_id":{oid},"expname":"{expnames[k]}",'
+                    f'"mjd_obs":{mjd_l[k]!r},"ra":{ra0!r},"dec":{dec0!r},"filter":"{filt_l[k]}",'
+                    f'"mag":{fm!r},"dm":{dmv!r},"snr":{sn!r},"zp":{zp_l[k]!r},"x":{px!r},"y":{py!r},'
+                    f'"peakval":{pv!r},"skyval":{sv!r},"peakfit":{pf!r},"dpeak":{dpk!r},'
+                    f'"skyfit":{sf!r},"flux":{fl!r},"dflux":{dfl!r},"chin":{chin!r},"major":{ma!r},'
+                    f'"minor":{mi!r},"snrdet":1.0,"snrlimit":3.0,"apfit":{ap!r},'
+                    f'"date_inserted":"{run}","limiting_mag":{lim},"redo_photometry":false,'
+                    f'"uJy":{uj!r},"duJy":{duj!r},"texp":30.0}}')))
 
         def pack(rows):
             rows.sort(key=lambda t: t[0])
@@ -587,4 +587,4 @@ class Catalogue:
             # lc/lcnondets keep mjd > value; fp keeps mjd_obs >= value
             cut = bisect.bisect_left(mjds, mjd) if key == "fp" else bisect.bisect_right(mjds, mjd)
             texts = texts[cut:]
-        return "[" + ", ".join(texts) + "]"
+        return "[" + ",".join(texts) + "]"

@@ -11,7 +11,7 @@ Grammar, as parsed here::
     cond     := field OP value | field LISTOP "[" item ("," item)* "]"
     field    := "quoted" | bare            dot-path, e.g. groups.leadingGroup.name
     OP       := = | != | contain | not-contain
-    LISTOP   := in | not in                (an extension the real server may lack)
+    LISTOP   := in | not in                (an extension the real server lacks: only with list_operators)
     value    := "quoted" | bare            bare: up to whitespace, ( ) or "
     item     := "quoted" | bare            bare: up to , or ] (surrounding blanks dropped)
 
@@ -65,10 +65,11 @@ class BoolOp:
 
 
 class _Parser:
-    def __init__(self, text: str, strict: bool):
+    def __init__(self, text: str, strict: bool, list_operators: bool = True):
         self.s = text
         self.i = 0
         self.strict = strict
+        self.list_operators = list_operators
 
     def error(self, msg: str) -> QueryError:
         near = self.s[self.i:self.i + 30]
@@ -209,7 +210,11 @@ class _Parser:
 
     def cond(self) -> Cond:
         field = self.field()
+        start = self.i
         op = self.operator()
+        if op in ("in", "not in") and not self.list_operators:
+            self.i = start
+            raise self.error("expected an operator (=, !=, contain, not-contain)")
         if op in ("in", "not in"):
             vals = self.items()
         else:
@@ -234,13 +239,14 @@ def check_paren_quirk(text: str) -> None:
 
 
 def parse(text: str, *, strict: bool = False, paren_quirk: bool = False,
-          double_decode: bool = False) -> Any:
+          double_decode: bool = False, list_operators: bool = True) -> Any:
     """Parse a ``queryString`` into a tree of `Cond`/`BoolOp`; raise `QueryError` (400)."""
     if double_decode:  # ATGLANCE-8333: the real server URL-decodes twice
-        text = unquote_plus(text)
+        # so '+' becomes a blank, and a '?' reaches the match mangled: neither ever matches.
+        text = unquote_plus(text).replace("?", "\ufffd")
     if paren_quirk:
         check_paren_quirk(text)
-    return _Parser(text, strict).parse()
+    return _Parser(text, strict, list_operators).parse()
 
 
 def fields_of(node: Any) -> Iterable[Cond]:

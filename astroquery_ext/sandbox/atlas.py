@@ -22,11 +22,13 @@ Options (``Sandbox(services={"atlas": {...}})``):
                              57900..mjd_end; ~30% of objects are discovered in the last
                              150 days. ``"now"`` uses today's MJD (data then change daily)
 ``token_ttl`` (86400)        seconds a non-staff token lives (from its creation)
-``throttle_rate`` (100000)   requests per ``throttle_period`` per non-staff user
-                             (the real service: 100 per hour)
-``staff_throttle_rate`` (1000000)  the same for staff users
-``anon_throttle_rate`` (1000)      ``auth-token/`` requests per period per client IP
-                             (the real service: 10 per hour)
+``throttle_rate`` (100)     requests per ``throttle_period`` per non-staff user, as the
+                             real service (relaxed mode: 100000)
+``staff_throttle_rate`` (100000)  the same for staff users
+``anon_throttle_rate`` (10)  ``auth-token/`` requests per period per client IP, as the
+                             real service (relaxed mode: 1000)
+``null_as_absent`` (False)   a JSON null on an optional field is taken as absent (relaxed
+                             mode); the real serializers answer 400 "This field may not be null."
 ``throttle_period`` (3600)   window of all throttles, seconds
 ``list_filters`` (True)      honour the newer ``objectlist/`` filter fields
                              (``vra_gte``...); False ignores them like snapshot ac9f2aec
@@ -80,10 +82,10 @@ FORBIDDEN = "You do not have permission to perform this action."
 GET_NOT_IMPLEMENTED = {"Error": "GET is not implemented for this service."}
 DATETIME_FORMAT_ERROR = ("Datetime has wrong format. Use one of these formats instead: "
                          "YYYY-MM-DDThh:mm[:ss[.uuuuuu]][+HH:MM|-HH:MM|Z].")
-PLACEHOLDER = ('{"object": "AtlasDiffObjects matching query does not exist.", "lc": null, '
-               '"lcnondets": null, "fp": null, "sherlock_crossmatches": null, '
-               '"sherlock_classifications": null, "tns_crossmatches": null, '
-               '"external_crossmatches": null}')
+PLACEHOLDER = ('{"object":"AtlasDiffObjects matching query does not exist.","lc":null,'
+               '"lcnondets":null,"fp":null,"sherlock_crossmatches":null,'
+               '"sherlock_classifications":null,"tns_crossmatches":null,'
+               '"external_crossmatches":null}')
 MAX_OBJECTS = 50_000
 
 HTML_404 = ('<!doctype html>\n<html lang="en">\n<head>\n  <title>Not Found</title>\n</head>\n<body>\n'
@@ -123,6 +125,13 @@ VIEW_NAMES = {
 }
 
 
+#: Django's SecurityMiddleware and XFrameOptionsMiddleware (default settings) on every answer.
+SECURITY_HEADERS = {"X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff",
+                    "Referrer-Policy": "same-origin", "Cross-Origin-Opener-Policy": "same-origin"}
+#: DRF's APIView.finalize_response: the view's methods in ``Allow``, and ``Vary: Accept``.
+ALLOW = {"auth": "POST, OPTIONS", "read": "GET, POST, HEAD, OPTIONS", "write": "GET, POST, HEAD, OPTIONS"}
+
+
 class HTTPResult(Exception):
     """A finished answer (raised from deep inside a handler)."""
 
@@ -151,7 +160,8 @@ class JSONPieces:
 
 
 def _json_response(status: int, body, headers: dict | None = None) -> Response:
-    text = body if isinstance(body, str) else json.dumps(body, ensure_ascii=False)
+    # DRF's JSONRenderer: compact separators, non-ASCII as is.
+    text = body if isinstance(body, str) else json.dumps(body, ensure_ascii=False, separators=(",", ":"))
     return Response(text.encode(), status_code=status, headers=headers or {},
                     media_type="application/json")
 
@@ -171,7 +181,9 @@ _DATETIME = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2
                        r"(Z|[+-]\d{2}(?::?\d{2})?)?)?$")
 
 
-class Field:
+class Param:
+    """One request field of a DRF serializer: its name, kind, whether required, its default."""
+
     def __init__(self, name, kind, required=False, default=MISSING, choices=None, trim=True):
         self.name, self.kind, self.required, self.default = name, kind, required, default
         self.choices, self.trim = choices, trim
@@ -192,15 +204,13 @@ class Field:
             except (ValueError, TypeError):
                 raise ValueError("A valid integer is required.") from None
         if kind == "float":
-            if isinstance(value, bool):
-                raise ValueError("A valid number is required.")
+            # DRF FloatField: whatever float() takes (so "nan", "inf", JSON true/false pass).
             try:
-                out = float(value)
+                return float(value)
             except (ValueError, TypeError):
                 raise ValueError("A valid number is required.") from None
-            if math.isnan(out) or math.isinf(out):
-                raise ValueError("A valid number is required.")
-            return out
+            except OverflowError:
+                raise ValueError("Integer value too large to convert to float") from None
         if kind == "bool":
             try:
                 if value in TRUE_VALUES:
@@ -248,8 +258,13 @@ def parse_datetime(text: str) -> _dt.datetime:
     return t.replace(tzinfo=_dt.timezone(sign * offset))
 
 
-def validate(payload, fields: list[Field], form: bool) -> dict:
-    """Values by field name (absent optional fields are left out), or HTTPResult(400)."""
+def validate(payload, fields: list[Param], form: bool, null_as_absent: bool = False) -> dict:
+    """Values by field name (absent optional fields are left out), or HTTPResult(400).
+
+    A JSON ``null`` is refused on every field, as DRF's fields do unless declared
+    ``allow_null`` (none of the server's are); ``null_as_absent`` (relaxed mode)
+    takes it as absent on optional fields instead.
+    """
     if not isinstance(payload, dict):
         raise HTTPResult(400, {"non_field_errors": [
             f"Invalid data. Expected a dictionary, but got {type(payload).__name__}."]})
@@ -259,7 +274,7 @@ def validate(payload, fields: list[Field], form: bool) -> dict:
         if form and value == "" and not f.required:
             value = MISSING
         if value is None:
-            if f.required:
+            if f.required or not null_as_absent:
                 errors[f.name] = ["This field may not be null."]
                 continue
             value = MISSING
@@ -294,6 +309,12 @@ def _now_us() -> int:
     return int(time.time() * 1e6)
 
 
+def _stamp_us(t: _dt.datetime | None = None) -> int:
+    """A timestamp the API writes, as its DATETIME columns keep it: whole seconds (rounded, as MySQL does)."""
+    seconds = time.time() if t is None else t.timestamp()
+    return int(round(seconds)) * 1_000_000
+
+
 class AtlasService:
     def __init__(self, ctx: SandboxContext):
         opts = ctx.options
@@ -302,10 +323,11 @@ class AtlasService:
         self.lc_length = int(opts.get("lc_length", 60))
         self.token_ttl = float(opts.get("token_ttl", 86400))
         self.period = float(opts.get("throttle_period", 3600))
-        self.rates = {"user": int(opts.get("throttle_rate", 100_000)),
-                      "staff": int(opts.get("staff_throttle_rate", 1_000_000)),
-                      "anon": int(opts.get("anon_throttle_rate", 1000))}
+        self.rates = {"user": int(opts.get("throttle_rate", 100)),
+                      "staff": int(opts.get("staff_throttle_rate", 100_000)),
+                      "anon": int(opts.get("anon_throttle_rate", 10))}
         self.list_filters = bool(opts.get("list_filters", True))
+        self.null_as_absent = bool(opts.get("null_as_absent", False))
         mjd_end = opts.get("mjd_end", 61150.0)
         if mjd_end == "now":  # the data then depend on the day the sandbox starts
             mjd_end = math.floor(time.time() / 86400.0 + 40587.0)
@@ -424,6 +446,9 @@ class AtlasService:
             if i % 20 == 0:
                 time.sleep(0.001)  # let requests through
 
+    def _validate(self, payload, fields, form) -> dict:
+        return validate(payload, fields, form, null_as_absent=self.null_as_absent)
+
     # ---- auth, permission, throttle -------------------------------------------
 
     def _token_user(self, key: str) -> dict:
@@ -449,7 +474,8 @@ class AtlasService:
         if raw is not None:
             parts = raw.encode("latin-1", "replace").split()
             if not parts or parts[0].lower() != b"token":
-                return None
+                parts = None  # another scheme: TokenAuthentication passes, QueryAuthentication decides
+        if raw is not None and parts is not None:
             if len(parts) == 1:
                 raise self._unauth(NO_CREDS)
             if len(parts) > 2:
@@ -564,14 +590,14 @@ class AtlasService:
         x = self.cat.extra[i]
         if "xm_json" not in x:
             xm = self.cat.crossmatches(i)
-            x["xm_json"] = ", ".join(f'"{k}": {json.dumps(xm[k])}' for k in (
+            x["xm_json"] = ",".join(f'"{k}":{json.dumps(xm[k], separators=(",", ":"))}' for k in (
                 "sherlock_crossmatches", "sherlock_classifications", "tns_crossmatches", "external_crossmatches"))
         return x["xm_json"]
 
     # ---- endpoints ------------------------------------------------------------------
 
     def auth_token(self, payload, form):
-        v = validate(payload, [Field("username", "str", True), Field("password", "str", True, trim=False)], form)
+        v = self._validate(payload, [Param("username", "str", True), Param("password", "str", True, trim=False)], form)
         user = self.users.get(v["username"])
         if user is None or user["password"] != v["password"] or not user["active"]:
             raise HTTPResult(400, {"non_field_errors": ["Unable to log in with provided credentials."]})
@@ -592,9 +618,9 @@ class AtlasService:
         return 200, {"token": row[0], "expires_in": expires_in, "refreshed": refreshed}
 
     def ep_cone(self, payload, form, user):
-        v = validate(payload, [Field("ra", "float", True), Field("dec", "float", True),
-                               Field("radius", "float", True),
-                               Field("requestType", "choice", True, choices=("nearest", "all", "count"))], form)
+        v = self._validate(payload, [Param("ra", "float", True), Param("dec", "float", True),
+                               Param("radius", "float", True),
+                               Param("requestType", "choice", True, choices=("nearest", "all", "count"))], form)
         if v["radius"] > 300:
             return 400, {"error": "Max radius is 300 arcsec."}
         ra, dec = math.radians(v["ra"]), math.radians(v["dec"])
@@ -613,7 +639,7 @@ class AtlasService:
         return 200, hits
 
     def ep_objects(self, payload, form, user):
-        v = validate(payload, [Field("objects", "str", True), Field("mjd", "float")], form)
+        v = self._validate(payload, [Param("objects", "str", True), Param("mjd", "float")], form)
         tokens = [t.strip() for t in v["objects"].split(",")]
         if len(tokens) > MAX_OBJECTS:
             return 200, {"info": "Max number of objects for each requests is 50,000"}
@@ -629,11 +655,12 @@ class AtlasService:
                 record = PLACEHOLDER
             else:
                 cat = self.cat
-                record = (f'{{"object": {json.dumps(self.record(i))}, "lc": {cat.rows_json(i, "lc", mjd)}, '
-                          f'"lcnondets": {cat.rows_json(i, "lcnondets", mjd)}, '
-                          f'"fp": {cat.rows_json(i, "fp", mjd)}, {self._xm_json(i)}}}')
+                record = (f'{{"object":{json.dumps(self.record(i), separators=(",", ":"))},'
+                          f'"lc":{cat.rows_json(i, "lc", mjd)},'
+                          f'"lcnondets":{cat.rows_json(i, "lcnondets", mjd)},'
+                          f'"fp":{cat.rows_json(i, "fp", mjd)},{self._xm_json(i)}}}')
             if n:
-                pieces.append(b", ")
+                pieces.append(b",")
             pieces.append(record.encode())
         pieces.append(b"]")
         return 200, JSONPieces(pieces)
@@ -672,13 +699,13 @@ class AtlasService:
         return row
 
     def ep_objectlist(self, payload, form, user):
-        fields = [Field("objectlistid", "int", True), Field("getcustomlist", "bool", default=False),
-                  Field("datethreshold", "datetime")]
+        fields = [Param("objectlistid", "int", True), Param("getcustomlist", "bool", default=False),
+                  Param("datethreshold", "datetime")]
         bounds = ["vra_gte", "vra_lte", "rb_pix_gte", "rb_pix_lte", "ra_gte", "ra_lte", "dec_gte", "dec_lte"]
         if self.list_filters:
-            fields += [Field(b, "float") for b in bounds]
-            fields += [Field("sherlock_class", "str"), Field("spec_type", "str")]
-        v = validate(payload, fields, form)
+            fields += [Param(b, "float") for b in bounds]
+            fields += [Param("sherlock_class", "str"), Param("spec_type", "str")]
+        v = self._validate(payload, fields, form)
         lid = v["objectlistid"]
         if v["getcustomlist"]:
             members = [r[0] for r in self.db.execute(
@@ -728,7 +755,7 @@ class AtlasService:
             f"SELECT id, transient_object_id, object_group_id FROM object_groups {where} ORDER BY id", args)]
 
     def ep_objectgroupslist(self, payload, form, user):
-        v = validate(payload, [Field("objectid", "int"), Field("objectgroupid", "int")], form)
+        v = self._validate(payload, [Param("objectid", "int"), Param("objectgroupid", "int")], form)
         if "objectid" in v and "objectgroupid" not in v:
             return 200, self._group_rows("WHERE transient_object_id=?", (v["objectid"],))
         if "objectgroupid" in v and "objectid" not in v:
@@ -736,7 +763,7 @@ class AtlasService:
         return 200, self._group_rows()
 
     def ep_objectgroups(self, payload, form, user):
-        v = validate(payload, [Field("objectid", "int", True), Field("objectgroupid", "int", True)], form)
+        v = self._validate(payload, [Param("objectid", "int", True), Param("objectgroupid", "int", True)], form)
         oid, gid = v["objectid"], v["objectgroupid"]
         if self.index_of(oid) is None:
             return 201, {"objectid": oid, "info": "Object does not exist."}
@@ -751,7 +778,7 @@ class AtlasService:
 
     def ep_objectgroupsdelete(self, payload, form, user):
         try:
-            v = validate(payload, [Field("objectid", "int", True), Field("objectgroupid", "int", True)], form)
+            v = self._validate(payload, [Param("objectid", "int", True), Param("objectgroupid", "int", True)], form)
         except HTTPResult:
             raise HTTPResult(500, html=HTML_500) from None  # the view uses an unset variable
         oid, gid = v["objectid"], v["objectgroupid"]
@@ -767,14 +794,14 @@ class AtlasService:
         return 204, None
 
     def ep_vrascores(self, payload, form, user):
-        v = validate(payload, [Field("objectid", "int", True)] + [Field(k, "float") for k in (
+        v = self._validate(payload, [Param("objectid", "int", True)] + [Param(k, "float") for k in (
             "preal", "pgal", "pfast", "rank", "rank_alt1")] + [
-            Field("is_gal_cand", "int"), Field("debug", "bool", default=False), Field("insertdate", "datetime")],
+            Param("is_gal_cand", "int"), Param("debug", "bool", default=False), Param("insertdate", "datetime")],
             form)
         oid = v["objectid"]
         if self.index_of(oid) is None:
             return 201, {"objectid": oid, "info": "Object does not exist."}
-        when = _us(v["insertdate"]) if "insertdate" in v else _now_us()
+        when = _stamp_us(v.get("insertdate"))
         self.db.execute("INSERT INTO vra_scores (transient_object_id, preal, pgal, pfast, rank, rank_alt1, "
                         "is_gal_cand, timestamp, apiusername, username, debug) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                         (oid, v.get("preal"), v.get("pgal"), v.get("pfast"), v.get("rank"), v.get("rank_alt1"),
@@ -792,8 +819,8 @@ class AtlasService:
         return out
 
     def ep_vrascoreslist(self, payload, form, user):
-        v = validate(payload, [Field("objects", "str"), Field("debug", "bool", default=False),
-                               Field("datethreshold", "datetime"), Field("idthreshold", "int", default=0)], form)
+        v = self._validate(payload, [Param("objects", "str"), Param("debug", "bool", default=False),
+                               Param("datethreshold", "datetime"), Param("idthreshold", "int", default=0)], form)
         cols = ("id, transient_object_id, preal, pgal, pfast, rank, rank_alt1, is_gal_cand, timestamp, "
                 "apiusername, username, debug")
         if "objects" in v:
@@ -815,19 +842,19 @@ class AtlasService:
         return 200, out
 
     def ep_vratodo(self, payload, form, user):
-        v = validate(payload, [Field("objectid", "int", True), Field("insertdate", "datetime")], form)
+        v = self._validate(payload, [Param("objectid", "int", True), Param("insertdate", "datetime")], form)
         oid = v["objectid"]
         if self.index_of(oid) is None:
             return 201, {"objectid": oid, "info": "Object does not exist."}
         if self.db.execute("SELECT 1 FROM vra_todo WHERE transient_object_id=?", (oid,)).fetchone():
             return 201, {"objectid": oid, "info": "Duplicate row. Cannot add row."}
-        when = _us(v["insertdate"]) if "insertdate" in v else _now_us()
+        when = _stamp_us(v.get("insertdate"))
         self.db.execute("INSERT INTO vra_todo VALUES (?, ?)", (oid, when))
         return 201, {"objectid": oid, "info": "Row created."}
 
     def ep_vratodolist(self, payload, form, user):
-        v = validate(payload, [Field("objects", "str"), Field("datethreshold", "datetime"),
-                               Field("idthreshold", "int", default=0)], form)
+        v = self._validate(payload, [Param("objects", "str"), Param("datethreshold", "datetime"),
+                               Param("idthreshold", "int", default=0)], form)
         if "objects" in v:
             ids = self._id_tokens(v["objects"])
             marks = ",".join("?" * len(ids)) or "NULL"
@@ -841,19 +868,19 @@ class AtlasService:
         return 200, [{"transient_object_id": r[0], "timestamp": _iso_us(r[1])} for r in rows]
 
     def ep_vrarank(self, payload, form, user):
-        v = validate(payload, [Field("objectid", "int", True), Field("rank", "float", True),
-                               Field("rank_alt1", "float"), Field("is_gal_cand", "int"),
-                               Field("insertdate", "datetime")], form)
+        v = self._validate(payload, [Param("objectid", "int", True), Param("rank", "float", True),
+                               Param("rank_alt1", "float"), Param("is_gal_cand", "int"),
+                               Param("insertdate", "datetime")], form)
         oid = v["objectid"]
         if self.index_of(oid) is None:
             return 201, {"objectid": oid, "info": "Object does not exist."}
-        when = _us(v["insertdate"]) if "insertdate" in v else _now_us()
+        when = _stamp_us(v.get("insertdate"))
         self.db.execute("INSERT OR REPLACE INTO vra_rank VALUES (?,?,?,?,?)",
                         (oid, v["rank"], v.get("rank_alt1"), v.get("is_gal_cand"), when))
         return 201, {"objectid": oid, "info": "Row created."}
 
     def ep_vraranklist(self, payload, form, user):
-        v = validate(payload, [Field("objects", "str"), Field("datethreshold", "datetime")], form)
+        v = self._validate(payload, [Param("objects", "str"), Param("datethreshold", "datetime")], form)
         cols = "transient_object_id, rank, rank_alt1, is_gal_cand, timestamp"
         if "objects" in v:
             ids = self._id_tokens(v["objects"])
@@ -868,21 +895,21 @@ class AtlasService:
                       "timestamp": _iso_us(r[4])} for r in rows]
 
     def ep_objectdetectionlist(self, payload, form, user):
-        v = validate(payload, [Field("objectid", "int", True), Field("objectlist", "int", True),
-                               Field("insertdate", "datetime")], form)
+        v = self._validate(payload, [Param("objectid", "int", True), Param("objectlist", "int", True),
+                               Param("insertdate", "datetime")], form)
         oid = v["objectid"]
         if self.index_of(oid) is None:
             return 200, {"objectid": oid, "info": "Object does not exist."}
         if v["objectlist"] not in (3, 4, 12):
             return 200, {"objectid": oid, "info": "Error updating row."}
-        when = v["insertdate"] if "insertdate" in v else _dt.datetime.now(_dt.timezone.utc)
+        when = _dt.datetime.fromtimestamp(_stamp_us(v.get("insertdate")) / 1e6, tz=_dt.timezone.utc)
         stamp = data.datetime_to_iso(when)
         self.db.execute("INSERT OR REPLACE INTO object_overrides VALUES (?, ?, ?)", (oid, v["objectlist"], stamp))
         self.overrides[oid] = (v["objectlist"], stamp)
         return 200, {"objectid": oid, "info": "Row created."}
 
     def ep_externalxmlist(self, payload, form, user):
-        v = validate(payload, [Field("externalObjects", "str", True)], form)
+        v = self._validate(payload, [Param("externalObjects", "str", default=None)], form)
         if self._xm_index is None:
             index = collections.defaultdict(list)
             for i in range(self.n_objects):
@@ -890,7 +917,8 @@ class AtlasService:
                 for row in xm["tns_crossmatches"] + xm["external_crossmatches"]:
                     index[row["external_designation"]].append(row)
             self._xm_index = dict(index)
-        names = [t.strip() for t in v["externalObjects"].split(",")]
+        text = v["externalObjects"]
+        names = [] if text is None else [t.strip() for t in text.split(",")]
         return 200, [self._xm_index.get(n, []) for n in names]
 
 
@@ -917,6 +945,11 @@ def create_service(ctx: SandboxContext) -> SandboxService:
     @app.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"],
                    include_in_schema=False)
     async def dispatch(request: Request, path: str):
+        response = await answer(request)
+        response.headers.update(SECURITY_HEADERS)
+        return response
+
+    async def answer(request: Request):
         m = route.match(request.url.path)
         if not m or m.group(1) not in ENDPOINTS:
             return _html(404, HTML_404)
@@ -936,16 +969,17 @@ def create_service(ctx: SandboxContext) -> SandboxService:
             import traceback
             traceback.print_exc()
             return _html(500, HTML_500)
+        view_headers = {"Allow": ALLOW[ENDPOINTS[m.group(1)]], "Vary": "Accept"}
         if isinstance(result, HTTPResult):
             if result.html is not None:
                 return _html(result.status, result.html)
-            return _json_response(result.status, result.body, result.headers)
+            return _json_response(result.status, result.body, {**view_headers, **result.headers})
         status, body_out = result
         if status == 204:
-            return Response(status_code=204)
+            return Response(status_code=204, headers=view_headers)
         if isinstance(body_out, JSONPieces):
-            return body_out.response(status, {"Vary": "Accept"})
-        return _json_response(status, body_out, {"Vary": "Accept"})
+            return body_out.response(status, view_headers)
+        return _json_response(status, body_out, view_headers)
 
     users = {}
     for name, u in svc.users.items():

@@ -21,7 +21,7 @@ Every search takes ``offset`` (default 0), ``limit`` (default 50, 1..max_limit),
 ``queryString`` (the server DSL, see ``_glance_query.py``), ``sortBy`` (a
 searchable field; records without it go last) and ``sortDesc``
 (``true``/``false``), and answers ``{"numberOfResults": <total>, "results": [...]}``
-and nothing else. Errors are problem JSON ``{"status", "title", "detail"}``:
+and nothing else. Errors are ``application/json`` ``{"status", "title", "detail"}``:
 400 (bad parameters or query; unknown field; on ``/searchPublication``
 filtering on ``temporaryReferenceCode`` or ``finalReferenceCode``), 401 (no,
 bad, expired, revoked or wrongly-scoped token), 403 (a valid token of a user
@@ -42,12 +42,15 @@ API
   ``max_limit`` 1000, ``accept_base_tokens`` False, ``required_role``
   ``"atlas-readers"`` (None: no role check), ``cache_control`` ``"no-store"``
   (``""``: send no Cache-Control header, as the real server presumably does),
-  ``strict_dsl`` False (True: only upper-case AND/OR and lower-case operators),
-  ``null_matches_negation`` False (True: ``!=``/``not-contain``/``not in``
-  also match null/empty fields), ``quirks`` [] (any of ``"paren_500"`` =
+  ``strict_dsl`` True, as the published API (only upper-case AND/OR and
+  lower-case operators; relaxed mode: False, any case), ``list_operators``
+  False, as the published API (relaxed mode: True, ``in [...]``/``not in [...]``
+  accepted), ``null_matches_negation`` False (True: ``!=``/``not-contain``/``not in``
+  also match null/empty fields), ``quirks`` ``["paren_500", "double_decode"]``,
+  the real server's known bugs (relaxed mode: []; ``"paren_500"`` =
   ATGLANCE-8337, a parenthesis touching a bare token gives HTTP 500;
   ``"double_decode"`` = ATGLANCE-8333, queryString is URL-decoded twice so
-  ``+`` becomes a space; or ``"all"``).
+  ``+`` becomes a space and ``?`` ends the value; or ``"all"``).
 OIDC
   ``realm`` ``"cern"``, ``clients`` ``["stare", "astroquery-ext"]`` (public
   clients; any loopback ``http://localhost|127.0.0.1:PORT/PATH`` redirect URI),
@@ -58,7 +61,8 @@ OIDC
   for the default user on poll N+1), ``auto_approve`` True (the authorization
   endpoint and the device page approve at once, as ``login_hint`` or the default
   user; False: they show a username/password form), ``require_pkce`` True,
-  ``password_grant`` True.
+  ``password_grant`` False (the public clients may not use the password grant;
+  relaxed mode: True).
 
 Users (password ``<name>-password``): ``alice`` (default; role atlas-readers),
 ``bob`` (atlas-readers), ``guest`` (no ATLAS role: the API answers 403).
@@ -106,8 +110,9 @@ USERS = {
 
 
 def _problem(status: int, title: str, detail: str, headers: dict | None = None) -> JSONResponse:
+    # api.yml declares application/json for the error bodies (not application/problem+json).
     return JSONResponse({"status": status, "title": title, "detail": detail}, status_code=status,
-                        media_type="application/problem+json", headers=headers)
+                        media_type="application/json", headers=headers)
 
 
 def _equivalents(mode: str) -> dict[str, dict[str, set[str]]]:
@@ -141,9 +146,10 @@ def create_service(ctx: SandboxContext) -> SandboxService:
     accept_base = bool(opts.get("accept_base_tokens", False))
     required_role = opts.get("required_role", "atlas-readers")
     cache_control = opts.get("cache_control", "no-store")
-    strict = bool(opts.get("strict_dsl", False))
+    strict = bool(opts.get("strict_dsl", True))
+    list_operators = bool(opts.get("list_operators", False))
     null_neg = bool(opts.get("null_matches_negation", False))
-    quirks = opts.get("quirks") or []
+    quirks = opts.get("quirks", list(KNOWN_QUIRKS)) or []
     quirks = set(KNOWN_QUIRKS) if quirks == "all" or "all" in quirks else set(quirks)
     unknown = quirks - set(KNOWN_QUIRKS)
     if unknown:
@@ -161,7 +167,7 @@ def create_service(ctx: SandboxContext) -> SandboxService:
         device_auto_approve_after=_int_option(opts, "device_auto_approve_after", 0),
         auto_approve=bool(opts.get("auto_approve", True)),
         require_pkce=bool(opts.get("require_pkce", True)),
-        password_grant=bool(opts.get("password_grant", True)),
+        password_grant=bool(opts.get("password_grant", False)),
         exchange_audiences=(audience,))
 
     users = {}
@@ -267,7 +273,7 @@ def create_service(ctx: SandboxContext) -> SandboxService:
         text = q.get("queryString")
         try:
             tree = (parse(text, strict=strict, paren_quirk="paren_500" in quirks,
-                          double_decode="double_decode" in quirks)
+                          double_decode="double_decode" in quirks, list_operators=list_operators)
                     if text is not None and text.strip() else None)
             hits = coll.select(tree, null_matches_negation=null_neg)
             order = coll.order(q.get("sortBy") or None, desc_text in ("true", "1"))
@@ -365,6 +371,8 @@ def create_service(ctx: SandboxContext) -> SandboxService:
         "default_limit": 50,
         "quirks": sorted(quirks),
         "strict_dsl": strict,
+        "list_operators": list_operators,
+        "password_grant": settings.password_grant,
         "cache_control": cache_control,
         "endpoints": {name: ctx.origin + root + name for name in ENDPOINTS},
         "counts": dataset.counts(),
@@ -377,4 +385,10 @@ def create_service(ctx: SandboxContext) -> SandboxService:
         },
         "built_at": time.time(),
     }
+    # Constructor arguments of our client (Sandbox.client("glance")), as stare_env is for stare.
+    info["client_settings"] = {
+        **{k: info[k] for k in ("web_base_url", "issuer", "authorization_endpoint", "token_endpoint",
+                                "revocation_endpoint", "jwks_uri", "device_authorization_endpoint",
+                                "client_id", "scopes", "exchange_audience")},
+        "callback_host": "127.0.0.1", "callback_port": 0}
     return SandboxService(app=app, root=root, credentials=dict(users["alice"]), users=users, info=info)

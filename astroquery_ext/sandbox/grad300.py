@@ -4,7 +4,7 @@ The real backend is a FastAPI "full-stack template" fork; this app speaks the
 same wire protocol under ``/api/v1``:
 
 ``POST /api/v1/login/access-token``           OAuth2 password form -> ``{"access_token", "token_type"}``
-``GET|POST /api/v1/login/test-token``         the token's user (``UserPublic``)
+``POST /api/v1/login/test-token``             the token's user (``UserPublic``); GET too with ``test_token_get``
 ``GET /api/v1/users/me``                      same payload
 ``GET /api/v1/utils/health-check/``           ``true``
 ``GET /api/v1/scans/{scan_type}/``            bare JSON array; ``offset``, ``limit`` and filters
@@ -32,11 +32,14 @@ Options (``Sandbox(services={"grad300": {...}})``):
                              "some": only scans with ``id % 10 == 7``
 ``specials`` (True)          embed the special scans listed in ``info["special"]`` (hostile
                              file names, non-ASCII name, empty and corrupt files)
-``content_disposition``      "quoted" (default): ``attachment; filename="<name>"`` (plus
+``content_disposition``      "starlette" (default; what FileResponse sends: ``filename*=utf-8''``
+                             whenever quoting changes the name, so always for names with ``#``);
+                             "quoted" (relaxed mode): ``attachment; filename="<name>"`` (plus
                              ``filename*=`` for non-ASCII names); "rfc5987": only
-                             ``filename*=UTF-8''...``; "both"; "starlette" (what FileResponse
-                             sends: ``filename*=utf-8''`` whenever quoting changes the name);
-                             "none": no header
+                             ``filename*=UTF-8''...``; "both"; "none": no header.
+                             Production's form is unknown: the default is the more demanding one
+``test_token_get`` (False)   also answer ``GET /login/test-token`` (relaxed mode), as the seed client
+                             sends it; the template the backend forks has POST only
 ``token_ttl`` (691200)       seconds a token lives (template default: 8 days)
 ``max_limit`` (1000)         largest ``limit``; above it 422 ``less_than_equal``
 ``ignore_filters`` ([])      filters the server ignores, like an older backend
@@ -506,7 +509,8 @@ def create_service(ctx: SandboxContext) -> SandboxService:
     params = _Params(opts)
     token_ttl = float(opts.get("token_ttl", 11520 * 60))
     max_limit = int(opts.get("max_limit", 1000))
-    disposition_mode = str(opts.get("content_disposition", "quoted"))
+    disposition_mode = str(opts.get("content_disposition", "starlette"))
+    test_token_get = bool(opts.get("test_token_get", False))
     if disposition_mode not in ("quoted", "rfc5987", "both", "starlette", "none"):
         raise ValueError("content_disposition must be quoted, rfc5987, both, starlette or none")
     ignored = opts.get("ignore_filters", [])
@@ -628,14 +632,16 @@ def create_service(ctx: SandboxContext) -> SandboxService:
             raise HTTPException(status_code=400, detail="Inactive user")
         return {"access_token": issue(user["id"]), "token_type": "bearer"}
 
-    # The template defines POST only; the seed client sends GET: answer both.
+    # The template defines POST only; the seed client sends GET. Production unknown: POST only
+    # unless test_token_get (relaxed mode), which answers both.
     @router.post("/login/test-token", tags=["login"])
     def test_token(user: Annotated[dict, Depends(current_user)]):
         return public(user)
 
-    @router.get("/login/test-token", tags=["login"])
-    def test_token_get(user: Annotated[dict, Depends(current_user)]):
-        return public(user)
+    if test_token_get:
+        @router.get("/login/test-token", tags=["login"])
+        def test_token_by_get(user: Annotated[dict, Depends(current_user)]):
+            return public(user)
 
     @router.get("/users/me", tags=["users"])
     def read_user_me(user: Annotated[dict, Depends(current_user)]):
@@ -730,6 +736,7 @@ def create_service(ctx: SandboxContext) -> SandboxService:
         "max_limit": max_limit,
         "token_ttl": token_ttl,
         "content_disposition": disposition_mode,
+        "test_token_get": test_token_get,
         "ignore_filters": sorted(ignored),
         "require_auth": require_auth,
         "quirks": params.quirks,

@@ -40,7 +40,9 @@ Options (``Sandbox(services={"tupli": {...}})``):
 ``secret_key`` (from the seed)           JWT HS256 key (``API_SECRET_KEY``)
 ``access_token_minutes`` (30)            access-token lifetime; floats allowed (0.05 = 3 s)
 ``refresh_token_minutes`` (12600)        refresh-token lifetime
-``open_access`` (True)                   anonymous requests act as pytupli's guest
+``open_access`` ("True")                 anonymous requests act as pytupli's guest. Read as a
+                                         deployment reads OPEN_ACCESS_MODE: any non-empty string,
+                                         even "False", leaves it open; "" or False closes it
 ``open_signup`` (True)                   anyone may create users
 ``bcrypt_rounds`` (12)                   pytupli's bcrypt cost (12 = about 0.3 s per login)
 ``artifact_store`` (``"disk"``)          ``"disk"`` or ``"gridfs"`` (bytes in memory)
@@ -100,6 +102,18 @@ DB_NAME = "pytupli"
 _PYTUPLI_ENV = ("API_SECRET_KEY", "DB_ADMIN_PW", "OPEN_ACCESS_MODE", "OPEN_SIGNUP_MODE",
                 "ACCESS_TOKEN_EXPIRE_MINUTES", "REFRESH_TOKEN_EXPIRE_MINUTES",
                 "MONGO_CONNECTION_STRING", "MONGO_DB_NAME")
+
+
+def _deployment_flag(value) -> bool:
+    """A mode as a pytupli deployment reads its environment: a string is on unless empty.
+
+    ``OPEN_ACCESS_MODE=False`` leaves a real deployment open (pytupli tests the
+    string's truthiness); only a Python ``False`` (relaxed mode's meaning of
+    "off") or an empty string closes it.
+    """
+    if isinstance(value, str):
+        return value != ""
+    return bool(value)
 
 
 def _flag(value) -> bool:
@@ -346,7 +360,7 @@ def create_service(ctx: SandboxContext) -> SandboxService:
                      or hashlib.sha256(f"astroquery-ext tupli sandbox {ctx.seed}".encode()).hexdigest())
     access_minutes = float(opts.get("access_token_minutes", 30))
     refresh_minutes = float(opts.get("refresh_token_minutes", 60 * 7 * 30))
-    open_access = _flag(opts.get("open_access", True))
+    open_access = _deployment_flag(opts.get("open_access", "True"))
     open_signup = _flag(opts.get("open_signup", True))
     bcrypt_rounds = int(opts.get("bcrypt_rounds", 12))
     artifact_store = str(opts.get("artifact_store", "disk"))

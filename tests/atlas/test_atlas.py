@@ -272,7 +272,7 @@ def test_concurrent_chunks_keep_order_and_progress_bar(atlas_sandbox, atlas, ids
 
 
 def test_truncated_objects_answer_is_fetched_again():
-    with Sandbox(services={"atlas": SMALL}, faults=[Fault("truncate", path="/api/objects/", nth=[1])]) as sb:
+    with Sandbox(mode="relaxed", services={"atlas": SMALL}, faults=[Fault("truncate", path="/api/objects/", nth=[1])]) as sb:
         client = _client(sb)
         client.retry_backoff = 0.01
         ids = sb.info("atlas")["example_ids"]
@@ -303,7 +303,7 @@ def test_query_list_main_and_custom(atlas_sandbox, atlas):
 
 
 def test_filters_applied_on_servers_that_ignore_them():
-    with Sandbox(services={"atlas": dict(SMALL, n_objects=80, list_filters=False)}) as sb:
+    with Sandbox(mode="relaxed", services={"atlas": dict(SMALL, n_objects=80, list_filters=False)}) as sb:
         client = _client(sb)
         everything = client.query_list("eyeball")
         some = client.query_list("eyeball", vra_min=5)
@@ -433,7 +433,7 @@ def test_password_login_stores_token_not_password(atlas_sandbox, monkeypatch, us
 
 
 def test_expired_token_renewed_through_env_credentials(monkeypatch):
-    with Sandbox(services={"atlas": SMALL}) as sb:
+    with Sandbox(mode="relaxed", services={"atlas": SMALL}) as sb:
         user = sb.credentials("atlas", "expired")
         client = AtlasClass(server=sb.url("atlas"))
         client.login(token=user["token"], store_token=False)
@@ -451,13 +451,13 @@ def test_expired_token_renewed_through_env_credentials(monkeypatch):
 
 
 def test_429_waits_for_retry_after_then_raises():
-    with Sandbox(services={"atlas": dict(SMALL, throttle_rate=2, throttle_period=2)}) as sb:
+    with Sandbox(mode="relaxed", services={"atlas": dict(SMALL, throttle_rate=2, throttle_period=2)}) as sb:
         client = _client(sb)
         for _ in range(3):  # the third waits about a second, as Retry-After says, then succeeds
             client.query_region("0.0216 31.7818", 60 * u.arcsec, request_type="count", cache=False)
         statuses = [e["status"] for e in sb.request_log("atlas")]
         assert 429 in statuses and statuses[-1] == 200
-    with Sandbox(services={"atlas": dict(SMALL, throttle_rate=1, throttle_period=3600)}) as sb:
+    with Sandbox(mode="relaxed", services={"atlas": dict(SMALL, throttle_rate=1, throttle_period=3600)}) as sb:
         client = _client(sb)
         client.query_region("0.0216 31.7818", 60 * u.arcsec, cache=False)
         with pytest.raises(RateLimitError, match="100 requests per hour") as info:

@@ -107,7 +107,7 @@ def test_auth_token_errors(atlas_sandbox):
 
 
 def test_token_expiry_and_renewal(small_options):
-    with Sandbox(services={"atlas": dict(small_options, token_ttl=1.5)}) as sb:
+    with Sandbox(mode="relaxed", services={"atlas": dict(small_options, token_ttl=1.5)}) as sb:
         url = sb.url("atlas")
         cred = sb.credentials("atlas")
         data = {"ra": 1, "dec": 1, "radius": 1, "requestType": "count"}
@@ -131,7 +131,7 @@ def test_token_expiry_and_renewal(small_options):
 # -- throttling ---------------------------------------------------------------
 
 def test_throttle_429(small_options):
-    with Sandbox(services={"atlas": dict(small_options, throttle_rate=5, anon_throttle_rate=2)}) as sb:
+    with Sandbox(mode="relaxed", services={"atlas": dict(small_options, throttle_rate=5, anon_throttle_rate=2)}) as sb:
         data = {"ra": 1, "dec": 1, "radius": 1, "requestType": "count"}
         # 401s do not count; 400s and every endpoint share one budget
         for _ in range(3):
@@ -357,7 +357,7 @@ def test_vra_tables(atlas_sandbox):
 
 def test_detection_list_move_and_persistence(tmp_path, small_options):
     opts = {"atlas": small_options}
-    with Sandbox(services=opts, data_dir=tmp_path) as sb:
+    with Sandbox(mode="relaxed", services=opts, data_dir=tmp_path) as sb:
         oid = sb.info("atlas")["example_ids"][2]
         r = _post(sb, "objectdetectionlist/", {"objectid": oid, "objectlist": 2})
         assert (r.status_code, r.json()["info"]) == (200, "Error updating row.")
@@ -371,7 +371,7 @@ def test_detection_list_move_and_persistence(tmp_path, small_options):
         assert _post(sb, "objectgroups/", {"objectid": oid, "objectgroupid": 72}).json()["info"] == "Row created."
         token = requests.post(sb.url("atlas") + "auth-token/",
                               data={"username": "expired", "password": "expired-password"}).json()["token"]
-    with Sandbox(services=opts, data_dir=tmp_path) as sb:
+    with Sandbox(mode="relaxed", services=opts, data_dir=tmp_path) as sb:
         rec = _post(sb, "objects/", {"objects": str(oid)}).json()[0]["object"]
         assert rec["detection_list_id"] == 12
         rows = _post(sb, "objectgroupslist/", {"objectgroupid": 72}).json()

@@ -12,7 +12,7 @@ from astroquery_ext.sandbox import Sandbox
 
 @pytest.fixture(scope="module")
 def sandbox():
-    with Sandbox(services={"atlas": {"n_objects": 120}}) as sb:
+    with Sandbox(mode="relaxed", services={"atlas": {"n_objects": 120}}) as sb:
         yield sb
 
 

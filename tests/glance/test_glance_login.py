@@ -20,7 +20,6 @@ import pytest
 import requests
 
 from astroquery_ext._base import LoginError
-from astroquery_ext.glance import GlanceClass
 from astroquery_ext.sandbox import Sandbox
 
 
@@ -59,7 +58,7 @@ def short_sandbox():
 
 
 def test_browser_login_pkce(glance_sandbox, user_state):
-    client = GlanceClass.from_sandbox(glance_sandbox)
+    client = glance_sandbox.client("glance")
     seen = []
     before = stats(glance_sandbox)
     assert client.login(open_browser=lambda url: (seen.append(url), browser(url))) is True
@@ -80,7 +79,7 @@ def test_browser_login_pkce(glance_sandbox, user_state):
 
 def test_callback_port_is_configurable(glance_sandbox):
     port = free_port()
-    client = GlanceClass.from_sandbox(glance_sandbox, callback_port=port)
+    client = glance_sandbox.client("glance", callback_port=port)
     seen = []
     client.login(open_browser=lambda url: (seen.append(url), browser(url)), store_token=False)
     redirect = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(seen[0]).query))["redirect_uri"]
@@ -90,7 +89,7 @@ def test_callback_port_is_configurable(glance_sandbox):
 
 
 def test_manual_login(glance_sandbox, capsys):
-    client = GlanceClass.from_sandbox(glance_sandbox)
+    client = glance_sandbox.client("glance")
 
     def paste(prompt):  # the user opens the printed URL elsewhere and pastes where the browser landed
         url = re.search(r"(http://\S+/auth\?\S+)", capsys.readouterr().out).group(1)
@@ -102,7 +101,7 @@ def test_manual_login(glance_sandbox, capsys):
 
 
 def test_device_login(short_sandbox):
-    client = GlanceClass.from_sandbox(short_sandbox)
+    client = short_sandbox.client("glance")
     shown = []
     before = stats(short_sandbox)
     client.login(method="device", show=shown.append, store_token=False)
@@ -113,34 +112,34 @@ def test_device_login(short_sandbox):
 
 
 def test_offline_session(glance_sandbox):
-    client = GlanceClass.from_sandbox(glance_sandbox)
+    client = glance_sandbox.client("glance")
     client.login(open_browser=browser, offline=True)
     assert client._auth.extra["offline"] is True
     assert claims(client._auth.refresh_token)["typ"] == "Offline"
     # a stored online session is not reused when an offline one is asked for
-    other = GlanceClass.from_sandbox(glance_sandbox)
+    other = glance_sandbox.client("glance")
     assert other.login(open_browser=no_browser, offline=True) and other._auth.extra["offline"] is True
 
 
 def test_stored_session_is_reused(glance_sandbox):
-    GlanceClass.from_sandbox(glance_sandbox).login(open_browser=browser)
+    glance_sandbox.client("glance").login(open_browser=browser)
     before = stats(glance_sandbox)
-    later = GlanceClass.from_sandbox(glance_sandbox)
+    later = glance_sandbox.client("glance")
     assert later.login(open_browser=no_browser)
     assert len(later.query_subgroups(cache=False)) > 0
     assert delta(before, stats(glance_sandbox), "codes_redeemed", "refreshes", "exchanges") == {
         "codes_redeemed": 0, "refreshes": 0, "exchanges": 1}
     # a query with no login in this object uses the stored session too
-    assert len(GlanceClass.from_sandbox(glance_sandbox).query_subgroups(cache=False)) > 0
+    assert len(glance_sandbox.client("glance").query_subgroups(cache=False)) > 0
     # force=True logs in afresh
-    fresh = GlanceClass.from_sandbox(glance_sandbox)
+    fresh = glance_sandbox.client("glance")
     fresh.login(open_browser=browser, force=True)
     assert stats(glance_sandbox)["codes_redeemed"] == before["codes_redeemed"] + 1
 
 
 def test_not_logged_in(glance_sandbox):
     with pytest.raises(LoginError, match=r"Not logged in to Glance: call Glance.login\(\)"):
-        GlanceClass.from_sandbox(glance_sandbox).query_triggers(cache=False)
+        glance_sandbox.client("glance").query_triggers(cache=False)
 
 
 def _due(state):
@@ -150,7 +149,7 @@ def _due(state):
 
 
 def test_refresh_rotates_and_persists(glance_sandbox, user_state):
-    client = GlanceClass.from_sandbox(glance_sandbox)
+    client = glance_sandbox.client("glance")
     client.login(open_browser=browser)
     old = client._auth
     client._set_auth(_due(old))
@@ -168,7 +167,7 @@ def test_refresh_rotates_and_persists(glance_sandbox, user_state):
 
 
 def test_two_threads_refresh_once(glance_sandbox):
-    client = GlanceClass.from_sandbox(glance_sandbox)
+    client = glance_sandbox.client("glance")
     client.login(open_browser=browser)
     client._set_auth(_due(client._auth))
     before = stats(glance_sandbox)
@@ -192,7 +191,7 @@ def test_two_threads_refresh_once(glance_sandbox):
 
 
 def test_expired_refresh_token(short_sandbox):
-    client = GlanceClass.from_sandbox(short_sandbox)
+    client = short_sandbox.client("glance")
     client.login(open_browser=browser)
     time.sleep(2.2)  # the refresh token lives 2 s here
     client._set_auth(_due(client._auth))
@@ -201,12 +200,12 @@ def test_expired_refresh_token(short_sandbox):
     assert err.value.status == 400
     assert client.store.get(client._session_account(None)) is None  # the dead session is not offered again
     with pytest.raises(LoginError, match="Not logged in"):
-        GlanceClass.from_sandbox(short_sandbox).query_triggers(cache=False)
+        short_sandbox.client("glance").query_triggers(cache=False)
 
 
 def test_exchange_once_and_in_memory_only(glance_sandbox, user_state):
     info = glance_sandbox.info("glance")
-    client = GlanceClass.from_sandbox(glance_sandbox)
+    client = glance_sandbox.client("glance")
     client.login(open_browser=browser)
     before = stats(glance_sandbox)
     client.query_analyses(cache=False, max_workers=4)
@@ -218,7 +217,7 @@ def test_exchange_once_and_in_memory_only(glance_sandbox, user_state):
     assert claims(exchanged)["aud"] == info["exchange_audience"]
     assert all(exchanged not in value for value in user_state.keyring.entries.values())
     # a client that does not exchange sends the login token, which this API refuses
-    plain = GlanceClass.from_sandbox(glance_sandbox, exchange_audience="")
+    plain = glance_sandbox.client("glance", exchange_audience="")
     plain.login(open_browser=browser, store_token=False)
     with pytest.raises(LoginError, match="audience"):
         plain.query_triggers(cache=False)
@@ -235,11 +234,11 @@ def test_direct_token(glance_sandbox, monkeypatch):
         "subject_token_type": "urn:ietf:params:oauth:token-type:access_token",
         "audience": info["exchange_audience"]}).json()["access_token"]
     before = stats(glance_sandbox)
-    client = GlanceClass.from_sandbox(glance_sandbox)
+    client = glance_sandbox.client("glance")
     client.login(token=api_token)
     assert len(client.query_triggers(cache=False)) > 0
     monkeypatch.setenv("ASTROQUERY_EXT_GLANCE_TOKEN", api_token)
-    assert len(GlanceClass.from_sandbox(glance_sandbox).query_triggers(cache=False)) > 0  # no login() call
+    assert len(glance_sandbox.client("glance").query_triggers(cache=False)) > 0  # no login() call
     assert delta(before, stats(glance_sandbox), "exchanges", "refreshes") == {"exchanges": 0, "refreshes": 0}
     assert claims(client._auth.token)["exp"] == pytest.approx(client._auth.expires_at)
     client.logout()  # nothing to revoke for a token from elsewhere
@@ -247,7 +246,7 @@ def test_direct_token(glance_sandbox, monkeypatch):
 
 
 def test_logout_revokes(glance_sandbox, user_state):
-    client = GlanceClass.from_sandbox(glance_sandbox)
+    client = glance_sandbox.client("glance")
     client.login(open_browser=browser)
     client.query_triggers(cache=False)
     (exchanged, _, _), = client._exchanged.values()
@@ -264,25 +263,25 @@ def test_logout_revokes(glance_sandbox, user_state):
 
 
 def test_logout_forget_removes_a_stored_session(glance_sandbox, user_state):
-    GlanceClass.from_sandbox(glance_sandbox).login(open_browser=browser)
+    glance_sandbox.client("glance").login(open_browser=browser)
     assert [k for k in user_state.keyring.entries if k[0] == "astroquery_ext.glance"]
     before = stats(glance_sandbox)
-    GlanceClass.from_sandbox(glance_sandbox).logout(forget=True)
+    glance_sandbox.client("glance").logout(forget=True)
     assert delta(before, stats(glance_sandbox), "revocations")["revocations"] == 2
     assert [k for k in user_state.keyring.entries if k[0] == "astroquery_ext.glance"] == []
 
 
 def test_file_store_without_keyring(glance_sandbox, user_state, no_keyring):
-    client = GlanceClass.from_sandbox(glance_sandbox)
+    client = glance_sandbox.client("glance")
     client.login(open_browser=browser)
     path = client.store.file
     assert path.exists() and oct(path.stat().st_mode & 0o777) == "0o600"
-    assert GlanceClass.from_sandbox(glance_sandbox).login(open_browser=no_browser)
+    assert glance_sandbox.client("glance").login(open_browser=no_browser)
 
 
 def test_secrets_stay_secret(glance_sandbox, user_state, caplog):
     caplog.set_level(logging.DEBUG)
-    client = GlanceClass.from_sandbox(glance_sandbox)
+    client = glance_sandbox.client("glance")
     client.login(open_browser=browser)
     client._set_auth(_due(client._auth))
     client.query_analyses(cache=True)  # a refresh, an exchange and cached pages
@@ -298,7 +297,7 @@ def test_secrets_stay_secret(glance_sandbox, user_state, caplog):
     text = caplog.text + repr(client) + repr(state) + str(client.__dict__.get("_auth"))
     assert "searchAnalysis" in caplog.text  # the requests were logged...
     assert not any(s in text for s in secrets)  # ...without a token
-    bad = GlanceClass.from_sandbox(glance_sandbox)
+    bad = glance_sandbox.client("glance")
     bad.login(token=state.token)  # the login token is refused by the API: the error must not echo it
     with pytest.raises(LoginError) as err:
         bad.query_triggers(cache=False)

@@ -33,7 +33,7 @@ def browser(url):
 
 @pytest.fixture
 def glance(glance_sandbox):
-    client = GlanceClass.from_sandbox(glance_sandbox)
+    client = glance_sandbox.client("glance")
     client.login(open_browser=browser)
     return client
 
@@ -102,7 +102,7 @@ def test_queries_on_every_resource(glance, glance_sandbox):
 
 
 def test_invalid_queries_fail_before_any_request(glance_sandbox):
-    client = GlanceClass.from_sandbox(glance_sandbox)  # not even logged in: validation comes first
+    client = glance_sandbox.client("glance")  # not even logged in: validation comes first
     glance_sandbox.clear_request_log("glance")
     with pytest.raises(DSLError, match="did you mean 'referenceCode'"):
         client.query_analyses("referenceCod = ANA-SUSY-2019-01")
@@ -166,7 +166,7 @@ def test_empty_result_is_typed_and_warns(glance):
 
 
 def test_get_query_payload(glance_sandbox):
-    client = GlanceClass.from_sandbox(glance_sandbox)
+    client = glance_sandbox.client("glance")
     payload = client.query_triggers("name contain mu", sort_by="year", get_query_payload=True)
     assert payload["method"] == "GET" and payload["url"].endswith("/searchTrigger")
     assert payload["params"] == {"offset": 0, "limit": 1000, "queryString": "name contain mu",
@@ -225,7 +225,7 @@ def test_web_links(glance_sandbox):
     with pytest.raises(ValueError):
         client.paper_url("two words")
     # The sandbox serves the pages the links point at
-    sandboxed = GlanceClass.from_sandbox(glance_sandbox)
+    sandboxed = glance_sandbox.client("glance")
     known = glance_sandbox.info("glance")["known"]
     for url in (sandboxed.analysis_url(known["analysis"][0]), sandboxed.confnote_url(known["confnote"][0]),
                 sandboxed.pubnote_url(known["pubnote_final"]["finalReferenceCode"])):
@@ -246,14 +246,14 @@ def test_error_mapping(glance, glance_sandbox):
         assert len(glance.query_subgroups(cache=False)) > 0  # a 503 is retried
     finally:
         glance_sandbox.set_faults("glance", [])
-    bad = GlanceClass.from_sandbox(glance_sandbox)
+    bad = glance_sandbox.client("glance")
     bad.login(token="not-a-token")
     with pytest.raises(LoginError, match="Invalid or missing authentication token"):
         bad.query_triggers(cache=False)
 
 
 def test_forbidden_user(glance_sandbox):
-    guest = GlanceClass.from_sandbox(glance_sandbox)
+    guest = glance_sandbox.client("glance")
     guest.login("guest", open_browser=browser, store_token=False)
     assert guest._auth.principal == "guest"
     with pytest.raises(AuthorizationError, match="lacks the 'atlas-readers' role") as err:

@@ -17,7 +17,6 @@ import textwrap
 import pytest
 import requests
 
-from astroquery_ext.glance import GlanceClass
 from astroquery_ext.sandbox import Sandbox
 
 pytestmark = pytest.mark.peers
@@ -119,7 +118,7 @@ def stare_report(peer_sandbox, gets, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def ours(peer_sandbox):
-    client = GlanceClass.from_sandbox(peer_sandbox)
+    client = peer_sandbox.client("glance")
     client.login(open_browser=lambda url: requests.get(url, timeout=10), store_token=False)
     return client
 

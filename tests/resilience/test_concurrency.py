@@ -22,7 +22,6 @@ from astropy import units as u
 from astropy.coordinates import SkyCoord
 
 from astroquery_ext.atlas import AtlasClass
-from astroquery_ext.glance import GlanceClass
 from astroquery_ext.grad300 import Grad300Class
 from astroquery_ext.sandbox import Sandbox
 from astroquery_ext.tupli import Filter, TupliClass
@@ -131,7 +130,7 @@ def test_grad300_shared_by_8_threads(grad300_sandbox, user_state, tmp_path):
 
 
 def test_glance_shared_by_8_threads(glance_sandbox, user_state):
-    glance = GlanceClass.from_sandbox(glance_sandbox)
+    glance = glance_sandbox.client("glance")
     glance.login(open_browser=lambda url: requests.get(url, timeout=10))
     queries = [("query_analyses", 'status = "Phase 0 Active"'), ("query_papers", None),
                ("query_confnotes", None), ("query_triggers", None), ("query_analyses", None),
@@ -216,7 +215,7 @@ def test_grad300_relogin_under_8_threads_happens_once(short_lived, user_state, m
 
 
 def test_glance_refresh_under_8_threads_happens_once(short_lived, user_state):
-    glance = GlanceClass.from_sandbox(short_lived)
+    glance = short_lived.client("glance")
     glance.login(open_browser=lambda url: requests.get(url, timeout=10))
     stats = short_lived.origin("glance") + "/_glance/stats"
     time.sleep(3.2)

@@ -23,7 +23,6 @@ from astroquery_ext._base.tables import Field, records_to_table
 from astroquery_ext.atlas import parse_ids
 from astroquery_ext._base.args import position_arg as _position
 from astroquery_ext.exceptions import InvalidQueryError
-from astroquery_ext.glance import GlanceClass
 
 from ._helpers import Figures
 
@@ -153,7 +152,7 @@ def test_any_text_is_a_position_or_a_value_error(text):
 
 @pytest.fixture(scope="module")
 def glance_client(glance_sandbox):
-    client = GlanceClass.from_sandbox(glance_sandbox)
+    client = glance_sandbox.client("glance")
     client.login(open_browser=lambda url: requests.get(url, timeout=10))
     return client
 

@@ -28,7 +28,6 @@ from astropy.coordinates import SkyCoord
 
 from astroquery_ext.atlas import AtlasClass
 from astroquery_ext.exceptions import AstroqueryExtError
-from astroquery_ext.glance import GlanceClass
 from astroquery_ext.grad300 import Grad300Class
 from astroquery_ext.sandbox import Fault
 from astroquery_ext.tupli import Filter, TupliClass
@@ -203,7 +202,7 @@ def test_glance_secrets(glance_sandbox, user_state, no_keyring):
     cred = glance_sandbox.credentials("glance")
     with Audit() as audit:
         audit.secret(cred["password"])
-        glance = GlanceClass.from_sandbox(glance_sandbox)
+        glance = glance_sandbox.client("glance")
         glance.login(open_browser=lambda url: requests.get(url, timeout=10))
         audit.see("tables", glance.query_analyses('status = "Phase 0 Active"'), glance.query_papers(row_limit=5))
         audit.holds(glance)

@@ -16,7 +16,6 @@ import requests
 
 from astroquery_ext.atlas import AtlasClass
 from astroquery_ext.exceptions import RemoteServiceError
-from astroquery_ext.glance import GlanceClass
 from astroquery_ext.grad300 import Grad300Class
 from astroquery_ext.sandbox import Sandbox
 from astroquery_ext.tupli import TupliClass
@@ -37,7 +36,7 @@ def _clients(sb):
     atlas = AtlasClass(server=sb.url("atlas"))
     grad = Grad300Class(server=sb.url("grad300"))
     tupli = TupliClass(server=sb.url("tupli"))
-    glance = GlanceClass.from_sandbox(sb)
+    glance = sb.client("glance")
     return atlas, grad, glance, tupli
 
 
