@@ -43,7 +43,7 @@ Options (``Sandbox(services={"tupli": {...}})``):
 ``open_access`` ("True")                 anonymous requests act as pytupli's guest. Read as a
                                          deployment reads OPEN_ACCESS_MODE: any non-empty string,
                                          even "False", leaves it open; "" or False closes it
-``open_signup`` (True)                   anyone may create users
+``open_signup`` ("True")                 anyone may create users (read as open_access is)
 ``bcrypt_rounds`` (12)                   pytupli's bcrypt cost (12 = about 0.3 s per login)
 ``artifact_store`` (``"disk"``)          ``"disk"`` or ``"gridfs"`` (bytes in memory)
 ``sample_data`` (True)                   create the sample group, benchmarks, artifact, episodes
@@ -361,7 +361,7 @@ def create_service(ctx: SandboxContext) -> SandboxService:
     access_minutes = float(opts.get("access_token_minutes", 30))
     refresh_minutes = float(opts.get("refresh_token_minutes", 60 * 7 * 30))
     open_access = _deployment_flag(opts.get("open_access", "True"))
-    open_signup = _flag(opts.get("open_signup", True))
+    open_signup = _deployment_flag(opts.get("open_signup", "True"))
     bcrypt_rounds = int(opts.get("bcrypt_rounds", 12))
     artifact_store = str(opts.get("artifact_store", "disk"))
     if artifact_store not in ("disk", "gridfs"):

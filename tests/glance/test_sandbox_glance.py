@@ -621,7 +621,7 @@ def quirky():
     opts = {"n_analyses": 40, "quirks": "all", "strict_dsl": True, "accept_base_tokens": True,
             "access_token_ttl": 2, "device_auto_approve_after": 1, "device_interval": 0, "cache_control": "",
             "max_limit": 20, "auto_approve": False}
-    with Sandbox(services={"glance": opts}, seed=1) as box:
+    with Sandbox(services={"glance": opts}, seed=1, mode="relaxed") as box:  # + password grant
         yield box
 
 
