@@ -19,7 +19,7 @@ from astropy.io import fits
 from astropy.table import Table
 
 from astroquery_ext.sandbox import Sandbox
-from astroquery_ext.sandbox import grad300 as app
+from astroquery_ext.sandbox import _grad300_data as app
 
 SCAN_TYPES = ("TPI", "Images", "Spectrum", "OnOff")
 RECORD_KEYS = ["id", "file_path", "file_name", "size", "ctime", "mtime", "object", "ra", "dec",
