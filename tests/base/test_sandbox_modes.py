@@ -83,3 +83,12 @@ def test_python_m_sandbox_prints_each_services_mode(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "astroquery_ext.sandbox", "--mode", "loose"],
                          capture_output=True, text=True, env=env)
     assert bad.returncode == 2 and "bad --mode 'loose'" in bad.stderr
+
+
+def test_docs_table_lists_every_difference():
+    page = (Path(__file__).parents[2] / "docs" / "sandbox.rst").read_text()
+    table = page[page.index("What differs between the modes"):page.index("What the sandbox now does")]
+    for d in _modes.DIFFERENCES:
+        assert f"``{d.option}``" in table, d.option
+    fixed = page[page.index("What the sandbox now does"):page.index("Each row has a test")]
+    assert fixed.count("   * - ") == 3 * (len(_modes.FIXED) + 1)
