@@ -428,7 +428,7 @@ def test_options(tmp_path):
         token = http.post(url + "login/access-token",
                           data={"username": cred["username"], "password": cred["password"]}).json()["access_token"]
         time.sleep(2.1)
-        r = http.get(url + "login/test-token", headers={"Authorization": f"Bearer {token}"})
+        r = http.post(url + "login/test-token", headers={"Authorization": f"Bearer {token}"})
         assert r.status_code == 403
     # The catalogue is kept in data_dir and reused by a restart with the same options.
     with Sandbox(services={"grad300": options}, data_dir=tmp_path) as box:
