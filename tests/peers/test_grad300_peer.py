@@ -57,13 +57,52 @@ def _hostile_ids(sb):
     return {(h["scan_type"], h["id"]) for h in sb.info("grad300")["special"].get("hostile", [])}
 
 
+# Production is unknown on two points (specs/grad300.md §12 items 2 and 11), and the sandbox's default
+# takes the more demanding choice: /login/test-token answers POST only (the template the backend forks),
+# and file names with '#' come as RFC 5987 filename*= only (what Starlette's FileResponse sends). The
+# seed client sends GET and reads only filename="...": against such a server it fails, which these
+# strict xfails record; the same checks pass against the relaxed choices (test_token_get,
+# content_disposition="quoted"), which the relaxed_sb tests below show.
+SEED_GET_TEST_TOKEN = pytest.mark.xfail(
+    strict=True, raises=grad300_client.Grad300Error,
+    reason="seed client sends GET /login/test-token; the default sandbox, like the template the backend "
+           "forks, answers POST only (production unknown: specs/grad300.md §12 item 2)")
+SEED_QUOTED_FILENAME_ONLY = pytest.mark.xfail(
+    strict=True, raises=AssertionError,
+    reason="seed client reads only filename=\"...\" in Content-Disposition; for names with '#' the default "
+           "sandbox sends RFC 5987 filename*= only, as Starlette's FileResponse does (production unknown: "
+           "specs/grad300.md §6, §12 item 11), so the client falls back to <ScanType>_<id>.fits")
+
+
+@pytest.fixture(scope="module")
+def relaxed_sb(sandboxes):
+    return sandboxes.get("grad300", "relaxed")
+
+
+def _test_token_both_forms(box):
+    cred = box.credentials("grad300")
+    with Grad300(box.url("grad300"), token=cred["token"]) as c:
+        assert c.test_token()["email"] == cred["username"]
+    with Grad300(box.origin("grad300"), user=cred["username"], password=cred["password"]) as c:
+        assert c.test_token()["is_active"] is True
+
+
+@SEED_GET_TEST_TOKEN
+def test_test_token(sb):
+    _test_token_both_forms(sb)
+
+
+def test_test_token_when_the_server_answers_get(relaxed_sb):
+    _test_token_both_forms(relaxed_sb)
+
+
 def test_connect_forms(sb):
     cred = sb.credentials("grad300")
     with Grad300(sb.url("grad300"), token=cred["token"]) as c:
         assert c.base_api_url == sb.origin("grad300") + "/api/v1"
-        assert c.test_token()["email"] == cred["username"]
+        assert len(c.list("TPI", limit=1)) == 1
     with Grad300(sb.origin("grad300"), user=cred["username"], password=cred["password"]) as c:
-        assert c.test_token()["is_active"] is True
+        assert len(c.list("TPI", limit=1)) == 1
     with pytest.raises(grad300_client.AuthenticationError) as err:
         Grad300(sb.origin("grad300"), user=cred["username"], password="wrong")
     assert err.value.status_code == 400 and "Incorrect email or password" in str(err.value)
@@ -141,11 +180,26 @@ def test_download_to_disk(client, raw, sb, tmp_path):
         assert path.name == row["file_name"]
         assert path.read_bytes() == raw(f"scans/{scan_type}/{row['id']}/download").content
         assert path.stat().st_size == row["size"]
+
+
+def _download_by_id_names_from_header(box, tmp_path):
     # Without a file name, the client takes it from Content-Disposition.
-    path = client.download_by_id(scan_type="OnOff", scan_id=2, destination_dir=tmp_path / "by_id")
-    assert path.name == raw("scans/OnOff/", offset=1, limit=1).json()[0]["file_name"]
-    with pytest.raises(FileExistsError):
-        client.download_by_id(scan_type="OnOff", scan_id=2, destination_dir=tmp_path / "by_id")
+    cred = box.credentials("grad300")
+    with Grad300(box.url("grad300"), token=cred["token"]) as c:
+        path = c.download_by_id(scan_type="OnOff", scan_id=2, destination_dir=tmp_path / "by_id")
+        first = [r for r in c.list("OnOff", limit=2) if r["id"] == 2][0]
+        assert path.name == first["file_name"]
+        with pytest.raises(FileExistsError):
+            c.download_by_id(scan_type="OnOff", scan_id=2, destination_dir=tmp_path / "by_id")
+
+
+@SEED_QUOTED_FILENAME_ONLY
+def test_download_by_id_names_the_file_from_the_header(sb, tmp_path):
+    _download_by_id_names_from_header(sb, tmp_path)
+
+
+def test_download_by_id_with_a_quoted_filename_header(relaxed_sb, tmp_path):
+    _download_by_id_names_from_header(relaxed_sb, tmp_path)
 
 
 def test_download_by_scan_name(client, raw, tmp_path):
@@ -164,9 +218,20 @@ def test_download_by_scan_name(client, raw, tmp_path):
         client.download_by_scan_name("no-such-scan.fits")
 
 
-def test_non_ascii_name_falls_back_to_quoted_filename(client, raw, sb, tmp_path):
-    entry = sb.info("grad300")["special"]["non_ascii_name"]
-    path = client.download_by_id(scan_type="TPI", scan_id=entry["id"], destination_dir=tmp_path)
+def _non_ascii_name(box, tmp_path):
+    entry = box.info("grad300")["special"]["non_ascii_name"]
+    cred = box.credentials("grad300")
+    with Grad300(box.url("grad300"), token=cred["token"]) as c:
+        path = c.download_by_id(scan_type="TPI", scan_id=entry["id"], destination_dir=tmp_path)
+    assert path.stat().st_size == entry["size"]
     # The seed client reads only filename="..." (the ASCII fallback), not filename*=.
     assert path.name == entry["file_name"].replace("É", "E")
-    assert path.stat().st_size == entry["size"]
+
+
+@SEED_QUOTED_FILENAME_ONLY
+def test_non_ascii_name_falls_back_to_quoted_filename(sb, tmp_path):
+    _non_ascii_name(sb, tmp_path)
+
+
+def test_non_ascii_name_with_a_quoted_fallback(relaxed_sb, tmp_path):
+    _non_ascii_name(relaxed_sb, tmp_path)
