@@ -26,7 +26,6 @@ from erfa import ErfaWarning
 
 from astroquery_ext._base import ResultTable
 from astroquery_ext.atlas import AtlasClass
-from astroquery_ext.glance import GlanceClass
 from astroquery_ext.grad300 import SCAN_TYPES, Grad300Class
 from astroquery_ext.tupli import Filter, TupliClass
 
@@ -74,7 +73,7 @@ def _grad300(sb, tmp):
 
 def _glance(sb, tmp):
     # The sandbox hands out its clients (Sandbox.client); before that, the Glance class knew the sandbox.
-    client = sb.client("glance") if hasattr(sb, "client") else GlanceClass.from_sandbox(sb)
+    client = sb.client("glance")
     client.login(open_browser=lambda url: requests.get(url, timeout=10))
     known = sb.info("glance")["known"]
     out = {f"glance.{name}": getattr(client, name)() for name in (
