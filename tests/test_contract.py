@@ -59,9 +59,7 @@ def _grad300(sb):
 
 
 def _glance(sb):
-    from astroquery_ext.glance import GlanceClass
-    # the sandbox offers its clients (once it does); until then the class method
-    return sb.client("glance") if hasattr(sb, "client") else GlanceClass.from_sandbox(sb)
+    return sb.client("glance")  # the sandbox offers its clients
 
 
 def _tupli(sb):
