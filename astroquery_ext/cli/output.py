@@ -123,23 +123,20 @@ def table_records(table) -> list[dict]:
 
 
 def _flatten_for(table, fmt: str):
-    """A copy of ``table`` that the writer of ``fmt`` can take.
+    """A copy of ``table`` for the csv writer or the plain ``table`` text.
 
-    Object columns (lists, dicts) become compact JSON text for csv, votable
-    and the plain table; multidimensional columns become JSON text for csv;
-    Time columns become ISO text for csv and votable. ECSV keeps all of them.
+    Object columns (lists, dicts) become compact JSON text; multidimensional
+    columns become JSON text for csv; Time columns become ISO text for csv.
     """
     import numpy as np
     from astropy.table import MaskedColumn, Table
     from astropy.time import Time
 
     out = Table(table, copy=False)
-    if fmt == "ecsv":
-        return out
     for name in out.colnames:
         col = out[name]
         if isinstance(col, Time):
-            if fmt in ("csv", "votable"):
+            if fmt == "csv":
                 values = _column_values(col)
                 out[name] = MaskedColumn([v or "" for v in values], mask=[v is None for v in values],
                                          description=getattr(col.info, "description", None))
@@ -154,8 +151,7 @@ def _flatten_for(table, fmt: str):
             out[name] = MaskedColumn(np.array(text, dtype=str) if text else np.array([], dtype=str),
                                      mask=[v is None for v in values], unit=getattr(col, "unit", None),
                                      description=getattr(col.info, "description", None))
-    if fmt in ("csv", "votable", "table"):
-        out.meta = {}
+    out.meta = {}
     return out
 
 
@@ -183,11 +179,13 @@ def write_table(table, fmt: str, stream, *, width: int | None = None) -> list[st
     if fmt == "json":
         stream.write(json.dumps(table_records(table), indent=None, allow_nan=False).encode() + b"\n")
         return []
-    if fmt == "fits":
-        # As astropy writes it: what a table holds is the module's business (see docs/cli.rst).
-        buffer = io.BytesIO()
-        table.write(buffer, format="fits")
-        stream.write(buffer.getvalue())
+    if fmt in ("fits", "votable", "ecsv"):
+        # The table's own writer: the modules' result tables (ResultTable) convert what each
+        # format cannot hold (times, lists and dicts, meta), and read back with ResultTable.read.
+        buffer = io.StringIO() if fmt == "ecsv" else io.BytesIO()
+        table.write(buffer, format="ascii.ecsv" if fmt == "ecsv" else fmt)
+        data = buffer.getvalue()
+        stream.write(data if isinstance(data, bytes) else data.encode())
         return []
     flat = _flatten_for(table, fmt)
     if fmt == "table":
@@ -197,17 +195,9 @@ def write_table(table, fmt: str, stream, *, width: int | None = None) -> list[st
             return []
         header = lines[0]
         return [name for name in flat.colnames if name not in header.split()]
-    if fmt == "votable":
-        flat.write(stream, format="votable")
-    else:
-        text = io.StringIO()
-        try:
-            flat.write(text, format=f"ascii.{fmt}")
-        except Exception:  # metadata that YAML cannot hold: the data matter more
-            flat.meta = {}
-            text = io.StringIO()
-            flat.write(text, format=f"ascii.{fmt}")
-        stream.write(text.getvalue().encode())
+    text = io.StringIO()
+    flat.write(text, format="ascii.csv")
+    stream.write(text.getvalue().encode())
     return []
 
 

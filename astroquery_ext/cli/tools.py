@@ -30,14 +30,14 @@ def _cache_clients(args, registry):
 
 
 def cmd_cache_info(args, registry) -> Result:
-    from astropy.table import Table
+    from astroquery_ext.results import ResultTable
 
     rows = []
     for name, client in _cache_clients(args, registry):
         root = Path(client.cache_location)
         entries, files, size = _cache_stats(root)
         rows.append({"service": name, "location": str(root), "entries": entries, "files": files, "bytes": size})
-    table = Table(rows=rows, names=["service", "location", "entries", "files", "bytes"])
+    table = ResultTable(rows=rows, names=["service", "location", "entries", "files", "bytes"])
     table["bytes"].unit = "byte"
     table["entries"].description = "cached answers"
     table["files"].description = "cached downloads"

@@ -133,3 +133,18 @@ def test_later_commands_use_the_login_service_of_the_stored_login(fresh_cli, san
     error = bare("whoami", expect=1).stderr
     assert "'astroquery-ext glance login --server" in error and "Glance.login" not in error
     run("whoami", expect=1)                   # the session is gone at the issuer too
+
+
+def test_fits_votable_ecsv_files_read_back_as_the_module_returns_them(glance, tmp_path):
+    # Glance tables hold lists and times: each file is written by the result table's own writer.
+    from astroquery_ext.results import ResultTable
+
+    query = 'status = "Phase 0 Active"'
+    records = json.loads(glance("search", "analyses", query, "--sort-by", "referenceCode", "--format", "json").stdout)
+    for name in ("hits.fits", "hits.xml", "hits.ecsv"):
+        result = glance("search", "analyses", query, "--sort-by", "referenceCode", "-o", tmp_path / name)
+        assert "warning" not in result.stderr, result.stderr
+        back = ResultTable.read(tmp_path / name)
+        assert list(back["referenceCode"]) == [r["referenceCode"] for r in records], name
+        assert [list(v) for v in back["metadata.keywords.name"]] == \
+            [r["metadata.keywords.name"] for r in records], name
