@@ -295,6 +295,11 @@ def in_cli_terms(text: str, service: ServiceCLI | None) -> str:
         return f"'{PROG} {service.name} login{''.join(' ' + f for f in flags)}'"
 
     text = _LOGIN_CALL.sub(login, text)
+    # Where the server URL came from (the base's words): the option, or the configuration.
+    text = re.sub(r"\b[A-Z]\w*\.server is ('[^']*') \(from the server= argument\)", r"the server is \1 (from --server)",
+                  text)
+    text = re.sub(r"\b[A-Z]\w*\.server is ('[^']*') \(from (astroquery_ext\.\w+\.conf\.server)\)",
+                  r"the server is \1 (from \2; --server URL for another)", text)
 
     def conf(match: re.Match) -> str:
         item = match.group(1)
@@ -332,7 +337,7 @@ def explain(exc: BaseException, args, text: str) -> str:
         # No login at all (none given, none stored): say how to log in from here.
         return service.not_logged_in(server, args)
     text = in_cli_terms(text, service)
-    if isinstance(exc, AstroqueryExtError) and unreachable(exc):
+    if isinstance(exc, AstroqueryExtError) and unreachable(exc) and "--server" not in text:
         option = "the --server option" if getattr(args, "server", None) else \
             f"--server, or server in the [{service.name}] section of astroquery_ext.cfg " \
             f"(astroquery_ext.{service.name}.conf.server)"
