@@ -71,7 +71,8 @@ class AtlasCLI(ServiceCLI):
     login_usage = "--username NAME"
     login_alternatives = ("or 'astroquery-ext atlas login --token -' with the API token on standard input, "
                           "or set ASTROQUERY_EXT_ATLAS_TOKEN")
-    login_flags = {"token": "--token -", "username": "--username NAME"}
+    login_flags = {"token": "--token -", "username": "--username NAME", "store_password=True": "--store-password",
+                   "reenter_password=True": "--reenter-password"}
 
     def add_login_options(self, login) -> None:
         login.add_argument("--token", help="the 40-character API token; '-' reads it from standard input "
@@ -82,7 +83,7 @@ class AtlasCLI(ServiceCLI):
         token = args.token
         if token == "-":
             token = sys.stdin.readline().strip()
-        client.login(token=token, username=args.username, store_token=not args.no_store)
+        client.login(args.username, token=token, **self.login_keywords(args))
 
     def add_commands(self, sub, common) -> None:
         table = table_options()

@@ -169,7 +169,7 @@ class GlanceCLI(ServiceCLI):
             return sys.stdin.readline()
 
         client.login(method=method, offline=args.offline, port=args.port, open_browser=opener,
-                     store_token=not args.no_store, force=args.force, show=show, ask=ask)
+                     force=args.force, show=show, ask=ask, **self.login_keywords(args))
 
     def add_commands(self, sub, common) -> None:
         table, js = table_options(), json_options()

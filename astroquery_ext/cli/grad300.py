@@ -52,11 +52,9 @@ class Grad300CLI(ServiceCLI):
 
     def add_login_options(self, login) -> None:
         login.add_argument("--username", help="the account's e-mail address")
-        login.add_argument("--store-password", action="store_true",
-                           help="also keep the password in the keyring (to log in again when the token expires)")
 
     def login(self, client, args) -> None:
-        client.login(username=args.username, store_token=not args.no_store, store_password=args.store_password)
+        client.login(args.username, **self.login_keywords(args))
 
     def whoami(self, client) -> str | None:
         return client.test_token().get("email") or super().whoami(client)

@@ -168,8 +168,15 @@ class ServiceCLI:
         """The options of ``login`` (``--no-store`` is added for every service)."""
 
     def login(self, client, args) -> None:
-        """Log in as the options say (the module's ``login``)."""
+        """Log in as the options say (the module's ``login``, with `login_keywords`)."""
         raise NotImplementedError
+
+    def login_keywords(self, args) -> dict:
+        """The keywords every module's ``login`` shares, from the shared options of ``login``."""
+        keywords = {"store_token": not args.no_store}
+        if self.passwords:
+            keywords.update(store_password=args.store_password, reenter_password=args.reenter_password)
+        return keywords
 
     def kept_after_login(self, client, args) -> dict:
         """What later commands on this server need to know of the login (never a secret)."""
@@ -246,6 +253,11 @@ def add_service(services, service: ServiceCLI) -> None:
                            description=f"Log in to {service.name}.{where}")
     service.add_login_options(login)
     login.add_argument("--no-store", action="store_true", help="do not keep the login for later commands")
+    if service.passwords:
+        login.add_argument("--store-password", action="store_true",
+                           help="also keep the password in the keyring (to log in again when the token expires)")
+        login.add_argument("--reenter-password", action="store_true",
+                           help="ask for the password (environment or prompt) even if the keyring holds one")
     login.set_defaults(handler=cmd_login, account=True)
     logout = sub.add_parser("logout", parents=[common], help="log out and remove the stored login")
     logout.set_defaults(handler=cmd_logout, account=True)

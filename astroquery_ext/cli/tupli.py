@@ -165,15 +165,14 @@ class TupliCLI(ServiceCLI):
     client_class = "TupliClass"
     resume_before_commands = True
     login_usage = "--username NAME"
-    login_flags = {"username": "--username NAME", "store_password=True": "--store-password"}
+    login_flags = {"username": "--username NAME", "store_password=True": "--store-password",
+                   "reenter_password=True": "--reenter-password"}
 
     def add_login_options(self, login) -> None:
         login.add_argument("--username", help="the account")
-        login.add_argument("--store-password", action="store_true",
-                           help="also keep the password in the keyring (to log in again when the token expires)")
 
     def login(self, client, args) -> None:
-        client.login(username=args.username, store_password=args.store_password, store_token=not args.no_store)
+        client.login(args.username, **self.login_keywords(args))
 
     def whoami(self, client) -> str | None:
         return client.whoami()

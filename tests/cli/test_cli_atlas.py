@@ -153,3 +153,16 @@ def test_server_refusals_give_advice_as_commands(fresh_cli, sandbox, atlas):
     run("login", "--token", "-", input=wrong + "\n")
     error = run("cone", "0", "0", "5", "--no-cache", expect=1).stderr             # HTTP 401
     assert "'astroquery-ext atlas login" in error and "Atlas.login" not in error
+
+
+def test_login_keeps_the_password_only_when_asked(fresh_cli, sandbox, atlas):
+    run = _runner(fresh_cli, sandbox)
+    password = {"ASTROQUERY_EXT_ATLAS_PASSWORD": run.creds["password"]}
+    user = run.creds["username"]
+    run("login", "--username", user, "--no-store", env=password)            # neither token nor password kept
+    assert "ASTROQUERY_EXT_ATLAS_PASSWORD" in run("login", "--username", user, "--no-store", expect=1).stderr
+    run("login", "--username", user, "--no-store", "--store-password", env=password)
+    run("login", "--username", user, "--no-store")                          # the password from the keyring
+    # --reenter-password: the kept password is not used.
+    run("login", "--username", user, "--no-store", "--reenter-password", expect=1)
+    run("logout")
