@@ -18,7 +18,7 @@ from astroquery.exceptions import MaxResultsWarning, NoResultsWarning  # noqa: F
 __all__ = [
     "AstroqueryExtError", "LoginError", "AuthorizationError", "NotFoundError",
     "ConflictError", "RateLimitError", "InvalidQueryError", "RemoteServiceError",
-    "DownloadError", "NoResultsWarning", "MaxResultsWarning",
+    "DownloadError", "ServiceTimeoutError", "NoResultsWarning", "MaxResultsWarning",
 ]
 
 
@@ -82,6 +82,15 @@ class RateLimitError(RemoteServiceError):
     def __init__(self, message: str, *, retry_after: float | None = None, **kwargs):
         super().__init__(message, **kwargs)
         self.retry_after = retry_after
+
+
+class ServiceTimeoutError(RemoteServiceError, TimeoutError):
+    """The server did not complete its answer within the call's deadline.
+
+    ``timeout`` bounds the connection, every read and the whole exchange: a
+    server that answers too slowly (even one byte at a time) is cut off after
+    about ``timeout`` seconds, and the call is not repeated.
+    """
 
 
 class DownloadError(RemoteServiceError):

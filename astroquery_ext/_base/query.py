@@ -60,11 +60,13 @@ from astroquery_ext import __version__
 from astroquery_ext._base.args import row_limit_arg
 from astroquery_ext._base.cache import ResponseCache, cache_key
 from astroquery_ext._base.credentials import CredentialChain, TokenStore, env_var, no_prompt
+from astroquery_ext._base.deadline import Deadline, deadline_adapter
 from astroquery_ext._base.serialize import as_result
+from astroquery_ext._base.shapes import CONTAINER, Shape
 from astroquery_ext._base.tables import Field, decode_json, records_to_table, warn_if_empty, warn_truncated
 from astroquery_ext._base.exceptions import (
-    AuthorizationError, ConflictError, InvalidQueryError, LoginError, NotFoundError,
-    RateLimitError, RemoteServiceError)
+    AstroqueryExtError, AuthorizationError, ConflictError, InvalidQueryError, LoginError, NotFoundError,
+    RateLimitError, RemoteServiceError, ServiceTimeoutError)
 
 __all__ = ["ServiceQuery", "AuthState", "Retryable", "TRANSIENT_ERRORS", "redact", "redact_url",
            "register_secret"]
@@ -120,14 +122,38 @@ class _RetryableStatus(Retryable):
         super().__init__(f"HTTP {response.status_code}", acted=acted, retry_after=retry_after,
                          status=response.status_code)
         self._raise = lambda: client._raise_for_status(response, method, url, state)
-        try:
-            response.content  # the error text, for the message if the policy gives up
+        try:  # the error text, for the message if the policy gives up
+            client._bounded_content(response, "", limit=_ERROR_BODY_LIMIT, strict=False)
         except Exception:  # noqa: BLE001 - a cut-off error body leaves the message without it
             response._content = b""
         response.close()
 
     def raise_error(self):
         self._raise()
+
+
+#: How much of an error answer is read (its text goes into the message).
+_ERROR_BODY_LIMIT = 1 << 20
+
+
+class _TooDeep(ValueError):
+    pass
+
+
+def loads(content: bytes | str) -> Any:
+    """``json.loads`` that turns a document nested too deeply for Python into a ``ValueError``."""
+    try:
+        return decode_json(content)
+    except RecursionError:
+        raise _TooDeep("the JSON is nested too deeply to be read") from None
+
+
+def _json_or_none(response: requests.Response) -> Any:
+    """The error answer's JSON value, or None when it is not JSON (or too deep)."""
+    try:
+        return loads(response.content)
+    except ValueError:
+        return None
 
 
 #: Failures that may go away when the request is sent again: no connection,
@@ -376,6 +402,9 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
     #: Longest single wait (seconds), for backoff and for ``Retry-After``; a
     #: server asking for longer gets a `~astroquery_ext.exceptions.RateLimitError` at once.
     retry_max_wait: float = 120.0
+    #: Largest answer body read into memory (bytes, after decompression): a
+    #: gzip answer that expands past it (a decompression bomb) is refused.
+    max_answer_bytes: int = 512 << 20
     #: Upper bound of ``max_workers`` for concurrent pages and downloads.
     max_workers_limit: ClassVar[int] = 16
     #: Statuses that mean "this token no longer works": the token is renewed
@@ -414,7 +443,8 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
         session = requests.Session()
         # Not astroquery's response hook: it logs request headers (tokens) at DEBUG.
         session.hooks["response"] = [self._log_response]
-        adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=self.max_workers_limit * 2)
+        # Sockets that a Deadline can stop (timeout bounds the whole exchange).
+        adapter = deadline_adapter(pool_connections=4, pool_maxsize=self.max_workers_limit * 2)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
         session.headers["User-Agent"] = self._user_agent
@@ -924,6 +954,48 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
             kwargs.setdefault("verify", self._verify)  # per request: REQUESTS_CA_BUNDLE would win over the session's
         return self._session.request(method, url, **kwargs)
 
+    def _deadline(self, timeout=None, *, what: str = "the request") -> Deadline:
+        """A `Deadline` for one exchange: ``timeout`` (default the client's) plus a little slack.
+
+        The per-read timeout (``timeout``) stops a silent server first, and
+        that is retried; the deadline stops a server that keeps sending too
+        slowly, and that is not. Downloads read after ``_http`` returns: wrap
+        the whole exchange in ``with client._deadline(...)``.
+        """
+        if isinstance(timeout, tuple):
+            timeout = max(t for t in timeout if t is not None)
+        seconds = self.timeout if timeout is None else float(timeout)
+        return Deadline(seconds + max(1.0, 0.25 * seconds), what)
+
+    def _bounded_content(self, response: requests.Response, what: str, *, limit: int | None = None,
+                         strict: bool = True) -> bytes:
+        """Read the whole (decoded) body, at most ``limit`` bytes (default ``max_answer_bytes``).
+
+        Past the limit: `RemoteServiceError` (``strict``), else the body cut
+        at the limit. The body is then ``response.content`` as usual.
+        """
+        if response._content is not False:  # already read
+            return response.content
+        limit = self.max_answer_bytes if limit is None else limit
+        blocks, size = [], 0
+        for block in response.iter_content(1 << 16):
+            size += len(block)
+            if size > limit:
+                response.close()
+                if not strict:
+                    blocks.append(block[:len(block) - (size - limit)])
+                    break
+                encoding = response.headers.get("Content-Encoding", "")
+                raise RemoteServiceError(
+                    f"{self.name}: {what} answered more than {limit:,} bytes"
+                    f"{f' once decompressed ({encoding})' if encoding else ''}; the answer was refused "
+                    f"(a body this large is a fault or an attack: report it to the service if it persists).",
+                    status=response.status_code, url=redact_url(response.url or ""), service=self.service)
+            blocks.append(block)
+        response._content = b"".join(blocks)
+        response._content_consumed = True
+        return response._content
+
     def _http(self, method: str, path: str, *, params=None, data=None, json=None, files=None,
               headers: "Mapping[str, str] | Callable[[], Mapping[str, str]] | None" = None, auth: str = "optional",
               idempotent: bool | None = None, stream: bool = False, retries: int | None = None,
@@ -970,12 +1042,36 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
                                         or isinstance(data, (bytes, str, Mapping, list, tuple)))
         if not replayable:
             retries = 0  # a streamed body cannot be sent twice
-        kwargs = dict(params=params, json=json, files=files, stream=stream or read is not None)
+        # Always streamed underneath: the body is read here, bounded in size
+        # (decompression bombs) and under the deadline, unless the caller reads it.
+        kwargs = dict(params=params, json=json, files=files, stream=True)
         if timeout is not None:
             kwargs["timeout"] = timeout
         renewed = False
 
         def attempt(n: int):
+            deadline = self._deadline(kwargs.get("timeout"), what=what)
+            try:
+                with deadline:
+                    result = one_attempt()
+            except Exception as exc:
+                if deadline.expired and not isinstance(exc, AstroqueryExtError):
+                    raise deadline_error(deadline) from None
+                raise
+            if deadline.expired:  # cut off by the deadline, though what arrived looked whole
+                if isinstance(result, requests.Response):
+                    result.close()
+                raise deadline_error(deadline)
+            return result
+
+        def deadline_error(deadline: Deadline) -> ServiceTimeoutError:
+            return ServiceTimeoutError(
+                f"{self.name}: {what} did not complete within {deadline.seconds:g} s (timeout={self.timeout:g}): "
+                f"the server answers too slowly and the call was stopped. Try again later, or raise "
+                f"{self.name}.timeout if the service is slow but working.", url=redact_url(url),
+                service=self.service)
+
+        def one_attempt():
             nonlocal renewed
             while True:  # a renewal repeats at once; it is not a failure
                 state = self._current_auth(auth)
@@ -995,7 +1091,10 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
                                            acted=status != 429, retry_after=self._retry_after(response))
                 if status >= 400:
                     self._raise_for_status(response, method, url, state)
+                response.auth_state = state  # who asked: _json files the cache entry under them
                 if read is None:
+                    if not stream:
+                        self._bounded_content(response, what)
                     return response
                 try:
                     return read(response)
@@ -1008,10 +1107,8 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
 
     def _error_detail(self, response: requests.Response) -> str:
         """The server's own words from an error answer (see `error_detail`)."""
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
+        self._bounded_content(response, "", limit=_ERROR_BODY_LIMIT, strict=False)
+        body = _json_or_none(response)
         detail = error_detail(body)
         if detail is not None:
             return redact(detail)
@@ -1069,10 +1166,7 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
         path = urllib.parse.urlsplit(safe_url).path
         message = (f"{self.name}: {method} {path} answered HTTP {status}"
                    f"{': ' + detail.rstrip('. ') if detail else ''}. {self._error_hint(status, detail)}")
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
+        body = _json_or_none(response)
         kwargs = dict(status=status, detail=detail or None, url=safe_url, service=self.service,
                       payload=body if isinstance(body, dict) else None)
         response.close()
@@ -1101,7 +1195,8 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
     def _json(self, method: str, path: str, *, params=None, data=None, json=None,
               auth: str = "optional", cache: bool | None = False, ttl: float | None = None,
               idempotent: bool | None = None, get_query_payload: bool = False,
-              empty: Any = None, headers: Mapping[str, str] | None = None) -> Any:
+              empty: Any = None, headers: Mapping[str, str] | None = None,
+              expect: Shape | None = None) -> Any:
         """A request whose answer is JSON, parsed; cached when ``cache`` allows.
 
         Parameters
@@ -1120,6 +1215,11 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
         headers : dict, optional
             Extra headers for this request (never put in the cache key; never
             an Authorization header: that comes from the login state).
+        expect : Shape, optional
+            The shape the endpoint declares (`~astroquery_ext._base.shapes`).
+            An answer of another shape raises `RemoteServiceError` and is
+            never cached. Without it a cached answer must at least be a list
+            or an object.
         """
         method = method.upper()
         url = self._url(path)
@@ -1145,31 +1245,62 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
             hit = self._cache.get(identity, key, ttl)
             if hit is not None:
                 log.debug("%s %s: answered from the cache", method, redact_url(url))
-                return decode_json(hit[0])
+                return loads(hit[0])
         where = urllib.parse.urlsplit(redact_url(url)).path
 
         def parse(response: requests.Response):
-            content = response.content
+            content = self._bounded_content(response, f"{method} {where}")
             if not content.strip():
-                return empty, None, response.status_code
+                return empty, None, response.status_code, response.auth_state
             try:
-                return decode_json(content), content, response.status_code
+                return loads(content), content, response.status_code, response.auth_state
+            except _TooDeep:
+                raise RemoteServiceError(
+                    f"{self.name}: {method} {where} answered JSON nested too deeply to be read "
+                    f"({len(content)} bytes); the answer was refused. Report it to the service if it "
+                    f"persists.", status=response.status_code, url=redact_url(url),
+                    service=self.service) from None
             except ValueError:
                 raise Retryable("the body is not valid JSON", message=(
                     f"{self.name}: {method} {where} answered HTTP {response.status_code} with a body that "
                     f"is not valid JSON ({len(content)} bytes). Try again later; report it to the service "
                     f"if it persists."), status=response.status_code, url=redact_url(url)) from None
 
-        value, content, status = self._http(method, url, params=params, data=data, json=json, auth=auth,
-                                            idempotent=idempotent, headers=headers, read=parse)
+        value, content, status, asked_as = self._http(
+            method, url, params=params, data=data, json=json, auth=auth, idempotent=idempotent,
+            headers=headers, read=parse)
         if content is None:
             return value
+        shape = expect if expect is not None else (CONTAINER if use_cache else None)
+        if shape is not None and not shape.accepts(value):
+            self._check_answer(value, where)  # a refusal the service knows raises its own error
+            raise self._unexpected(value, shape, method, where, status)
         if use_cache:
-            # The identity may have changed if the call renewed the token; file
-            # the entry under whoever is logged in now.
-            self._cache.put(self._identity(), key, content, method=method,
+            # Filed under the identity that asked (captured when the attempt
+            # was sent), never under whoever is logged in when it returns.
+            who = ANONYMOUS if asked_as is None else asked_as.fingerprint(self.service, self.server)
+            self._cache.put(who, key, content, method=method,
                             path=urllib.parse.urlsplit(url).path, status=status)
         return value
+
+    def _check_answer(self, answer: Any, path: str) -> None:
+        """Hook: raise the service's own error for a refusal it answers with HTTP 200 (ATLAS's
+        ``{"info": ...}``). Called for answers that do not have the endpoint's shape."""
+
+    def _unexpected(self, value: Any, shape: Shape, method: str, path: str, status: int) -> RemoteServiceError:
+        words = None
+        if isinstance(value, dict):
+            for key in ("detail", "info", "error", "Error", "message"):
+                if isinstance(value.get(key), str):
+                    words = redact(value[key])
+                    break
+        preview = redact(jsonlib.dumps(value, default=str))
+        preview = preview if len(preview) <= 200 else preview[:200] + "..."
+        return RemoteServiceError(
+            f"{self.name}: {method} {path} answered something unexpected (HTTP {status}): {preview} instead of "
+            f"{shape.describe}. Nothing was cached. The service may be throttling or in maintenance: try "
+            f"again later, and report it to the service if it persists.", status=status, detail=words,
+            url=redact_url(self._url(path)), service=self.service)
 
     # -- result tables ------------------------------------------------------------
 

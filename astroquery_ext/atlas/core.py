@@ -42,13 +42,14 @@ from astroquery.utils import TableList
 
 from astroquery_ext._base import (
     AstroqueryExtError, AuthorizationError, AuthState, InvalidQueryError, LoginError, RateLimitError,
-    RemoteServiceError, Retryable, ServiceQuery, bounded_map, gc_paused, check_max_workers, chunked, env_var,
+    RemoteServiceError, Retryable, ServiceQuery, redact, bounded_map, gc_paused, check_max_workers, chunked, env_var,
     no_prompt, records_to_table, redact_url,
     warn_if_empty)
 from astroquery_ext._base.args import angle_arg, float_arg, iso_utc, position_arg, time_arg
 from astroquery_ext._base.download import BatchProgress
 from astroquery_ext._base.serialize import as_result
 from astroquery_ext._base.tables import ArrayStream, RecordSchema, read_ahead
+from astroquery_ext._base.shapes import RECORDS, Shape, any_of, list_of, object_with
 from astroquery_ext.atlas import conf
 from astroquery_ext.atlas import fields as atlas_fields
 
@@ -70,6 +71,11 @@ MOVABLE_LISTS = (3, 4, 12)
 MAX_RADIUS = 300.0       # arcsec, the server's limit
 MAX_CHUNK = 50_000       # ids per objects/ request, the server's limit
 REQUEST_TYPES = ("all", "nearest", "count")
+#: What cone/ answers for each request type.
+_CONE_SHAPES = {"all": RECORDS,
+                "nearest": any_of(object_with("object"), Shape("{} (nothing inside the radius)",
+                                                                lambda v: v == {} or v == [])),
+                "count": object_with("count")}
 PARTS = tuple(atlas_fields.PART_FIELDS)
 _BULK_PARTS = atlas_fields.BULK_PARTS
 _ID_TEXT = re.compile(r"\d{19}")
@@ -669,7 +675,7 @@ class AtlasClass(ServiceQuery):
         ra, dec = float(position.ra.deg), float(position.dec.deg)
         data = {"ra": repr(ra), "dec": repr(dec), "radius": repr(radius_arcsec), "requestType": request_type}
         answer = self._json("POST", "cone/", data=data, auth="required", cache=cache, idempotent=True,
-                            get_query_payload=get_query_payload)
+                            get_query_payload=get_query_payload, expect=_CONE_SHAPES[request_type])
         if get_query_payload:
             return answer
         self._check_answer(answer, "cone/")
@@ -685,8 +691,9 @@ class AtlasClass(ServiceQuery):
         if isinstance(answer, Mapping):
             for key in ("error", "Error", "info"):
                 if isinstance(answer.get(key), str) and len(answer) == 1:
-                    raise InvalidQueryError(f"{self.name}: {path} refused the query: {answer[key]}",
-                                            status=200, detail=answer[key], url=redact_url(self._url(path)),
+                    words = redact(answer[key])
+                    raise InvalidQueryError(f"{self.name}: {path} refused the query: {words}",
+                                            status=200, detail=words, url=redact_url(self._url(path)),
                                             service=self.service)
 
     # -- object data -------------------------------------------------------------------
@@ -1073,7 +1080,7 @@ class AtlasClass(ServiceQuery):
                     raise TypeError(f"{key} must be a non-empty string; got {value!r}")
                 data[key] = value
         answer = self._json("POST", "objectlist/", data=data, auth="required", cache=cache, idempotent=True,
-                            get_query_payload=get_query_payload)
+                            get_query_payload=get_query_payload, expect=RECORDS)
         if get_query_payload:
             return answer
         self._check_answer(answer, "objectlist/")
@@ -1127,7 +1134,7 @@ class AtlasClass(ServiceQuery):
                 raise ValueError("atlas_id must be one id (the server takes one per call)")
             data = {"objectid": str(int(one[0]))}
         answer = self._json("POST", "objectgroupslist/", data=data, auth="required", cache=cache, idempotent=True,
-                            get_query_payload=get_query_payload)
+                            get_query_payload=get_query_payload, expect=RECORDS)
         if get_query_payload:
             return answer
         self._check_answer(answer, "objectgroupslist/")
@@ -1333,7 +1340,7 @@ class AtlasClass(ServiceQuery):
             data["datethreshold"] = when
         data.update(extra or {})
         answer = self._json("POST", path, data=data, auth="required", cache=cache, idempotent=True,
-                            get_query_payload=get_query_payload)
+                            get_query_payload=get_query_payload, expect=RECORDS)
         if get_query_payload:
             return answer
         self._check_answer(answer, path)
@@ -1518,7 +1525,8 @@ class AtlasClass(ServiceQuery):
         if not cleaned:
             raise ValueError("names is empty")
         answer = self._json("POST", "externalxmlist/", data={"externalObjects": ",".join(cleaned)},
-                            auth="required", cache=cache, idempotent=True, get_query_payload=get_query_payload)
+                            auth="required", cache=cache, idempotent=True, get_query_payload=get_query_payload,
+                            expect=list_of(RECORDS))
         if get_query_payload:
             return answer
         self._check_answer(answer, "externalxmlist/")

@@ -33,12 +33,16 @@ from astroquery_ext._base import (
     fetch_offset_pages, gc_paused)
 from astroquery_ext._base.args import pattern_arg
 from astroquery_ext._base.oauth import OAuthClient, OIDCEndpoints, jwt_expiry
+from astroquery_ext._base.shapes import RECORDS, object_with
 from astroquery_ext.glance import conf, dsl
 from astroquery_ext.glance.fields import FIELDS
 
 __all__ = ["Glance", "GlanceClass"]
 
 log = logging.getLogger("astroquery_ext")
+
+#: What a search page answers.
+_SEARCH_ENVELOPE = object_with(results=RECORDS)
 
 #: query mode -> (endpoint, plural noun for messages)
 ENDPOINTS = {
@@ -500,7 +504,7 @@ class GlanceClass(ServiceQuery):
 
     def _page(self, endpoint: str, params: Mapping, offset: int, limit: int, cache) -> tuple[list, int | None]:
         answer = self._json("GET", endpoint, params={"offset": offset, "limit": limit, **params},
-                            auth="required", cache=cache)
+                            auth="required", cache=cache, expect=_SEARCH_ENVELOPE)
         results = answer.get("results") if isinstance(answer, dict) else None
         if not isinstance(results, list) or not all(isinstance(r, dict) for r in results):
             raise RemoteServiceError(

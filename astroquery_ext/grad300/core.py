@@ -38,6 +38,7 @@ from astroquery_ext._base import (
     fetch_offset_pages, jwt_expiry, no_prompt, parse_time, records_to_table, safe_filename)
 from astroquery_ext._base.args import choice_arg, int_arg, text_arg, time_arg, to_datetime
 from astroquery_ext._base.serialize import as_result
+from astroquery_ext._base.shapes import RECORDS
 from astroquery_ext.grad300 import conf
 from astroquery_ext.grad300.fields import DOWNLOAD_FIELDS, KNOWN_KEYS, SCAN_FIELDS
 
@@ -354,7 +355,7 @@ class Grad300Class(ServiceQuery):
         path = f"scans/{scan_type}/"
         params = self._params(offset, limit, source, scan_name, date_from, date_to)
         records = self._json("GET", path, params=params, auth="required", cache=cache,
-                             get_query_payload=get_query_payload)
+                             get_query_payload=get_query_payload, expect=RECORDS)
         if get_query_payload:
             return records
         records = self._check_page(records, path, scan_type)
@@ -442,7 +443,7 @@ class Grad300Class(ServiceQuery):
 
             def fetch(offset: int, limit: int):
                 with gate:
-                    answer = self._json("GET", path, auth="required", cache=cache,
+                    answer = self._json("GET", path, auth="required", cache=cache, expect=RECORDS,
                                         params=self._params(offset, limit, source, scan_name, date_from, date_to))
                 page = self._check_page(answer, path, kind)
                 ids = {r.get("id") for r in page}

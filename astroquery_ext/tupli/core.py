@@ -39,6 +39,7 @@ from astroquery_ext._base import (
     env_var, jwt_expiry, warn_if_empty)
 from astroquery_ext._base.args import text_arg
 from astroquery_ext._base.serialize import as_result
+from astroquery_ext._base.shapes import RECORDS, object_with
 from astroquery_ext.tupli import conf
 from astroquery_ext.tupli._wire import (
     ARTIFACT_KEYS, METADATA_LIMIT, MultipartBody, UploadSource, as_metadata_dict, benchmark_hash, benchmark_metadata,
@@ -240,7 +241,7 @@ class TupliClass(ServiceQuery):
         ``cache`` and ``get_query_payload`` as everywhere (Tupli answers are never cached).
         """
         records = self._json("GET", "access/users/list", auth="required", cache=cache,
-                             get_query_payload=get_query_payload)
+                             get_query_payload=get_query_payload, expect=RECORDS)
         if get_query_payload:
             return records
         return self._table(records, USER_FIELDS, path="access/users/list", what="users")
@@ -300,7 +301,7 @@ class TupliClass(ServiceQuery):
         ``cache`` and ``get_query_payload`` as everywhere (Tupli answers are never cached).
         """
         records = self._json("GET", "access/groups/list", auth="optional", cache=cache,
-                             get_query_payload=get_query_payload)
+                             get_query_payload=get_query_payload, expect=RECORDS)
         if get_query_payload:
             return records
         return self._table(records, GROUP_FIELDS, path="access/groups/list", what="groups")
@@ -351,7 +352,7 @@ class TupliClass(ServiceQuery):
         ``cache`` and ``get_query_payload`` as everywhere (Tupli answers are never cached).
         """
         records = self._json("GET", "access/roles/list", auth="required", cache=cache,
-                             get_query_payload=get_query_payload)
+                             get_query_payload=get_query_payload, expect=RECORDS)
         if get_query_payload:
             return records
         return self._table(records, ROLE_FIELDS, path="access/roles/list", what="roles")
@@ -381,7 +382,7 @@ class TupliClass(ServiceQuery):
         body.update(extra or {})
         path = f"{kind}/list"
         records = self._json("POST", path, json=body, auth="optional", idempotent=True,
-                             cache=cache, get_query_payload=get_query_payload)
+                             cache=cache, get_query_payload=get_query_payload, expect=RECORDS)
         if get_query_payload:
             return records
         return records, {"filter": body or None}
@@ -452,7 +453,8 @@ class TupliClass(ServiceQuery):
     def load_benchmark(self, benchmark_id: str, *, cache: bool = True) -> dict:
         """One benchmark: its header plus ``serialized``."""
         id_arg(benchmark_id, "benchmark_id")
-        return self._json("GET", "benchmarks/load", params={"benchmark_id": benchmark_id}, cache=cache)
+        return self._json("GET", "benchmarks/load", params={"benchmark_id": benchmark_id}, cache=cache,
+                          expect=object_with("id"))
 
     def list_benchmarks(self, filter: Filter | Mapping | None = None, *, cache: bool = True,
                         get_query_payload: bool = False) -> Table:
