@@ -13,7 +13,7 @@ from astroquery_ext._base.download import (
 from astroquery_ext._base.oauth import jwt_expiry
 from astroquery_ext._base.exceptions import (
     AstroqueryExtError, AuthorizationError, ConflictError, DownloadError, InvalidQueryError, LoginError,
-    ServiceTimeoutError,
+    ServiceTimeoutError, IncompleteResultWarning,
     MaxResultsWarning, NoResultsWarning, NotFoundError, RateLimitError, RemoteServiceError)
 from astroquery_ext._base.paging import (
     bounded_map, check_max_workers, chunked, fetch_cursor_pages, fetch_offset_pages)
@@ -28,6 +28,6 @@ __all__ = [
     "bounded_map", "check_max_workers", "chunked", "fetch_offset_pages", "fetch_cursor_pages",
     "redact", "redact_url", "register_secret", "jwt_expiry",
     "AstroqueryExtError", "LoginError", "AuthorizationError", "NotFoundError", "ConflictError",
-    "RateLimitError", "InvalidQueryError", "RemoteServiceError", "DownloadError", "ServiceTimeoutError",
+    "RateLimitError", "InvalidQueryError", "RemoteServiceError", "DownloadError", "ServiceTimeoutError", "IncompleteResultWarning",
     "NoResultsWarning", "MaxResultsWarning", "ResultTable", "as_result", "prepare_table",
 ]

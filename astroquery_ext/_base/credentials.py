@@ -34,6 +34,7 @@ from astropy.config.paths import get_config_dir_path
 
 from astroquery_ext._base.private import private_dir, write_private
 from astroquery_ext._base.exceptions import LoginError
+from astroquery_ext._base.redaction import register_secret
 
 try:  # POSIX
     import fcntl
@@ -304,6 +305,28 @@ class CredentialChain:
         except (AttributeError, ValueError):
             return False
 
+    def _find(self, kind, explicit, *, account, default, prompt, use_store, ask) -> str | None:
+        if explicit is not None:
+            if not isinstance(explicit, str) or not explicit:
+                raise ValueError(f"{kind} must be a non-empty string")
+            return explicit
+        value = os.environ.get(env_var(self.service, kind))
+        if value:
+            return value
+        if use_store and account is not None:
+            value = self.store.get(account)
+            if value:
+                return value
+        if default:
+            return default
+        if prompt and self.interactive():
+            label = f"{self.service} {kind}" + (f" for {account}" if account and kind == "password" else "")
+            reader = ask or (input if kind == "username" else getpass.getpass)
+            value = reader(f"{label}: ")
+            if value:
+                return value
+        return None
+
     def resolve(self, kind: str, explicit: str | None = None, *, account: str | None = None,
                 default: str | None = None, prompt: bool = True, use_store: bool = True,
                 ask: Callable[[str], str] | None = None) -> str:
@@ -324,25 +347,12 @@ class CredentialChain:
         use_store : bool
             Look in the keyring / file store.
         """
-        if explicit is not None:
-            if not isinstance(explicit, str) or not explicit:
-                raise ValueError(f"{kind} must be a non-empty string")
-            return explicit
-        value = os.environ.get(env_var(self.service, kind))
-        if value:
+        value = self._find(kind, explicit, account=account, default=default, prompt=prompt,
+                           use_store=use_store, ask=ask)
+        if value is not None:
+            if kind != "username":
+                register_secret(value)  # masked wherever a server might echo it
             return value
-        if use_store and account is not None:
-            value = self.store.get(account)
-            if value:
-                return value
-        if default:
-            return default
-        if prompt and self.interactive():
-            label = f"{self.service} {kind}" + (f" for {account}" if account and kind == "password" else "")
-            reader = ask or (input if kind == "username" else getpass.getpass)
-            value = reader(f"{label}: ")
-            if value:
-                return value
         raise LoginError(
             f"No {kind} for {self.service}: {self._advice(kind)}."
             + ("" if self.interactive() else " (No prompt: standard input is not a terminal.)"),

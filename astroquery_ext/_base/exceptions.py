@@ -11,7 +11,11 @@ naming the argument, before anything is sent.
 
 from __future__ import annotations
 
+import sys
+
 from astroquery import exceptions as _aq
+
+from astroquery_ext._base.redaction import redact, redact_value, scrub_chain
 
 from astroquery.exceptions import MaxResultsWarning, NoResultsWarning  # noqa: F401  (re-exported)
 
@@ -19,6 +23,7 @@ __all__ = [
     "AstroqueryExtError", "LoginError", "AuthorizationError", "NotFoundError",
     "ConflictError", "RateLimitError", "InvalidQueryError", "RemoteServiceError",
     "DownloadError", "ServiceTimeoutError", "NoResultsWarning", "MaxResultsWarning",
+    "IncompleteResultWarning",
 ]
 
 
@@ -41,12 +46,24 @@ class AstroqueryExtError(Exception):
 
     def __init__(self, message: str, *, status: int | None = None, detail: str | None = None,
                  url: str | None = None, service: str | None = None, payload: dict | None = None):
-        super().__init__(message)
+        # No secret travels in an error: the message, the server's words and
+        # its answer are redacted, and the exception being handled (which
+        # becomes __context__, even under "raise ... from None") is scrubbed of
+        # the requests objects that hold the token and the request body.
+        super().__init__(redact(message))
         self.status = status
-        self.detail = detail
-        self.url = url
+        self.detail = redact(detail) if isinstance(detail, str) else detail
+        self.url = redact(url) if isinstance(url, str) else url
         self.service = service
-        self.payload = payload
+        self.payload = redact_value(payload) if payload is not None else None
+        scrub_chain(sys.exc_info()[1])
+
+    def __setattr__(self, name, value):
+        # Attributes set later (``error.existing = ...``) are redacted too.
+        if name not in ("status", "service", "__traceback__") and not name.startswith("__"):
+            value = redact(value) if isinstance(value, str) else (
+                redact_value(value) if isinstance(value, (dict, list, tuple)) else value)
+        super().__setattr__(name, value)
 
 
 class LoginError(AstroqueryExtError, _aq.LoginError):
@@ -101,8 +118,14 @@ class DownloadError(RemoteServiceError):
     """
 
 
+class IncompleteResultWarning(UserWarning):
+    """The pages of a result did not add up (fewer records than the server's
+    total, or records that came twice), and the call was asked not to fail."""
+
+
 # Tracebacks, reprs and docs name the public path (astroquery_ext.exceptions.LoginError), not this module.
 for _cls in (AstroqueryExtError, LoginError, AuthorizationError, NotFoundError, ConflictError,
-             InvalidQueryError, RemoteServiceError, RateLimitError, DownloadError):
+             InvalidQueryError, RemoteServiceError, RateLimitError, DownloadError,
+             ServiceTimeoutError, IncompleteResultWarning):
     _cls.__module__ = "astroquery_ext.exceptions"
 del _cls

@@ -15,7 +15,11 @@ Three shapes cover the services here:
 from __future__ import annotations
 
 import concurrent.futures as cf
+import json
+import warnings
 from typing import Any, Callable, Iterable, Sequence, TypeVar
+
+from astroquery_ext._base.exceptions import IncompleteResultWarning, RemoteServiceError
 
 __all__ = ["fetch_offset_pages", "fetch_cursor_pages", "bounded_map", "check_max_workers", "chunked"]
 
@@ -71,9 +75,58 @@ def bounded_map(func: Callable[[T], R], items: Iterable[T], *, max_workers: int,
     return results
 
 
+def _canonical(record: Any) -> str:
+    return json.dumps(record, sort_keys=True, separators=(",", ":"), default=str)
+
+
+class _Checker:
+    """Checks a paged collection against what the server said: totals, duplicates."""
+
+    def __init__(self, what: str, key: Callable[[Any], Any] | None, strict: bool):
+        self.what = what
+        self.key = key or _canonical
+        self.strict = strict
+        self.totals: set[int] = set()
+
+    def problem(self, message: str) -> None:
+        text = (f"{self.what}: {message}. The collection probably changed on the server while it was "
+                f"read page by page; try again.")
+        if self.strict:
+            raise RemoteServiceError(text)
+        warnings.warn(text + " (The result is incomplete or has duplicates.)", IncompleteResultWarning,
+                      stacklevel=4)
+
+    def total(self, value: int | None) -> None:
+        if value is not None:
+            self.totals.add(int(value))
+            if len(self.totals) > 1:
+                self.problem(f"pages gave different totals ({', '.join(map(str, sorted(self.totals)))})")
+
+    def duplicates(self, records: list) -> None:
+        seen: set = set()
+        dups = 0
+        for record in records:
+            try:
+                k = self.key(record)
+            except (TypeError, ValueError, KeyError, AttributeError):
+                continue
+            if k is None:
+                continue
+            if k in seen:
+                dups += 1
+            seen.add(k)
+        if dups:
+            self.problem(f"{dups} record(s) came twice (pages overlapped)")
+
+    def count(self, got: int, expected: int) -> None:
+        if got < expected:
+            self.problem(f"the server said {expected} record(s) but sent {got} (short pages)")
+
+
 def fetch_offset_pages(fetch: Callable[[int, int], tuple[list, int | None]], *, page_size: int,
-                       row_limit: int | None = None, max_workers: int = 4) -> tuple[list, bool]:
-    """All records of an offset/limit collection.
+                       row_limit: int | None = None, max_workers: int = 4, what: str = "paged result",
+                       key: Callable[[Any], Any] | None = None, strict: bool = True) -> tuple[list, bool]:
+    """All records of an offset/limit collection, checked against the server's totals.
 
     Parameters
     ----------
@@ -85,6 +138,16 @@ def fetch_offset_pages(fetch: Callable[[int, int], tuple[list, int | None]], *, 
         Stop after this many records (None or -1: all).
     max_workers : int
         Pages in flight at once.
+    what : str
+        The collection, for messages (``"Glance: GET searchAnalysis"``).
+    key : callable, optional
+        ``key(record)`` identifies a record (default: the whole record); two
+        records with one key mean that pages overlapped.
+    strict : bool
+        What to do when the pages do not add up (fewer records than the
+        server's total, totals that differ between pages, records that came
+        twice): raise `RemoteServiceError` (default), or warn
+        `IncompleteResultWarning` and return what came.
 
     Returns
     -------
@@ -93,22 +156,34 @@ def fetch_offset_pages(fetch: Callable[[int, int], tuple[list, int | None]], *, 
     truncated : bool
         True when ``row_limit`` cut the result (more records exist).
     """
+    check = _Checker(what, key, strict)
     limit = None if row_limit is None or row_limit < 0 else row_limit
     first_size = page_size if limit is None else min(page_size, limit)
     if first_size == 0:
         return [], True
     records, total = fetch(0, first_size)
     records = list(records)
+    check.total(total)
     if len(records) < first_size:
+        check.duplicates(records)
+        if total is not None:
+            check.count(len(records), total if limit is None else min(total, limit))
         return records, False
     if total is not None:
         wanted = total if limit is None else min(total, limit)
         offsets = list(range(len(records), wanted, page_size))
-        pages = bounded_map(lambda off: fetch(off, min(page_size, wanted - off))[0], offsets,
-                            max_workers=max_workers)
-        for page in pages:
-            records.extend(page)
-        return records[:wanted], limit is not None and total > limit
+
+        def page(off):
+            got, page_total = fetch(off, min(page_size, wanted - off))
+            return list(got), page_total
+
+        for got, page_total in bounded_map(page, offsets, max_workers=max_workers):
+            check.total(page_total)
+            records.extend(got)
+        records = records[:wanted]
+        check.duplicates(records)
+        check.count(len(records), wanted)
+        return records, limit is not None and total > limit
     # Total unknown: rounds of concurrent pages until a short one.
     offset = len(records)
     while limit is None or offset < limit:
@@ -128,25 +203,39 @@ def fetch_offset_pages(fetch: Callable[[int, int], tuple[list, int | None]], *, 
                 done = True
                 break
         if done:
+            check.duplicates(records)
             return records, False
     # Reached the limit with full pages: is there more? One probe of one record.
     more = bool(fetch(limit, 1)[0])
-    return records[:limit], more
+    records = records[:limit]
+    check.duplicates(records)
+    return records, more
 
 
 def fetch_cursor_pages(first: Callable[[], tuple[list, Any]], follow: Callable[[Any], tuple[list, Any]], *,
-                       row_limit: int | None = None) -> tuple[list, bool]:
+                       row_limit: int | None = None, what: str = "paged result",
+                       key: Callable[[Any], Any] | None = None, strict: bool = True) -> tuple[list, bool]:
     """All records of a collection whose pages link to the next.
 
     ``first()`` and ``follow(cursor)`` return ``(records, next_cursor_or_None)``.
-    Returns ``(records, truncated)``.
+    Returns ``(records, truncated)``. A cursor seen before (a loop) or a
+    record that comes twice is an error (``strict``) or a warning, as in
+    `fetch_offset_pages`.
     """
+    check = _Checker(what, key, strict)
     limit = None if row_limit is None or row_limit < 0 else row_limit
     records, cursor = first()
     records = list(records)
+    cursors: set = set()
     while cursor is not None and (limit is None or len(records) < limit):
+        marker = _canonical(cursor)
+        if marker in cursors:
+            check.problem("the server's next-page links loop")
+            break
+        cursors.add(marker)
         page, cursor = follow(cursor)
         records.extend(page)
+    check.duplicates(records)
     if limit is not None and (len(records) > limit or (len(records) == limit and cursor is not None)):
         return records[:limit], True
     return records, False

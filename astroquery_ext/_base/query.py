@@ -41,6 +41,7 @@ import datetime as dt
 import email.utils
 import hashlib
 import http.client
+import http.cookiejar
 import json as jsonlib
 import logging
 import os
@@ -61,6 +62,7 @@ from astroquery_ext._base.args import row_limit_arg
 from astroquery_ext._base.cache import ResponseCache, cache_key
 from astroquery_ext._base.credentials import CredentialChain, TokenStore, env_var, no_prompt
 from astroquery_ext._base.deadline import Deadline, deadline_adapter
+from astroquery_ext._base.redaction import redact, redact_url, register_secret
 from astroquery_ext._base.serialize import as_result
 from astroquery_ext._base.shapes import CONTAINER, Shape
 from astroquery_ext._base.tables import Field, decode_json, records_to_table, warn_if_empty, warn_truncated
@@ -73,10 +75,10 @@ __all__ = ["ServiceQuery", "AuthState", "Retryable", "TRANSIENT_ERRORS", "redact
 
 log = logging.getLogger("astroquery_ext")
 
+#: Body fields whose values are registered as secrets when sent.
+_BODY_SECRET = re.compile(r"password|passwd|secret|token|api_?key|assertion|verifier", re.IGNORECASE)
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 RETRY_STATUSES = frozenset({502, 503, 504})
-_SECRET_PARAM = re.compile(r"token|password|passwd|secret|api_?key|code|verifier|assertion|session|auth",
-                           re.IGNORECASE)
 
 T = TypeVar("T")
 
@@ -163,41 +165,7 @@ TRANSIENT_ERRORS = (requests.ConnectionError, requests.Timeout, requests.excepti
                     http.client.IncompleteRead, ConnectionError, Retryable)
 
 
-# -- redaction ------------------------------------------------------------------
-
-_SECRETS: dict[str, None] = {}   # insertion-ordered set of live secrets, bounded
-_SECRETS_LOCK = threading.Lock()
-_MAX_SECRETS = 256
-
-
-def register_secret(value: str | None) -> None:
-    """Remember a secret so that `redact` masks it wherever it would show."""
-    if not value or len(value) < 6:
-        return
-    with _SECRETS_LOCK:
-        _SECRETS[value] = None
-        while len(_SECRETS) > _MAX_SECRETS:
-            del _SECRETS[next(iter(_SECRETS))]
-
-
-def redact(text: str) -> str:
-    """``text`` with every registered secret replaced by ``***``."""
-    with _SECRETS_LOCK:
-        secrets = list(_SECRETS)
-    for secret in secrets:
-        if secret in text:
-            text = text.replace(secret, "***")
-    return text
-
-
-def redact_url(url: str) -> str:
-    """The URL without user info and with credential-like query values masked."""
-    parts = urllib.parse.urlsplit(url)
-    netloc = parts.netloc.rsplit("@", 1)[-1]
-    query = urllib.parse.urlencode(
-        [(k, "***" if _SECRET_PARAM.search(k) else v)
-         for k, v in urllib.parse.parse_qsl(parts.query, keep_blank_values=True)], safe="*,")
-    return redact(urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, query, "")))
+# -- redaction: astroquery_ext._base.redaction (re-exported here) -----------------
 
 
 # -- authentication state ------------------------------------------------------
@@ -221,6 +189,11 @@ class AuthState:
         A token to get a new access token with.
     extra : dict
         Service-specific state (ID-token claims, exchanged tokens...).
+    principal_checked : bool
+        Whether the server vouched for ``principal`` (a password login, an ID
+        token). False when it is only what the caller said (a token given
+        with a user name): the cache then files this identity's answers under
+        a hash of the token, so a token of B named "alice" never reads alice's.
     """
 
     token: str
@@ -231,10 +204,13 @@ class AuthState:
     extra: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     #: When the token was obtained (seconds since the epoch).
     obtained_at: float = dataclasses.field(default_factory=time.time)
+    principal_checked: bool = True
 
     def __post_init__(self):
-        register_secret(self.token)
-        register_secret(self.refresh_token)
+        # Remembered for redaction as long as this state lives (a renewal
+        # makes a new state; nothing in use is ever forgotten).
+        register_secret(self.token, owner=self)
+        register_secret(self.refresh_token, owner=self)
 
     def header(self) -> dict[str, str]:
         return {"Authorization": f"{self.scheme} {self.token}"}
@@ -251,7 +227,7 @@ class AuthState:
 
     def fingerprint(self, service: str, server: str) -> str:
         """Names this identity in the cache: a hash, never the token."""
-        who = f"user:{self.principal}" if self.principal else f"token:{self.token}"
+        who = f"user:{self.principal}" if self.principal and self.principal_checked else f"token:{self.token}"
         return hashlib.sha256(f"astroquery_ext\0{service}\0{server}\0{who}".encode()).hexdigest()[:32]
 
     def to_json(self) -> str:
@@ -363,6 +339,21 @@ if hasattr(os, "register_at_fork"):  # POSIX
     os.register_at_fork(after_in_child=_renew_after_fork)
 
 
+class _OriginCookieJar(requests.cookies.RequestsCookieJar):
+    """A cookie jar whose cookies go back only to the origin (host *and* port) that set them.
+
+    Browsers' rules (and requests') scope a cookie by host alone, so a cookie
+    from one server would go to any other server on the same host.
+    """
+
+    def extract_cookies(self, response, request):
+        port = http.cookiejar.request_port(request)
+        for cookie in self.make_cookies(response, request):
+            if self._policy.set_ok(cookie, request):
+                cookie.port, cookie.port_specified = port, True
+                self.set_cookie(cookie)
+
+
 class _ServiceMeta(LoginABCMeta):
     """astroquery's metaclass replaces ``login`` by a wrapper that returns None
     whenever a class defines ``_login``; service classes keep their own."""
@@ -448,6 +439,7 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
         session.mount("http://", adapter)
         session.mount("https://", adapter)
         session.headers["User-Agent"] = self._user_agent
+        session.cookies = _OriginCookieJar()  # cookies scoped to host and port
         return session
 
     def _open_process_state(self) -> None:
@@ -678,6 +670,8 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
 
     def _set_auth(self, auth: AuthState) -> bool:
         with self._auth_lock:
+            if self._auth is None or self._identity(self._auth) != self._identity(auth):
+                self._session.cookies.clear()  # cookies of another user (or of no one) must not carry over
             self._auth = auth
             self._authenticated = True
             self._resume = False
@@ -709,6 +703,7 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
         with self._auth_lock:
             state, self._auth = self._auth, None
             self._authenticated = False
+            self._session.cookies.clear()
         if state is not None:
             self._cache.drop_identity(state.fingerprint(self.service, self.server))
             try:
@@ -1037,6 +1032,11 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
         what = f"{method} {urllib.parse.urlsplit(redact_url(url)).path}"
         if idempotent is None:
             idempotent = method in IDEMPOTENT_METHODS
+        for body in (data, json):  # a credential sent in a body is masked wherever it is echoed
+            if isinstance(body, Mapping):
+                for key, value in body.items():
+                    if isinstance(key, str) and _BODY_SECRET.search(key):
+                        register_secret(value)
         factory = data if callable(data) else None
         replayable = files is None and (factory is not None or data is None
                                         or isinstance(data, (bytes, str, Mapping, list, tuple)))

@@ -532,7 +532,8 @@ class GlanceClass(ServiceQuery):
         with gc_paused():
             records, truncated = fetch_offset_pages(
                 lambda offset, limit: self._page(endpoint, params, offset, limit, cache),
-                page_size=page_size, row_limit=row_limit, max_workers=max_workers)
+                page_size=page_size, row_limit=row_limit, max_workers=max_workers,
+                what=f"{self.name}: GET {endpoint}")
             with warnings.catch_warnings():
                 # Planned dates and this year's lie past the leap-second table: ERFA's "dubious year" is noise.
                 warnings.filterwarnings("ignore", message=".*dubious year", category=ErfaWarning)

@@ -457,7 +457,8 @@ class Grad300Class(ServiceQuery):
                 return page, None
 
             records, truncated = fetch_offset_pages(fetch, page_size=page_size, row_limit=row_limit,
-                                                    max_workers=max_workers)
+                                                    max_workers=max_workers, what=f"{self.name}: GET {path}",
+                                                    key=lambda r: r.get("id"))
             for record in records:
                 record["scan_type"] = kind
             return [r for r in records if self._matches(r, source, scan_name, date_from, date_to)], truncated
