@@ -702,6 +702,11 @@ class AtlasClass(ServiceQuery):
             for key in ("error", "Error", "info"):
                 if isinstance(answer.get(key), str) and len(answer) == 1:
                     words = redact(answer[key])
+                    if "throttl" in words.lower():  # a throttle told in a 200 answer
+                        raise RateLimitError(
+                            f"{self.name}: {path} answered HTTP 200 {{{key!r}: {words!r}}}: the service is "
+                            f"throttling this account. Wait and try again, or make fewer requests.",
+                            status=200, detail=words, url=redact_url(self._url(path)), service=self.service)
                     raise InvalidQueryError(f"{self.name}: {path} refused the query: {words}",
                                             status=200, detail=words, url=redact_url(self._url(path)),
                                             service=self.service)

@@ -6,6 +6,11 @@ Each test gives it handlers by path::
         server.route("/api/items", trickle(b"[]", per_second=1))
         client = TestbedClass(server=server.url + "/api/")
 
+With ``upstream=`` (a sandbox service's root URL) it is a proxy in front of
+that service: every request without a route (or whose route's ``times`` ran
+out) is forwarded, so a real module logs in and queries as usual while a
+route spoils one answer (``edit_json`` changes the upstream's answer).
+
 A handler is ``fn(request) -> None`` and writes the whole answer itself
 (``request.send(...)`` for a simple one). ``server.log`` lists what was asked:
 ``(method, path, headers, body)``.
@@ -35,7 +40,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         path = urllib.parse.urlsplit(self.path).path
         self.body = body
         self.server.owner.log.append((self.command, self.path, dict(self.headers), body))
-        handler = self.server.owner.routes.get(path)
+        handler = self.server.owner.take(path)
+        if handler is None and self.server.owner.upstream:
+            handler = forward
         if handler is None:
             self.send_answer(404, b'{"detail": "Not found."}')
             return
@@ -59,16 +66,31 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 
 class HostileServer:
-    def __init__(self):
-        self.routes: dict[str, Callable] = {}
+    def __init__(self, upstream: str | None = None):
+        self.upstream = upstream.rstrip("/") if upstream else None
+        self.routes: dict[str, list] = {}
+        self._lock = threading.Lock()
         self.log: list = []
         self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self._server.daemon_threads = True
         self._server.owner = self
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
 
-    def route(self, path: str, handler: Callable) -> None:
-        self.routes[path] = handler
+    def route(self, path: str, handler: Callable, *, times: int | None = None) -> None:
+        """Answer requests to ``path`` (the URL path, or a suffix of it) with ``handler``, ``times`` times."""
+        self.routes[path] = [handler, times]
+
+    def take(self, path: str):
+        with self._lock:
+            for key, entry in self.routes.items():
+                if path == key or path.endswith(key):
+                    handler, times = entry
+                    if times is not None:
+                        if times <= 0:
+                            return None
+                        entry[1] = times - 1
+                    return handler
+        return None
 
     def __enter__(self):
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
@@ -79,7 +101,43 @@ class HostileServer:
         self._server.server_close()
 
     def hits(self, path: str) -> int:
-        return sum(1 for entry in self.log if urllib.parse.urlsplit(entry[1]).path == path)
+        """Requests whose URL path is ``path`` or ends with it."""
+        return sum(1 for entry in self.log if urllib.parse.urlsplit(entry[1]).path.endswith(path))
+
+
+def _upstream(request) -> tuple[int, dict, bytes]:
+    """Send the request on to the upstream service; its status, headers and body."""
+    import http.client
+    target = urllib.parse.urlsplit(request.server.owner.upstream)
+    conn = http.client.HTTPConnection(target.hostname, target.port, timeout=60)
+    headers = {k: v for k, v in request.headers.items()
+               if k.lower() not in ("host", "connection", "accept-encoding", "content-length")}
+    conn.request(request.command, request.path, body=request.body or None, headers=headers)
+    answer = conn.getresponse()
+    body = answer.read()
+    out = {k: v for k, v in answer.getheaders()
+           if k.lower() not in ("content-length", "transfer-encoding", "connection", "content-encoding")}
+    conn.close()
+    return answer.status, out, body
+
+
+def forward(request):
+    status, headers, body = _upstream(request)
+    ctype = "application/json"
+    for key in list(headers):
+        if key.lower() == "content-type":
+            ctype = headers.pop(key)
+    request.send_answer(status, body, headers, content_type=ctype)
+
+
+def edit_json(edit: Callable):
+    """Forward, then answer ``edit(value, query)`` instead of the upstream's JSON (query: parsed query string)."""
+    def handler(request):
+        status, headers, body = _upstream(request)
+        query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(request.path).query))
+        value = edit(json.loads(body), query)
+        request.send_answer(status, json.dumps(value).encode())
+    return handler
 
 
 # -- handlers -----------------------------------------------------------------

@@ -33,6 +33,7 @@ from astroquery_ext.sandbox import Fault
 from astroquery_ext.tupli import Filter, TupliClass
 
 from ._helpers import Figures
+from .test_hostile_base import deep_text
 
 
 class Audit:
@@ -42,6 +43,7 @@ class Audit:
         self.secrets: set[str] = set()
         self.texts: list[tuple[str, str]] = []
         self.files = 0
+        self.chains = 0
         self.log = io.StringIO()
         self._handler = logging.StreamHandler(self.log)
         self._handler.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
@@ -90,6 +92,11 @@ class Audit:
             self.see(label, exc, "".join(traceback.format_exception(exc)))
             self.see(label + " args", *[a for a in exc.args if isinstance(a, str)])
             self.see(label + " attrs", {k: v for k, v in vars(exc).items() if k != "results"})
+            # The whole chain (__context__ stays even under "raise ... from None") and
+            # everything reachable from each exception's __dict__: requests objects
+            # keep the token in .request.headers and a password in .request.body.
+            self.see(label + " chain", deep_text(exc))
+            self.chains += 1
             return exc
         raise AssertionError(f"{label}: no error")
 
@@ -141,7 +148,7 @@ def _finish(audit, user_state, client, service):
             for p in [path, *path.rglob("*")]:
                 assert p.stat().st_mode & 0o077 == 0, p
     Figures.record("secrets", service, secrets=len(audit.secrets), texts=len(audit.texts), files=audit.files,
-                   log_bytes=len(audit.log.getvalue()))
+                   log_bytes=len(audit.log.getvalue()), exception_chains=audit.chains)
 
 
 def test_atlas_secrets(atlas_sandbox, user_state, no_keyring, monkeypatch, tmp_path):
