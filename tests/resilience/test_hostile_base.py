@@ -114,26 +114,40 @@ def test_cache_entry_is_filed_under_the_identity_that_asked(user_state):
         assert server.hits("/api/who") == 2
 
 
+def _cone(atlas, sandbox):
+    """A cone search (cached 5 minutes) around an object the sandbox holds."""
+    from astropy import units as u
+    from astropy.coordinates import SkyCoord
+    row = atlas.query_objects(sandbox.info("atlas")["example_ids"][:1], show_progress=False)
+    return lambda client, **kw: client.query_region(SkyCoord(row["ra"][0], row["dec"][0], unit="deg"),
+                                                    5 * u.arcsec, **kw)
+
+
+def _cone_requests(sandbox):
+    return [e for e in sandbox.request_log("atlas") if e["path"].endswith("cone/")]
+
+
 def test_atlas_token_named_as_another_user_does_not_read_their_cache(atlas_sandbox, user_state):
     """login(token=B_token, username='alice') must not be served alice's cached answers."""
     cred = atlas_sandbox.credentials("atlas")
-    # alice logs in by password (a name the server vouches for) and caches a list
+    # alice logs in by password (a name the server vouches for) and caches a cone search
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("ASTROQUERY_EXT_ATLAS_PASSWORD", cred["password"])
         real = AtlasClass(server=atlas_sandbox.url("atlas"))
         real.login(username=cred["username"], store_token=False)
-    table = real.query_list(2, cache=True)
+    cone = _cone(real, atlas_sandbox)
+    table = cone(real, cache=True)
+    assert len(table) >= 1
     atlas_sandbox.clear_request_log("atlas")
     intruder = AtlasClass(server=atlas_sandbox.url("atlas"))
     intruder.login(token="b" * 40, username=cred["username"], store_token=False)  # not alice's token
     with pytest.raises(LoginError):
-        intruder.query_list(2, cache=True)
-    assert [e for e in atlas_sandbox.request_log("atlas") if e["path"].endswith("objectlist/")], \
-        "answered from alice's cache without asking the server"
+        cone(intruder, cache=True)
+    assert _cone_requests(atlas_sandbox), "answered from alice's cache without asking the server"
     # alice herself still hits her entry
     atlas_sandbox.clear_request_log("atlas")
-    assert len(real.query_list(2, cache=True)) == len(table)
-    assert not [e for e in atlas_sandbox.request_log("atlas") if e["path"].endswith("objectlist/")]
+    assert len(cone(real, cache=True)) == len(table)
+    assert not _cone_requests(atlas_sandbox)
 
 
 # -- item 3: wrong-shaped 200 answers are errors and never cached ------------------------------------
@@ -145,17 +159,19 @@ WRONG = {"throttled": {"info": "Request was throttled"}, "maintenance": {"detail
 @pytest.mark.parametrize("kind", list(WRONG))
 def test_atlas_wrong_shaped_answer_is_an_error_and_not_cached(atlas_sandbox, user_state, kind):
     with HostileServer(upstream=_root(atlas_sandbox.url("atlas"))) as proxy:
-        proxy.route("/objectlist/", answer(WRONG[kind]), times=1)
         atlas = AtlasClass(server=_via(proxy, atlas_sandbox.url("atlas")))
         atlas.login(token=atlas_sandbox.credentials("atlas")["token"], store_token=False)
+        cone = _cone(atlas, atlas_sandbox)
+        proxy.route("/cone/", answer(WRONG[kind]), times=1)
         with pytest.raises(RemoteServiceError) as info:
-            atlas.query_list(2, cache=True)
+            cone(atlas, cache=True)
         if kind == "throttled":
             assert isinstance(info.value, RateLimitError) and "throttl" in str(info.value)
         else:
             assert "unexpected" in str(info.value) and "list of records" in str(info.value)
-        table = atlas.query_list(2, cache=True)  # not cached: asked again, and right
-        assert len(table) > 0 and proxy.hits("/objectlist/") == 2
+        table = cone(atlas, cache=True)  # not cached: asked again, and right
+        assert len(table) >= 1 and proxy.hits("/cone/") == 2
+        assert len(cone(atlas, cache=True)) == len(table) and proxy.hits("/cone/") == 2  # the right one is
 
 
 @pytest.mark.parametrize("kind", list(WRONG))
