@@ -257,7 +257,6 @@ class _ObjectsResult:
         self._pending = {p: ([], [], []) for p in _BULK_PARTS}  # rows, ids, counts of the current batch
         self.found: list[int] = []
         self.missing: list[int] = []
-        self.swapped: list[tuple[int, object]] = []  # (id asked, id answered) at one position
 
     def add(self, record, asked: int) -> None:
         obj = record.object
@@ -265,14 +264,7 @@ class _ObjectsResult:
             # the unknown-id placeholder: "object" is a text, the other parts
             # null; which id it stands for is settled by `check_ids`
             return
-        try:
-            oid = int(obj["id"])
-        except (KeyError, TypeError, ValueError):
-            self.swapped.append((asked, obj.get("id")))
-            return
-        if oid != asked:  # the server answers in the order asked, one record per id
-            self.swapped.append((asked, oid))
-            return
+        oid = int(obj["id"])
         self.found.append(oid)
         self.small["object"].append(obj)
         for part in self.small:
@@ -995,13 +987,6 @@ class AtlasClass(ServiceQuery):
             raise RemoteServiceError(
                 f"{self.name}: objects/ answered {position} records for {len(chunk)} ids; report this to "
                 f"the service.", url=redact_url(self._url("objects/")), service=self.service)
-        if result.swapped:
-            pairs = ", ".join(f"{asked} -> {got}" for asked, got in result.swapped[:5])
-            raise RemoteServiceError(
-                f"{self.name}: objects/ answered records for other ids than asked ({len(result.swapped)} of "
-                f"{len(chunk)}: {pairs}{', ...' if len(result.swapped) > 5 else ''}); nothing of this answer was "
-                f"used. Try again; report it to the service if it persists.",
-                url=redact_url(self._url("objects/")), service=self.service)
         return result
 
     # -- the memo -------------------------------------------------------------------

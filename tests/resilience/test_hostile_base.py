@@ -255,9 +255,9 @@ def test_atlas_answer_with_a_swapped_record_is_an_error(atlas_sandbox, user_stat
             request.send_answer(status, json.dumps(records).encode())
 
         proxy.route("/objects/", swapped, times=1)
-        with pytest.raises(RemoteServiceError, match="other ids than asked") as info:
+        with pytest.raises(RemoteServiceError, match=r"1 record\(s\) of ids not asked for") as info:
             atlas.get_lightcurves(ids, cache=False, show_progress=False)
-        assert f"{ids[1]} -> {others[0]}" in str(info.value)
+        assert str(others[0]) in str(info.value)
 
 
 # -- item 6: timeout bounds the whole call -----------------------------------------------------------
