@@ -190,10 +190,8 @@ def test_grad300_wrong_shaped_answer_is_an_error_and_not_cached(grad300_sandbox,
 
 
 def _glance(glance_sandbox, proxy):
-    from astroquery_ext.glance import GlanceClass
-    client = GlanceClass.from_sandbox(glance_sandbox)
+    client = glance_sandbox.client("glance", server=_via(proxy, glance_sandbox.url("glance")))
     client.login(open_browser=lambda url: requests.get(url, timeout=10))
-    client.server = _via(proxy, glance_sandbox.url("glance"))
     return client
 
 
