@@ -34,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from _floor import decode_times  # noqa: E402 (benchmarks/ is the script's folder)
 
 
 def _rss_kib() -> int:
@@ -143,27 +144,12 @@ def run_floor(url: str, token: str, ids: list[int]) -> dict:
 
 
 def _decode_times(body: bytes) -> dict:
-    """Seconds of each untyped decoder on ``body`` (json always, msgspec and orjson when installed)."""
-    import gc
-    import importlib
-    decoders = {"json": lambda b: json.loads(b)}
-    for name in ("msgspec", "orjson"):
-        try:
-            module = importlib.import_module(name)
-        except ImportError:
-            continue
-        decoders[name] = module.json.decode if name == "msgspec" else module.loads
-    times, rows = {}, None
-    for name, decode in decoders.items():
-        gc.collect()
-        gc.disable()  # as our client does while it tabulates (gc_paused)
-        started = time.perf_counter()
-        records = decode(body)
-        times[name] = time.perf_counter() - started
-        gc.enable()
-        rows = sum(len(r["lc"] or ()) + len(r["lcnondets"] or ()) for r in records if isinstance(r["object"], dict))
-        del records
-    return {"decode": times, "rows": rows}
+    """Seconds of each untyped decoder on ``body``, and the light-curve rows it holds."""
+    def rows(decoded):
+        return sum(len(r["lc"] or ()) + len(r["lcnondets"] or ()) for r in decoded[0]
+                   if isinstance(r["object"], dict))
+    times = decode_times([body], inspect=rows)
+    return {"decode": {k: v for k, v in times.items() if k != "inspected"}, "rows": times["inspected"]}
 
 
 def _child(which: str, url: str, token: str, ids_file: str) -> dict:

@@ -37,6 +37,7 @@ import tracemalloc
 from pathlib import Path
 
 import requests
+from _floor import decode_times  # noqa: E402 (benchmarks/ is the script's folder)
 
 QUERY = "referenceCode contain ANA AND status != __EMPTY__"
 PAGE = 1000
@@ -84,29 +85,6 @@ def timed(sandbox, func, *, memory: bool = False):
     if memory:
         tracemalloc.stop()
     return rows, elapsed, api_calls(sandbox), peak, cpu
-
-
-def decode_times(bodies: list[bytes]) -> dict[str, float]:
-    """Seconds of each untyped decoder at hand over all ``bodies`` (garbage collector paused, as ours does)."""
-    import importlib
-    import json
-    decoders = {"json": json.loads}
-    for name in ("msgspec", "orjson"):
-        try:
-            module = importlib.import_module(name)
-        except ImportError:
-            continue
-        decoders[name] = module.json.decode if name == "msgspec" else module.loads
-    times = {}
-    for name, decode in decoders.items():
-        gc.collect()
-        gc.disable()
-        start = time.perf_counter()
-        decoded = [decode(b) for b in bodies]
-        times[name] = time.perf_counter() - start
-        gc.enable()
-        del decoded
-    return times
 
 
 def main(argv=None) -> int:

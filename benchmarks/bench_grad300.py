@@ -35,6 +35,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from _floor import decode_times  # noqa: E402 (benchmarks/ is the script's folder)
 
 HERE = Path(__file__).resolve()
 sys.path.insert(0, str(HERE.parents[1]))
@@ -182,27 +183,6 @@ def main() -> None:
                 jobs = [(kind, offset) for kind in SCAN_TYPES
                         for offset in range(0, int((table["scan_type"] == kind).sum()) + 1, page_size)]
                 return list(pool.map(get, jobs))
-
-        def decode_times(bodies):
-            import gc
-            import importlib
-            decoders = {"json": json.loads}
-            for name in ("msgspec", "orjson"):
-                try:
-                    module = importlib.import_module(name)
-                except ImportError:
-                    continue
-                decoders[name] = module.json.decode if name == "msgspec" else module.loads
-            times = {}
-            for name, decode in decoders.items():
-                gc.collect()
-                gc.disable()
-                start = time.perf_counter()
-                decoded = [decode(b) for b in bodies]
-                times[name] = time.perf_counter() - start
-                gc.enable()
-                del decoded
-            return times
 
         t_ours, r_ours, table = timed(lambda: ours.query(cache=False))
         c_ours = client_cpu["last"]

@@ -46,6 +46,7 @@ from astropy.config.paths import set_temp_cache, set_temp_config  # noqa: E402
 
 from astroquery_ext.sandbox import Sandbox  # noqa: E402
 from astroquery_ext.tupli import Filter, TupliClass  # noqa: E402
+from _floor import decode_times  # noqa: E402 (benchmarks/ is the script's folder)
 
 
 class _MemoryKeyring(keyring.backend.KeyringBackend):
@@ -96,29 +97,6 @@ def _measure(func, traced: bool, cpu: dict | None = None):
     return result, elapsed, peak
 
 
-def _decode_times(body: bytes) -> dict[str, float]:
-    """Seconds of each untyped decoder at hand on ``body`` (json always; msgspec, orjson when installed)."""
-    import importlib
-    import json
-    decoders = {"json": json.loads}
-    for name in ("msgspec", "orjson"):
-        try:
-            module = importlib.import_module(name)
-        except ImportError:
-            continue
-        decoders[name] = module.json.decode if name == "msgspec" else module.loads
-    times = {}
-    for name, decode in decoders.items():
-        gc.collect()
-        gc.disable()
-        start = time.perf_counter()
-        decoded = decode(body)
-        times[name] = time.perf_counter() - start
-        gc.enable()
-        del decoded
-    return times
-
-
 def _requests(sandbox) -> int:
     return len(sandbox.request_log("tupli"))
 
@@ -128,12 +106,12 @@ def _mb(n) -> str:
 
 
 def run_episodes(sandbox, n: int, t: int, latencies: list[float]) -> None:
-    from pytupli.schema import BenchmarkMetadata, BenchmarkQuery, Episode, FilterEQ, RLTuple
+    from pytupli.schema import Episode, FilterEQ, RLTuple
     from pytupli.storage import TupliAPIClient
 
     url = sandbox.url("tupli")
     ours = TupliClass(server=url)
-    ours.login("alice", "alice-password", persist=False)
+    ours.login("alice", "alice-password", store_token=False)
     theirs = TupliAPIClient()
     theirs.login("alice", "alice-password", url=url.rstrip("/"))
     data = _episodes(n, t)
@@ -188,7 +166,7 @@ def run_episodes(sandbox, n: int, t: int, latencies: list[float]) -> None:
         if not traced:
             floor_list(benches["ours"])  # the connection is open, as the clients' are
             body, receive, _ = _measure(lambda: floor_list(benches["ours"]), False)
-            decodes = _decode_times(body)
+            decodes = decode_times([body])
             fastest = min(decodes, key=decodes.get)
             out["floor"] = {"receive": receive, "decode": decodes[fastest], "decoder": fastest,
                             "bytes": len(body), "all": decodes}
@@ -235,7 +213,7 @@ def run_episodes(sandbox, n: int, t: int, latencies: list[float]) -> None:
 
 def run_artifact(sandbox, size: int) -> None:
     ours = TupliClass(server=sandbox.url("tupli"))
-    ours.login("alice", "alice-password", persist=False)
+    ours.login("alice", "alice-password", store_token=False)
     with tempfile.TemporaryDirectory(prefix="bench-tupli-") as tmp:
         src = Path(tmp) / "big.bin"
         digest = hashlib.sha256()

@@ -7,14 +7,12 @@ import collections
 import concurrent.futures
 import functools
 import http.server
-import json
 import multiprocessing
 import os
 import pickle
 import subprocess
 import sys
 import threading
-import warnings
 
 import keyring
 import keyring.backends.fail

@@ -677,6 +677,21 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
             self._resume = False
         return True
 
+    def _login_with_given_token(self, token: str | None, username: str | None) -> bool | None:
+        """Log in with ``token=``, or (no ``username`` given) ``ASTROQUERY_EXT_<SERVICE>_TOKEN``.
+
+        Such a token comes from elsewhere: it is used as given, never stored
+        and never renewed. Returns None when there is no such token, so that
+        ``login()`` goes on with the user name and password.
+        """
+        if token is None and (username is not None or not os.environ.get(env_var(self.service, "token"))):
+            return None
+        from astroquery_ext._base.oauth import jwt_expiry  # oauth imports this module
+
+        token = self.credentials.resolve("token", token, prompt=False)
+        return self._set_auth(AuthState(token=token, scheme=self.auth_scheme, expires_at=jwt_expiry(token),
+                                        extra={"persist": False}))
+
     @staticmethod
     def _keeps_login(state: AuthState) -> bool:
         """Whether ``state`` is stored for later processes (``login(store_token=True)``):

@@ -16,7 +16,7 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Iterator
 
 from astroquery_ext.cli.output import PROG, Result, say
 

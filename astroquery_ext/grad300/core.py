@@ -175,11 +175,9 @@ class Grad300Class(ServiceQuery):
         bool
             True; failures raise `~astroquery_ext.exceptions.LoginError`.
         """
-        if token is not None or (username is None and os.environ.get(env_var(self.service, "token"))):
-            # A token from elsewhere is used as given: not stored, not renewed.
-            token = self.credentials.resolve("token", token, prompt=False)
-            return self._set_auth(AuthState(token=token, scheme=self.auth_scheme, expires_at=jwt_expiry(token),
-                                            extra={"persist": False}))
+        given = self._login_with_given_token(token, username)
+        if given is not None:
+            return given
         username = self.credentials.resolve("username", username,
                                             default=self.conf.username or self._default_username())
         if store_token and not reenter_password:

@@ -34,9 +34,9 @@ from astropy.table import Table
 from astropy.utils.exceptions import AstropyDeprecationWarning
 
 from astroquery_ext._base import (
-    AstroqueryExtError, AuthState, AuthorizationError, ConflictError, DownloadError, DownloadJob,
+    AstroqueryExtError, AuthState, ConflictError, DownloadError, DownloadJob,
     LoginError, NotFoundError, ServiceQuery, bounded_map, check_max_workers, download_file,
-    env_var, jwt_expiry, warn_if_empty)
+    jwt_expiry, warn_if_empty)
 from astroquery_ext._base.args import text_arg
 from astroquery_ext._base.serialize import as_result
 from astroquery_ext._base.shapes import RECORDS, object_with
@@ -167,11 +167,9 @@ class TupliClass(ServiceQuery):
             warnings.warn(f"{self.name}.login(persist=...) is deprecated: use store_token=...",
                           AstropyDeprecationWarning, stacklevel=2)
             store_token = bool(persist)
-        if token is not None or (username is None and os.environ.get(env_var(self.service, "token"))):
-            # A token from elsewhere is used as given: not stored, not renewed.
-            token = self.credentials.resolve("token", token, prompt=False)
-            return self._set_auth(AuthState(token=token, scheme=self.auth_scheme, expires_at=jwt_expiry(token),
-                                            extra={"persist": False}))
+        given = self._login_with_given_token(token, username)
+        if given is not None:
+            return given
         username = self.credentials.resolve("username", username,
                                             default=self.conf.username or self._default_username())
         if password is None and store_token and not reenter_password:

@@ -38,7 +38,7 @@ def our_sessions(tupli_sandbox, url):
     out = {}
     for name in ("alice", "bob"):
         c = TupliClass(server=url)
-        c.login(name, tupli_sandbox.credentials("tupli", name)["password"], persist=False)
+        c.login(name, tupli_sandbox.credentials("tupli", name)["password"], store_token=False)
         out[name] = c._auth
     return out
 

@@ -148,7 +148,7 @@ def test_glance_shared_by_8_threads(glance_sandbox, user_state):
 
 def test_tupli_shared_by_8_threads(tupli_sandbox, user_state, tmp_path):
     tupli = TupliClass(server=tupli_sandbox.url("tupli"))
-    tupli.login("alice", tupli_sandbox.credentials("tupli", "alice")["password"], persist=False)
+    tupli.login("alice", tupli_sandbox.credentials("tupli", "alice")["password"], store_token=False)
     bench = tupli.store_benchmark('{"env": "threads"}', {"name": f"threads-{os.getpid()}-{time.time()}"})["id"]
     rng = np.random.default_rng(3)
     recorded = tupli.record_episodes(bench, [{"state": rng.normal(size=(4, 2)), "action": [0, 1, 0, 1],
@@ -192,7 +192,7 @@ def short_lived():
 
 def test_tupli_refresh_under_8_threads_happens_once(short_lived, user_state):
     tupli = TupliClass(server=short_lived.url("tupli"))
-    tupli.login("alice", short_lived.credentials("tupli", "alice")["password"], persist=False)
+    tupli.login("alice", short_lived.credentials("tupli", "alice")["password"], store_token=False)
     time.sleep(3.2)   # the access token expired
     before = _count(short_lived, "tupli", "POST", "/refresh-token")
     results = _run_threads([lambda: tupli.list_benchmarks()["id"].tolist() for _ in range(THREADS)])
@@ -245,7 +245,7 @@ with set_temp_config({config!r}), set_temp_cache({cache!r}):
 
 def test_two_processes_share_cache_and_tokens(short_lived, user_state, no_keyring, tmp_path):
     tupli = TupliClass(server=short_lived.url("tupli"))
-    tupli.login("alice", short_lived.credentials("tupli", "alice")["password"], persist=True)
+    tupli.login("alice", short_lived.credentials("tupli", "alice")["password"], store_token=True)
     for k in range(3):
         tupli.store_benchmark(f'{{"env": "proc-{k}"}}', {"name": f"proc-{k}"})
     expected = sorted(tupli.list_benchmarks()["id"].tolist())

@@ -18,7 +18,6 @@ issue asks for at 10 %.
 from __future__ import annotations
 
 import hashlib
-import os
 import warnings
 
 import numpy as np
@@ -36,7 +35,7 @@ from astroquery_ext.sandbox import Fault, Sandbox
 from astroquery_ext.tupli import Filter, TupliClass
 
 from ._helpers import (
-    Figures, TRANSIENT_KINDS, assert_identical, cache_entries, check_cache, file_digests, fired, part_files,
+    Figures, TRANSIENT_KINDS, assert_identical, check_cache, file_digests, fired, part_files,
     table_digest, transient_faults)
 
 TIMEOUT = 2.0   # client timeout; the "delay" fault sleeps past it
@@ -234,7 +233,7 @@ def tupli_run(size):
     with Sandbox(services={"tupli": {"bcrypt_rounds": 4, "sample_data": False}}) as sb:
         tupli = _fast(TupliClass(server=sb.url("tupli"), timeout=TIMEOUT))
         cred = sb.credentials("tupli")
-        tupli.login(cred["username"], cred["password"], persist=False)
+        tupli.login(cred["username"], cred["password"], store_token=False)
         yield label, s, sb, tupli
 
 

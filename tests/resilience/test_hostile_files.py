@@ -14,14 +14,12 @@ import textwrap
 import threading
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 
 from astroquery_ext._base import DownloadError, DownloadJob, NotFoundError, download_file, download_many
 from astroquery_ext.sandbox import Sandbox
 from astroquery_ext.sandbox.testbed import _file_bytes
-from tests.base.conftest import requests_to
 from tests.base.testbed_client import TestbedClass
 from tests.resilience._helpers import Figures, part_files
 from tests.resilience._hostile import FileServer, HostileProxy, cut_downloads, version_bytes
@@ -83,7 +81,7 @@ def tupli_alice(tupli_sandbox):
     from astroquery_ext.tupli import TupliClass
     tupli = TupliClass(server=tupli_sandbox.url("tupli"))
     tupli.retry_backoff = 0.01
-    tupli.login("alice", tupli_sandbox.credentials("tupli", "alice")["password"], persist=False)
+    tupli.login("alice", tupli_sandbox.credentials("tupli", "alice")["password"], store_token=False)
     return tupli
 
 

@@ -26,7 +26,7 @@ def tupli_alice(tupli_sandbox, user_state):
     from astroquery_ext.tupli import TupliClass
     tupli = TupliClass(server=tupli_sandbox.url("tupli"))
     tupli.retry_backoff = 0.01
-    tupli.login("alice", tupli_sandbox.credentials("tupli", "alice")["password"], persist=False)
+    tupli.login("alice", tupli_sandbox.credentials("tupli", "alice")["password"], store_token=False)
     yield tupli
     tupli_sandbox.set_faults("tupli", [])
 

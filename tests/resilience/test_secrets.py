@@ -27,7 +27,6 @@ from astropy import units as u
 from astropy.coordinates import SkyCoord
 
 from astroquery_ext.atlas import AtlasClass
-from astroquery_ext.exceptions import AstroqueryExtError
 from astroquery_ext.grad300 import Grad300Class
 from astroquery_ext.sandbox import Fault
 from astroquery_ext.tupli import Filter, TupliClass
@@ -230,7 +229,7 @@ def test_tupli_secrets(tupli_sandbox, user_state, no_keyring, tmp_path):
         audit.secret(cred["password"])
         tupli = TupliClass(server=tupli_sandbox.url("tupli"))
         tupli.retry_backoff = 0.01
-        tupli.login("bob", cred["password"], persist=True)
+        tupli.login("bob", cred["password"], store_token=True)
         audit.holds(tupli)
         item = tupli.store_artifact(os.urandom(50_000), {"name": "audit.bin"})
         audit.see("tables", item, tupli.list_artifacts(Filter("name") == "audit.bin"),
@@ -239,7 +238,7 @@ def test_tupli_secrets(tupli_sandbox, user_state, no_keyring, tmp_path):
         audit.error("lost", lambda: TupliClass(server="http://127.0.0.1:9/").login("bob", cred["password"]))
         wrong = "wrong-" + cred["password"]   # (a literal would show in the traceback's source lines)
         audit.secret(wrong)
-        audit.error("wrong password", lambda: TupliClass(server=tupli.server).login("bob", wrong, persist=False))
+        audit.error("wrong password", lambda: TupliClass(server=tupli.server).login("bob", wrong, store_token=False))
         tupli.delete_artifact(item["id"])
         _finish(audit, user_state, tupli, "tupli")
 

@@ -46,7 +46,7 @@ def _use(sb, atlas, grad, glance, tupli, browser_verify):
     grad.login(token=sb.credentials("grad300")["token"])
     assert len(grad.list_scans("TPI")) == 4
     cred = sb.credentials("tupli")
-    tupli.login(cred["username"], cred["password"], persist=False)
+    tupli.login(cred["username"], cred["password"], store_token=False)
     assert tupli.whoami() == cred["username"]
     glance.login(open_browser=lambda url: requests.get(url, timeout=10, verify=browser_verify))
     assert len(glance.query_analyses()) == 40
@@ -71,7 +71,7 @@ def test_every_module_refuses_an_unknown_ca_at_once(tls_sandbox):
     atlas.login(token=tls_sandbox.credentials("atlas")["token"], store_token=False)
     grad.login(token=tls_sandbox.credentials("grad300")["token"])
     calls = [lambda: atlas.query_list(2, cache=False), lambda: grad.list_scans("TPI"),
-             lambda: tupli.login("alice", tls_sandbox.credentials("tupli")["password"], persist=False),
+             lambda: tupli.login("alice", tls_sandbox.credentials("tupli")["password"], store_token=False),
              lambda: glance.login(method="device", open_browser=lambda url: None)]
     for call in calls:
         started = time.monotonic()

@@ -17,7 +17,7 @@ import pytest
 from astropy.table import Table
 
 from astroquery_ext._base import (
-    AuthorizationError, ConflictError, InvalidQueryError, LoginError, NoResultsWarning, NotFoundError)
+    AuthorizationError, ConflictError, LoginError, NoResultsWarning, NotFoundError)
 from astroquery_ext.sandbox import Sandbox
 from astroquery_ext.tupli import Filter, TupliClass, benchmark_hash
 
