@@ -102,7 +102,9 @@ def test_cache_entry_is_filed_under_the_identity_that_asked(user_state):
         thread = threading.Thread(target=lambda: first.setdefault(
             "v", client._json("GET", "who", auth="required", cache=True)))
         thread.start()
-        time.sleep(0.3)
+        waited = time.monotonic()
+        while server.hits("/api/who") < 1 and time.monotonic() - waited < 30:  # A's request has reached the server
+            time.sleep(0.01)
         client.login(token="token-of-user-B")  # while A's request is in flight
         thread.join()
         assert first["v"] == [{"auth": "Bearer token-of-user-A"}]
