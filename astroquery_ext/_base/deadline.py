@@ -19,6 +19,12 @@ streamed download that is read after ``_http`` returns)::
     # on expiry: the read fails, and deadline.error() is the error to raise
 
 Deadlines nest: a socket is watched by every deadline active in its thread.
+
+A body that keeps arriving is not a slow server: code that reads a body
+block by block calls `progress` with each block's size, and every deadline
+active in the thread moves on by ``size / MIN_RATE`` seconds. A large
+download at any usable speed goes on; a server trickling bytes below
+``MIN_RATE`` is still stopped at about the timeout.
 """
 
 from __future__ import annotations
@@ -35,7 +41,11 @@ import requests.adapters
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-__all__ = ["Deadline", "deadline_adapter"]
+__all__ = ["Deadline", "deadline_adapter", "progress", "MIN_RATE"]
+
+#: Bytes per second below which a body does not move a deadline on (16 KiB/s:
+#: far below any usable link, far above a server that trickles to hold a call).
+MIN_RATE = 16 * 1024
 
 _local = threading.local()
 
@@ -79,8 +89,13 @@ class _Watchdog:
                         break
                     self._cond.wait(wait)
             deadline = ref()
-            if deadline is not None:
-                deadline._fire()
+            if deadline is None:
+                continue
+            if deadline.at > time.monotonic():  # moved on by progress() since it was queued
+                with self._cond:
+                    heapq.heappush(self._heap, (deadline.at, next(self._count), ref))
+                continue
+            deadline._fire()
 
 
 _WATCHDOG = _Watchdog()
@@ -109,6 +124,12 @@ class Deadline:
     def remaining(self) -> float:
         """Seconds left (0 when expired)."""
         return max(0.0, self.at - time.monotonic())
+
+    def extend(self, seconds: float) -> None:
+        """Move the limit on by ``seconds`` (no effect once it has passed)."""
+        with self._lock:
+            if not self.expired:
+                self.at += seconds
 
     def watch(self, sock) -> None:
         """Shut ``sock`` down when the deadline passes (at once if it has)."""
@@ -142,6 +163,13 @@ class Deadline:
         stack = _active()
         if self in stack:
             stack.remove(self)
+
+
+def progress(nbytes: int) -> None:
+    """``nbytes`` of a body arrived: every deadline active in this thread moves on by ``nbytes / MIN_RATE`` s."""
+    if nbytes > 0:
+        for deadline in _active():
+            deadline.extend(nbytes / MIN_RATE)
 
 
 def _shutdown(sock) -> None:

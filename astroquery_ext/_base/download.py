@@ -59,6 +59,7 @@ import requests
 from urllib3.exceptions import HTTPError as Urllib3Error
 
 from astroquery_ext._base.cache import _effective_ttl
+from astroquery_ext._base.deadline import progress as body_progress
 from astroquery_ext._base.private import private_dir
 from astroquery_ext._base.exceptions import AstroqueryExtError, DownloadError, RemoteServiceError
 from astroquery_ext._base.progress import progress_bar
@@ -458,10 +459,13 @@ def download_file(client: "ServiceQuery", job: DownloadJob, *, auth: str = "opti
                     raise Retryable("the partial file changed while resuming")
                 digest = _hash_prefix(fd, offset, chunk_size) if sha256 is not None else None
                 os.lseek(fd, offset, os.SEEK_SET)
+                # What has arrived, up to chunk_size (urllib3 2's read1), so that each block is
+                # reported to the deadline as it comes; read() would wait for a whole chunk.
+                read = getattr(response.raw, "read1", response.raw.read)
                 while True:
                     batch.check()
                     try:
-                        chunk = response.raw.read(chunk_size, decode_content=False)
+                        chunk = read(chunk_size, decode_content=False)
                     except _NETWORK_ERRORS as exc:
                         batch.check()
                         raise broke(f"{type(exc).__name__} after {written} bytes") from None
@@ -473,6 +477,7 @@ def download_file(client: "ServiceQuery", job: DownloadJob, *, auth: str = "opti
                     if digest is not None:
                         digest.update(chunk)
                     written += len(chunk)
+                    body_progress(len(chunk))  # a file that keeps arriving is not held to the timeout
                     if progress is not None:
                         progress.advance(len(chunk))
             finally:

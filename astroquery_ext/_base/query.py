@@ -62,6 +62,7 @@ from astroquery_ext._base.args import row_limit_arg
 from astroquery_ext._base.cache import ResponseCache, cache_key
 from astroquery_ext._base.credentials import CredentialChain, TokenStore, env_var, no_prompt
 from astroquery_ext._base.deadline import Deadline, deadline_adapter
+from astroquery_ext._base.deadline import progress as body_progress
 from astroquery_ext._base.redaction import redact, redact_url, register_secret
 from astroquery_ext._base.serialize import as_result
 from astroquery_ext._base.shapes import CONTAINER, Shape
@@ -969,8 +970,12 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
 
         The per-read timeout (``timeout``) stops a silent server first, and
         that is retried; the deadline stops a server that keeps sending too
-        slowly, and that is not. Downloads read after ``_http`` returns: wrap
-        the whole exchange in ``with client._deadline(...)``.
+        slowly, and that is not. A body that keeps arriving moves it on: the
+        loops that read bodies block by block (``_bounded_content``,
+        downloads, ``read_ahead``) report each block to
+        `astroquery_ext._base.deadline.progress`, so a large answer at any
+        usable speed completes. A ``read=`` function of a module that reads
+        the body itself should do the same.
         """
         if isinstance(timeout, tuple):
             timeout = max(t for t in timeout if t is not None)
@@ -990,6 +995,7 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
         blocks, size = [], 0
         for block in response.iter_content(1 << 16):
             size += len(block)
+            body_progress(len(block))
             if size > limit:
                 response.close()
                 if not strict:

@@ -50,6 +50,7 @@ from astropy import units as u
 from astropy.table import Column, MaskedColumn, Table
 from astropy.time import Time
 
+from astroquery_ext._base.deadline import progress as body_progress
 from astroquery_ext._base.exceptions import MaxResultsWarning, NoResultsWarning, RemoteServiceError
 
 __all__ = ["gc_paused", "Field", "records_to_table", "parse_time", "time_column", "decode_json", "RecordSchema",
@@ -751,6 +752,7 @@ def read_ahead(blocks: Iterable[bytes], depth: int = 2):
                 return
             if isinstance(item, BaseException):
                 raise item
+            body_progress(len(item))  # in the caller's thread, where its deadline is active
             yield item
     finally:
         stop.set()

@@ -170,6 +170,20 @@ def trickle(body: bytes, *, per_second: float = 1.0, stop_after: float = 120.0, 
     return handler
 
 
+def steady(body: bytes, *, bytes_per_second: int, block: int = 8192, content_type: str = "application/json"):
+    """Sends ``body`` at a steady ``bytes_per_second``, in blocks (a slow link, not an attack)."""
+    def handler(request):
+        request.send_response(200)
+        request.send_header("Content-Type", content_type)
+        request.send_header("Content-Length", str(len(body)))
+        request.end_headers()
+        for i in range(0, len(body), block):
+            request.wfile.write(body[i:i + block])
+            request.wfile.flush()
+            time.sleep(block / bytes_per_second)
+    return handler
+
+
 def trickle_headers(per_second: float = 1.0, stop_after: float = 120.0):
     """Sends the status line and headers one byte at a time (the body never starts)."""
     head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Padding: " + b"x" * 400 + b"\r\n"

@@ -27,7 +27,7 @@ from astroquery_ext.sandbox import Fault
 from tests.base.testbed_client import TestbedClass
 
 from ._helpers import Figures
-from .hostile import HostileServer, answer, edit_json, gzip_bomb, trickle, trickle_headers
+from .hostile import HostileServer, answer, edit_json, gzip_bomb, steady, trickle, trickle_headers
 
 
 def _root(url: str) -> str:
@@ -289,6 +289,27 @@ def test_trickling_streamed_read_is_stopped_too(user_state):
         with pytest.raises(ServiceTimeoutError):
             client._http("GET", "items", read=lambda response: b"".join(response.iter_content(1)))
         assert time.monotonic() - start < 12
+
+
+def test_a_body_that_keeps_arriving_is_not_cut_at_the_timeout(user_state, tmp_path):
+    """A slow link is not an attack: 384 KiB at 96 KiB/s (4 s) with timeout=1 (a 2 s deadline) completes,
+    as an answer read by the base, a body read through read_ahead (ATLAS objects/) and a download."""
+    from astroquery_ext._base import DownloadJob, download_file
+    from astroquery_ext._base.tables import read_ahead
+
+    body = json.dumps(list(range(70_000))).encode()[: 384 * 1024 - 1] .rsplit(b",", 1)[0] + b"]"
+    with HostileServer() as server:
+        server.route("/api/items", steady(body, bytes_per_second=96 * 1024))
+        server.route("/api/file.bin", steady(body, bytes_per_second=96 * 1024,
+                                             content_type="application/octet-stream"))
+        client = TestbedClass(server=server.url + "/api/", timeout=1)
+        start = time.monotonic()
+        assert client._json("GET", "items") == json.loads(body)
+        assert time.monotonic() - start > 3  # it did outlast the fixed deadline
+        assert client._http("GET", "items", read=lambda r: b"".join(read_ahead(r.iter_content(8192)))) == body
+        result = download_file(client, DownloadJob("file.bin", tmp_path, "file.bin", expected_size=len(body)))
+        assert (tmp_path / "file.bin").read_bytes() == body, result
+        assert server.hits("/api/items") == 2 and server.hits("/api/file.bin") == 1  # no retries
 
 
 @pytest.mark.slow
