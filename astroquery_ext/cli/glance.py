@@ -63,20 +63,6 @@ def kind_arg(what: str, has: str) -> Callable[[str], str]:
     return convert
 
 
-def discover_oidc(issuer: str, timeout: float) -> dict:
-    import requests
-
-    url = issuer.rstrip("/") + "/.well-known/openid-configuration"
-    try:
-        response = requests.get(url, timeout=timeout)
-        response.raise_for_status()
-        doc = response.json()
-    except (requests.RequestException, ValueError) as exc:
-        raise ValueError(f"--issuer: could not read the OpenID configuration at {url} "
-                         f"({type(exc).__name__})") from None
-    return {k: doc[k] for k in OIDC_KEYS if isinstance(doc.get(k), str)}
-
-
 def cmd_search(client, args) -> Result:
     query = args.query_option if args.query_option is not None else args.query
     method = getattr(client, kinds()[args.kind]["search"])
@@ -118,11 +104,10 @@ class GlanceCLI(ServiceCLI):
         group.add_argument("--web-url", metavar="URL", help="root of the Glance web pages (default: conf.web_base_url)")
 
     def client_settings(self, args, kept: dict) -> dict:
-        settings: dict = {}
-        if getattr(args, "issuer", None):
-            settings.update(discover_oidc(args.issuer, getattr(args, "timeout", None) or 30.0))
-        else:  # the login service of the stored login on this server
-            settings.update({k: v for k, v in kept.items() if k in OIDC_KEYS})
+        # The issuer named, else the one of the stored login on this server; the client reads
+        # its endpoints from its discovery document (entries of older versions may hold them).
+        settings: dict = ({"issuer": args.issuer} if getattr(args, "issuer", None) else
+                          {k: v for k, v in kept.items() if k in OIDC_KEYS})
         args.oidc = dict(settings)
         if getattr(args, "web_url", None):
             settings["web_base_url"] = args.web_url
