@@ -9,7 +9,7 @@ from astroquery_ext._base import DownloadError, filename_from_disposition, safe_
 from astroquery_ext.sandbox import Fault, Sandbox
 from astroquery_ext.sandbox.testbed import _file_bytes
 from tests.base.conftest import requests_to
-from tests.base.testbed_client import TestbedClass
+from tests.base.testbed_client import TestbedClass, fresh_client
 
 SIZE = 300_000
 
@@ -22,11 +22,7 @@ def files_sandbox():
 
 @pytest.fixture
 def fclient(files_sandbox):
-    files_sandbox.set_faults("testbed", [])
-    files_sandbox.clear_request_log("testbed")
-    client = TestbedClass(server=files_sandbox.url("testbed"))
-    client.retry_backoff = 0.01
-    return client
+    return fresh_client(files_sandbox)
 
 
 def test_download_is_byte_identical_and_leaves_no_part(fclient, tmp_path):

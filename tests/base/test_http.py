@@ -7,7 +7,7 @@ import pytest
 from astroquery_ext._base import RateLimitError, RemoteServiceError
 from astroquery_ext.sandbox import Fault, Sandbox
 from tests.base.conftest import requests_to
-from tests.base.testbed_client import TestbedClass
+from tests.base.testbed_client import TestbedClass, fresh_client
 
 
 @pytest.fixture(scope="module")
@@ -18,12 +18,7 @@ def faulty():
 
 @pytest.fixture
 def fclient(faulty):
-    faulty.set_faults("testbed", [])
-    faulty.clear_request_log("testbed")
-    client = TestbedClass(server=faulty.url("testbed"))
-    client.retry_backoff = 0.01
-    client.login(token=faulty.credentials("testbed")["token"])
-    return client
+    return fresh_client(faulty, login=True)
 
 
 @pytest.mark.parametrize("fault", [

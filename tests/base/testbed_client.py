@@ -113,4 +113,16 @@ class TestbedClass(ServiceQuery):
                              overwrite=overwrite, errors=errors)
 
 
+
+def fresh_client(sandbox, *, login: bool = False) -> TestbedClass:
+    """A testbed client with fast retries, on a sandbox whose faults and request log are cleared."""
+    sandbox.set_faults("testbed", [])
+    sandbox.clear_request_log("testbed")
+    client = TestbedClass(server=sandbox.url("testbed"))
+    client.retry_backoff = 0.01
+    if login:
+        client.login(token=sandbox.credentials("testbed")["token"])
+    return client
+
+
 Testbed = TestbedClass()

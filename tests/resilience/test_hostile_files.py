@@ -20,7 +20,7 @@ import pytest
 from astroquery_ext._base import DownloadError, DownloadJob, NotFoundError, download_file, download_many
 from astroquery_ext.sandbox import Sandbox
 from astroquery_ext.sandbox.testbed import _file_bytes
-from tests.base.testbed_client import TestbedClass
+from tests.base.testbed_client import TestbedClass, fresh_client
 from tests.resilience._helpers import Figures, part_files
 from tests.resilience._hostile import FileServer, HostileProxy, cut_downloads, version_bytes
 
@@ -35,11 +35,7 @@ def files_sandbox():
 
 @pytest.fixture
 def tb(files_sandbox):
-    files_sandbox.set_faults("testbed", [])
-    files_sandbox.clear_request_log("testbed")
-    client = TestbedClass(server=files_sandbox.url("testbed"))
-    client.retry_backoff = 0.01
-    return client
+    return fresh_client(files_sandbox)
 
 
 def _client(url: str) -> TestbedClass:
