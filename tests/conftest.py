@@ -82,6 +82,18 @@ def grad300_sandbox(sandboxes):
     return sandboxes.get("grad300")
 
 
+@pytest.fixture(scope="session")
+def http():
+    """A plain requests session that ignores proxy settings: raw HTTP to a sandbox, as a test sees the wire.
+    (Test modules that need another client define their own ``http``.)"""
+    import requests
+
+    session = requests.Session()
+    session.trust_env = False
+    yield session
+    session.close()
+
+
 @pytest.fixture(scope="module")
 def grad300_raw(grad300_sandbox):
     """GET a path under the GRAD300 API root with the default user's token: the server's own answers,

@@ -12,7 +12,6 @@ import re
 from pathlib import Path
 
 import pytest
-import requests
 
 from astroquery_ext.sandbox import Sandbox
 
@@ -29,14 +28,6 @@ def _exchange(endpoint_file, name_part):
 def sb():
     with Sandbox(services={"atlas": SMALL}) as box:  # no mode: production
         yield box
-
-
-@pytest.fixture(scope="module")
-def http():
-    session = requests.Session()
-    session.trust_env = False
-    yield session
-    session.close()
 
 
 @pytest.fixture

@@ -10,17 +10,8 @@ from __future__ import annotations
 from urllib.parse import quote
 
 import pytest
-import requests
 
 from astroquery_ext.sandbox import Sandbox
-
-
-@pytest.fixture(scope="module")
-def http():
-    session = requests.Session()
-    session.trust_env = False
-    yield session
-    session.close()
 
 
 @pytest.fixture(scope="module")
