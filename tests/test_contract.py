@@ -157,11 +157,12 @@ def test_conf_items_are_read_at_call_time(service, sb):
 
 def test_login_and_logout(service, sb, monkeypatch):
     client = service.make(sb)
-    assert not client.authenticated()
+    assert not client.authenticated() and client.whoami() is None
     assert service.login(client, sb, monkeypatch) is True
     assert client.authenticated()
+    assert client.whoami() is None or isinstance(client.whoami(), str)
     client.logout()
-    assert not client.authenticated()
+    assert not client.authenticated() and client.whoami() is None
 
 
 # -- queries ------------------------------------------------------------------------------------

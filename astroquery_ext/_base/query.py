@@ -669,6 +669,12 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
         """Whether this object holds credentials (it does not ask the server)."""
         return self._auth is not None
 
+    def whoami(self) -> str | None:
+        """The user this object is logged in as, when known; None when not logged in or
+        logged in with a token that names no user (it does not ask the server)."""
+        state = self._auth
+        return state.principal if state is not None else None
+
     def _set_auth(self, auth: AuthState) -> bool:
         with self._auth_lock:
             if self._auth is None or self._identity(self._auth) != self._identity(auth):

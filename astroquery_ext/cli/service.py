@@ -60,8 +60,8 @@ def remember(service: str, server: str, values: dict | None) -> None:
 
 
 # -- the client's login state -----------------------------------------------------------------------
-# The two places the command line reads a client's login beyond its public methods: logging in
-# without ever prompting (the base's hook, also used by the first query) and the logged-in user.
+# The one place the command line goes beyond a client's public methods: logging in without ever
+# prompting (the base's hook, also used by the first query).
 
 
 def resume(client) -> bool:
@@ -77,11 +77,6 @@ def resume(client) -> bool:
     except LoginError:
         return False
     return client.authenticated()
-
-
-def principal(client) -> str | None:
-    state = getattr(client, "_auth", None)
-    return getattr(state, "principal", None)
 
 
 def show_progress() -> bool:
@@ -180,10 +175,10 @@ class ServiceCLI:
 
     def kept_after_login(self, client, args) -> dict:
         """What later commands on this server need to know of the login (never a secret)."""
-        return {"username": principal(client)}
+        return {"username": client.whoami()}
 
     def whoami(self, client) -> str | None:
-        return principal(client)
+        return client.whoami()
 
     def not_logged_in(self, server: str, args) -> str:
         where = f" --server {args.server}" if getattr(args, "server", None) else ""
@@ -203,7 +198,7 @@ class ServiceCLI:
 
 def cmd_login(service: ServiceCLI, client, args) -> Result:
     service.login(client, args)
-    who = principal(client)
+    who = client.whoami()
     if not args.no_store:
         remember(service.name, client.server, service.kept_after_login(client, args))
     stored = "" if args.no_store else "; stored for later commands"
@@ -214,7 +209,7 @@ def cmd_login(service: ServiceCLI, client, args) -> Result:
 def cmd_logout(service: ServiceCLI, client, args) -> Result:
     if service.resume_before_logout:
         resume(client)
-    who = principal(client)
+    who = client.whoami()
     client.logout(forget=True)
     remember(service.name, client.server, None)
     say(f"{service.name}: logged out{' ' + who if who else ''}; stored credentials removed")

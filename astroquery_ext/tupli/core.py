@@ -218,10 +218,6 @@ class TupliClass(ServiceQuery):
             return ()
         return [self._session_account(state.principal), state.principal]
 
-    def whoami(self) -> str | None:
-        """The logged-in user name, or None (anonymous)."""
-        return self._auth.principal if self._auth else None
-
     def signup(self, username: str, password: str | None = None) -> dict:
         """Create a user account; returns ``{"username", "memberships"}``.
 
