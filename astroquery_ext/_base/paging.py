@@ -19,6 +19,8 @@ import json
 import warnings
 from typing import Any, Callable, Iterable, Sequence, TypeVar
 
+import msgspec
+
 from astroquery_ext._base.exceptions import IncompleteResultWarning, RemoteServiceError
 
 __all__ = ["fetch_offset_pages", "fetch_cursor_pages", "bounded_map", "check_max_workers", "chunked"]
@@ -75,8 +77,12 @@ def bounded_map(func: Callable[[T], R], items: Iterable[T], *, max_workers: int,
     return results
 
 
-def _canonical(record: Any) -> str:
-    return json.dumps(record, sort_keys=True, separators=(",", ":"), default=str)
+def _canonical(record: Any) -> bytes:
+    """The record as compact JSON with sorted keys: two records are the same when these bytes are."""
+    try:
+        return msgspec.json.encode(record, order="sorted", enc_hook=str)  # ~10x json.dumps
+    except (TypeError, ValueError, msgspec.EncodeError):
+        return json.dumps(record, sort_keys=True, separators=(",", ":"), default=str).encode()
 
 
 class _Checker:

@@ -371,6 +371,7 @@ def _finish(field: Field, data: np.ndarray, mask: np.ndarray | None):
 
 # -- typed decoding ----------------------------------------------------------------------
 
+_RECORD_KIND = {"int64": np.int64, "float64": np.float64}
 _TYPES = {"int64": int | None, "float64": float | None, "bool": bool | int | None,
           "str": str | int | float | bool | None, "time": str | None, "object": Any}
 
@@ -408,6 +409,9 @@ class RecordSchema:
             spec.append((attr, _TYPES[f.dtype], None))
             rename[attr] = f.key
         self.type = msgspec.defstruct(name, spec, rename=rename, gc=False, omit_defaults=False)
+        # One decoded row as a numpy record (numbers in place, other values as objects): a batch of
+        # rows becomes columns in one C loop (`TableBuilder`), with no Python call per value.
+        self.record_dtype = np.dtype([(f"f{i}", _RECORD_KIND.get(f.dtype, object)) for i, f in typed])
 
     def decoder(self, container=list) -> msgspec.json.Decoder:
         """A decoder of ``container[record]`` (or of the record type itself with ``container=None``)."""
@@ -454,11 +458,26 @@ class TableBuilder:
     def __len__(self) -> int:
         return self._rows
 
-    def _values(self, index: int, field: Field, rows: Sequence, dicts: bool = False) -> list | np.ndarray:
+    def _records(self, rows: Sequence) -> np.ndarray | None:
+        """The schema's Structs as one numpy record array, or None when a number does not fit its column
+        (a null int, an int beyond int64: those columns are then read one by one)."""
+        try:
+            return np.fromiter(map(msgspec.structs.astuple, rows), dtype=self.schema.record_dtype,
+                               count=len(rows))
+        except (TypeError, ValueError, OverflowError):
+            return None
+
+    def _values(self, index: int, field: Field, rows: Sequence, dicts: bool = False,
+                records: np.ndarray | None = None) -> list | np.ndarray:
         if self.schema is not None:
             attr = self.schema.attrs[index]
             if attr is None:
                 return [None] * len(rows)
+            if records is not None:
+                column = records[attr]
+                # Numbers as they are (None read as NaN, a JSON answer decoded by msgspec has no NaN);
+                # other values as the list of the decoded objects.
+                return np.ascontiguousarray(column) if column.dtype != object else column.tolist()
             getter = operator.attrgetter(attr)
             if field.dtype in ("float64", "int64"):
                 # Read at C speed. numpy reads None as NaN for floats; a JSON answer decoded by msgspec
@@ -471,6 +490,8 @@ class TableBuilder:
             return list(map(getter, rows))
         if dicts and field.key is not None:
             return list(map(operator.methodcaller("get", field.key), rows))
+        if callable(field.source):
+            return list(map(field.source, rows))
         return [field.value(r) for r in rows]
 
     def add(self, rows: Sequence, **extra) -> None:
@@ -485,8 +506,9 @@ class TableBuilder:
             else:
                 self._chunks[f.name].append(to_array(list(values), f.dtype, f.name))
         dicts = self.schema is None and set(map(type, rows)) == {dict}
+        records = self._records(rows) if self.schema is not None else None
         for i, f in enumerate(self.fields):
-            values = self._values(i, f, rows, dicts)
+            values = self._values(i, f, rows, dicts, records)
             if isinstance(values, np.ndarray):
                 mask = np.isnan(values) if values.dtype == np.float64 else None
                 self._chunks[f.name].append((values, mask if mask is not None and mask.any() else None))
@@ -546,7 +568,8 @@ class ArrayStream:
     Parameters
     ----------
     decoder : msgspec.json.Decoder
-        Decoder of a list of elements.
+        Decoder of a list of elements. It reads the stream's own buffer (no
+        copy), so its type must not hold `msgspec.Raw` (a view into that buffer).
     where : str
         What the body is, for error messages.
     batch_bytes : int
@@ -577,6 +600,7 @@ class ArrayStream:
         self._need = 0        # bytes to wait for before scanning an unfinished element again
         self._after = False   # an element was just read: a "," or the "]" comes next
         self._elements = 0    # elements found (count: decoded)
+        self._open = 0        # where the "[" or "," before the next element is
         self.started = False
         self.done = False
         self.other: list[bytes] | None = None
@@ -618,7 +642,8 @@ class ArrayStream:
                 self._buf = bytearray()
                 return []
             self.started = True
-            del buf[:i + 1]
+            del buf[:i]  # keep the "[": each batch is decoded in place, between its two delimiters
+            self._scan, self._open = 1, 0
         n = len(buf)
         if not final and n - self._scan < self._need:
             return []
@@ -638,6 +663,7 @@ class ArrayStream:
                     if buf[pos] != 0x2C:
                         raise self._bad(f"is not valid JSON (expected ',' or ']' at element {self._elements})")
                     self._after = False
+                    self._open = pos
                     pos += 1
                     continue
                 if buf[pos] in b",]":
@@ -667,7 +693,7 @@ class ArrayStream:
                 else:
                     break  # an element with nothing after it yet: wait for the "," or "]"
                 if first is None:
-                    first = pos
+                    first = self._open
                 end = pos = stop
                 self._need = 0
                 self._after = True
@@ -678,28 +704,31 @@ class ArrayStream:
         if first is not None:
             cuts.append((first, end))
         out = []
-        if cuts:
-            pieces = []
-            with memoryview(buf) as view:
-                for a, b in cuts:  # one copy of each batch, with the brackets that make it an array
-                    piece = bytearray(b - a + 2)
-                    piece[0], piece[1:-1], piece[-1] = 0x5B, view[a:b], 0x5D
-                    pieces.append(piece)
-            del buf[:cuts[-1][1]]
-            pos -= cuts[-1][1]
-            for piece in pieces:
-                try:
+        for a, b in cuts:
+            # No copy: the delimiters around the batch ("[" or "," before, "," or "]" after) become
+            # "[" and "]" while it is decoded, then are put back.
+            before, after = buf[a], buf[b]
+            buf[a], buf[b] = 0x5B, 0x5D
+            try:
+                with memoryview(buf) as view, view[a:b + 1] as piece:
                     batch = self._decoder.decode(piece)
-                except msgspec.ValidationError as exc:
-                    where = re.sub(r"^\$\[(\d+)\]", lambda m: f"$[{int(m.group(1)) + self.count}]",
-                                   str(exc).rpartition(" - at `")[2].rstrip("`"))
-                    raise RemoteServiceError(f"{self._where} has a value of the wrong type: "
-                                             f"{str(exc).partition(' - at ')[0]} at {where}. Nothing was "
-                                             f"returned; report this to the service.") from None
-                except msgspec.DecodeError as exc:
-                    raise self._bad(f"is not valid JSON ({exc})") from None
-                self.count += len(batch)
-                out.append(batch)
+            except msgspec.ValidationError as exc:
+                where = re.sub(r"^\$\[(\d+)\]", lambda m: f"$[{int(m.group(1)) + self.count}]",
+                               str(exc).rpartition(" - at `")[2].rstrip("`"))
+                raise RemoteServiceError(f"{self._where} has a value of the wrong type: "
+                                         f"{str(exc).partition(' - at ')[0]} at {where}. Nothing was "
+                                         f"returned; report this to the service.") from None
+            except msgspec.DecodeError as exc:
+                raise self._bad(f"is not valid JSON ({exc})") from None
+            finally:
+                buf[a], buf[b] = before, after
+            self.count += len(batch)
+            out.append(batch)
+        if cuts:
+            cut = cuts[-1][1]  # the delimiter after the last batch stays: it opens the next one
+            del buf[:cut]
+            pos -= cut
+            self._open -= cut
         self._scan = pos
         if self.done:
             if bytes(buf[pos + 1:]).strip():

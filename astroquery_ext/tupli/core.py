@@ -44,7 +44,7 @@ from astroquery_ext.tupli import conf
 from astroquery_ext.tupli._wire import (
     ARTIFACT_KEYS, METADATA_LIMIT, MultipartBody, UploadSource, as_metadata_dict, benchmark_hash, benchmark_metadata,
     multipart_content_type, new_boundary,
-    check_latin1, encode_json, id_arg, jsonable_dict, optional_str_arg, tuples_to_wire)
+    check_latin1, episode_json, id_arg, jsonable_dict, optional_str_arg)
 from astroquery_ext.tupli.fields import (
     ARTIFACT_FIELDS, BENCHMARK_FIELDS, EPISODE_FIELDS, GROUP_FIELDS, ROLE_FIELDS, USER_FIELDS, tuples_table)
 from astroquery_ext.tupli.filters import Filter
@@ -610,9 +610,7 @@ class TupliClass(ServiceQuery):
 
     def _episode_body(self, benchmark_id: str, tuples: Any, metadata: Mapping | None) -> bytes:
         id_arg(benchmark_id, "benchmark_id")
-        meta = jsonable_dict(metadata, "metadata")
-        return encode_json({"benchmark_id": benchmark_id, "metadata": meta, "tuples": tuples_to_wire(tuples)},
-                       "the episode")
+        return episode_json(benchmark_id, jsonable_dict(metadata, "metadata"), tuples)
 
     def record_episode(self, benchmark_id: str, tuples: Any, metadata: Mapping | None = None, *,
                        get_query_payload: bool = False) -> Table:

@@ -7,6 +7,8 @@ the same shape and number type.
 
 from __future__ import annotations
 
+import itertools
+import operator
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -83,26 +85,23 @@ def _array_column(name: str, values: list, description: str):
 
 
 def tuples_table(episodes: Sequence[Mapping], with_episode: bool = True) -> Table:
-    ids, steps, state, action, reward, terminal, timeout, info = [], [], [], [], [], [], [], []
-    for episode in episodes:
-        tuples = episode.get("tuples") or []
-        if with_episode:
-            ids.extend([episode.get("id", "")] * len(tuples))
-            steps.extend(range(len(tuples)))
-        for t in tuples:
-            state.append(t.get("state"))
-            action.append(t.get("action"))
-            reward.append(t.get("reward"))
-            terminal.append(bool(t.get("terminal", False)))
-            timeout.append(bool(t.get("timeout", False)))
-            info.append(t.get("info") or {})
+    lists = [episode.get("tuples") or [] for episode in episodes]
+    steps_of = list(map(len, lists))
+    tuples = [t for items in lists for t in items]
+    if with_episode:
+        ids = [i for episode, n in zip(episodes, steps_of) for i in itertools.repeat(episode.get("id", ""), n)]
+        steps = np.concatenate([np.arange(n) for n in steps_of]) if tuples else np.zeros(0, np.int64)
+    state, action, reward, terminal, timeout, info = (
+        list(map(operator.methodcaller("get", key, *default), tuples))
+        for key, default in (("state", ()), ("action", ()), ("reward", ()), ("terminal", (False,)),
+                             ("timeout", (False,)), ("info", ())))
+    terminal, timeout = list(map(bool, terminal)), list(map(bool, timeout))
+    info = [v or {} for v in info]
     columns = []
     if with_episode:
         columns += [Column(np.array(ids, dtype=str) if ids else np.array([], dtype="U32"), name="episode_id"),
                     Column(np.array(steps, dtype=np.int64), name="step", description="step within the episode")]
-    info_col = np.empty(len(info), dtype=object)
-    for k, v in enumerate(info):
-        info_col[k] = v
+    info_col = np.fromiter(info, dtype=object, count=len(info))
     columns += [_array_column("state", state, "observation before the step"),
                 _array_column("action", action, "action taken"),
                 _array_column("reward", reward, "reward received"),

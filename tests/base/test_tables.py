@@ -142,6 +142,31 @@ def test_array_stream_gives_the_same_rows_whatever_the_block_size(size):
     assert (streamed["when"][[0, 2]] == whole["when"][[0, 2]]).all()
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_array_stream_decodes_in_place_whatever_the_spacing_blocks_and_batches(seed):
+    """Batches are decoded inside the stream's buffer (their delimiters turned into brackets for the
+    time of the decoding): any spacing, block size and batch size gives the elements of the whole body."""
+    import random
+
+    import msgspec
+
+    from astroquery_ext._base.tables import ArrayStream
+    rng = random.Random(seed)
+    space = lambda: rng.choice(["", " ", "\n", " \t\r\n "])  # noqa: E731
+    elements = [{"i": i, "s": "],[" * rng.randrange(3), "x": [rng.random(), None, {"k": "}"}]}
+                for i in range(rng.randrange(0, 40))]
+    body = ("[" + space() + ",".join(space() + msgspec.json.encode(e).decode() + space() for e in elements)
+            + space() + "]" + space()).encode()
+    stream = ArrayStream(msgspec.json.Decoder(list[dict]), batch_bytes=rng.choice([1, 50, 400, 1 << 20]))
+    got, i = [], 0
+    while i < len(body):
+        size = rng.choice([1, 2, 5, 33, 200, 4096])
+        got += [e for batch in stream.feed_batches(body[i:i + size]) for e in batch]
+        i += size
+    got += [e for batch in stream.feed_batches(b"", final=True) for e in batch]
+    assert got == elements and stream.count == len(elements) and stream.done
+
+
 @pytest.mark.parametrize("body, error", [
     (BODY[:-30], "was cut off"),
     (b'[{"id": 1}] [', "after its end"),
