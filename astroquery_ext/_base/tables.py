@@ -121,6 +121,11 @@ class Field:
         An astropy unit string.
     description : str, optional
         Column description (shown by ``Table.info``).
+    convert : callable, optional
+        Applied to each value read from a key or a dotted path (None
+        included), e.g. a list of dicts to the list of their names. Reading
+        the path is then done column by column, shared by the fields of one
+        prefix (``phase0.state``, ``phase0.startDate``).
     """
 
     name: str
@@ -128,6 +133,7 @@ class Field:
     source: str | Callable[[Mapping], Any] | None = None
     unit: str | None = None
     description: str | None = None
+    convert: Callable[[Any], Any] | None = None
 
     def __post_init__(self):
         if self.dtype not in DTYPES:
@@ -140,24 +146,53 @@ class Field:
         return source if isinstance(source, str) and "." not in source else None
 
     def values(self, records: Sequence[Mapping]) -> list:
-        """``[self.value(r) for r in records]``, quicker for a plain key of dicts."""
-        key = self.key
-        if key is not None and set(map(type, records)) <= {dict}:
-            return list(map(operator.methodcaller("get", key), records))
+        """``[self.value(r) for r in records]``, quicker for dicts."""
+        if set(map(type, records)) <= {dict}:
+            return self.column_values(records)
         return [self.value(r) for r in records]
 
     def value(self, record: Mapping) -> Any:
         source = self.source if self.source is not None else self.name
         if callable(source):
             return source(record)
-        if source in record:
-            return record[source]
         value: Any = record
-        for part in source.split("."):
-            if not isinstance(value, Mapping) or part not in value:
-                return None
-            value = value[part]
-        return value
+        if source in record:
+            value = record[source]
+        else:
+            for part in source.split("."):
+                if not isinstance(value, Mapping) or part not in value:
+                    value = None
+                    break
+                value = value[part]
+        return value if self.convert is None else self.convert(value)
+
+    def column_values(self, records: Sequence[Mapping], levels: dict | None = None) -> list:
+        """``[self.value(r) for r in records]`` for a list of dicts, a level of the path at a time.
+
+        ``levels`` (one dict for the fields of one batch) keeps each prefix's
+        values, so ``phase0.state`` and ``phase0.startDate`` read ``phase0`` once.
+        """
+        source = self.source if self.source is not None else self.name
+        if callable(source):
+            return list(map(source, records))
+        levels = {} if levels is None else levels
+        if "." in source and () not in levels:
+            levels[()] = set().union(*records)  # the top-level keys: a key with a dot in it wins
+        if "." in source and source not in levels[()]:
+            parts = source.split(".")
+            values, done = records, 0
+            for k in range(len(parts), 0, -1):
+                if (hit := levels.get(tuple(parts[:k]))) is not None:
+                    values, done = hit, k
+                    break
+            for k in range(done, len(parts)):
+                part = parts[k]
+                values = [v.get(part) if type(v) is dict else v[part] if isinstance(v, Mapping) and part in v
+                          else None for v in values]
+                levels[tuple(parts[:k + 1])] = values
+        else:
+            values = list(map(operator.methodcaller("get", source), records))
+        return values if self.convert is None else list(map(self.convert, values))
 
 
 # -- times: the one parser ----------------------------------------------------------
@@ -382,8 +417,8 @@ class RecordSchema:
     Parameters
     ----------
     fields : list of Field
-        The columns. A field whose source is a dotted path or a function is
-        not read by the typed decoder (its column is built from ``extra`` in
+        The columns. A field whose source is a dotted path or a function, or
+        that has a ``convert``, is not read by the typed decoder (its column is built from ``extra`` in
         `TableBuilder.add`, or masked).
     name : str
         Name of the record type (shown in decoding errors).
@@ -399,7 +434,7 @@ class RecordSchema:
 
     def __init__(self, fields: Sequence[Field], name: str = "Record"):
         self.fields = list(fields)
-        typed = [(i, f) for i, f in enumerate(self.fields) if f.key is not None]
+        typed = [(i, f) for i, f in enumerate(self.fields) if f.key is not None and f.convert is None]
         # Attribute names are private (f0, f1...): any JSON key works, even "class" or "id".
         self.attrs: list[str | None] = [None] * len(self.fields)
         spec, rename = [], {}
@@ -468,7 +503,7 @@ class TableBuilder:
             return None
 
     def _values(self, index: int, field: Field, rows: Sequence, dicts: bool = False,
-                records: np.ndarray | None = None) -> list | np.ndarray:
+                records: np.ndarray | None = None, levels: dict | None = None) -> list | np.ndarray:
         if self.schema is not None:
             attr = self.schema.attrs[index]
             if attr is None:
@@ -488,10 +523,8 @@ class TableBuilder:
                 except (TypeError, ValueError, OverflowError):
                     pass
             return list(map(getter, rows))
-        if dicts and field.key is not None:
-            return list(map(operator.methodcaller("get", field.key), rows))
-        if callable(field.source):
-            return list(map(field.source, rows))
+        if dicts:
+            return field.column_values(rows, levels)
         return [field.value(r) for r in rows]
 
     def add(self, rows: Sequence, **extra) -> None:
@@ -507,8 +540,9 @@ class TableBuilder:
                 self._chunks[f.name].append(to_array(list(values), f.dtype, f.name))
         dicts = self.schema is None and set(map(type, rows)) == {dict}
         records = self._records(rows) if self.schema is not None else None
+        levels: dict = {}  # the values of each dotted path's prefixes, read once for all fields
         for i, f in enumerate(self.fields):
-            values = self._values(i, f, rows, dicts, records)
+            values = self._values(i, f, rows, dicts, records, levels)
             if isinstance(values, np.ndarray):
                 mask = np.isnan(values) if values.dtype == np.float64 else None
                 self._chunks[f.name].append((values, mask if mask is not None and mask.any() else None))

@@ -29,83 +29,54 @@ __all__ = ["FIELDS", "ANALYSIS_FIELDS", "PAPER_FIELDS", "CONFNOTE_FIELDS", "PUBN
            "PUBLICATION_FIELDS", "LEADINGGROUP_FIELDS", "SUBGROUP_FIELDS", "TRIGGER_FIELDS"]
 
 
-def _path(path: str) -> Callable[[Mapping], Any]:
-    """The value at a dot-path of nested dicts (None where a level is missing)."""
-    parts = tuple(path.split("."))
-    if len(parts) == 1:
-        key = parts[0]
-        return lambda record: record.get(key)
-
-    def source(record: Mapping) -> Any:
-        value: Any = record
-        for part in parts:
-            if type(value) is not dict:
-                if not isinstance(value, Mapping):
-                    return None
-            value = value.get(part)
-        return value
-    return source
-
-
-def _names(path: str, key: str = "name") -> Callable[[Mapping], list]:
-    """The ``key`` of every element of the list at ``path`` (absent list: empty)."""
-    get = _path(path)
-
-    def source(record: Mapping) -> list:
-        items = get(record)
+def _names_of(key: str) -> Callable[[Any], list]:
+    """A list of dicts to the ``key`` of each (absent list: empty)."""
+    def convert(items: Any) -> list:
         if type(items) is not list:
             return []
         return [item[key] for item in items if type(item) is dict and item.get(key) is not None]
-    return source
+    return convert
 
 
-def _items(path: str) -> Callable[[Mapping], list]:
-    """The list at ``path`` as sent (absent or null: empty)."""
-    get = _path(path)
-
-    def source(record: Mapping) -> list:
-        items = get(record)
-        return items if type(items) is list else []
-    return source
+def _list_or_empty(items: Any) -> list:
+    """The list as sent (absent or null: empty)."""
+    return items if type(items) is list else []
 
 
-def _date(path: str) -> Callable[[Mapping], Any]:
+def _date_value(value: Any) -> Any:
     """A date or datetime; the ``{"date": ..., "time": ...}`` form is joined; unreadable: masked."""
-    get = _path(path)
+    if value is None or value == "":
+        return None
+    if isinstance(value, Mapping):
+        day, clock = value.get("date"), value.get("time")
+        value = f"{day}T{clock}" if day and clock else day
+    if value is None or value == "":
+        return None
+    try:
+        parse_time(value)
+    except (TypeError, ValueError):
+        return None  # kept in the record column; one odd date must not fail a search
+    return value
 
-    def source(record: Mapping) -> Any:
-        value = get(record)
-        if value is None or value == "":
-            return None
-        if isinstance(value, Mapping):
-            day, clock = value.get("date"), value.get("time")
-            value = f"{day}T{clock}" if day and clock else day
-        if value is None or value == "":
-            return None
-        try:
-            parse_time(value)
-        except (TypeError, ValueError):
-            return None  # kept in the record column; one odd date must not fail a search
-        return value
-    return source
 
+# Each column reads its dot-path from the record (the engine reads the shared prefixes once per page).
 
 def _s(name: str, description: str | None = None) -> Field:
-    return Field(name, "str", source=_path(name), description=description)
+    return Field(name, "str", description=description)
 
 
 def _t(name: str, description: str | None = None) -> Field:
-    return Field(name, "time", source=_date(name), description=description)
+    return Field(name, "time", description=description, convert=_date_value)
 
 
 def _n(name: str, description: str | None = None) -> Field:
     """A list of names: ``metadata.keywords.name`` from ``metadata.keywords``."""
     path, _, key = name.rpartition(".")
-    return Field(name, "object", source=_names(path, key), description=description)
+    return Field(name, "object", source=path, description=description, convert=_names_of(key))
 
 
 def _o(name: str, description: str | None = None) -> Field:
-    return Field(name, "object", source=_items(name), description=description)
+    return Field(name, "object", description=description, convert=_list_or_empty)
 
 
 _WEB = Field("web_url", "str", description="The record's page on the Glance web site")
