@@ -313,7 +313,7 @@ class Grad300Class(ServiceQuery):
                     truncated: bool = False) -> Table:
         table = self._table(records, SCAN_FIELDS, path=path, what="scans", query=query,
                             row_limit=row_limit, truncated=truncated)
-        extras = sorted({k for r in records for k in r} - KNOWN_KEYS)
+        extras = sorted(set().union(*records) - KNOWN_KEYS)
         if extras:  # keys a newer server adds: kept, with inferred types
             more = records_to_table([{k: r.get(k) for k in extras} for r in records])
             for name in extras:

@@ -8,7 +8,6 @@ the same shape and number type.
 from __future__ import annotations
 
 import itertools
-import operator
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -92,9 +91,9 @@ def tuples_table(episodes: Sequence[Mapping], with_episode: bool = True) -> Tabl
         ids = [i for episode, n in zip(episodes, steps_of) for i in itertools.repeat(episode.get("id", ""), n)]
         steps = np.concatenate([np.arange(n) for n in steps_of]) if tuples else np.zeros(0, np.int64)
     state, action, reward, terminal, timeout, info = (
-        list(map(operator.methodcaller("get", key, *default), tuples))
-        for key, default in (("state", ()), ("action", ()), ("reward", ()), ("terminal", (False,)),
-                             ("timeout", (False,)), ("info", ())))
+        list(map(dict.get, tuples, itertools.repeat(key), itertools.repeat(default)))
+        for key, default in (("state", None), ("action", None), ("reward", None), ("terminal", False),
+                             ("timeout", False), ("info", None)))
     terminal, timeout = list(map(bool, terminal)), list(map(bool, timeout))
     info = [v or {} for v in info]
     columns = []
