@@ -34,7 +34,7 @@ from astropy.utils.exceptions import AstropyUserWarning
 from astroquery_ext._base import (
     AuthState, DownloadError, DownloadJob, InvalidQueryError, LoginError, NoResultsWarning, NotFoundError,
     RemoteServiceError, ResponseCache, ServiceQuery, bounded_map, cached_download, check_max_workers, download_file,
-    download_many, env_var,
+    download_many, env_var, gc_paused,
     fetch_offset_pages, jwt_expiry, no_prompt, parse_time, records_to_table, safe_filename)
 from astroquery_ext._base.args import choice_arg, int_arg, text_arg, time_arg, to_datetime
 from astroquery_ext._base.serialize import as_result
@@ -463,18 +463,19 @@ class Grad300Class(ServiceQuery):
 
         # Each type is fetched up to row_limit (concurrently); the first
         # row_limit scans in type order make the result.
-        results = bounded_map(one_type, types, max_workers=len(types))
-        records = [r for kind_records, _ in results for r in kind_records]
-        truncated = any(t for _, t in results)
-        if row_limit is not None and len(records) > row_limit:
-            records, truncated = records[:row_limit], True
         query = {k: v for k, v in (("scan_type", scan_type and types[0]), ("source", source),
                                    ("scan_name", scan_name),
                                    ("date_from", date_from and _wire_time(date_from)),
                                    ("date_to", date_to and _wire_time(date_to)), ("row_limit", row_limit))
                  if v is not None}
-        return self._scan_table(records, path="scans/" + (types[0] + "/" if len(types) == 1 else ""),
-                                query=query, row_limit=row_limit, truncated=truncated)
+        with gc_paused():
+            results = bounded_map(one_type, types, max_workers=len(types))
+            records = [r for kind_records, _ in results for r in kind_records]
+            truncated = any(t for _, t in results)
+            if row_limit is not None and len(records) > row_limit:
+                records, truncated = records[:row_limit], True
+            return self._scan_table(records, path="scans/" + (types[0] + "/" if len(types) == 1 else ""),
+                                    query=query, row_limit=row_limit, truncated=truncated)
 
     @staticmethod
     def _matches(record: dict, source, scan_name, date_from, date_to) -> bool:

@@ -36,7 +36,7 @@ from astropy.utils.exceptions import AstropyDeprecationWarning
 from astroquery_ext._base import (
     AstroqueryExtError, AuthState, ConflictError, DownloadError, DownloadJob,
     LoginError, NotFoundError, ServiceQuery, bounded_map, check_max_workers, download_file,
-    jwt_expiry, warn_if_empty)
+    gc_paused, jwt_expiry, warn_if_empty)
 from astroquery_ext._base.args import text_arg
 from astroquery_ext._base.serialize import as_result
 from astroquery_ext._base.shapes import RECORDS, object_with
@@ -762,9 +762,10 @@ class TupliClass(ServiceQuery):
 
     def get_tuples(self, filter: Filter | Mapping | None = None, *, cache: bool = True) -> Table:
         """The steps of every matching episode in one Table (``episode_id``, ``step``, then the tuple columns)."""
-        records, query = self._list("episodes", filter, EPISODE_FIELDS, cache=cache,
-                                    extra={"include_tuples": True})
-        table = as_result(tuples_table(records, with_episode=True))
+        with gc_paused():
+            records, query = self._list("episodes", filter, EPISODE_FIELDS, cache=cache,
+                                        extra={"include_tuples": True})
+            table = as_result(tuples_table(records, with_episode=True))
         table.meta.update(self._provenance("episodes/list", query, n_episodes=len(records)))
         if not len(table):
             warn_if_empty(table, "episode tuples")
