@@ -176,10 +176,10 @@ class Field:
         source = self.source if self.source is not None else self.name
         if callable(source):
             return list(map(source, records))
-        levels = {} if levels is None else levels
-        if "." in source and () not in levels:
-            levels[()] = set().union(*records)  # the top-level keys: a key with a dot in it wins
-        if "." in source and source not in levels[()]:
+        if "." not in source:
+            values = list(map(dict.get, records, itertools.repeat(source)))  # 5x methodcaller("get")
+        else:
+            levels = {} if levels is None else levels
             parts = source.split(".")
             values, done = records, 0
             for k in range(len(parts), 0, -1):
@@ -191,8 +191,10 @@ class Field:
                 values = [v.get(part) if type(v) is dict else v[part] if isinstance(v, Mapping) and part in v
                           else None for v in values]
                 levels[tuple(parts[:k + 1])] = values
-        else:
-            values = list(map(dict.get, records, itertools.repeat(source)))  # 5x methodcaller("get")
+            if () not in levels:
+                levels[()] = set().union(*records)  # the top-level keys
+            if source in levels[()]:  # a key with a dot in it wins over the path, record by record
+                values = [r[source] if source in r else v for r, v in zip(records, values)]
         return values if self.convert is None else list(map(self.convert, values))
 
 

@@ -210,3 +210,41 @@ def test_decode_json_keeps_big_integers_exact_and_takes_what_json_takes():
     assert np.isnan(decode_json(b"[NaN]")[0])
     with pytest.raises(ValueError):
         decode_json(b"{not json")
+
+
+# -- what the engine's fast paths must not change -------------------------------------------------
+
+def test_typed_rows_with_a_null_or_huge_integer_keep_every_value_exact():
+    """A batch whose int column has a null, or an int beyond int64, cannot be one numpy record array:
+    those columns are read value by value (masked null, exact ints in an object column)."""
+    schema = _schema()
+    builder = schema.builder()
+    builder.add(schema.decoder().decode(b'[{"id": 1, "mag": 2}, {"id": null, "mag": null}]'))
+    builder.add(schema.decoder().decode(b'[{"id": 3, "mag": 1.5}]'))
+    t = builder.table()
+    assert t["id"].dtype == np.int64 and t["id"].mask.tolist() == [False, True, False]
+    assert t["id"].tolist()[::2] == [1, 3] and t["mag"].mask.tolist() == [False, True, False]
+    builder = schema.builder()
+    builder.add(schema.decoder().decode(b'[{"id": 36893488147419103232}, {"id": -1}]'))
+    assert builder.table()["id"].tolist() == [2 ** 65, -1]
+
+
+def test_convert_and_dotted_paths_read_column_by_column_give_what_each_record_gives():
+    names = lambda items: [i["name"] for i in items] if type(items) is list else []  # noqa: E731
+    fields = [Field("state", "str", source="phase.state"), Field("start", "str", source="phase.start.date"),
+              Field("kw", "object", source="meta.keywords", convert=names),
+              Field("upper", "str", source="name", convert=lambda v: v and v.upper())]
+    records = [
+        {"phase": {"state": "a", "start": {"date": "2020-01-01"}}, "meta": {"keywords": [{"name": "x"}]},
+         "name": "n1"},
+        {"phase": None, "meta": {"keywords": None}},                         # a level is null
+        {"phase": "text", "meta": [], "name": "n3"},                           # a level is not a dict
+        {"phase": {"state": "b"}, "phase.state": "literal", "meta": {}},      # a key with a dot wins
+    ]
+    table = records_to_table(records, fields)
+    expected = [[f.value(r) for r in records] for f in fields]
+    assert expected[0] == ["a", None, None, "literal"] and expected[2] == [["x"], [], [], []]
+    assert [np.ma.filled(table["state"], "").tolist(), np.ma.filled(table["start"], "").tolist()] == \
+        [[v or "" for v in expected[0]], [v or "" for v in expected[1]]]
+    assert list(table["kw"]) == expected[2] and table["upper"].tolist()[0] == "N1"
+    assert table["upper"].mask.tolist() == [False, True, False, True]
