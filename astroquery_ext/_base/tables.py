@@ -421,8 +421,8 @@ class RecordSchema:
     ----------
     fields : list of Field
         The columns. A field whose source is a dotted path or a function, or
-        that has a ``convert``, is not read by the typed decoder (its column is built from ``extra`` in
-        `TableBuilder.add`, or masked).
+        that has a ``convert``, is not read by the typed decoder (its column
+        is built from ``extra`` in `TableBuilder.add`, or masked).
     name : str
         Name of the record type (shown in decoding errors).
 

@@ -306,11 +306,6 @@ def _column_values(values: Any, name: str, n: int | None) -> list:
     return out
 
 
-def tuples_to_wire(tuples: Any) -> list[dict]:
-    """Steps of an episode (Table, dict of arrays, list of dicts) as Tupli's tuple dicts."""
-    return wire_tuples(tuples)[0]
-
-
 def episode_json(benchmark_id: str, metadata: dict, tuples: Any) -> bytes:
     """The body of ``episodes/record``: ``metadata`` already JSON data (`jsonable_dict`)."""
     rows, plain = wire_tuples(tuples)
@@ -327,7 +322,8 @@ def _numeric(values: Any) -> bool:
 
 
 def wire_tuples(tuples: Any) -> tuple[list[dict], bool]:
-    """`tuples_to_wire`, and whether every value came from a numeric array (no info dicts)."""
+    """Steps of an episode (Table, dict of arrays, list of dicts) as Tupli's tuple dicts, and whether every
+    value came from a numeric array (no info dicts)."""
     if isinstance(tuples, Table):
         columns = {name: tuples[name] for name in tuples.colnames}
     elif isinstance(tuples, Mapping):
