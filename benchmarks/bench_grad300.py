@@ -184,25 +184,40 @@ def main() -> None:
                         for offset in range(0, int((table["scan_type"] == kind).sum()) + 1, page_size)]
                 return list(pool.map(get, jobs))
 
-        t_ours, r_ours, table = timed(lambda: ours.query(cache=False))
-        c_ours = client_cpu["last"]
-        t_seed, r_seed, seed_table = timed(seed.query)
-        c_seed = client_cpu["last"]
-        t_seed_1000, r_seed_1000, seed_table_1000 = timed(lambda: seed.query(page_size=1000))
+        def alternating(funcs: dict, runs: int = 5) -> dict:
+            """Best of ``runs`` rounds, the functions taking turns within each round (the VM's speed drifts
+            over seconds): ``{name: (best seconds, requests, value, client CPU of the best)}``."""
+            best: dict = {}
+            for _ in range(runs):
+                for name, func in funcs.items():
+                    sb.clear_request_log("grad300")
+                    start, own = time.perf_counter(), time.process_time()
+                    value = func()
+                    elapsed, own = time.perf_counter() - start, time.process_time() - own
+                    if name not in best or elapsed < best[name][0]:
+                        best[name] = (elapsed, requests_made(), value, own)
+            return best
+
+        ours.query(cache=False)  # the server's first pass over its files is not timed, for either client
+        best = alternating({"ours": lambda: ours.query(cache=False), "seed": seed.query,
+                            "seed_1000": lambda: seed.query(page_size=1000)})
+        (t_ours, r_ours, table, c_ours), (t_seed, r_seed, seed_table, c_seed) = best["ours"], best["seed"]
+        t_seed_1000, r_seed_1000, seed_table_1000, _ = best["seed_1000"]
         t_receive, r_floor, bodies = timed(floor_pages)
         decodes = decode_times(bodies)
         fastest = min(decodes, key=decodes.get)
         t_floor = t_receive + decodes[fastest]
-        start = time.perf_counter()
         ours.query(cache=True)  # fills the cache
         sb.clear_request_log("grad300")
-        start = time.perf_counter()
-        ours.query(cache=True)
-        t_cached = time.perf_counter() - start
+        t_cached = float("inf")
+        for _ in range(2):
+            start = time.perf_counter()
+            ours.query(cache=True)
+            t_cached = min(t_cached, time.perf_counter() - start)
         r_cached = requests_made()
         same = (list(zip(table["scan_type"], table["id"])) == list(zip(seed_table["scan_type"], seed_table["id"]))
                 == list(zip(seed_table_1000["scan_type"], seed_table_1000["id"])))
-        print("   (best of two runs each)")
+        print("   (best of five alternating rounds; the floor and the cached call: best of two)")
         print(f"   ours query()                  {t_ours:7.2f} s  {r_ours:5d} requests  {len(table)} rows  "
               f"client CPU {c_ours:.2f} s")
         print(f"   seed query()                  {t_seed:7.2f} s  {r_seed:5d} requests  {len(seed_table)} rows  "

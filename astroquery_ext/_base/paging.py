@@ -15,6 +15,7 @@ Three shapes cover the services here:
 from __future__ import annotations
 
 import concurrent.futures as cf
+import itertools
 import json
 import warnings
 from typing import Any, Callable, Iterable, Sequence, TypeVar
@@ -88,7 +89,7 @@ def _canonical(record: Any) -> bytes:
 class _Checker:
     """Checks a paged collection against what the server said: totals, duplicates."""
 
-    def __init__(self, what: str, key: Callable[[Any], Any] | None, strict: bool):
+    def __init__(self, what: str, key: Callable[[Any], Any] | str | None, strict: bool):
         self.what = what
         self.key = key or _canonical
         self.strict = strict
@@ -108,19 +109,26 @@ class _Checker:
             if len(self.totals) > 1:
                 self.problem(f"pages gave different totals ({', '.join(map(str, sorted(self.totals)))})")
 
-    def duplicates(self, records: list) -> None:
-        seen: set = set()
-        dups = 0
+    def _keys(self, records: list) -> list:
+        if isinstance(self.key, str) and all(map(isinstance, records, itertools.repeat(dict))):
+            return list(map(dict.get, records, itertools.repeat(self.key)))
+        keys = []
         for record in records:
             try:
-                k = self.key(record)
+                keys.append(record.get(self.key) if isinstance(self.key, str) else self.key(record))
             except (TypeError, ValueError, KeyError, AttributeError):
-                continue
-            if k is None:
-                continue
-            if k in seen:
-                dups += 1
-            seen.add(k)
+                keys.append(None)
+        return keys
+
+    def duplicates(self, records: list) -> None:
+        keys = self._keys(records)
+        try:
+            distinct = set(keys)
+        except TypeError:  # a key that cannot be hashed: compare the canonical JSON of each key
+            keys = [None if k is None else _canonical(k) for k in keys]
+            distinct = set(keys)
+        missing = keys.count(None)  # records without a key are not compared
+        dups = len(keys) - missing - len(distinct - {None})
         if dups:
             self.problem(f"{dups} record(s) came twice (pages overlapped)")
 
@@ -131,7 +139,7 @@ class _Checker:
 
 def fetch_offset_pages(fetch: Callable[[int, int], tuple[list, int | None]], *, page_size: int,
                        row_limit: int | None = None, max_workers: int = 4, what: str = "paged result",
-                       key: Callable[[Any], Any] | None = None, strict: bool = True) -> tuple[list, bool]:
+                       key: Callable[[Any], Any] | str | None = None, strict: bool = True) -> tuple[list, bool]:
     """All records of an offset/limit collection, checked against the server's totals.
 
     Parameters
@@ -146,9 +154,10 @@ def fetch_offset_pages(fetch: Callable[[int, int], tuple[list, int | None]], *, 
         Pages in flight at once.
     what : str
         The collection, for messages (``"Glance: GET searchAnalysis"``).
-    key : callable, optional
-        ``key(record)`` identifies a record (default: the whole record); two
-        records with one key mean that pages overlapped.
+    key : callable or str, optional
+        ``key(record)`` identifies a record, or the name of the record's key
+        that does (default: the whole record); two records with one key mean
+        that pages overlapped. Records without one are not compared.
     strict : bool
         What to do when the pages do not add up (fewer records than the
         server's total, totals that differ between pages, records that came
@@ -220,7 +229,7 @@ def fetch_offset_pages(fetch: Callable[[int, int], tuple[list, int | None]], *, 
 
 def fetch_cursor_pages(first: Callable[[], tuple[list, Any]], follow: Callable[[Any], tuple[list, Any]], *,
                        row_limit: int | None = None, what: str = "paged result",
-                       key: Callable[[Any], Any] | None = None, strict: bool = True) -> tuple[list, bool]:
+                       key: Callable[[Any], Any] | str | None = None, strict: bool = True) -> tuple[list, bool]:
     """All records of a collection whose pages link to the next.
 
     ``first()`` and ``follow(cursor)`` return ``(records, next_cursor_or_None)``.

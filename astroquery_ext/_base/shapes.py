@@ -13,6 +13,7 @@ the server answered something unexpected (with the server's own words)::
 
 from __future__ import annotations
 
+import itertools
 from typing import Any, Callable
 
 __all__ = ["Shape", "RECORDS", "OBJECT", "CONTAINER", "object_with", "list_of", "any_of"]
@@ -44,7 +45,8 @@ class Shape:
 
 
 #: A JSON list of objects (possibly empty).
-RECORDS = Shape("a list of records", lambda v: isinstance(v, list) and all(isinstance(r, dict) for r in v))
+RECORDS = Shape("a list of records",
+                lambda v: isinstance(v, list) and all(map(isinstance, v, itertools.repeat(dict))))
 #: Any JSON object.
 OBJECT = Shape("an object", lambda v: isinstance(v, dict))
 #: A list or an object (what any cacheable answer must at least be: never null, a number or a string).

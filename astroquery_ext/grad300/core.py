@@ -14,6 +14,7 @@ import datetime as dt
 import hashlib
 import hmac
 import io
+import itertools
 import os
 import re
 import secrets
@@ -364,10 +365,13 @@ class Grad300Class(ServiceQuery):
     def _check_page(self, records: Any, path: str, scan_type: str) -> list[dict]:
         """A page of the listing of ``scan_type``, checked to be one: a list of
         scans, none whose file name says it is of another scan type."""
-        if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+        if not RECORDS.accepts(records):
             raise RemoteServiceError(f"{self.name}: GET {path} answered {type(records).__name__}, not a list "
                                      f"of scans. Check that the server URL is the API root (…/api/v1/).",
                                      url=self._url(path), service=self.service)
+        names = "\n".join(map(str, map(dict.get, records, itertools.repeat("file_name"))))
+        if {_FILE_TYPES[tag] for tag in set(map(str.upper, _FILE_TYPE.findall(names)))} <= {scan_type}:
+            return records  # one search over the page's names; the record at fault is looked for below
         for record in records:
             named = _FILE_TYPE.search(str(record.get("file_name") or ""))
             if named and _FILE_TYPES[named.group(1).upper()] != scan_type:
@@ -444,7 +448,7 @@ class Grad300Class(ServiceQuery):
                     answer = self._json("GET", path, auth="required", cache=cache, expect=RECORDS,
                                         params=self._params(offset, limit, source, scan_name, date_from, date_to))
                 page = self._check_page(answer, path, kind)
-                ids = {r.get("id") for r in page}
+                ids = set(map(dict.get, page, itertools.repeat("id")))
                 with lock:
                     if page and ids <= seen:
                         raise RemoteServiceError(
@@ -456,9 +460,11 @@ class Grad300Class(ServiceQuery):
 
             records, truncated = fetch_offset_pages(fetch, page_size=page_size, row_limit=row_limit,
                                                     max_workers=max_workers, what=f"{self.name}: GET {path}",
-                                                    key=lambda r: r.get("id"))
+                                                    key="id")
             for record in records:
                 record["scan_type"] = kind
+            if (source, scan_name, date_from, date_to) == (None,) * 4:
+                return records, truncated
             return [r for r in records if self._matches(r, source, scan_name, date_from, date_to)], truncated
 
         # Each type is fetched up to row_limit (concurrently); the first
