@@ -333,6 +333,20 @@ def _read_objects(blocks, chunk: list[int], progress: BatchProgress) -> tuple[_O
 
 # -- the client ------------------------------------------------------------------------
 
+#: The ``on_rate_limit`` parameter of every per-id write, put into their docstrings by `_per_id_write`.
+_ON_RATE_LIMIT_DOC = """on_rate_limit : {"return", "wait"}
+            At HTTP 429 (the hourly quota used up): ``"return"`` (default)
+            stops sending and returns at once, the ids not sent marked
+            ``sent=False`` and ``meta["retry_at"]`` saying when to send them;
+            ``"wait"`` waits as the server says, with a countdown, and goes on."""
+
+
+def _per_id_write(func):
+    """A per-id write method: its docstring's ``{on_rate_limit}`` is the shared parameter text."""
+    func.__doc__ = func.__doc__.replace("{on_rate_limit}", _ON_RATE_LIMIT_DOC)
+    return func
+
+
 class _QuotaGate:
     """How the per-id writes of one call meet the hourly quota (HTTP 429).
 
@@ -1239,6 +1253,7 @@ class AtlasClass(ServiceQuery):
         warnings.warn(f"{message}: more than one hour's quota, so at least {hours} h more of waiting. "
                       f"The call {then}.", AstropyUserWarning, stacklevel=4)
 
+    @_per_id_write
     def add_to_custom_list(self, ids, list, *, on_rate_limit: str = "return") -> Table:
         """Add objects to a custom list (``objectgroups/``, one request per id).
 
@@ -1248,11 +1263,7 @@ class AtlasClass(ServiceQuery):
             ATLAS ids.
         list : str or int
             A custom list name (`CUSTOM_LISTS`) or id.
-        on_rate_limit : {"return", "wait"}
-            At HTTP 429 (the hourly quota used up): ``"return"`` (default)
-            stops sending and returns at once, the ids not sent marked
-            ``sent=False`` and ``meta["retry_at"]`` saying when to send them;
-            ``"wait"`` waits as the server says, with a countdown, and goes on.
+        {on_rate_limit}
 
         Returns
         -------
@@ -1267,6 +1278,7 @@ class AtlasClass(ServiceQuery):
                                 lambda i, oid: {"objectid": str(oid), "objectgroupid": str(group)},
                                 idempotent=True, extra={"list_id": group}, on_rate_limit=on_rate_limit)
 
+    @_per_id_write
     def remove_from_custom_list(self, ids, list, *, on_rate_limit: str = "return") -> Table:
         """Remove objects from a custom list (``objectgroupsdelete/``, one request per id).
 
@@ -1276,11 +1288,7 @@ class AtlasClass(ServiceQuery):
             ATLAS ids.
         list : str or int
             A custom list name (`CUSTOM_LISTS`) or id.
-        on_rate_limit : {"return", "wait"}
-            At HTTP 429 (the hourly quota used up): ``"return"`` (default)
-            stops sending and returns at once, the ids not sent marked
-            ``sent=False`` and ``meta["retry_at"]`` saying when to send them;
-            ``"wait"`` waits as the server says, with a countdown, and goes on.
+        {on_rate_limit}
 
         Returns
         -------
@@ -1295,6 +1303,7 @@ class AtlasClass(ServiceQuery):
                                 idempotent=False, ok_when=lambda status, info: status == 204,
                                 extra={"list_id": group}, on_rate_limit=on_rate_limit)
 
+    @_per_id_write
     def set_detection_list(self, ids, list, *, insert_date=None, on_rate_limit: str = "return") -> Table:
         """Move objects to another main list (``objectdetectionlist/``, one request per id).
 
@@ -1307,11 +1316,7 @@ class AtlasClass(ServiceQuery):
         insert_date : `~astropy.time.Time`, datetime, str or float, optional
             When the move is dated (default: now, on the server); any time
             ``since`` takes.
-        on_rate_limit : {"return", "wait"}
-            At HTTP 429 (the hourly quota used up): ``"return"`` (default)
-            stops sending and returns at once, the ids not sent marked
-            ``sent=False`` and ``meta["retry_at"]`` saying when to send them;
-            ``"wait"`` waits as the server says, with a countdown, and goes on.
+        {on_rate_limit}
 
         Returns
         -------
@@ -1390,6 +1395,7 @@ class AtlasClass(ServiceQuery):
         return self._vra_read("vrascoreslist/", atlas_fields.VRA_SCORE_FIELDS, ids, since=since, extra=extra,
                               cache=cache, get_query_payload=get_query_payload)
 
+    @_per_id_write
     def add_vra_scores(self, ids, *, preal=None, pgal=None, pfast=None, rank=None, rank_alt1=None,
                        is_gal_cand=None, debug: bool = False, insert_date=None,
                        on_rate_limit: str = "return") -> Table:
@@ -1402,11 +1408,7 @@ class AtlasClass(ServiceQuery):
 
         Parameters
         ----------
-        on_rate_limit : {"return", "wait"}
-            At HTTP 429 (the hourly quota used up): ``"return"`` (default)
-            stops sending and returns at once, the ids not sent marked
-            ``sent=False`` and ``meta["retry_at"]`` saying when to send them;
-            ``"wait"`` waits as the server says, with a countdown, and goes on.
+        {on_rate_limit}
 
         Returns
         -------
@@ -1444,16 +1446,13 @@ class AtlasClass(ServiceQuery):
         return self._vra_read("vratodolist/", atlas_fields.VRA_TODO_FIELDS, ids, since=since, cache=cache,
                               get_query_payload=get_query_payload)
 
+    @_per_id_write
     def add_vra_todo(self, ids, *, insert_date=None, on_rate_limit: str = "return") -> Table:
         """Put objects on the VRA to-do list (``vratodo/``, one request per id).
 
         Parameters
         ----------
-        on_rate_limit : {"return", "wait"}
-            At HTTP 429 (the hourly quota used up): ``"return"`` (default)
-            stops sending and returns at once, the ids not sent marked
-            ``sent=False`` and ``meta["retry_at"]`` saying when to send them;
-            ``"wait"`` waits as the server says, with a countdown, and goes on.
+        {on_rate_limit}
         """
         ids = parse_ids(ids)
         when = _datetime_arg(insert_date, "insert_date")
@@ -1465,6 +1464,7 @@ class AtlasClass(ServiceQuery):
         return self._vra_read("vraranklist/", atlas_fields.VRA_RANK_FIELDS, ids, since=since, cache=cache,
                               get_query_payload=get_query_payload)
 
+    @_per_id_write
     def set_vra_rank(self, ids, rank, *, rank_alt1=None, is_gal_cand=None, insert_date=None,
                      on_rate_limit: str = "return") -> Table:
         """Set the VRA rank of objects (``vrarank/``: one row per object, replaced on each call).
@@ -1474,11 +1474,7 @@ class AtlasClass(ServiceQuery):
 
         Parameters
         ----------
-        on_rate_limit : {"return", "wait"}
-            At HTTP 429 (the hourly quota used up): ``"return"`` (default)
-            stops sending and returns at once, the ids not sent marked
-            ``sent=False`` and ``meta["retry_at"]`` saying when to send them;
-            ``"wait"`` waits as the server says, with a countdown, and goes on.
+        {on_rate_limit}
         """
         ids = parse_ids(ids)
         n = len(ids)
