@@ -39,6 +39,7 @@ import abc
 import dataclasses
 import datetime as dt
 import email.utils
+import functools
 import hashlib
 import http.client
 import http.cookiejar
@@ -63,7 +64,7 @@ from astroquery_ext._base.cache import ResponseCache, cache_key
 from astroquery_ext._base.credentials import CredentialChain, TokenStore, env_var, no_prompt
 from astroquery_ext._base.deadline import Deadline, deadline_adapter
 from astroquery_ext._base.deadline import progress as body_progress
-from astroquery_ext._base.redaction import redact, redact_url, register_secret
+from astroquery_ext._base.redaction import clear_locals, redact, redact_url, register_secret
 from astroquery_ext._base.serialize import as_result
 from astroquery_ext._base.shapes import CONTAINER, Shape
 from astroquery_ext._base.tables import Field, decode_json, records_to_table, warn_if_empty, warn_truncated
@@ -357,10 +358,27 @@ class _OriginCookieJar(requests.cookies.RequestsCookieJar):
 
 class _ServiceMeta(LoginABCMeta):
     """astroquery's metaclass replaces ``login`` by a wrapper that returns None
-    whenever a class defines ``_login``; service classes keep their own."""
+    whenever a class defines ``_login``; service classes keep their own, wrapped
+    so that a failed login leaves no password in its traceback's frames."""
 
     def __new__(mcls, name, bases, attrs):
+        if "login" in attrs:
+            attrs = dict(attrs, login=_forgetting_locals(attrs["login"]))
         return abc.ABCMeta.__new__(mcls, name, bases, attrs)
+
+
+def _forgetting_locals(login):
+    @functools.wraps(login)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return login(self, *args, **kwargs)
+        except BaseException as exc:
+            # The login's frames have finished: their locals (a password read or given for this
+            # login, the request body) go; so do this frame's arguments (a deprecated password).
+            clear_locals(exc)
+            args = kwargs = exc = None  # noqa: F841
+            raise
+    return wrapper
 
 
 class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
@@ -1128,7 +1146,14 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
                 finally:
                     response.close()
 
-        return self._retrying(attempt, what=what, idempotent=idempotent, retries=retries, max_wait=max_wait)
+        try:
+            return self._retrying(attempt, what=what, idempotent=idempotent, retries=retries, max_wait=max_wait)
+        except BaseException as exc:
+            # The attempts' frames have finished: their locals (the request headers with the token,
+            # the response) go, so that no debugger or error tracker shows them. Line numbers stay.
+            clear_locals(exc)
+            exc = None  # noqa: F841
+            raise
 
     # -- errors ------------------------------------------------------------------------
 

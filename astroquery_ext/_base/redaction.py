@@ -18,11 +18,13 @@ import collections
 import json
 import re
 import threading
+import traceback
 import urllib.parse
 import weakref
 from typing import Any
 
-__all__ = ["register_secret", "redact", "redact_url", "redact_value", "scrub_chain", "SECRET_PARAM"]
+__all__ = ["register_secret", "redact", "redact_url", "redact_value", "scrub_chain", "clear_locals",
+           "SECRET_PARAM"]
 
 #: Names of parameters and fields whose values are credentials.
 SECRET_PARAM = re.compile(r"token|password|passwd|secret|api_?key|code|verifier|assertion|session|auth",
@@ -167,8 +169,26 @@ def _scrub_one(exc: BaseException) -> None:
         pass
 
 
+def clear_locals(exc: BaseException | None) -> None:
+    """Drop the local variables of the finished frames in the tracebacks of ``exc`` and its chain.
+
+    Those frames sent a request or read a password: their locals hold the
+    request's body (a password), headers (a token) or the password itself,
+    and a debugger, an error tracker that records locals, or
+    ``traceback.TracebackException(..., capture_locals=True)`` would show
+    them. Line numbers stay; frames still running are left as they are.
+    """
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        traceback.clear_frames(exc.__traceback__)
+        clear_locals(exc.__cause__)
+        exc = exc.__context__
+
+
 def scrub_chain(exc: BaseException | None) -> None:
-    """Scrub ``exc`` and every exception chained to it (``__context__``, ``__cause__``, args)."""
+    """Scrub ``exc`` and every exception chained to it (``__context__``, ``__cause__``, args),
+    and the finished frames of their tracebacks (`clear_locals`)."""
     seen: set[int] = set()
     stack = [exc]
     while stack:
@@ -177,6 +197,7 @@ def scrub_chain(exc: BaseException | None) -> None:
             continue
         seen.add(id(current))
         _scrub_one(current)
+        traceback.clear_frames(current.__traceback__)
         stack.extend([current.__context__, current.__cause__])
         stack.extend(a for a in current.args if isinstance(a, BaseException))
         stack.extend(v for v in getattr(current, "__dict__", {}).values() if isinstance(v, BaseException))

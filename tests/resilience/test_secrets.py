@@ -35,6 +35,27 @@ from ._helpers import Figures
 from .test_hostile_base import deep_text
 
 
+PACKAGE = str(Path(__file__).resolve().parents[2] / "astroquery_ext")
+
+
+def _package_locals(exc: BaseException) -> str:
+    """repr of the locals of every astroquery_ext frame in the tracebacks of ``exc`` and its whole chain
+    (``__context__`` followed even under ``raise ... from None``). The caller's own frames are not ours."""
+    parts, seen, stack = [], set(), [exc]
+    while stack:
+        current = stack.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        tb = current.__traceback__
+        while tb is not None:
+            if tb.tb_frame.f_code.co_filename.startswith(PACKAGE):
+                parts.append(f"{tb.tb_frame.f_code.co_name}: {tb.tb_frame.f_locals!r}")
+            tb = tb.tb_next
+        stack += [current.__context__, current.__cause__]
+    return "\n".join(parts)
+
+
 class Audit:
     """Everything a user could see or find, and the secrets that must not be in it."""
 
@@ -95,6 +116,9 @@ class Audit:
             # everything reachable from each exception's __dict__: requests objects
             # keep the token in .request.headers and a password in .request.body.
             self.see(label + " chain", deep_text(exc))
+            # The local variables of the package's frames in every traceback of the chain: what a
+            # debugger or an error tracker that records locals (Sentry) shows.
+            self.see(label + " frames", _package_locals(exc))
             self.chains += 1
             return exc
         raise AssertionError(f"{label}: no error")
