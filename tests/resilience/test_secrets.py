@@ -50,7 +50,11 @@ def _package_locals(exc: BaseException) -> str:
         tb = current.__traceback__
         while tb is not None:
             if tb.tb_frame.f_code.co_filename.startswith(PACKAGE):
-                parts.append(f"{tb.tb_frame.f_code.co_name}: {tb.tb_frame.f_locals!r}")
+                for name, value in dict(tb.tb_frame.f_locals).items():
+                    try:
+                        parts.append(f"{tb.tb_frame.f_code.co_name} {name}: {value!r}")
+                    except Exception as exc:  # noqa: BLE001 - a value whose repr fails shows nothing
+                        parts.append(f"{tb.tb_frame.f_code.co_name} {name}: <repr failed: {type(exc).__name__}>")
             tb = tb.tb_next
         stack += [current.__context__, current.__cause__]
     return "\n".join(parts)
