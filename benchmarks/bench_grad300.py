@@ -150,7 +150,7 @@ def main() -> None:
         server_cpu = {}
 
         def timed(func, path_part=""):
-            """Best of two runs (ours and the seed's alternate), and the requests of one run.
+            """Best of two runs of ``func``, and the requests of one run.
 
             ``server_cpu["last"]``: the server's CPU seconds in the best run; ``client_cpu["last"]``:
             this process's CPU seconds in it (the sandbox runs in its own process).

@@ -64,7 +64,7 @@ from astroquery_ext._base.cache import ResponseCache, cache_key
 from astroquery_ext._base.credentials import CredentialChain, TokenStore, env_var, no_prompt
 from astroquery_ext._base.deadline import Deadline, deadline_adapter
 from astroquery_ext._base.deadline import progress as body_progress
-from astroquery_ext._base.redaction import clear_locals, redact, redact_url, register_secret
+from astroquery_ext._base.redaction import redact, redact_url, register_secret, scrub_chain
 from astroquery_ext._base.serialize import as_result
 from astroquery_ext._base.shapes import CONTAINER, Shape
 from astroquery_ext._base.tables import Field, decode_json, records_to_table, warn_if_empty, warn_truncated
@@ -375,8 +375,8 @@ def _forgetting_locals(login):
         except BaseException as exc:
             # The login's frames have finished: their locals (a password read or given for this
             # login, the request body) go; so do this frame's arguments (a deprecated password).
-            clear_locals(exc)
-            args = kwargs = exc = None  # noqa: F841
+            scrub_chain(exc)
+            args = kwargs = None  # noqa: F841
             raise
     return wrapper
 
@@ -1151,8 +1151,7 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
         except BaseException as exc:
             # The attempts' frames have finished: their locals (the request headers with the token,
             # the response) go, so that no debugger or error tracker shows them. Line numbers stay.
-            clear_locals(exc)
-            exc = None  # noqa: F841
+            scrub_chain(exc)
             raise
 
     # -- errors ------------------------------------------------------------------------

@@ -23,8 +23,7 @@ import urllib.parse
 import weakref
 from typing import Any
 
-__all__ = ["register_secret", "redact", "redact_url", "redact_value", "scrub_chain", "clear_locals",
-           "SECRET_PARAM"]
+__all__ = ["register_secret", "redact", "redact_url", "redact_value", "scrub_chain", "SECRET_PARAM"]
 
 #: Names of parameters and fields whose values are credentials.
 SECRET_PARAM = re.compile(r"token|password|passwd|secret|api_?key|code|verifier|assertion|session|auth",
@@ -169,26 +168,16 @@ def _scrub_one(exc: BaseException) -> None:
         pass
 
 
-def clear_locals(exc: BaseException | None) -> None:
-    """Drop the local variables of the finished frames in the tracebacks of ``exc`` and its chain.
-
-    Those frames sent a request or read a password: their locals hold the
-    request's body (a password), headers (a token) or the password itself,
-    and a debugger, an error tracker that records locals, or
-    ``traceback.TracebackException(..., capture_locals=True)`` would show
-    them. Line numbers stay; frames still running are left as they are.
-    """
-    seen: set[int] = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        traceback.clear_frames(exc.__traceback__)
-        clear_locals(exc.__cause__)
-        exc = exc.__context__
-
-
 def scrub_chain(exc: BaseException | None) -> None:
-    """Scrub ``exc`` and every exception chained to it (``__context__``, ``__cause__``, args),
-    and the finished frames of their tracebacks (`clear_locals`)."""
+    """Scrub ``exc`` and every exception chained to it (``__context__``, ``__cause__``, args).
+
+    Also drops the local variables of the finished frames in their tracebacks:
+    those frames sent a request or read a password, so their locals hold the
+    request's body (a password), headers (a token) or the password itself,
+    which a debugger, an error tracker that records locals, or
+    ``traceback.TracebackException(..., capture_locals=True)`` would show.
+    Line numbers stay; frames still running are left as they are.
+    """
     seen: set[int] = set()
     stack = [exc]
     while stack:

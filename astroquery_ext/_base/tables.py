@@ -146,12 +146,6 @@ class Field:
         source = self.source if self.source is not None else self.name
         return source if isinstance(source, str) and "." not in source else None
 
-    def values(self, records: Sequence[Mapping]) -> list:
-        """``[self.value(r) for r in records]``, quicker for dicts."""
-        if set(map(type, records)) <= {dict}:
-            return self.column_values(records)
-        return [self.value(r) for r in records]
-
     def value(self, record: Mapping) -> Any:
         source = self.source if self.source is not None else self.name
         if callable(source):

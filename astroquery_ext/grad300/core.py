@@ -362,13 +362,9 @@ class Grad300Class(ServiceQuery):
             record["scan_type"] = scan_type
         return self._scan_table(records, path=path, query=dict(params, scan_type=scan_type))
 
-    def _check_page(self, records: Any, path: str, scan_type: str) -> list[dict]:
-        """A page of the listing of ``scan_type``, checked to be one: a list of
-        scans, none whose file name says it is of another scan type."""
-        if not RECORDS.accepts(records):
-            raise RemoteServiceError(f"{self.name}: GET {path} answered {type(records).__name__}, not a list "
-                                     f"of scans. Check that the server URL is the API root (…/api/v1/).",
-                                     url=self._url(path), service=self.service)
+    def _check_page(self, records: list[dict], path: str, scan_type: str) -> list[dict]:
+        """A page of the listing of ``scan_type`` (a list of records: ``_json(expect=RECORDS)``), checked
+        to be one: no scan whose file name says it is of another scan type."""
         names = "\n".join(map(str, map(dict.get, records, itertools.repeat("file_name"))))
         if {_FILE_TYPES[tag] for tag in set(map(str.upper, _FILE_TYPE.findall(names)))} <= {scan_type}:
             return records  # one search over the page's names; the record at fault is looked for below
