@@ -48,9 +48,9 @@ def test_offsets_are_converted_to_utc_either_way():
 
 def test_values_of_plain_and_dotted_and_callable_sources():
     records = [{"a": 1, "b": {"c": 2}}, {"b": None}]
-    assert Field("a", "int64").values(records) == [1, None]
-    assert Field("x", "int64", source="b.c").values(records) == [2, None]
-    assert Field("y", "int64", source=lambda r: len(r)).values(records) == [2, 1]
+    assert Field("a", "int64").column_values(records) == [1, None]
+    assert Field("x", "int64", source="b.c").column_values(records) == [2, None]
+    assert Field("y", "int64", source=lambda r: len(r)).column_values(records) == [2, 1]
 
 
 def test_unreadable_time_is_an_error_naming_the_value():
