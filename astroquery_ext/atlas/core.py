@@ -1,4 +1,4 @@
-"""`AtlasClass`: the client of the ATLAS Transient Server REST API (``shared/specs/atlas.md``).
+"""`AtlasClass`: the client of the ATLAS Transient Server REST API.
 
 What it adds to the raw API:
 
@@ -46,7 +46,7 @@ from astroquery_ext._base import (
     no_prompt, records_to_table, redact_url,
     warn_if_empty)
 from astroquery_ext._base.args import angle_arg, float_arg, iso_utc, position_arg, time_arg
-from astroquery_ext._base.download import BatchProgress
+from astroquery_ext._base.progress import BatchProgress
 from astroquery_ext._base.serialize import as_result
 from astroquery_ext._base.tables import ArrayStream, RecordSchema, read_ahead
 from astroquery_ext._base.shapes import RECORDS, Shape, any_of, list_of, object_with
@@ -57,7 +57,7 @@ log = logging.getLogger("astroquery_ext")
 
 __all__ = ["AtlasClass", "Atlas", "parse_ids", "MAIN_LISTS", "CUSTOM_LISTS", "UnknownIdsWarning"]
 
-#: Main ("detection") lists, by id (spec section 4).
+#: Main ("detection") lists, by id.
 MAIN_LISTS = {0: "garbage", 1: "follow_up", 2: "good", 3: "possible", 4: "eyeball", 5: "attic",
               6: "stars", 7: "agn", 8: "fasttrack", 9: "movers", 10: "magellanic_clouds",
               11: "pm_stars", 12: "galcand", 13: "duplicates"}
@@ -80,7 +80,6 @@ PARTS = tuple(atlas_fields.PART_FIELDS)
 _BULK_PARTS = atlas_fields.BULK_PARTS
 _ID_TEXT = re.compile(r"\d{19}")
 _TOKEN_TEXT = re.compile(r"[0-9a-fA-F]{40}")
-_MISSING_TEXT = "matching query does not exist"
 _MEMO_ENTRIES = 8
 
 
@@ -694,7 +693,6 @@ class AtlasClass(ServiceQuery):
                             get_query_payload=get_query_payload, expect=_CONE_SHAPES[request_type])
         if get_query_payload:
             return answer
-        self._check_answer(answer, "cone/")
         query = {"ra": ra, "dec": dec, "radius": radius_arcsec, "request_type": request_type}
         if request_type == "count":
             return self._table([answer], atlas_fields.COUNT_FIELDS, path="cone/", what="objects", query=query,
@@ -1104,7 +1102,6 @@ class AtlasClass(ServiceQuery):
                             get_query_payload=get_query_payload, expect=RECORDS)
         if get_query_payload:
             return answer
-        self._check_answer(answer, "objectlist/")
         rows = [r for r in answer if self._passes(r, checked, sherlock_class, spec_type)]
         query = {"list": list_id, "custom": is_custom, "since": when, **checked}
         name = (CUSTOM_LISTS if is_custom else MAIN_LISTS).get(list_id)
@@ -1158,7 +1155,6 @@ class AtlasClass(ServiceQuery):
                             get_query_payload=get_query_payload, expect=RECORDS)
         if get_query_payload:
             return answer
-        self._check_answer(answer, "objectgroupslist/")
         return self._table(answer, atlas_fields.GROUP_FIELDS, path="objectgroupslist/", what="custom-list rows", query=data)
 
     # -- writes, one id per call ------------------------------------------------------
@@ -1355,7 +1351,6 @@ class AtlasClass(ServiceQuery):
                             get_query_payload=get_query_payload, expect=RECORDS)
         if get_query_payload:
             return answer
-        self._check_answer(answer, path)
         return self._table(answer, fields, path=path, what="rows",
                            query={k: v for k, v in data.items() if k != "objects"} |
                            ({"n_ids": data["objects"].count(",") + 1} if "objects" in data else {}))
@@ -1532,7 +1527,6 @@ class AtlasClass(ServiceQuery):
                             expect=list_of(RECORDS))
         if get_query_payload:
             return answer
-        self._check_answer(answer, "externalxmlist/")
         rows, unmatched = [], []
         for name, matches in zip(cleaned, answer):
             if not matches:

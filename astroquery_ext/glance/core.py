@@ -505,14 +505,8 @@ class GlanceClass(ServiceQuery):
     def _page(self, endpoint: str, params: Mapping, offset: int, limit: int, cache) -> tuple[list, int | None]:
         answer = self._json("GET", endpoint, params={"offset": offset, "limit": limit, **params},
                             auth="required", cache=cache, expect=_SEARCH_ENVELOPE)
-        results = answer.get("results") if isinstance(answer, dict) else None
-        if not isinstance(results, list) or not all(isinstance(r, dict) for r in results):
-            raise RemoteServiceError(
-                f"{self.name}: GET {endpoint} answered something other than the search envelope "
-                f"{{'numberOfResults': ..., 'results': [...]}}. Check that the server URL is the API root "
-                f"(…/atlas/analysis/api/).", url=self._url(endpoint), service=self.service)
-        total = answer.get("numberOfResults")
-        return results, (int(total) if isinstance(total, int) and not isinstance(total, bool) else None)
+        total = answer.get("numberOfResults")  # the envelope is checked by expect=
+        return answer["results"], (int(total) if isinstance(total, int) and not isinstance(total, bool) else None)
 
     def _search(self, mode: str, query: Any, *, sort_by: Any, sort_desc: Any, row_limit: Any,
                 max_workers: Any, cache: bool | None, get_query_payload: bool = False) -> Table | dict:

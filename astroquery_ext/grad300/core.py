@@ -51,7 +51,7 @@ _ALIASES = {"tpi": "TPI", "image": "Images", "images": "Images", "spectrum": "Sp
             "spectra": "Spectrum", "onoff": "OnOff", "on_off": "OnOff", "on-off": "OnOff"}
 
 
-# What astropy says about files as RadioUniversePRO writes them (spec 10.1):
+# What astropy says about files as RadioUniversePRO writes them:
 # no padding after the last HDU (less than one 2880-byte block missing), and
 # the non-standard "DIAMETER =" card. Only these are silenced.
 #: The scan type a GRAD-300 file name states (``20250212-083213_TPI-GRAD300-SUN_01#_01#.fits``).

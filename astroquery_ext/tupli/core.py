@@ -1,6 +1,6 @@
 """`TupliClass`: users, groups, roles, benchmarks, artifacts and episodes of a Tupli server.
 
-Wire protocol: pytupli 1.2.9's server (``shared/specs/tupli.md``). What this
+Wire protocol: that of pytupli 1.2.9's server. What this
 module adds to the shared base:
 
 - login with the JSON token endpoint; the access and refresh tokens are kept
