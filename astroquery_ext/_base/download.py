@@ -573,7 +573,8 @@ def download_file(client: DownloadClient, job: DownloadJob, *, auth: str = "opti
     Raises
     ------
     AstroqueryExtError
-        The service's own class for an error answer (`~astroquery_ext.exceptions.NotFoundError`, `~astroquery_ext.exceptions.LoginError`...).
+        The service's own class for an error answer
+        (`~astroquery_ext.exceptions.NotFoundError`, `~astroquery_ext.exceptions.LoginError`...).
     DownloadError
         The transfer broke more often than the retry budget allows, or its
         bytes did not check out (size, checksum, range answers).

@@ -72,7 +72,9 @@ _FETCH_DOC = """cache : bool, optional
     ``conf.memo_timeout`` seconds (the memo of `get_objects`).
 show_progress : bool
     One progress bar (on a terminal) for the whole call."""
-_VRA_READ_DOC = """ids : int, str or sequence, optional
+_VRA_READ_DOC = """Parameters
+----------
+ids : int, str or sequence, optional
     The rows of these objects (default: all rows).
 since : `~astropy.time.Time`, datetime, str or float, optional
     Without ids: rows stamped at or after this time; an ISO string, a
@@ -1517,8 +1519,6 @@ class AtlasClass(ServiceQuery):
     def query_vra_todo(self, ids=None, *, since=None, cache: bool = True, get_query_payload: bool = False) -> Table:
         """The VRA to-do list (``vratodolist/``): all entries, those of some ids, or those since a time.
 
-        Parameters
-        ----------
         {parameters}
 
         Returns
@@ -1555,8 +1555,6 @@ class AtlasClass(ServiceQuery):
     def query_vra_rank(self, ids=None, *, since=None, cache: bool = True, get_query_payload: bool = False) -> Table:
         """VRA ranks (``vraranklist/``): one row per ranked object.
 
-        Parameters
-        ----------
         {parameters}
 
         Returns

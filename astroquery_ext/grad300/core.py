@@ -46,7 +46,8 @@ from astroquery_ext.grad300.fields import DOWNLOAD_FIELDS, KNOWN_KEYS, SCAN_FIEL
 
 __all__ = ["Grad300", "Grad300Class", "SCAN_TYPES"]
 
-#: The parameters `query_source`, `query_scan_name` and `query_date_range` pass on to `query` (`shared_doc`).
+#: The parameters `query_source`, `query_scan_name` and `query_date_range` pass on to `query`, and
+#: what they return (`shared_doc`).
 _QUERY_OPTIONS_DOC = """scan_type : str, optional
     One scan type (``TPI``, ``Images``, ``Spectrum``, ``OnOff``); default all four.
 cache : bool
@@ -54,7 +55,12 @@ cache : bool
 get_query_payload : bool
     Return the first page's request instead of sending anything, as `query` does.
 **kwargs
-    ``row_limit`` and ``max_workers``, as `query` takes them."""
+    ``row_limit`` and ``max_workers``, as `query` takes them.
+
+Returns
+-------
+`~astropy.table.Table`
+    One row per scan, with the columns of `query`."""
 
 #: The scan types, in the order queries return them (canonical spelling of the API).
 SCAN_TYPES = ("TPI", "Images", "Spectrum", "OnOff")
@@ -522,11 +528,6 @@ class Grad300Class(ServiceQuery):
             A case-insensitive substring of the target's name.
         {options}
 
-        Returns
-        -------
-        `~astropy.table.Table`
-            One row per scan, with the columns of `query`.
-
         Examples
         --------
         >>> from astroquery_ext.grad300 import Grad300
@@ -546,11 +547,6 @@ class Grad300Class(ServiceQuery):
         scan_name : str
             A case-insensitive substring of the scan's file name.
         {options}
-
-        Returns
-        -------
-        `~astropy.table.Table`
-            One row per scan, with the columns of `query`.
         """
         text_arg(scan_name, "scan_name")
         return self.query(scan_type, scan_name=scan_name, cache=cache, get_query_payload=get_query_payload,
@@ -567,11 +563,6 @@ class Grad300Class(ServiceQuery):
             The bounds (at least one): a Time, a datetime (naive = UTC), an
             ISO string or a number of MJD.
         {options}
-
-        Returns
-        -------
-        `~astropy.table.Table`
-            One row per scan, with the columns of `query`.
 
         Raises
         ------

@@ -61,9 +61,10 @@ RIGHTS = ("benchmark_create", "benchmark_read", "benchmark_delete",
           "role_management")
 
 # Docstring sections several methods share (`shared_doc`).
-_LIST_OPTIONS_DOC = """cache : bool
+_NOT_CACHED_DOC = """cache : bool
     Accepted as on every query method; Tupli answers are never cached
-    (content changes as users write).
+    (content changes as users write)."""
+_LIST_OPTIONS_DOC = _NOT_CACHED_DOC + """
 get_query_payload : bool
     Return the request instead of sending it."""
 _FILTER_DOC = """filter : `~astroquery_ext.tupli.Filter` or dict, optional
@@ -71,14 +72,22 @@ _FILTER_DOC = """filter : `~astroquery_ext.tupli.Filter` or dict, optional
     expression, or its dict form); default all you can see."""
 
 
-def _item_parameters(kind: str, group: str | None = None) -> str:
-    """The Parameters section of a call on one stored item: its id, and a group when it takes one."""
-    text = f"Parameters\n----------\n{kind}_id : str\n    The {kind}'s id."
-    return text + (f"\ngroup : str\n    {group}" if group else "")
+def _list_sections(columns: str, what: str, *, filtered: bool = True) -> str:
+    """The Parameters and Returns sections of a ``list_*`` call."""
+    return "\n".join(["Parameters", "----------", *([_FILTER_DOC] if filtered else []), _LIST_OPTIONS_DOC, "",
+                      "Returns", "-------", "`~astropy.table.Table` or dict", f"    {columns}: one row per {what}.",
+                      "    With ``get_query_payload=True``: the request, nothing sent."])
 
 
-_PUBLISH_TO = "The group that may read it (default ``global``: everyone)."
-_UNPUBLISH_FROM = "The group to take it back from."
+def _item_parameters(kind: str, *more: str) -> str:
+    """The Parameters section of a call on one stored item: its id, then the ``more`` parameters."""
+    return "\n".join([f"Parameters\n----------\n{kind}_id : str\n    The {kind}'s id.", *more])
+
+
+_PUBLISH_TO = """group : str
+    The group that may read it (default ``global``: everyone)."""
+_UNPUBLISH_FROM = """group : str
+    The group to take it back from."""
 
 # -- the service class --------------------------------------------------------------------
 
@@ -267,19 +276,11 @@ class TupliClass(ServiceQuery):
         password = self.credentials.resolve("password", password, account=username, use_store=False)
         return self._json("POST", "access/users/create", json={"username": username, "password": password})
 
-    @shared_doc(options=_LIST_OPTIONS_DOC)
+    @shared_doc(sections=_list_sections("``username``, ``groups``, ``memberships``", "user", filtered=False))
     def list_users(self, *, cache: bool = True, get_query_payload: bool = False) -> Table:
         """All users with their explicit group memberships (needs a login).
 
-        Parameters
-        ----------
-        {options}
-
-        Returns
-        -------
-        `~astropy.table.Table` or dict
-            ``username``, ``groups``, ``memberships``: one row per user. With
-            ``get_query_payload=True``: the request, nothing sent.
+        {sections}
         """
         records = self._json("GET", "access/users/list", auth="required", cache=cache,
                              get_query_payload=get_query_payload, expect=RECORDS)
@@ -364,19 +365,11 @@ class TupliClass(ServiceQuery):
         return self._json("POST", "access/groups/create", json={"name": name, "description": description},
                           auth="required")
 
-    @shared_doc(options=_LIST_OPTIONS_DOC)
+    @shared_doc(sections=_list_sections("``name``, ``description``", "group", filtered=False))
     def list_groups(self, *, cache: bool = True, get_query_payload: bool = False) -> Table:
         """Groups on the server (pytupli's server lists every group).
 
-        Parameters
-        ----------
-        {options}
-
-        Returns
-        -------
-        `~astropy.table.Table` or dict
-            ``name``, ``description``: one row per group. With
-            ``get_query_payload=True``: the request, nothing sent.
+        {sections}
         """
         records = self._json("GET", "access/groups/list", auth="optional", cache=cache,
                              get_query_payload=get_query_payload, expect=RECORDS)
@@ -464,19 +457,11 @@ class TupliClass(ServiceQuery):
         return self._json("POST", "access/groups/remove-members", json={"group_name": group, "members": body},
                           auth="required")
 
-    @shared_doc(options=_LIST_OPTIONS_DOC)
+    @shared_doc(sections=_list_sections("``role``, ``rights``, ``description``", "role", filtered=False))
     def list_roles(self, *, cache: bool = True, get_query_payload: bool = False) -> Table:
         """Roles and their rights (admin only on pytupli's server).
 
-        Parameters
-        ----------
-        {options}
-
-        Returns
-        -------
-        `~astropy.table.Table` or dict
-            ``role``, ``rights``, ``description``: one row per role. With
-            ``get_query_payload=True``: the request, nothing sent.
+        {sections}
         """
         records = self._json("GET", "access/roles/list", auth="required", cache=cache,
                              get_query_payload=get_query_payload, expect=RECORDS)
@@ -606,15 +591,11 @@ class TupliClass(ServiceQuery):
         error.existing = found[0] if found else None
         return error
 
+    @shared_doc(parameters=_item_parameters("benchmark", _NOT_CACHED_DOC))
     def load_benchmark(self, benchmark_id: str, *, cache: bool = True) -> dict:
         """One benchmark: its header plus ``serialized``.
 
-        Parameters
-        ----------
-        benchmark_id : str
-            The benchmark's id.
-        cache : bool
-            Accepted as on every query method; Tupli answers are never cached.
+        {parameters}
 
         Returns
         -------
@@ -625,21 +606,13 @@ class TupliClass(ServiceQuery):
         return self._json("GET", "benchmarks/load", params={"benchmark_id": benchmark_id}, cache=cache,
                           expect=object_with("id"))
 
-    @shared_doc(filter=_FILTER_DOC, options=_LIST_OPTIONS_DOC)
+    @shared_doc(sections=_list_sections("``id``, ``name``, ``description``, ``difficulty``, ``version``...",
+                                        "benchmark"))
     def list_benchmarks(self, filter: Filter | Mapping | None = None, *, cache: bool = True,
                         get_query_payload: bool = False) -> Table:
         """Benchmarks you can see, optionally filtered (`Filter` keys: ``metadata.name``, ``hash``...).
 
-        Parameters
-        ----------
-        {filter}
-        {options}
-
-        Returns
-        -------
-        `~astropy.table.Table` or dict
-            ``id``, ``name``, ``description``, ``difficulty``, ``version``...: one row per benchmark.
-            With ``get_query_payload=True``: the request, nothing sent.
+        {sections}
         """
         out = self._list("benchmarks", filter, BENCHMARK_FIELDS, cache=cache, get_query_payload=get_query_payload)
         if get_query_payload:
@@ -793,21 +766,13 @@ class TupliClass(ServiceQuery):
         # Errors keep their class (NotFoundError, LoginError...) from the base.
         return download_file(self, job, overwrite=overwrite).path
 
-    @shared_doc(filter=_FILTER_DOC, options=_LIST_OPTIONS_DOC)
+    @shared_doc(sections=_list_sections("``id``, ``name``, ``description``, ``benchmark_id``, ``hash``...",
+                                        "artifact"))
     def list_artifacts(self, filter: Filter | Mapping | None = None, *, cache: bool = True,
                        get_query_payload: bool = False) -> Table:
         """Artifacts you can see. `Filter` keys are relative to the metadata: ``name``, ``extra.kind``...
 
-        Parameters
-        ----------
-        {filter}
-        {options}
-
-        Returns
-        -------
-        `~astropy.table.Table` or dict
-            ``id``, ``name``, ``description``, ``benchmark_id``, ``hash``...: one row per artifact.
-            With ``get_query_payload=True``: the request, nothing sent.
+        {sections}
         """
         out = self._list("artifacts", filter, ARTIFACT_FIELDS, cache=cache, get_query_payload=get_query_payload)
         if get_query_payload:
@@ -1022,15 +987,11 @@ class TupliClass(ServiceQuery):
             table["tuples"] = column
         return table
 
+    @shared_doc(parameters=_item_parameters("episode", _NOT_CACHED_DOC))
     def get_episode(self, episode_id: str, *, cache: bool = True) -> Table:
         """The steps of one episode as a Table; its header is in ``table.meta["episode"]``.
 
-        Parameters
-        ----------
-        episode_id : str
-            The episode's id.
-        cache : bool
-            Accepted as on every query method; Tupli answers are never cached.
+        {parameters}
 
         Returns
         -------
@@ -1056,15 +1017,14 @@ class TupliClass(ServiceQuery):
         table.meta.update(self._provenance("episodes/list", episode=header))
         return table
 
-    @shared_doc(filter=_FILTER_DOC)
+    @shared_doc(filter=_FILTER_DOC, cache=_NOT_CACHED_DOC)
     def get_tuples(self, filter: Filter | Mapping | None = None, *, cache: bool = True) -> Table:
         """The steps of every matching episode in one Table.
 
         Parameters
         ----------
         {filter}
-        cache : bool
-            Accepted as on every query method; Tupli answers are never cached.
+        {cache}
 
         Returns
         -------
