@@ -246,6 +246,7 @@ class ServiceQuery(HttpMixin, ErrorsMixin, AuthMixin, QueryWithLogin, metaclass=
         self._cache.root = value
 
     def reset_cache_location(self) -> None:
+        """Put the cache back in its default directory (astroquery's method; see `cache_location`)."""
         self._cache.root = None
 
     def clear_cache(self) -> None:
