@@ -23,9 +23,8 @@
 - ``Accept-Encoding: identity`` is asked for and raw bytes are written, so the
   file is byte-identical to the server's and ``Content-Length`` means what it says.
 - Memory stays flat: the body is read in chunks, never held whole.
-- File names a server suggests are reduced to a safe base name (``../x`` or
-  ``C:\\x`` cannot leave the target directory) that fits the file system with
-  ``.part`` added: longer names are shortened, keeping the extension.
+- File names a server suggests are reduced to a safe base name that fits the
+  file system (`~astroquery_ext._base.files.safe_filename`).
 - Errors keep their type end to end: an error answer raises the service's own
   class (`~astroquery_ext.exceptions.NotFoundError`, `~astroquery_ext.exceptions.LoginError`...); a transfer that broke or came out
   wrong raises `~astroquery_ext.exceptions.DownloadError`; a local file-system failure an `OSError`.
@@ -42,7 +41,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import errno
 import hashlib
 import os
 import re
@@ -50,7 +48,6 @@ import socket
 import stat
 import threading
 import time
-import unicodedata
 import urllib.parse
 from pathlib import Path
 from typing import Callable, Iterator, Mapping, Protocol, Sequence
@@ -62,6 +59,9 @@ from astroquery_ext._base.cache import _effective_ttl
 from astroquery_ext._base.deadline import progress as body_progress
 from astroquery_ext._base.private import private_dir
 from astroquery_ext._base.exceptions import AstroqueryExtError, DownloadError, RemoteServiceError
+from astroquery_ext._base.files import (
+    _NOFOLLOW, CHUNK, NAME_MAX, PART_SUFFIX, _hash_prefix, _open_part, _regular_size, _remove, _sha256_file,
+    filename_from_disposition, safe_filename)
 from astroquery_ext._base.progress import BatchProgress
 from astroquery_ext._base.http import Retryable
 
@@ -73,66 +73,9 @@ except ImportError:  # pragma: no cover - Windows: in-process locking only
 __all__ = ["safe_filename", "filename_from_disposition", "download_file", "download_many", "cached_download",
            "DownloadClient", "DownloadJob", "DownloadResult", "PART_SUFFIX", "NAME_MAX"]
 
-CHUNK = 1 << 20
-PART_SUFFIX = ".part"
-#: Longest file name (in bytes) most file systems take (ext4, XFS, APFS, NTFS in UTF-16 units).
-NAME_MAX = 255
 _NETWORK_ERRORS = (requests.RequestException, Urllib3Error, ConnectionError, TimeoutError)
 #: How long a cancelled batch waits for its workers before returning.
 _CANCEL_GRACE = 1.0
-
-
-def _fit(name: str, limit: int) -> str:
-    """``name`` cut to at most ``limit`` UTF-8 bytes, keeping its extension and telling cut names apart."""
-    if len(name.encode("utf-8")) <= limit:
-        return name
-    stem, ext = os.path.splitext(name)
-    if len(ext.encode("utf-8")) > 16:  # not an extension worth keeping
-        stem, ext = name, ""
-    # A short hash of the whole name: two long names cut to the same prefix stay two files.
-    tag = "~" + hashlib.sha256(name.encode("utf-8")).hexdigest()[:8]
-    room = limit - len(ext.encode("utf-8")) - len(tag)
-    cut = stem.encode("utf-8")[:room].decode("utf-8", errors="ignore").rstrip()
-    return f"{cut}{tag}{ext}"
-
-
-def safe_filename(name: str | None, fallback: str = "download") -> str:
-    """A file name that stays inside the directory it is joined to and fits the file system.
-
-    Takes the last path component (``/`` and ``\\`` both count), drops
-    control characters, leading dots and drive letters, and falls back to
-    ``fallback`` when nothing usable is left. Names longer than
-    ``NAME_MAX - len(".part")`` bytes (UTF-8) are shortened, keeping the
-    extension and adding a short hash of the full name, so that the
-    ``.part`` file beside them can be created too.
-    """
-    if name:
-        name = unicodedata.normalize("NFC", str(name))
-        name = re.split(r"[\\/]", name)[-1]
-        name = re.sub(r"^[A-Za-z]:", "", name)
-        name = "".join(c for c in name if c.isprintable() and c not in '<>:"|?*')
-        name = name.strip().lstrip(".").strip()
-    if not name or name in (".", ".."):
-        name = safe_filename(fallback, "download") if fallback != name else "download"
-    return _fit(name, NAME_MAX - len(PART_SUFFIX))
-
-
-def filename_from_disposition(header: str | None) -> str | None:
-    """The file name in a ``Content-Disposition`` header (``filename*=`` preferred), unsanitised."""
-    if not header:
-        return None
-    match = re.search(r"filename\*\s*=\s*([^;]+)", header, re.IGNORECASE)
-    if match:
-        value = match.group(1).strip().strip('"')
-        charset, _, rest = value.partition("'")
-        _, _, encoded = rest.partition("'")
-        try:
-            return urllib.parse.unquote(encoded, encoding=charset or "utf-8", errors="strict")
-        except (LookupError, UnicodeDecodeError):
-            pass
-    match = re.search(r'filename\s*=\s*"((?:[^"\\]|\\.)*)"', header, re.IGNORECASE) or \
-        re.search(r"filename\s*=\s*([^;]+)", header, re.IGNORECASE)
-    return match.group(1).strip() if match else None
 
 
 class DownloadClient(Protocol):
@@ -260,56 +203,6 @@ def _validator(headers: Mapping[str, str]) -> str | None:
     if etag and not etag.startswith("W/"):
         return etag
     return (headers.get("Last-Modified") or "").strip() or None
-
-
-_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
-
-
-def _regular_size(path: Path) -> int:
-    """Size of ``path`` if it is a regular file (not followed if a link); else remove whatever is there. 0 if none."""
-    try:
-        info = os.lstat(path)
-    except FileNotFoundError:
-        return 0
-    if stat.S_ISREG(info.st_mode):
-        return info.st_size
-    _remove(path)
-    return 0
-
-
-def _remove(path: Path | None) -> None:
-    if path is None:
-        return
-    try:
-        if os.path.isdir(path) and not os.path.islink(path):
-            return  # never a directory of the user's; open() will fail and say so
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
-
-
-def _open_part(part: Path, *, append: bool) -> int:
-    """A descriptor for writing ``part``: never through a symlink, a new file created exclusively."""
-    if append:
-        try:
-            return os.open(part, os.O_RDWR | _NOFOLLOW)
-        except OSError as exc:
-            if exc.errno not in (errno.ELOOP, errno.ENOENT, errno.EMLINK):
-                raise
-    _remove(part)
-    return os.open(part, os.O_RDWR | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o666)
-
-
-def _hash_prefix(fd: int, length: int, chunk: int) -> "hashlib._Hash":
-    digest = hashlib.sha256()
-    done = 0
-    while done < length:
-        block = os.pread(fd, min(chunk, length - done), done)
-        if not block:
-            break
-        digest.update(block)
-        done += len(block)
-    return digest
 
 
 class _Download:
@@ -585,15 +478,6 @@ def download_file(client: DownloadClient, job: DownloadJob, *, auth: str = "opti
     """
     return _Download(client, job, overwrite=overwrite, progress=progress, chunk_size=chunk_size,
                      batch=_batch or _Batch()).run(auth=auth, retries=retries)
-
-
-def _sha256_file(path: Path, suffix: bytes = b"") -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(CHUNK), b""):
-            digest.update(block)
-    digest.update(suffix)
-    return digest.hexdigest()
 
 
 def download_many(client: DownloadClient, jobs: Sequence[DownloadJob], *, max_workers: int = 4,
