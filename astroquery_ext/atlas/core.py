@@ -769,6 +769,13 @@ class AtlasClass(ServiceQuery):
             server does not know are listed in every table's
             ``meta["missing_ids"]`` (and a `UnknownIdsWarning` is shown).
 
+        Raises
+        ------
+        ValueError, TypeError
+            A bad id (named with its position) or ``mjd_min``, before anything is sent.
+        ~astroquery_ext.exceptions.LoginError
+            Not logged in, and no stored login or token to use.
+
         Notes
         -----
         Ids are sent ``conf.chunk_size`` per request (the server takes up to
@@ -778,13 +785,6 @@ class AtlasClass(ServiceQuery):
         calls): `get_lightcurves`, `get_forced_photometry` and `query_objects`
         for the same ids and ``mjd_min`` use it instead of asking again.
         ``clear_cache()`` and ``logout()`` empty it.
-
-        Raises
-        ------
-        ValueError, TypeError
-            A bad id (named with its position) or ``mjd_min``, before anything is sent.
-        ~astroquery_ext.exceptions.LoginError
-            Not logged in, and no stored login or token to use.
 
         Examples
         --------
