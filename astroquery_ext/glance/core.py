@@ -536,7 +536,12 @@ class GlanceClass(ServiceQuery):
     def _page(self, endpoint: str, params: Mapping, offset: int, limit: int, cache) -> tuple[list, int | None]:
         answer = self._json("GET", endpoint, params={"offset": offset, "limit": limit, **params},
                             auth="required", cache=cache, expect=_SEARCH_ENVELOPE)
-        total = answer.get("numberOfResults")  # the envelope is checked by expect=
+        if answer is None:  # an empty body: expect= checks the envelope of any other answer
+            raise RemoteServiceError(
+                f"{self.name}: GET {endpoint} answered an empty body instead of the search envelope "
+                f"{{'numberOfResults': ..., 'results': [...]}}. Check that the server URL is the API root "
+                f"(…/atlas/analysis/api/).", url=self._url(endpoint), service=self.service)
+        total = answer.get("numberOfResults")
         return answer["results"], (int(total) if isinstance(total, int) and not isinstance(total, bool) else None)
 
     def _search(self, mode: str, query: Any, *, sort_by: Any, sort_desc: Any, row_limit: Any,
