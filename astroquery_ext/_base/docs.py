@@ -43,8 +43,10 @@ def shared_doc(**parts: str) -> Callable[[F], F]:
         line in the docstring (a misspelt placeholder is not left in the text).
     """
     def decorate(func: F) -> F:
+        if func.__doc__ is None:  # python -OO
+            return func
         used, lines = set(), []
-        for line in (func.__doc__ or "").splitlines():
+        for line in func.__doc__.splitlines():
             key = line.strip()[1:-1] if line.strip().startswith("{") and line.strip().endswith("}") else None
             if key not in parts:
                 lines.append(line)
