@@ -50,7 +50,7 @@ import threading
 import time
 import urllib.parse
 from pathlib import Path
-from typing import Callable, Iterator, Mapping, Protocol, Sequence
+from typing import Callable, Iterator, Mapping, NoReturn, Protocol, Sequence
 
 import requests
 from urllib3.exceptions import HTTPError as Urllib3Error
@@ -242,6 +242,7 @@ class _Download:
         self.found: DownloadResult | None = None  # the target was there already
 
     def run(self, *, auth: str, retries: int | None) -> DownloadResult:
+        """The file in place (or found there already); a cancelled download leaves no ``.part``."""
         self.directory.mkdir(parents=True, exist_ok=True)
         if self.name is not None:
             found = self._settle(self.name)
@@ -257,7 +258,7 @@ class _Download:
 
     # -- errors and restarts ---------------------------------------------------------------------
 
-    def _fail(self, message: str):
+    def _fail(self, message: str) -> NoReturn:
         where = f" ({self.part} kept to resume)" if self.part is not None and _regular_size(self.part) else ""
         raise DownloadError(f"{self.client.name}: download of {self.label} failed: {message}{where}",
                             url=self.job.url, service=self.client.service) from None
