@@ -64,6 +64,7 @@ from astroquery_ext._base.cache import ResponseCache, cache_key
 from astroquery_ext._base.credentials import CredentialChain, TokenStore, env_var, no_prompt
 from astroquery_ext._base.deadline import Deadline, deadline_adapter
 from astroquery_ext._base.deadline import progress as body_progress
+from astroquery_ext._base.raw import RawRequests
 from astroquery_ext._base.redaction import redact, redact_url, register_secret, scrub_chain
 from astroquery_ext._base.serialize import as_result
 from astroquery_ext._base.shapes import CONTAINER, Shape
@@ -381,7 +382,7 @@ def _forgetting_locals(login):
     return wrapper
 
 
-class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
+class ServiceQuery(RawRequests, QueryWithLogin, metaclass=_ServiceMeta):
     """Base class of the astroquery_ext service classes.
 
     Parameters
@@ -1247,7 +1248,7 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
               auth: str = "optional", cache: bool | None = False, ttl: float | None = None,
               idempotent: bool | None = None, get_query_payload: bool = False,
               empty: Any = None, headers: Mapping[str, str] | None = None,
-              expect: Shape | None = None) -> Any:
+              expect: Shape | None = None, timeout: float | None = None) -> Any:
         """A request whose answer is JSON, parsed; cached when ``cache`` allows.
 
         Parameters
@@ -1271,6 +1272,8 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
             An answer of another shape raises `RemoteServiceError` and is
             never cached. Without it a cached answer must at least be a list
             or an object.
+        timeout : float, optional
+            Seconds to wait for the server (default the client's).
         """
         method = method.upper()
         url = self._url(path)
@@ -1319,7 +1322,7 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
 
         value, content, status, asked_as = self._http(
             method, url, params=params, data=data, json=json, auth=auth, idempotent=idempotent,
-            headers=headers, read=parse)
+            headers=headers, read=parse, timeout=timeout)
         if content is None:
             return value
         shape = expect if expect is not None else (CONTAINER if use_cache else None)
