@@ -408,10 +408,7 @@ class RawRequests:
         response = self._http("GET", url, params=params, headers=headers, auth=auth, timeout=timeout)
         asked_as = response.__dict__.get("auth_state")
         if use and response.status_code == 200:
-            from astroquery_ext._base.query import ANONYMOUS
-
-            who = ANONYMOUS if asked_as is None else asked_as.fingerprint(self.service, self.server)
-            self._cache.put(who, key, response.content, method="GET", path=urllib.parse.urlsplit(url).path,
+            self._cache.put(self._identity_of(asked_as), key, response.content, method="GET", path=urllib.parse.urlsplit(url).path,
                             status=200, content_type=response.headers.get("Content-Type"),
                             encoding=response.encoding)
         response.from_cache = False
