@@ -77,15 +77,19 @@ class RawRequests:
         parts = urllib.parse.urlsplit(path)
         if parts.scheme or parts.netloc or path.startswith(("//", "\\\\", "/\\", "\\/")):
             root = urllib.parse.urlsplit(self.server)
-            if _origin(path) != _origin(self.server) or parts.username or parts.password:
-                where = f"{parts.scheme or root.scheme}://{parts.netloc.rsplit('@', 1)[-1]}" if parts.netloc \
-                    else path
+            if parts.username is not None or parts.password is not None:
+                raise ValueError(f"path: a URL with a user name or password in it is refused (the client "
+                                 f"sends its own credentials); got {redact_url(path)!r}")
+            absolute = path if parts.scheme else f"{root.scheme}:{path}"  # //host/x: the server's scheme
+            if _origin(absolute) != _origin(self.server):
+                where = f"{parts.scheme or root.scheme}://{parts.netloc}" if parts.netloc else path
                 raise ValueError(
                     f"path: {redact_url(where)!r} is another origin than {self.name}'s server "
                     f"({root.scheme}://{root.netloc}); the request was not sent: {self.name} sends its "
                     f"credentials only to its own server. Give a path relative to {redact_url(self.server)!r}, "
                     f"or use a client of that server.")
-            return path
+            # The server's own origin: the URL as the request layer expects it (scheme written out, lower case).
+            return urllib.parse.urlunsplit((root.scheme.lower(), parts.netloc, parts.path, parts.query, ""))
         return self._url(path)
 
     @staticmethod
