@@ -93,9 +93,13 @@ class Env:
         client.login(open_browser=lambda url: requests.get(url, timeout=10), store_token=False)
         return client
 
+    def tupli_password(self, user):
+        """``ASTROQUERY_EXT_TUPLI_PASSWORD`` set to ``user``'s password, as a pipeline would."""
+        password = self.sandbox("tupli").credentials("tupli", user)["password"]
+        self.monkeypatch.setenv("ASTROQUERY_EXT_TUPLI_PASSWORD", password)
+
     def tupli_as(self, user="alice"):
-        self.monkeypatch.setenv("ASTROQUERY_EXT_TUPLI_PASSWORD",
-                                self.sandbox("tupli").credentials("tupli", user)["password"])
+        self.tupli_password(user)
         client = self.client("tupli")
         client.login(user, store_token=False)
         return client
@@ -138,7 +142,7 @@ def _changes_tupli_password(env):
 
 
 def _changes_tupli_persist(env):
-    env.monkeypatch.setenv("ASTROQUERY_EXT_TUPLI_PASSWORD", env.sandbox("tupli").credentials("tupli", "bob")["password"])
+    env.tupli_password("bob")
     with pytest.warns(AstropyDeprecationWarning, match="store_token"):
         env.client("tupli").login("bob", persist=False)
     client = env.client("tupli")
@@ -517,7 +521,7 @@ def _tupli_login(env):
     url = env.sandbox("tupli").url("tupli")
     assert TupliClass(server=url).server == url
     with conf.set_temp("server", url):
-        env.monkeypatch.setenv("ASTROQUERY_EXT_TUPLI_PASSWORD", env.sandbox("tupli").credentials("tupli", "alice")["password"])
+        env.tupli_password("alice")
         assert TupliClass().login("alice", store_token=False)
 
 
@@ -601,15 +605,17 @@ def _tupli_load_delete_benchmark(env):
 def _tupli_filter(env):
     from astroquery_ext.tupli import Filter
 
-    assert list(env.tupli.list_benchmarks(Filter("metadata.name") == "sandbox-cartpole")["name"]) == ["sandbox-cartpole"]
+    found = env.tupli.list_benchmarks(Filter("metadata.name") == "sandbox-cartpole")
+    assert list(found["name"]) == ["sandbox-cartpole"]
 
 
 def _tupli_filter_and_or(env):
     from astroquery_ext.tupli import Filter
 
     tupli = env.tupli
-    both = tupli.list_benchmarks((Filter("metadata.name") == "sandbox-cartpole") & (Filter("metadata.difficulty") == "easy"))
-    either = tupli.list_benchmarks((Filter("metadata.name") == "sandbox-cartpole") | (Filter("metadata.name") == "x"))
+    name = Filter("metadata.name") == "sandbox-cartpole"
+    both = tupli.list_benchmarks(name & (Filter("metadata.difficulty") == "easy"))
+    either = tupli.list_benchmarks(name | (Filter("metadata.name") == "x"))
     assert len(both) == len(either) == 1
 
 

@@ -322,3 +322,12 @@ def test_pickled_client_keeps_the_escape_hatch(testbed_sandbox, monkeypatch, ali
     monkeypatch.setenv("ASTROQUERY_EXT_TESTBED_TOKEN", alice["token"])
     client = pickle.loads(pickle.dumps(TestbedClass(server=testbed_sandbox.url("testbed"))))
     assert client.get_json("whoami")["user"] == "alice"
+
+
+def test_flags_must_be_bools(atlas, atlas_sandbox):
+    atlas_sandbox.clear_request_log("atlas")
+    for call in (lambda: atlas.request("GET", "x", stream="yes"), lambda: atlas.get_json("x", cache=1),
+                 lambda: atlas.request("GET", "x", headers=[("Accept", "a")])):
+        with pytest.raises(TypeError):
+            call()
+    assert atlas_sandbox.request_log("atlas") == []
