@@ -4,8 +4,10 @@ The page's tables (``.. list-table::``) are read here; each row, keyed by its
 first cell (the seed client's call, or the old form), must have an entry in
 ``ROWS`` that makes the calls of its second cell. A row added, reworded or
 removed on the page without its entry here fails `test_every_row_has_its_calls`,
-so the page cannot drift from the package. Every ``Service.method`` the page
-names is also checked to exist (`test_every_named_method_exists`).
+so the page cannot drift from the package. What a row's second cell names
+(``Atlas.get_objects``, ``parse(text, mode)``) must be called by its entry
+(`test_every_call_a_row_names_is_made`), and every ``Service.method`` the page
+names must exist (`test_every_named_method_exists`).
 """
 
 from __future__ import annotations

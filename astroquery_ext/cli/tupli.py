@@ -235,7 +235,8 @@ def _tuples_from_lines(text: str, name: str) -> list[dict]:
     return rows
 
 
-def _tuples_from_table(path: str):
+def _tuples_from_table(path: str) -> list[dict]:
+    """A table's rows as steps; columns a text format holds as JSON text (CSV, FITS) read back."""
     from astropy.table import Table
 
     try:
@@ -243,29 +244,15 @@ def _tuples_from_table(path: str):
     except Exception as exc:  # noqa: BLE001 - astropy raises many kinds for an unreadable file
         raise ValueError(f"{path} could not be read as a table (ECSV, FITS, VOTable) or JSON lines: "
                          f"{exc}") from None
-    for name in _JSON_COLUMNS:
-        if name in table.colnames and table[name].dtype.kind in "SU":
-            try:
-                values = [json.loads(v) if v else None for v in
-                          (x.decode() if isinstance(x, bytes) else str(x) for x in table[name])]
-            except ValueError:
-                raise ValueError(f"{path}: column {name!r} holds text that is not JSON") from None
-            table.replace_column(name, _object_column(values) if name == "info" else values)
-    return [dict(zip(table.colnames, row)) for row in _rows(table)]
-
-
-def _object_column(values):
-    import numpy as np
-
-    column = np.empty(len(values), dtype=object)
-    column[:] = values
-    return column
-
-
-def _rows(table):
-    """The rows of a Table as tuples of Python values (arrays stay numpy arrays)."""
-    columns = [table[name] for name in table.colnames]
-    return [tuple(col[i] for col in columns) for i in range(len(table))]
+    text = [name for name in _JSON_COLUMNS if name in table.colnames and table[name].dtype.kind in "SU"]
+    steps = []
+    for i in range(len(table)):
+        step = {name: table[name][i] for name in table.colnames}
+        for name in text:
+            cell = step[name].decode() if isinstance(step[name], bytes) else str(step[name])
+            step[name] = _json_arg(cell, f"{path}: column {name!r}, row {i}") if cell else None
+        steps.append(step)
+    return steps
 
 
 def _episodes_in(steps: list[dict], name: str) -> list[list[dict]]:
