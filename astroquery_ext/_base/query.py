@@ -48,6 +48,7 @@ from astroquery_ext._base.cache import ResponseCache
 from astroquery_ext._base.credentials import CredentialChain, TokenStore
 from astroquery_ext._base.errors import ErrorsMixin, error_detail
 from astroquery_ext._base.http import TRANSIENT_ERRORS, HttpMixin, Retryable, loads
+from astroquery_ext._base.raw import RawRequests
 from astroquery_ext._base.redaction import redact, redact_url, register_secret
 from astroquery_ext._base.serialize import as_result
 from astroquery_ext._base.tables import Field, records_to_table, warn_if_empty, warn_truncated
@@ -77,7 +78,7 @@ if hasattr(os, "register_at_fork"):  # POSIX
     os.register_at_fork(after_in_child=_renew_after_fork)
 
 
-class ServiceQuery(HttpMixin, ErrorsMixin, AuthMixin, QueryWithLogin, metaclass=_ServiceMeta):
+class ServiceQuery(RawRequests, HttpMixin, ErrorsMixin, AuthMixin, QueryWithLogin, metaclass=_ServiceMeta):
     """Base class of the astroquery_ext service classes.
 
     Parameters
