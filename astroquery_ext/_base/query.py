@@ -64,6 +64,7 @@ from astroquery_ext._base.cache import ResponseCache, cache_key
 from astroquery_ext._base.credentials import CredentialChain, TokenStore, env_var, no_prompt
 from astroquery_ext._base.deadline import Deadline, deadline_adapter
 from astroquery_ext._base.deadline import progress as body_progress
+from astroquery_ext._base.loopback import direct_to_loopback
 from astroquery_ext._base.redaction import redact, redact_url, register_secret, scrub_chain
 from astroquery_ext._base.serialize import as_result
 from astroquery_ext._base.shapes import CONTAINER, Shape
@@ -459,7 +460,7 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
         session.mount("https://", adapter)
         session.headers["User-Agent"] = self._user_agent
         session.cookies = _OriginCookieJar()  # cookies scoped to host and port
-        return session
+        return direct_to_loopback(session)  # a local server is never reached through a proxy
 
     def _open_process_state(self) -> None:
         """What one process may not share with another: the HTTP session (its pooled

@@ -351,6 +351,9 @@ class AtlasService:
                                 "staff": staff, "active": active, "profile": profile,
                                 "description": desc, "expired_at_start": expired}
         self._init_tokens()
+        # What reset() puts back: the stored tables as they are now.
+        self._start_state = sqlite3.connect(":memory:", check_same_thread=False)
+        self.db.backup(self._start_state)
         if opts.get("prewarm", True):
             threading.Thread(target=self._prewarm, daemon=True).start()
 
@@ -439,6 +442,17 @@ class AtlasService:
                 self.db.execute("INSERT INTO tokens VALUES (?, ?, ?)", (name, key, created))
                 row = (key, created)
             user["token"] = row[0]
+
+    def reset(self) -> None:
+        """The stored tables back as they were at start; the throttle windows start over."""
+        with self.lock:
+            self._start_state.backup(self.db)
+            self.overrides = {row[0]: (row[1], row[2]) for row in
+                              self.db.execute("SELECT id, detection_list_id, date_modified FROM object_overrides")}
+            for name, user in self.users.items():
+                user["token"] = self.db.execute("SELECT key FROM tokens WHERE username=?", (name,)).fetchone()[0]
+        with self.throttle_lock:
+            self.history.clear()
 
     def _prewarm(self):
         for i in range(self.n_objects):
@@ -1012,4 +1026,5 @@ def create_service(ctx: SandboxContext) -> SandboxService:
         "main_lists": {str(k): v for k, v in enumerate(data.MAIN_LISTS)},
         "main_list_sizes": {str(k): main_counts.get(k, 0) for k in range(14)},
     }
-    return SandboxService(app=app, root="/api/", credentials=dict(users["vra_bot"]), users=users, info=info)
+    return SandboxService(app=app, root="/api/", credentials=dict(users["vra_bot"]), users=users, info=info,
+                          reset=svc.reset)
