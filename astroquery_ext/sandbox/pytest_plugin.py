@@ -1,6 +1,6 @@
 """pytest plugin: the sandbox as fixtures for the tests of your own pipeline.
 
-Installed with the package (entry point ``pytest11``, name ``astroquery_ext``),
+Installed with the package (entry point ``pytest11``, named after this module),
 so any test folder gets, with no conftest and no import:
 
 ``atlas_sandbox``, ``grad300_sandbox``, ``glance_sandbox``, ``tupli_sandbox``
@@ -24,7 +24,9 @@ atlas={"n_objects": 50})`` on a test, class or module chooses the mode (for all
 services, or a dict by service) and options of each service; each distinct
 choice is its own sandbox, started once per session.
 
-``pytest -p no:astroquery_ext`` switches the plugin off. The documentation is
+``pytest -p no:astroquery_ext.sandbox.pytest_plugin`` switches the plugin off;
+where plugins are not loaded automatically (``PYTEST_DISABLE_PLUGIN_AUTOLOAD``),
+``-p astroquery_ext.sandbox.pytest_plugin`` loads it. The documentation is
 ``docs/testing.rst`` ("Testing your pipeline").
 """
 
@@ -139,8 +141,33 @@ class ServiceSandbox:
         return self.sandbox.info(self.service)
 
     def client(self, **overrides):
-        """A new client pointed at the sandbox, not logged in."""
+        """A new client pointed at the sandbox, not logged in (see `login`)."""
         return self.sandbox.client(self.service, **overrides)
+
+    def login(self, client, user: str | None = None, *, store_token: bool = False) -> bool:
+        """Log ``client`` in as the sample user or ``user``, as that user would.
+
+        ATLAS and GRAD300: with the user's token; Glance: through the
+        sandbox's login page, approved at once; Tupli: with the password
+        (from ``ASTROQUERY_EXT_TUPLI_PASSWORD`` for the call). ``store_token``
+        as in the clients' ``login`` (stored logins go to the test's
+        temporary keyring).
+        """
+        creds = self.credentials(user)
+        if self.service in ("atlas", "grad300"):
+            return client.login(token=creds["token"], store_token=store_token)
+        if self.service == "glance":
+            return client.login(open_browser=_headless_browser, login_hint=creds["username"],
+                                store_token=store_token)
+        previous = os.environ.get("ASTROQUERY_EXT_TUPLI_PASSWORD")
+        os.environ["ASTROQUERY_EXT_TUPLI_PASSWORD"] = creds["password"]
+        try:
+            return client.login(creds["username"], store_token=store_token)
+        finally:
+            if previous is None:
+                os.environ.pop("ASTROQUERY_EXT_TUPLI_PASSWORD", None)
+            else:
+                os.environ["ASTROQUERY_EXT_TUPLI_PASSWORD"] = previous
 
     def set_faults(self, faults: Iterable = ()) -> list[dict]:
         """Replace the fault rules (`~astroquery_ext.sandbox.Fault` or dicts); cleared after the test."""
@@ -285,21 +312,6 @@ def _headless_browser(url: str) -> None:
         session.get(url, timeout=60)
 
 
-def _log_in(service: str, client, sandbox: ServiceSandbox) -> None:
-    """Log ``client`` in as the sample user, storing nothing."""
-    creds = sandbox.credentials()
-    if service in ("atlas", "grad300"):
-        client.login(token=creds["token"], store_token=False)
-    elif service == "glance":
-        client.login(open_browser=_headless_browser, store_token=False)
-    else:  # Tupli: a password login, the password from where a script keeps it
-        os.environ["ASTROQUERY_EXT_TUPLI_PASSWORD"] = creds["password"]
-        try:
-            client.login(creds["username"], store_token=False)
-        finally:
-            os.environ.pop("ASTROQUERY_EXT_TUPLI_PASSWORD", None)
-
-
 @contextlib.contextmanager
 def _singleton_on(service: str, sandbox: ServiceSandbox) -> Iterator[Any]:
     """The module's singleton pointed at ``sandbox`` and logged in; as it was afterwards."""
@@ -315,7 +327,7 @@ def _singleton_on(service: str, sandbox: ServiceSandbox) -> Iterator[Any]:
         client._authenticated = False
         client._open_process_state()
         try:
-            _log_in(service, client, sandbox)
+            sandbox.login(client)
             yield client
         finally:
             try:
