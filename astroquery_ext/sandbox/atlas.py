@@ -46,6 +46,8 @@ on ``auth-token/``).
 
 from __future__ import annotations
 
+import base64
+import binascii
 import collections
 import datetime as _dt
 import hashlib
@@ -506,6 +508,37 @@ class AtlasService:
             return self._token_user(key)
         return None
 
+    def _basic_authentication(self, headers) -> None:
+        """``auth-token/`` authenticates a ``Basic`` header first, as DRF's BasicAuthentication does.
+
+        The view keeps DRF's default authentication classes (Session, then Basic): a
+        ``Basic`` header that is malformed or names no valid user fails with 403 (the
+        first class, Session, gives no ``WWW-Authenticate``, so DRF answers 403, not
+        401), before any throttle or field check. A valid one changes nothing.
+        """
+        parts = headers.get("authorization", "").encode("latin-1").split()
+        if not parts or parts[0].lower() != b"basic":
+            return
+        if len(parts) == 1:
+            raise HTTPResult(403, {"detail": "Invalid basic header. No credentials provided."})
+        if len(parts) > 2:
+            raise HTTPResult(403, {"detail": "Invalid basic header. Credentials string should not contain spaces."})
+        try:
+            raw = base64.b64decode(parts[1])
+            try:
+                decoded = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                decoded = raw.decode("latin-1")
+            username, password = decoded.split(":", 1)
+        except (TypeError, ValueError, binascii.Error):
+            raise HTTPResult(403, {"detail": "Invalid basic header. Credentials not correctly base64 encoded."}) \
+                from None
+        user = self.users.get(username)
+        if user is None or user["password"] != password:
+            raise HTTPResult(403, {"detail": "Invalid username/password."})
+        if not user["active"]:
+            raise HTTPResult(403, {"detail": INACTIVE})
+
     def throttle(self, key: str, rate: int) -> None:
         now = time.time()
         with self.throttle_lock:
@@ -528,6 +561,7 @@ class AtlasService:
         kind = ENDPOINTS[name]
         try:
             if kind == "auth":
+                self._basic_authentication(headers)
                 self.throttle(f"anon:{client}", self.rates["anon"])
                 if method == "OPTIONS":
                     return self._options(name)
