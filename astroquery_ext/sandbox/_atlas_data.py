@@ -15,7 +15,6 @@ from __future__ import annotations
 import bisect
 import collections
 import datetime as _dt
-import json
 import math
 import threading
 
@@ -31,7 +30,7 @@ CUSTOM_GROUPS = {2: "mookodi", 14: "salt", 16: "mookodi_live", 17: "mookodi_peak
 MAIN_LISTS = ["garbage", "follow_up", "good", "possible", "eyeball", "attic", "stars", "agn",
               "fasttrack", "movers", "magellanic_clouds", "pm_stars", "galcand", "duplicates"]
 
-#: Objects pinned to the fixture universe (shared/fixtures/atlas/README.md):
+#: Objects pinned to recorded ATLAS answers:
 #: same ids, positions, names and lists; their light curves are synthetic.
 ANCHORS = [
     dict(id=1000005291314656200, followup_id=38748445, ra=0.02158, dec=31.78178, atlas_designation="ATLAS20bbfr",
@@ -135,15 +134,6 @@ def _letters(n: int, width: int) -> str:
 
 def _year(mjd: float) -> int:
     return (MJD_EPOCH + _dt.timedelta(days=float(mjd))).year
-
-
-def _f(x, nd):
-    """A rounded float, or None."""
-    return None if x is None else round(float(x), nd)
-
-
-def _js(value) -> str:
-    return json.dumps(value, separators=(",", ":"))
 
 
 # -- the catalogue -----------------------------------------------------------

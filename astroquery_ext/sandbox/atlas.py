@@ -1,7 +1,7 @@
-"""ATLAS Transient Server sandbox: the REST API of ``shared/specs/atlas.md`` on loopback.
+"""ATLAS Transient Server sandbox: the REST API of the ATLAS Transient Server on loopback.
 
 The API root is ``/api/`` (``Sandbox.url("atlas")`` is ``http://127.0.0.1:PORT/api/``).
-Every endpoint of spec section 5 answers as the Django/DRF server does: POST
+Every endpoint the clients use answers as the Django/DRF server does: POST
 (form, multipart or JSON) and GET (query string), DRF-style 400 field errors,
 token authentication (``Authorization: Token <key>`` or ``?token=``) with
 expiry, the 403 for read-only writers, a per-user sliding-window throttle

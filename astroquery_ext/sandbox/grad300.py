@@ -1,4 +1,4 @@
-"""GRAD300 radio-telescope backend: a faithful local server (``specs/grad300.md``).
+"""GRAD300 radio-telescope backend: a faithful local server.
 
 The real backend is a FastAPI "full-stack template" fork; this app speaks the
 same wire protocol under ``/api/v1``:

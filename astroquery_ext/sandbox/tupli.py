@@ -23,7 +23,7 @@ modules and the environment here affects nothing else.
 
 URL layout: the API sits at the server root (``Sandbox.url("tupli")`` is
 ``http://127.0.0.1:PORT/``): ``/access/users/token``, ``/benchmarks/list``,
-``/artifacts/upload``... as in ``shared/specs/tupli.md``. pytupli's own client
+``/artifacts/upload``..., as pytupli's server has them. pytupli's own client
 builds URLs as ``f"{base_url}/access/..."``, so give it the URL without the
 trailing slash.
 
