@@ -15,6 +15,7 @@ from __future__ import annotations
 import bisect
 import collections
 import datetime as _dt
+import json
 import math
 import threading
 

@@ -161,6 +161,8 @@ class ControlApp:
                 answer = action(json.loads(body or b"{}")) if route == "load" else action()
             except (ValueError, TypeError, KeyError, OSError) as exc:
                 return await _json(send, 400, {"detail": f"{type(exc).__name__}: {exc}"})
+            except Exception as exc:  # noqa: BLE001 - the caller gets the reason, not a bare 500
+                return await _json(send, 500, {"detail": f"{type(exc).__name__}: {exc}"})
             return await _json(send, 200, answer if answer is not None else {"ok": True})
         if route == "faults":
             if method == "PUT":
