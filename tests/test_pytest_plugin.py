@@ -69,6 +69,7 @@ def test_fault_and_request_log(grad300_sandbox, glance_sandbox):
     client = glance_sandbox.client()
     glance_sandbox.login(client, store_token=True)
     assert client.authenticated()
+    glance_sandbox.set_faults([Fault("reset")])  # every request fails from here: the teardown copes
 
 
 def test_faults_are_gone(grad300_sandbox, glance_sandbox):

@@ -346,14 +346,14 @@ def _sandbox_fixture(service: str):
         choices.setdefault(service, _marker_choice(request.node, service))
         sandboxes = dict(zip(choices, _astroquery_ext_sandboxes.get_many(choices.values())))
         handle = ServiceSandbox(sandboxes[service], service)
-        handle.set_faults([])
-        handle.clear_request_log()
         try:
             with _singleton_on(service, handle):
                 handle.clear_request_log()  # the log shows the test's own requests, not the login's
-                yield handle
+                try:
+                    yield handle
+                finally:
+                    handle.set_faults([])  # before the logout, which may talk to the server
         finally:
-            handle.set_faults([])
             handle.reset()
 
     fixture.__name__ = f"{service}_sandbox"

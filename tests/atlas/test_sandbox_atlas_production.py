@@ -168,7 +168,8 @@ def test_relaxed_mode_is_explicit_and_lenient(http):
     ("Basic", "Invalid basic header. No credentials provided."),
     ("Basic a b", "Invalid basic header. Credentials string should not contain spaces."),
     ("basic !!!notbase64", "Invalid basic header. Credentials not correctly base64 encoded."),
-    ("Basic " + base64.b64encode(b"no-colon").decode(), "Invalid basic header. Credentials not correctly base64 encoded."),
+    ("Basic " + base64.b64encode(b"no-colon").decode(),
+     "Invalid basic header. Credentials not correctly base64 encoded."),
     ("Basic " + base64.b64encode(b"vra_bot:wrong").decode(), "Invalid username/password."),
 ])
 def test_auth_token_refuses_a_bad_basic_header_with_403(sb, http, header, detail):
