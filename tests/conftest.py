@@ -119,7 +119,8 @@ def tupli_sandbox(sandboxes):
 
 @pytest.fixture(autouse=True)
 def _no_proxy_for_loopback(monkeypatch):
-    """Loopback traffic must never go through a proxy configured on the machine."""
+    """The tests' own raw requests (plain requests, urllib) to a sandbox must not go through a proxy
+    configured on the machine. The package's clients need no NO_PROXY (tests/base/test_loopback.py)."""
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
     for var in [v for v in os.environ if v.startswith("ASTROQUERY_EXT_")]:
