@@ -40,6 +40,7 @@ from astroquery_ext._base.cache import ResponseCache, cache_key
 from astroquery_ext._base.deadline import Deadline, deadline_adapter
 from astroquery_ext._base.deadline import progress as body_progress
 from astroquery_ext._base.exceptions import AstroqueryExtError, RemoteServiceError, ServiceTimeoutError
+from astroquery_ext._base.loopback import direct_to_loopback
 from astroquery_ext._base.redaction import redact, redact_url, register_secret, scrub_chain
 from astroquery_ext._base.shapes import CONTAINER, Shape
 from astroquery_ext._base.tables import decode_json
@@ -208,7 +209,7 @@ class HttpMixin:
         session.mount("https://", adapter)
         session.headers["User-Agent"] = self._user_agent
         session.cookies = _OriginCookieJar()  # cookies scoped to host and port
-        return session
+        return direct_to_loopback(session)  # a local server is never reached through a proxy
 
     # -- HTTP ------------------------------------------------------------------------
 
