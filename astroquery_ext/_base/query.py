@@ -62,11 +62,12 @@ from astroquery_ext import __version__
 from astroquery_ext._base.args import row_limit_arg
 from astroquery_ext._base.cache import ResponseCache, cache_key
 from astroquery_ext._base.credentials import CredentialChain, TokenStore, env_var, no_prompt
-from astroquery_ext._base.deadline import Deadline, deadline_adapter
+from astroquery_ext._base.deadline import CallBound, Deadline, deadline_adapter
 from astroquery_ext._base.deadline import progress as body_progress
 from astroquery_ext._base.redaction import redact, redact_url, register_secret, scrub_chain
 from astroquery_ext._base.serialize import as_result
 from astroquery_ext._base.shapes import CONTAINER, Shape
+from astroquery_ext._base.nesting import JsonTooDeep as _TooDeep, check_nesting
 from astroquery_ext._base.tables import Field, decode_json, records_to_table, warn_if_empty, warn_truncated
 from astroquery_ext._base.exceptions import (
     AstroqueryExtError, AuthorizationError, ConflictError, InvalidQueryError, LoginError, NotFoundError,
@@ -140,16 +141,10 @@ class _RetryableStatus(Retryable):
 _ERROR_BODY_LIMIT = 1 << 20
 
 
-class _TooDeep(ValueError):
-    pass
-
-
 def loads(content: bytes | str) -> Any:
-    """``json.loads`` that turns a document nested too deeply for Python into a ``ValueError``."""
-    try:
-        return decode_json(content)
-    except RecursionError:
-        raise _TooDeep("the JSON is nested too deeply to be read") from None
+    """``json.loads`` that refuses a document nested too deeply (`_TooDeep`, a ``ValueError``) before decoding it."""
+    check_nesting(content)
+    return decode_json(content)
 
 
 def _json_or_none(response: requests.Response) -> Any:
@@ -989,7 +984,13 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
             kwargs.setdefault("verify", self._verify)  # per request: REQUESTS_CA_BUNDLE would win over the session's
         return self._session.request(method, url, **kwargs)
 
-    def _deadline(self, timeout=None, *, what: str = "the request") -> Deadline:
+    @property
+    def total_timeout(self) -> float | None:
+        """The total bound of one call in seconds (``conf.total_timeout``; None: automatic, see `CallBound`)."""
+        value = getattr(self.conf, "total_timeout", None)
+        return float(value) if value else None
+
+    def _deadline(self, timeout=None, *, what: str = "the request", bound: CallBound | None = None) -> Deadline:
         """A `Deadline` for one exchange: ``timeout`` (default the client's) plus a little slack.
 
         The per-read timeout (``timeout``) stops a silent server first, and
@@ -1001,10 +1002,14 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
         usable speed completes. A ``read=`` function of a module that reads
         the body itself should do the same.
         """
+        seconds = self._wait(timeout)
+        return Deadline(seconds + max(1.0, 0.25 * seconds), what, bound=bound)
+
+    def _wait(self, timeout=None) -> float:
+        """The wait for progress of a request: ``timeout`` (the longest of a (connect, read) pair), else the client's."""
         if isinstance(timeout, tuple):
             timeout = max(t for t in timeout if t is not None)
-        seconds = self.timeout if timeout is None else float(timeout)
-        return Deadline(seconds + max(1.0, 0.25 * seconds), what)
+        return self.timeout if timeout is None else float(timeout)
 
     def _bounded_content(self, response: requests.Response, what: str, *, limit: int | None = None,
                          strict: bool = True) -> bytes:
@@ -1093,9 +1098,12 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
         if timeout is not None:
             kwargs["timeout"] = timeout
         renewed = False
+        bound = CallBound(self._wait(timeout), self.total_timeout)
 
         def attempt(n: int):
-            deadline = self._deadline(kwargs.get("timeout"), what=what)
+            deadline = self._deadline(kwargs.get("timeout"), what=what, bound=bound)
+            if n and bound.passed():  # retries end at the call's total bound too
+                raise deadline_error(deadline)
             try:
                 with deadline:
                     result = one_attempt()
@@ -1110,6 +1118,12 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
             return result
 
         def deadline_error(deadline: Deadline) -> ServiceTimeoutError:
+            if deadline.at_bound or bound.passed():
+                return ServiceTimeoutError(
+                    f"{self.name}: {what} did not complete within {bound.describe()}, though the server kept "
+                    f"sending: it sends too slowly and the call was stopped. Try again later, or raise "
+                    f"astroquery_ext.{self.service}.conf.total_timeout if the service is slow but working.",
+                    url=redact_url(url), service=self.service)
             return ServiceTimeoutError(
                 f"{self.name}: {what} did not complete within {deadline.seconds:g} s (timeout={self.timeout:g}): "
                 f"the server answers too slowly and the call was stopped. Try again later, or raise "
@@ -1125,6 +1139,7 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
                     request_headers.update(self._auth_header(state))
                 response = self._send(method, url, headers=request_headers,
                                       data=factory() if factory is not None else data, **kwargs)
+                bound.allow(response.headers.get("Content-Length"))
                 status = response.status_code
                 if status in self.renew_statuses and state is not None and not renewed and replayable:
                     renewed = True
@@ -1156,10 +1171,14 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
 
     # -- errors ------------------------------------------------------------------------
 
+    def _error_json(self, response: requests.Response) -> Any:
+        """An error answer's JSON value (None if it is not JSON), its body read within the error-body bound."""
+        self._bounded_content(response, "", limit=_ERROR_BODY_LIMIT, strict=False)
+        return _json_or_none(response)
+
     def _error_detail(self, response: requests.Response) -> str:
         """The server's own words from an error answer (see `error_detail`)."""
-        self._bounded_content(response, "", limit=_ERROR_BODY_LIMIT, strict=False)
-        body = _json_or_none(response)
+        body = self._error_json(response)
         detail = error_detail(body)
         if detail is not None:
             return redact(detail)

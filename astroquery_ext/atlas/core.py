@@ -626,10 +626,7 @@ class AtlasClass(ServiceQuery):
     # -- errors ---------------------------------------------------------------------
 
     def _error_detail(self, response: requests.Response) -> str:
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
+        body = self._error_json(response)
         if isinstance(body, Mapping) and isinstance(body.get("info"), str):
             return body["info"]
         return super()._error_detail(response)
