@@ -68,6 +68,7 @@ from astroquery_ext._base.redaction import redact, redact_url, register_secret, 
 from astroquery_ext._base.serialize import as_result
 from astroquery_ext._base.shapes import CONTAINER, Shape
 from astroquery_ext._base.nesting import JsonTooDeep as _TooDeep, check_nesting
+from astroquery_ext._base import policy
 from astroquery_ext._base.tables import Field, decode_json, records_to_table, warn_if_empty, warn_truncated
 from astroquery_ext._base.exceptions import (
     AstroqueryExtError, AuthorizationError, ConflictError, InvalidQueryError, LoginError, NotFoundError,
@@ -412,6 +413,10 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
     max_answer_bytes: int = 512 << 20
     #: Upper bound of ``max_workers`` for concurrent pages and downloads.
     max_workers_limit: ClassVar[int] = 16
+    #: Requests per hour the service allows one user, if it counts them (None: no hourly quota).
+    #: Batches of one request per item say their cost against it and meet its HTTP 429 through one
+    #: `~astroquery_ext._base.policy.QuotaGate` (`~astroquery_ext._base.policy.quota_gate`).
+    requests_per_hour: ClassVar[int | None] = None
     #: Statuses that mean "this token no longer works": the token is renewed
     #: once (``_refresh``) and the request repeated. Some services answer 403
     #: for an expired token.
@@ -888,7 +893,7 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
     # -- the retry policy (one for every send path) ---------------------------------
 
     def _retrying(self, attempt: Callable[[int], T], *, what: str, idempotent: bool = True,
-                  retries: int | None = None, max_wait: float | None = None) -> T:
+                  retries: int | None = None) -> T:
         """Run ``attempt(n)`` for n = 0, 1, ... until it returns: the one retry policy.
 
         Plain requests (`_http`), streamed responses (``_http(read=...)``),
@@ -914,19 +919,27 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
             ``attempt(n) -> value``; ``n`` counts from 0.
         what : str
             The operation, for messages (``"POST /objects/"``).
-        max_wait : float, optional
-            The longest ``Retry-After`` of an HTTP 429 waited out (default
-            ``retry_max_wait``); a caller that handles a quota itself passes 0
-            and gets the `RateLimitError` at once.
+
+        A batch (`bounded_map`, `download_many`, a per-item write under a
+        quota) shares its circuit breaker and its quota gate with the calls
+        its threads make (`astroquery_ext._base.policy`): an open breaker or
+        a closed gate ends an attempt before it is sent, and the gate, not
+        this loop, decides about an HTTP 429.
         """
         budget = self.max_retries if retries is None else retries
         n = 0
         while True:
+            # The batch this thread works for (its circuit breaker, its quota gate) has a say too.
+            policy.before_attempt(self, what)
             try:
-                return attempt(n)
+                value = attempt(n)
+                policy.attempt_succeeded()
+                return value
             except requests.exceptions.SSLError as exc:
                 raise self._tls_error(what, exc) from None
             except TRANSIENT_ERRORS as exc:
+                if policy.attempt_failed(self, exc, what):
+                    continue
                 if isinstance(exc, Retryable):
                     acted, wait = exc.acted, exc.retry_after
                 else:
@@ -936,10 +949,7 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
                                  or "NewConnectionError" in repr(exc))
                     wait = None
                 wait = self._backoff(n) if wait is None else wait
-                limit = self.retry_max_wait
-                if max_wait is not None and isinstance(exc, Retryable) and exc.status == 429:
-                    limit = max_wait
-                if n >= budget or (acted and not idempotent) or wait > limit:
+                if n >= budget or (acted and not idempotent) or wait > self.retry_max_wait:
                     self._give_up(exc, what=what, attempts=n + 1, repeatable=idempotent or not acted)
                 log.debug("%s: %s: attempt %d failed (%s); again in %.2f s", self.service, what, n + 1,
                           type(exc).__name__, wait)
@@ -1044,8 +1054,7 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
     def _http(self, method: str, path: str, *, params=None, data=None, json=None, files=None,
               headers: "Mapping[str, str] | Callable[[], Mapping[str, str]] | None" = None, auth: str = "optional",
               idempotent: bool | None = None, stream: bool = False, retries: int | None = None,
-              timeout=None, read: Callable[[requests.Response], T] | None = None,
-              max_wait: float | None = None) -> Any:
+              timeout=None, read: Callable[[requests.Response], T] | None = None) -> Any:
         """Send a request (auth, retry policy, one renewal on 401); raise on any error status.
 
         Parameters
@@ -1069,9 +1078,6 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
             or ``read`` raising `Retryable`, repeats the whole request), the
             response is closed afterwards, and ``_http`` returns ``value``.
             Without it ``_http`` returns the response itself.
-        max_wait : float, optional
-            The longest ``Retry-After`` of an HTTP 429 waited out (default
-            ``retry_max_wait``); ``0`` raises `RateLimitError` at the first 429.
 
         Returns
         -------
@@ -1162,7 +1168,7 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
                     response.close()
 
         try:
-            return self._retrying(attempt, what=what, idempotent=idempotent, retries=retries, max_wait=max_wait)
+            return self._retrying(attempt, what=what, idempotent=idempotent, retries=retries)
         except BaseException as exc:
             # The attempts' frames have finished: their locals (the request headers with the token,
             # the response) go, so that no debugger or error tracker shows them. Line numbers stay.
