@@ -46,7 +46,7 @@ from astroquery_ext._base import (
 from astroquery_ext._base.args import angle_arg, float_arg, iso_utc, position_arg, time_arg
 from astroquery_ext._base.download import BatchProgress
 from astroquery_ext._base.policy import quota_gate
-from astroquery_ext._base.query import loads
+from astroquery_ext._base.http import loads
 from astroquery_ext._base.serialize import as_result
 from astroquery_ext._base.tables import ArrayStream, RecordSchema, read_ahead
 from astroquery_ext._base.shapes import RECORDS, Shape, any_of, list_of, object_with
