@@ -275,7 +275,7 @@ class HttpMixin:
         n = 0
         while True:
             # The batch this thread works for (its circuit breaker, its quota gate) has a say too.
-            policy.before_attempt(self, what)
+            policy.before_attempt(self, what, n)
             try:
                 value = attempt(n)
                 policy.attempt_succeeded()

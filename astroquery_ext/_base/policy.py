@@ -121,12 +121,15 @@ class CircuitBreaker(_Engaged):
 # -- the retry policy's hooks: what the batch of this thread says about each attempt ----------------
 
 
-def before_attempt(client, what: str) -> None:
-    """Raise if the batch this thread works for must not send: its breaker is open, or its quota gate closed."""
+def before_attempt(client, what: str, n: int = 0) -> None:
+    """Raise if the batch this thread works for must not send attempt ``n``: its breaker is open, or its
+    quota gate closed. The error's ``unsent`` is True when no attempt of this request was made."""
     breaker, gate = current_breaker(), current_gate()
     if breaker is not None and breaker.open:
-        raise RemoteServiceError(f"{client.name}: {redact(what)} not completed: {redact(breaker.why())}. "
-                                 f"Try again later.", service=client.service)
+        error = RemoteServiceError(f"{client.name}: {redact(what)} {'not sent' if n == 0 else 'not completed'}: "
+                                   f"{redact(breaker.why())}. Try again later.", service=client.service)
+        error.unsent = n == 0
+        raise error
     if gate is not None and not gate.before_send():
         raise RateLimitError(f"{client.name}: {redact(what)} {gate.not_sent_info()}", retry_after=gate.retry_after,
                              service=client.service)
@@ -156,7 +159,7 @@ def attempt_failed(client, exc: BaseException, what: str) -> bool:
         exc.raise_error()  # the RateLimitError of that answer: not sent
     breaker = current_breaker()
     if breaker is not None and status is None and breaker.failed(getattr(exc, "reason", type(exc).__name__)):
-        before_attempt(client, what)  # raises the breaker's error
+        before_attempt(client, what, 1)  # raises the breaker's error
     return False
 
 

@@ -1174,6 +1174,8 @@ class AtlasClass(ServiceQuery):
                 return {"atlas_id": oid, "status": exc.status or 0, "sent": False, "ok": False,
                         "info": gate.not_sent_info()}
             except AstroqueryExtError as exc:
+                if getattr(exc, "unsent", False):  # the batch stopped (the server stopped answering)
+                    return {"atlas_id": oid, "status": 0, "sent": False, "ok": False, "info": str(exc)}
                 detail = exc.detail or str(exc)
                 return {"atlas_id": oid, "status": exc.status or 0, "sent": True, "info": detail,
                         "ok": bool(exc.status and ok_when(exc.status, detail))}
@@ -1193,7 +1195,11 @@ class AtlasClass(ServiceQuery):
         if gate.retry_at is not None:
             table.meta["retry_after"] = gate.retry_after
             table.meta["retry_at"] = gate.retry_at_iso()
-        if unsent:
+        if unsent and gate.retry_at is None:  # not the quota: the batch's circuit breaker stopped it
+            warnings.warn(f"{path.rstrip('/')}: {unsent} of {len(table)} ids were not sent (sent=False in the "
+                          f"result): {table['info'][~np.asarray(table['sent'], dtype=bool)][0]}",
+                          AstropyUserWarning, stacklevel=3)
+        elif unsent:
             warnings.warn(f"{path.rstrip('/')}: the hourly quota ran out (HTTP 429) after {len(table) - unsent} "
                           f"of {len(table)} ids; {unsent} were not sent (sent=False in the result). "
                           f"Send them again after {gate.retry_at_iso()} (in {gate.retry_after:.0f} s): e.g. "

@@ -181,8 +181,8 @@ def _flatten_for(table, fmt: str, *, escape: bool = False):
             out[name] = MaskedColumn(np.array(text, dtype=str) if text else np.array([], dtype=str),
                                      mask=[v is None for v in values], unit=getattr(col, "unit", None),
                                      description=getattr(col.info, "description", None))
-        elif escape and kind == "U" and len(col) and any(_CONTROLS.search(v) for v in np.ravel(col.data)):
-            safe = np.vectorize(terminal_safe, otypes=[str])(np.asarray(col.data))
+        elif escape and kind == "U" and len(col) and any(_CONTROLS.search(v) for v in np.ravel(np.asarray(col))):
+            safe = np.vectorize(terminal_safe, otypes=[str])(np.asarray(col))
             out[name] = MaskedColumn(safe, mask=np.ma.getmaskarray(col), unit=getattr(col, "unit", None),
                                      description=getattr(col.info, "description", None))
     out.meta = {}
