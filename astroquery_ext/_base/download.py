@@ -63,6 +63,7 @@ from astroquery_ext._base.files import (
     _NOFOLLOW, CHUNK, NAME_MAX, PART_SUFFIX, _hash_prefix, _open_part, _regular_size, _remove, _sha256_file,
     filename_from_disposition, safe_filename)
 from astroquery_ext._base.progress import BatchProgress
+from astroquery_ext._base.policy import batch_breaker
 from astroquery_ext._base.http import Retryable
 
 try:  # POSIX
@@ -489,9 +490,14 @@ def download_many(client: DownloadClient, jobs: Sequence[DownloadJob], *, max_wo
 
     A failed file is reported in its result (``status="error"``, ``error``
     the exception of its own type: the service's error class, `~astroquery_ext.exceptions.DownloadError`
-    or `OSError`) and never stops the others; with ``errors="raise"`` a
-    `~astroquery_ext.exceptions.DownloadError` naming every failed file is raised after the others
-    finished (``.results`` has every result, ``.errors`` the failures' exceptions).
+    or `OSError`) and does not stop the others, unless the server stops
+    answering: the batch's calls share a circuit breaker
+    (`~astroquery_ext._base.policy.CircuitBreaker`), and after a few
+    connection failures in a row the files not finished fail at once instead
+    of each spending its retries. With ``errors="raise"`` a
+    `~astroquery_ext.exceptions.DownloadError` naming every failed file and
+    the finished ones is raised after the others finished (``.results`` has
+    every result, ``.errors`` the failures' exceptions).
 
     Ctrl-C (or any exception raised in the calling thread) stops the batch
     within about a second: transfers are aborted and the batch's ``.part``
@@ -503,11 +509,13 @@ def download_many(client: DownloadClient, jobs: Sequence[DownloadJob], *, max_wo
     by_bytes = all(s is not None for s in sizes)
     progress = BatchProgress(sum(sizes) if by_bytes else len(jobs), show_progress and len(jobs) > 0)
     batch = _Batch()
+    breaker = batch_breaker()
 
     def one(job: DownloadJob) -> DownloadResult:
         try:
-            result = download_file(client, job, auth=auth, overwrite=overwrite,
-                                   progress=progress if by_bytes else None, _batch=batch)
+            with breaker.engaged():
+                result = download_file(client, job, auth=auth, overwrite=overwrite,
+                                       progress=progress if by_bytes else None, _batch=batch)
         except _Cancelled as exc:
             return DownloadResult(job, None, 0, "cancelled", exc)
         except (AstroqueryExtError, OSError) as exc:  # one bad file (or name) never stops the batch
@@ -528,8 +536,13 @@ def download_many(client: DownloadClient, jobs: Sequence[DownloadJob], *, max_wo
     if failed and errors == "raise":
         lines = "\n".join(f"  {r.job.name or r.job.url}: {r.error}" for r in failed[:20])
         more = f"\n  ... and {len(failed) - 20} more" if len(failed) > 20 else ""
-        error = DownloadError(f"{len(failed)} of {len(jobs)} downloads failed (the others completed):\n"
-                              f"{lines}{more}\nPass errors='ignore' to get the table with these rows "
+        if breaker.open:
+            kept = [str(r.path) for r in results if r.status in ("downloaded", "exists")]
+            head = (f"{len(failed)} of {len(jobs)} downloads failed: {breaker.why()}; "
+                    f"{len(kept)} finished{': ' + ', '.join(kept[:20]) if kept else ''}")
+        else:
+            head = f"{len(failed)} of {len(jobs)} downloads failed (the others completed)"
+        error = DownloadError(f"{head}:\n{lines}{more}\nPass errors='ignore' to get the table with these rows "
                               f"marked instead.", service=client.service)
         error.results = results
         error.errors = [r.error for r in failed]

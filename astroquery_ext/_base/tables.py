@@ -53,6 +53,7 @@ from astropy.time import Time
 
 from astroquery_ext._base.deadline import progress as body_progress
 from astroquery_ext._base.exceptions import MaxResultsWarning, NoResultsWarning, RemoteServiceError
+from astroquery_ext._base.nesting import JsonTooDeep, NestingGuard
 
 __all__ = ["gc_paused", "Field", "records_to_table", "parse_time", "time_column", "decode_json", "RecordSchema",
            "TableBuilder", "ArrayStream", "read_ahead", "warn_if_empty", "warn_truncated", "DTYPES"]
@@ -625,6 +626,7 @@ class ArrayStream:
         self.done = False
         self.other: list[bytes] | None = None
         self.count = 0
+        self._nesting = NestingGuard(what=where)
 
     def _bad(self, why: str) -> _json.JSONDecodeError:
         return _json.JSONDecodeError(f"{self._where} {why}", "", self.count)
@@ -640,6 +642,11 @@ class ArrayStream:
         objects of a batch are still in the processor's cache when their
         values are read into columns.
         """
+        try:  # before any decoder sees these bytes
+            self._nesting.feed(data)
+        except JsonTooDeep as exc:
+            raise RemoteServiceError(f"{exc}: nested too deeply to be read; the answer was refused. Report "
+                                     f"it to the service if it persists.") from None
         if self.other is not None:
             self.other.append(bytes(data))
             return []

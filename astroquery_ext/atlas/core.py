@@ -17,14 +17,11 @@ What it adds to the raw API:
 from __future__ import annotations
 
 import collections
-import datetime as _dt
 import itertools
 import json
 import logging
-import math
 import numbers
 import re
-import sys
 import threading
 import time
 import warnings
@@ -41,13 +38,16 @@ from astropy.utils.exceptions import AstropyDeprecationWarning, AstropyUserWarni
 from astroquery.utils import TableList
 
 from astroquery_ext._base import (
-    AstroqueryExtError, AuthorizationError, AuthState, InvalidQueryError, LoginError, RateLimitError,
+    AstroqueryExtError, AuthorizationError, AuthState, IncompleteResultWarning, InvalidQueryError, LoginError,
+    RateLimitError,
     RemoteServiceError, Retryable, ServiceQuery, redact, bounded_map, gc_paused, check_max_workers, chunked, env_var,
     no_prompt, records_to_table, redact_url,
     warn_if_empty)
 from astroquery_ext._base.args import angle_arg, float_arg, iso_utc, position_arg, time_arg
 from astroquery_ext._base.docs import shared_doc
 from astroquery_ext._base.progress import BatchProgress
+from astroquery_ext._base.policy import quota_gate
+from astroquery_ext._base.http import loads
 from astroquery_ext._base.serialize import as_result
 from astroquery_ext._base.tables import ArrayStream, RecordSchema, read_ahead
 from astroquery_ext._base.shapes import RECORDS, Shape, any_of, list_of, object_with
@@ -71,7 +71,14 @@ _FETCH_DOC = """cache : bool, optional
     False: fetch again, even if the same ids were fetched in the last
     ``conf.memo_timeout`` seconds (the memo of `get_objects`).
 show_progress : bool
-    One progress bar (on a terminal) for the whole call."""
+    One progress bar (on a terminal) for the whole call.
+errors : {"raise", "ignore"}
+    When some requests of the call fail (each after its retries; all at
+    once when the server stops answering): ``"raise"`` raises the first
+    failure, its ``table`` attribute holding the rows of the requests that
+    succeeded; ``"ignore"`` returns those rows with an
+    `~astroquery_ext.exceptions.IncompleteResultWarning`. Either way
+    ``meta["failed_ids"]`` lists the ids not fetched."""
 _VRA_READ_DOC = """Parameters
 ----------
 ids : int, str or sequence, optional
@@ -371,87 +378,15 @@ _ON_RATE_LIMIT_DOC = """on_rate_limit : {"return", "wait"}
             ``"wait"`` waits as the server says, with a countdown, and goes on."""
 
 
+def _errors_arg(errors) -> None:
+    if errors not in ("raise", "ignore"):
+        raise ValueError(f"errors must be 'raise' or 'ignore'; got {errors!r}")
+
+
 def _per_id_write(func):
     """A per-id write method: its docstring's ``{on_rate_limit}`` is the shared parameter text."""
     func.__doc__ = func.__doc__.replace("{on_rate_limit}", _ON_RATE_LIMIT_DOC)
     return func
-
-
-class _QuotaGate:
-    """How the per-id writes of one call meet the hourly quota (HTTP 429).
-
-    ``wait=False``: the first 429 closes the gate; ids not yet sent are not
-    sent, and the answer says when to retry. ``wait=True``: the first thread to
-    meet a 429 counts down the ``Retry-After`` on stderr while the others hold
-    before sending; then all go on.
-    """
-
-    def __init__(self, path: str, total: int, *, wait: bool, stream=None):
-        self.path, self.total, self.wait = path.rstrip("/"), total, wait
-        self.stream = stream if stream is not None else sys.stderr
-        self.lock = threading.Lock()
-        self.closed = False
-        self.retry_after: float | None = None
-        self.retry_at: float | None = None  # epoch seconds
-        self.resume_at = 0.0  # monotonic
-        self.done = 0
-
-    def before_send(self) -> bool:
-        while True:
-            with self.lock:
-                if self.closed:
-                    return False
-                delay = self.resume_at - time.monotonic()
-            if delay <= 0:
-                return True
-            time.sleep(min(delay, 0.2))
-
-    def sent(self) -> None:
-        with self.lock:
-            self.done += 1
-
-    def throttled(self, retry_after: float | None, index: int) -> bool:
-        """A 429: True to send the same id again (after waiting), False if it stays unsent."""
-        wait_s = 60.0 if retry_after is None else max(1.0, float(retry_after))
-        with self.lock:
-            if not self.wait:
-                if not self.closed:
-                    self.closed = True
-                    self.retry_after = wait_s
-                    self.retry_at = time.time() + wait_s
-                return False
-            resume = time.monotonic() + wait_s
-            counting = resume > self.resume_at + 0.5
-            if counting:
-                self.resume_at = resume
-        if counting:
-            self._countdown(wait_s)
-        return True
-
-    def _countdown(self, seconds: float) -> None:
-        end = time.monotonic() + seconds
-        while True:
-            left = end - time.monotonic()
-            if left <= 0:
-                break
-            with self.lock:
-                done = self.done
-            minutes, secs = divmod(int(math.ceil(left)), 60)
-            self.stream.write(f"\r{self.path}: hourly quota used up after {done} of {self.total} ids; "
-                              f"going on in {minutes:02d}:{secs:02d} (Ctrl-C to stop) ")
-            self.stream.flush()
-            time.sleep(min(left, 1.0))
-        self.stream.write("\n")
-        self.stream.flush()
-
-    def retry_at_iso(self) -> str:
-        if self.retry_at is None:
-            return ""
-        return _dt.datetime.fromtimestamp(self.retry_at, _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-    def not_sent_info(self) -> str:
-        return (f"not sent: hourly quota used up (HTTP 429); send again after {self.retry_at_iso()}"
-                if self.retry_at is not None else "not sent")
 
 
 class AtlasClass(ServiceQuery):
@@ -483,6 +418,11 @@ class AtlasClass(ServiceQuery):
     #: write, never. ``objects/`` answers are kept in memory (``conf.memo_timeout``).
     cache_ttl = 0.0
     cache_ttls = {"cone/": 300.0, "externalxmlist/": 3600.0}
+
+    @property
+    def requests_per_hour(self) -> int:
+        """The account's hourly quota (``conf.requests_per_hour``): per-id writes meet it through the base's gate."""
+        return int(conf.requests_per_hour)
 
     #: The memo of object data belongs to one process: a pickle does not carry it.
     _process_local = ServiceQuery._process_local + ("_memo", "_memo_lock")
@@ -656,10 +596,7 @@ class AtlasClass(ServiceQuery):
     # -- errors ---------------------------------------------------------------------
 
     def _error_detail(self, response: requests.Response) -> str:
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
+        body = self._error_json(response)
         if isinstance(body, Mapping) and isinstance(body.get("info"), str):
             return body["info"]
         return super()._error_detail(response)
@@ -749,7 +686,8 @@ class AtlasClass(ServiceQuery):
     # -- object data -------------------------------------------------------------------
 
     @shared_doc(ids=_OBJECT_IDS_DOC, mjd_min=_MJD_MIN_DOC, fetch=_FETCH_DOC)
-    def get_objects(self, ids, *, mjd_min=None, cache: bool = True, show_progress: bool = True):
+    def get_objects(self, ids, *, mjd_min=None, cache: bool = True, show_progress: bool = True,
+                    errors: str = "raise"):
         """Everything the server holds on some objects (``objects/``), one Table per part.
 
         Parameters
@@ -794,10 +732,13 @@ class AtlasClass(ServiceQuery):
         """
         wanted = parse_ids(ids)
         mjd = _mjd_arg(mjd_min)
-        return TableList(self._objects(wanted, mjd, cache=cache, show_progress=show_progress))
+        _errors_arg(errors)
+        parts, failure = self._objects(wanted, mjd, cache=cache, show_progress=show_progress)
+        return self._complete(TableList(parts), failure, errors)
 
     @shared_doc(ids=_OBJECT_IDS_DOC, fetch=_FETCH_DOC)
-    def query_objects(self, ids, *, cache: bool = True, show_progress: bool = True, get_query_payload: bool = False):
+    def query_objects(self, ids, *, cache: bool = True, show_progress: bool = True, get_query_payload: bool = False,
+                      errors: str = "raise"):
         """The object rows (position, names, lists, scores) of some objects.
 
         The rows come from the same fetch as the light curves: if
@@ -819,20 +760,23 @@ class AtlasClass(ServiceQuery):
             ``conf.chunk_size`` ids), nothing sent.
         """
         wanted = parse_ids(ids)
+        _errors_arg(errors)
         if get_query_payload:
             return [self._json("POST", "objects/", data={"objects": ",".join(map(str, chunk))},
                                get_query_payload=True) for chunk in chunked(wanted.tolist(), self._chunk_size())]
-        parts = None
+        parts, failure = None, None
         if cache is not False:
             parts = self._memo_get(wanted, None, any_mjd=True)
         if parts is None:
-            parts = self._objects(wanted, None, cache=cache, show_progress=show_progress)
+            parts, failure = self._objects(wanted, None, cache=cache, show_progress=show_progress)
         table = parts["object"].copy(copy_data=False)
-        warn_if_empty(table, "objects")
-        return table
+        if failure is None:
+            warn_if_empty(table, "objects")
+        return self._complete(table, failure, errors)
 
     @shared_doc(ids=_OBJECT_IDS_DOC, mjd_min=_MJD_MIN_DOC, fetch=_FETCH_DOC)
-    def get_lightcurves(self, ids, *, mjd_min=None, cache: bool = True, show_progress: bool = True):
+    def get_lightcurves(self, ids, *, mjd_min=None, cache: bool = True, show_progress: bool = True,
+                        errors: str = "raise"):
         """Light curves: detections and non-detection limits in one table.
 
         Parameters
@@ -863,11 +807,14 @@ class AtlasClass(ServiceQuery):
         ...     print(atlas_id, len(rows), rows["detected"].sum())
         """
         wanted = parse_ids(ids)
-        parts = self._objects(wanted, _mjd_arg(mjd_min), cache=cache, show_progress=show_progress)
-        return self._merge_lightcurves(parts["lc"], parts["lcnondets"], parts["object"].meta, wanted)
+        _errors_arg(errors)
+        parts, failure = self._objects(wanted, _mjd_arg(mjd_min), cache=cache, show_progress=show_progress)
+        return self._complete(self._merge_lightcurves(parts["lc"], parts["lcnondets"], parts["object"].meta, wanted),
+                              failure, errors)
 
     @shared_doc(ids=_OBJECT_IDS_DOC, mjd_min=_MJD_MIN_DOC, fetch=_FETCH_DOC)
-    def get_forced_photometry(self, ids, *, mjd_min=None, cache: bool = True, show_progress: bool = True):
+    def get_forced_photometry(self, ids, *, mjd_min=None, cache: bool = True, show_progress: bool = True,
+                              errors: str = "raise"):
         """Forced photometry (``fp`` rows) with ``uJy`` and ``duJy`` flux densities.
 
         Parameters
@@ -884,12 +831,14 @@ class AtlasClass(ServiceQuery):
             Objects without forced photometry have no rows.
         """
         wanted = parse_ids(ids)
-        parts = self._objects(wanted, _mjd_arg(mjd_min), cache=cache, show_progress=show_progress)
+        _errors_arg(errors)
+        parts, failure = self._objects(wanted, _mjd_arg(mjd_min), cache=cache, show_progress=show_progress)
         table = parts["fp"]
         order = np.lexsort((np.asarray(table["mjd_obs"]), _rank(np.asarray(table["atlas_id"]), wanted)))
         table = self._grouped(table[order])
-        warn_if_empty(table, "forced-photometry rows")
-        return table
+        if failure is None:
+            warn_if_empty(table, "forced-photometry rows")
+        return self._complete(table, failure, errors)
 
     @staticmethod
     def _grouped(table: Table) -> Table:
@@ -964,22 +913,42 @@ class AtlasClass(ServiceQuery):
         warn_if_empty(merged, "light-curve rows")
         return merged
 
-    def _objects(self, ids: np.ndarray, mjd: float | None, *, cache, show_progress: bool) -> dict:
-        """The parts of ``objects/`` for ids (memo first), as shallow copies."""
+    def _objects(self, ids: np.ndarray, mjd: float | None, *, cache, show_progress: bool) -> tuple[dict, Any]:
+        """The parts of ``objects/`` for ids (memo first), as shallow copies, and the first failed
+        request's error (None when all succeeded; the parts then hold what the others fetched)."""
         chunk_size = self._chunk_size()
         max_workers = check_max_workers(int(conf.max_workers), self.max_workers_limit)
         parts = self._memo_get(ids, mjd) if cache is not False else None
+        failure = None
         if parts is None:
             with gc_paused():
-                parts = self._fetch_objects(ids, mjd, chunk_size=chunk_size, max_workers=max_workers,
-                                            show_progress=show_progress)
-            self._memo_put(ids, mjd, parts)
+                parts, failure = self._fetch_objects(ids, mjd, chunk_size=chunk_size, max_workers=max_workers,
+                                                     show_progress=show_progress)
+            if failure is None:
+                self._memo_put(ids, mjd, parts)
         missing = parts["object"].meta.get("missing_ids", [])
         if missing:
             shown = ", ".join(map(str, missing[:5])) + (" ..." if len(missing) > 5 else "")
             warnings.warn(f"{len(missing)} of the {len(ids)} ids are not known to the server: {shown} "
                           f"(listed in meta['missing_ids'])", UnknownIdsWarning, stacklevel=3)
-        return {name: table.copy(copy_data=False) for name, table in parts.items()}
+        return {name: table.copy(copy_data=False) for name, table in parts.items()}, failure
+
+    def _complete(self, result, failure, errors: str):
+        """``result`` of a call whose requests all succeeded; else (some failed) raise ``failure``
+        carrying ``result`` as ``.table``, or with ``errors="ignore"`` warn and return it."""
+        if failure is None:
+            return result
+        meta = result[0].meta if isinstance(result, TableList) else result.meta
+        failed, asked = meta["failed_ids"], meta["query"]["n_ids"]
+        if errors == "ignore":
+            warnings.warn(f"{len(failed)} of the {asked} ids were not fetched (listed in meta['failed_ids']): "
+                          f"{failure}", IncompleteResultWarning, stacklevel=3)
+            return result
+        failure.args = (f"{failure} {len(failed)} of the {asked} ids were not fetched (.table.meta['failed_ids']); "
+                        f"the rows of the {asked - len(failed)} others are in this error's .table (errors='ignore' "
+                        f"returns them).",)
+        failure.table = result
+        raise failure
 
     @staticmethod
     def _chunk_size() -> int:
@@ -989,10 +958,10 @@ class AtlasClass(ServiceQuery):
         return size
 
     def _fetch_objects(self, ids: np.ndarray, mjd: float | None, *, chunk_size: int, max_workers: int,
-                       show_progress: bool) -> dict:
+                       show_progress: bool) -> tuple[dict, Any]:
         chunks = chunked(ids.tolist(), chunk_size)
         self._login_once()
-        quota = int(conf.requests_per_hour)
+        quota = self.requests_per_hour
         if len(chunks) > quota:  # said before sending: a read this size cannot finish within the hour
             warnings.warn(f"objects/: {len(ids)} ids in chunks of {chunk_size} = {len(chunks)} requests, more "
                           f"than the quota of {quota} requests per hour per user: the call will stop with "
@@ -1000,18 +969,31 @@ class AtlasClass(ServiceQuery):
                           f"up to 50,000 ids per request) to need fewer requests.", AstropyUserWarning,
                           stacklevel=4)
         progress = BatchProgress(len(ids), show_progress)
+
+        def one(chunk):  # a failed request does not lose what the others fetch
+            try:
+                return self._fetch_chunk(chunk, mjd, progress)
+            except (LoginError, AuthorizationError):
+                raise
+            except AstroqueryExtError as exc:
+                return exc
+
         try:
-            results = bounded_map(lambda chunk: self._fetch_chunk(chunk, mjd, progress), chunks,
-                                  max_workers=max_workers)
+            results = bounded_map(one, chunks, max_workers=max_workers)
         finally:
             progress.close()
+        failures = [(chunk, r) for chunk, r in zip(chunks, results) if isinstance(r, AstroqueryExtError)]
+        results = [r for r in results if not isinstance(r, AstroqueryExtError)]
         missing = [oid for r in results for oid in r.missing]
         meta = self._provenance("objects/", {"n_ids": int(len(ids)), "mjd_min": mjd}, missing_ids=missing)
+        if failures:
+            meta["failed_ids"] = [oid for chunk, _ in failures for oid in chunk]
         parts = {}
         for part in PARTS:
             fields = atlas_fields.PART_FIELDS[part]
             if part in _BULK_PARTS:
-                tables = [r.bulk[part].table() for r in results]
+                tables = [r.bulk[part].table() for r in results] or \
+                    [_BULK_SCHEMAS[part].builder(prefix=[atlas_fields.ATLAS_ID]).table()]
                 table = tables[0] if len(tables) == 1 else vstack(tables, metadata_conflicts="silent")
             else:
                 rows = [row for r in results for row in r.small[part]]
@@ -1019,7 +1001,7 @@ class AtlasClass(ServiceQuery):
                 table = records_to_table(rows, columns)
             table.meta.update(meta)
             parts[part] = as_result(table)
-        return parts
+        return parts, (failures[0][1] if failures else None)
 
     def _fetch_chunk(self, chunk: list[int], mjd: float | None, progress: BatchProgress) -> _ObjectsResult:
         data = {"objects": ",".join(map(str, chunk))}
@@ -1233,56 +1215,48 @@ class AtlasClass(ServiceQuery):
         so far, the ids not sent marked ``sent=False`` with when to retry;
         ``"wait"`` waits as the server says, with a countdown on stderr, and goes on.
         """
-        if on_rate_limit not in ("return", "wait"):
-            raise ValueError(f"on_rate_limit must be 'return' (stop at the first HTTP 429 and return the "
-                             f"outcomes so far) or 'wait' (wait as the server says, then go on); "
-                             f"got {on_rate_limit!r}")
         max_workers = check_max_workers(int(conf.max_workers), self.max_workers_limit)
         ok_when = ok_when or (lambda status, info: info in self._SUCCESS)
-        self._announce_cost(path, len(ids), on_rate_limit)
-        gate = _QuotaGate(path, len(ids), wait=on_rate_limit == "wait")
-
-        def not_sent(oid, status=0):
-            return {"atlas_id": oid, "status": status, "sent": False, "ok": False, "info": gate.not_sent_info()}
+        # The base's quota gate: the cost said first; at a 429 it keeps the rest unsent, or waits.
+        gate = quota_gate(self, path, len(ids), on_rate_limit, stacklevel=4)
 
         def one(item):
             index, oid = item
-            while True:
-                if not gate.before_send():
-                    return not_sent(oid)
-                try:
-                    # A 429 comes straight back here (max_wait=0): the gate decides, not a silent sleep.
-                    response = self._http("POST", path, data=payload_for(index, oid), auth="required",
-                                          idempotent=idempotent, max_wait=0)
-                except (LoginError, AuthorizationError):
-                    raise
-                except RateLimitError as exc:  # the server did not act on it: not sent
-                    if gate.throttled(exc.retry_after, index):
-                        continue
-                    return not_sent(oid, 429)
-                except AstroqueryExtError as exc:
-                    detail = exc.detail or str(exc)
-                    return {"atlas_id": oid, "status": exc.status or 0, "sent": True, "info": detail,
-                            "ok": bool(exc.status and ok_when(exc.status, detail))}
-                break
-            gate.sent()
+            try:
+                response = self._http("POST", path, data=payload_for(index, oid), auth="required",
+                                      idempotent=idempotent)
+            except (LoginError, AuthorizationError):
+                raise
+            except RateLimitError as exc:  # the server did not act on it: not sent
+                return {"atlas_id": oid, "status": exc.status or 0, "sent": False, "ok": False,
+                        "info": gate.not_sent_info()}
+            except AstroqueryExtError as exc:
+                if getattr(exc, "unsent", False):  # the batch stopped (the server stopped answering)
+                    return {"atlas_id": oid, "status": 0, "sent": False, "ok": False, "info": str(exc)}
+                detail = exc.detail or str(exc)
+                return {"atlas_id": oid, "status": exc.status or 0, "sent": True, "info": detail,
+                        "ok": bool(exc.status and ok_when(exc.status, detail))}
             status = response.status_code
             try:
-                body = response.json() if response.content.strip() else {}
+                body = loads(response.content) if response.content.strip() else {}
             except ValueError:
                 body = {}
             info = body.get("info", body.get("Error", "")) if isinstance(body, Mapping) else str(body)
             return {"atlas_id": oid, "status": status, "sent": True, "info": info or "",
                     "ok": bool(ok_when(status, info))}
 
-        rows = bounded_map(one, list(enumerate(ids.tolist())), max_workers=max_workers)
+        rows = bounded_map(gate.wrap(one), list(enumerate(ids.tolist())), max_workers=max_workers)
         table = self._table(rows, atlas_fields.OUTCOME_FIELDS, path=path, what="ids", query=dict(extra or {}),
                             warn_empty=False)
         unsent = int((~np.asarray(table["sent"], dtype=bool)).sum())
         if gate.retry_at is not None:
             table.meta["retry_after"] = gate.retry_after
             table.meta["retry_at"] = gate.retry_at_iso()
-        if unsent:
+        if unsent and gate.retry_at is None:  # not the quota: the batch's circuit breaker stopped it
+            warnings.warn(f"{path.rstrip('/')}: {unsent} of {len(table)} ids were not sent (sent=False in the "
+                          f"result): {table['info'][~np.asarray(table['sent'], dtype=bool)][0]}",
+                          AstropyUserWarning, stacklevel=3)
+        elif unsent:
             warnings.warn(f"{path.rstrip('/')}: the hourly quota ran out (HTTP 429) after {len(table) - unsent} "
                           f"of {len(table)} ids; {unsent} were not sent (sent=False in the result). "
                           f"Send them again after {gate.retry_at_iso()} (in {gate.retry_after:.0f} s): e.g. "
@@ -1293,22 +1267,6 @@ class AtlasClass(ServiceQuery):
             warnings.warn(f"{failed} of {len(table)} {path.rstrip('/')} calls did not succeed; see the 'info' "
                           f"column of the result", AstropyUserWarning, stacklevel=3)
         return table
-
-    def _announce_cost(self, path: str, n: int, on_rate_limit: str) -> None:
-        """Say what a per-id write costs against the hourly quota, before sending it."""
-        quota = int(conf.requests_per_hour)
-        message = (f"{path.rstrip('/')}: {n} id(s) = {n} request(s), one per id, against the quota of "
-                   f"{quota} requests per hour per user (shared with every other call of this account)")
-        if n <= quota:
-            log.info(message)
-            return
-        hours = math.ceil(n / quota) - 1
-        then = ("stops at the first HTTP 429 and returns the outcomes so far, the ids not sent marked "
-                "sent=False with when to retry (on_rate_limit='wait' waits instead)"
-                if on_rate_limit == "return" else
-                "waits at each HTTP 429 as the server says, with a countdown (Ctrl-C stops it)")
-        warnings.warn(f"{message}: more than one hour's quota, so at least {hours} h more of waiting. "
-                      f"The call {then}.", AstropyUserWarning, stacklevel=4)
 
     @_per_id_write
     def add_to_custom_list(self, ids, list, *, on_rate_limit: str = "return") -> Table:
