@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-import datetime as dt
 import email.utils
 import functools
 import hashlib
@@ -65,7 +64,7 @@ from astroquery_ext._base.credentials import CredentialChain, TokenStore, env_va
 from astroquery_ext._base.deadline import Deadline, deadline_adapter
 from astroquery_ext._base.deadline import progress as body_progress
 from astroquery_ext._base.redaction import redact, redact_url, register_secret, scrub_chain
-from astroquery_ext._base.serialize import as_result
+from astroquery_ext._base.serialize import as_result, provenance
 from astroquery_ext._base.shapes import CONTAINER, Shape
 from astroquery_ext._base.tables import Field, decode_json, records_to_table, warn_if_empty, warn_truncated
 from astroquery_ext._base.exceptions import (
@@ -1356,21 +1355,8 @@ class ServiceQuery(QueryWithLogin, metaclass=_ServiceMeta):
     # -- result tables ------------------------------------------------------------
 
     def _provenance(self, path: str | None, query: Mapping[str, Any] | None = None, **extra) -> dict:
-        """``table.meta`` of a result: service, URL (redacted), query, UTC time, and ``extra``.
-
-        Never put credentials in ``query`` or ``extra``. Values may be dicts
-        and lists: writing to FITS puts what a header card cannot hold (a
-        dict, a key longer than 8 characters) as JSON in one ``JSONMETA``
-        card, and ``ResultTable.read`` restores it (``_base/serialize.py``).
-        """
-        meta = {"service": self.service}
-        if path is not None:
-            meta["url"] = redact_url(self._url(path))
-        if query is not None:
-            meta["query"] = dict(query)
-        meta["retrieved"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-        meta.update(extra)
-        return meta
+        """``table.meta`` of a result (`~astroquery_ext._base.serialize.provenance`); never credentials here."""
+        return provenance(self.service, None if path is None else redact_url(self._url(path)), query, **extra)
 
     def _table(self, records, fields: "list[Field] | None", *, path: str, what: str,
                query: Mapping[str, Any] | None = None, row_limit: int | None = None,

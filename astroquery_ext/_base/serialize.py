@@ -31,6 +31,7 @@ it is. `prepare_table` is the conversion on its own, for a plain
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import math
 import re
@@ -42,9 +43,11 @@ from astropy import units as u
 from astropy.io import registry as io_registry
 from astropy.table import Column, MaskedColumn, Table
 from astropy.time import Time
+from astropy.utils.exceptions import AstropyDeprecationWarning
 from erfa import ErfaWarning
 
-__all__ = ["ResultTable", "as_result", "prepare_table", "restore_table", "META_CARD", "FORMATS"]
+__all__ = ["ResultTable", "ResultMeta", "as_result", "prepare_table", "restore_table", "provenance", "calls",
+           "META_CARD", "FORMATS", "PROVENANCE_KEYS"]
 
 #: The FITS card that holds, as JSON, the ``meta`` items no card can hold.
 META_CARD = "JSONMETA"
@@ -60,6 +63,101 @@ _COLUMN_KEY = re.compile(r"^(TTYPE|TFORM|TUNIT|TNULL|TSCAL|TZERO|TDISP|TDIM|TCTY
 _PRINTABLE_ASCII = re.compile(r"^[\x20-\x7e]*$")
 
 
+# -- meta: per-call details that astropy merges and a FITS header holds ----------------------
+
+#: The per-call keys of ``table.meta``, one entry per call in each (see :doc:`/results`).
+PROVENANCE_KEYS = ("service", "url", "query", "fetched")
+#: Meta keys of earlier versions, readable under their old name (with a warning) for one release.
+_OLD_META = {"retrieved": "fetched", "missing_ids": "missing", "unmatched": "nomatch", "retry_after": "retry_in",
+             "n_episodes": "episodes", "download_dir": "savedir", "episode": "header"}
+
+
+class ResultMeta(dict):
+    """``table.meta`` of a result: a dict whose values are lists, so that astropy merges them.
+
+    ``vstack`` and ``join`` concatenate lists, so the details of each call
+    (service, URL, query as JSON text, time) survive a combination without a
+    ``MergeConflictWarning``; every key has at most 8 characters and every
+    value is a number or printable ASCII text, so a plain
+    `~astropy.table.Table` writes it to a FITS header card by card. The names
+    earlier versions used (``retrieved``, ``missing_ids``...) still read, with
+    an `~astropy.utils.exceptions.AstropyDeprecationWarning`.
+    """
+
+    def __missing__(self, key):
+        new = _OLD_META.get(key)
+        if new is None or new not in self:
+            raise KeyError(key)
+        warnings.warn(f"table.meta[{key!r}] is deprecated and will be removed in the next release; "
+                      f"use table.meta[{new!r}] (a list, one entry per call)", AstropyDeprecationWarning,
+                      stacklevel=2)
+        value = dict.__getitem__(self, new)
+        if key == "episode":
+            return json.loads(value[0])
+        if key in ("retrieved", "retry_after", "n_episodes", "download_dir"):
+            return value[0]
+        return value
+
+    def get(self, key, default=None):
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+
+def _register_yaml():
+    from astropy.io.misc.yaml import AstropyDumper
+
+    AstropyDumper.add_representer(ResultMeta, lambda dumper, data: dumper.represent_dict(dict(data)))
+
+
+_register_yaml()
+
+
+def _card(value: Any) -> Any:
+    """``value`` as a FITS card holds it: numbers and printable ASCII as they are, the rest as ASCII JSON."""
+    if isinstance(value, (bool, np.bool_, int, np.integer, float, np.floating)) and _card_value(value):
+        return value.item() if isinstance(value, np.generic) else value
+    if isinstance(value, str) and _card_value(value):
+        return value
+    return json.dumps(_plain(value), ensure_ascii=True, allow_nan=True, separators=(",", ":"))
+
+
+def provenance(service: str, url: str | None = None, query: Mapping[str, Any] | None = None,
+               **extra) -> ResultMeta:
+    """The ``meta`` of one call's result: ``service``, ``url``, ``query`` (JSON text), ``fetched`` (UTC).
+
+    Every value is a list, one entry per call (``extra`` lists, such as the
+    ids not found, are kept as lists and concatenated when tables are
+    combined). Never put credentials in ``query`` or ``extra``.
+    """
+    now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    meta = ResultMeta(service=[service], url=[url or ""], query=[_card(dict(query or {}))], fetched=[now])
+    for key, value in extra.items():
+        if len(key) > 8:
+            raise ValueError(f"meta key {key!r} is longer than a FITS keyword (8 characters)")
+        meta[key] = [_card(v) for v in value] if isinstance(value, (list, tuple)) else [_card(value)]
+    return meta
+
+
+def calls(table: Table) -> list[dict]:
+    """The calls a result (or a combination of results) came from, as dicts with the query decoded.
+
+    Reads the meta of a returned table, of ``vstack``/``join`` of several, and
+    of a FITS file read with ``Table.read`` (upper-case keys, one value as a
+    scalar).
+    """
+    meta = {str(k).lower(): (v if isinstance(v, list) else [v]) for k, v in table.meta.items()}
+    n = max((len(meta.get(k, ())) for k in PROVENANCE_KEYS), default=0)
+    out = []
+    for i in range(n):
+        call = {k: meta[k][i] if i < len(meta.get(k, ())) else None for k in PROVENANCE_KEYS}
+        if isinstance(call["query"], str):
+            call["query"] = json.loads(call["query"])
+        out.append(call)
+    return out
+
+
 class ResultTable(Table):
     """An `~astropy.table.Table` that writes to FITS, VOTable and ECSV cleanly.
 
@@ -67,6 +165,11 @@ class ResultTable(Table):
     :doc:`/results`); the table in memory is not changed. ``ResultTable.read``
     reads such files back into the same types.
     """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not isinstance(self.meta, ResultMeta):
+            self.meta = ResultMeta(self.meta)
 
     def to_pandas(self, *args, **kwargs):
         """`~astropy.table.Table.to_pandas`, without ERFA's "dubious year" noise for far dates.

@@ -85,7 +85,7 @@ _MEMO_ENTRIES = 8
 
 
 class UnknownIdsWarning(AstropyUserWarning):
-    """Some of the ids asked for do not exist on the server (they are in ``meta["missing_ids"]``)."""
+    """Some of the ids asked for do not exist on the server (they are in ``meta["missing"]``)."""
 
 
 UnknownIdsWarning.__module__ = "astroquery_ext.atlas"  # its public path, in tracebacks and docs
@@ -337,7 +337,7 @@ def _read_objects(blocks, chunk: list[int], progress: BatchProgress) -> tuple[_O
 _ON_RATE_LIMIT_DOC = """on_rate_limit : {"return", "wait"}
             At HTTP 429 (the hourly quota used up): ``"return"`` (default)
             stops sending and returns at once, the ids not sent marked
-            ``sent=False`` and ``meta["retry_at"]`` saying when to send them;
+            ``sent=False`` and ``meta["retry_at"]`` (a list, one entry per call) saying when to send them;
             ``"wait"`` waits as the server says, with a countdown, and goes on."""
 
 
@@ -747,7 +747,7 @@ class AtlasClass(ServiceQuery):
             ``tns_crossmatches``, ``external_crossmatches``; each table stacks
             the rows of all objects, with an ``atlas_id`` column first. Ids the
             server does not know are listed in every table's
-            ``meta["missing_ids"]`` (and a `UnknownIdsWarning` is shown).
+            ``meta["missing"]`` (and a `UnknownIdsWarning` is shown).
 
         Notes
         -----
@@ -917,11 +917,11 @@ class AtlasClass(ServiceQuery):
                 parts = self._fetch_objects(ids, mjd, chunk_size=chunk_size, max_workers=max_workers,
                                             show_progress=show_progress)
             self._memo_put(ids, mjd, parts)
-        missing = parts["object"].meta.get("missing_ids", [])
+        missing = parts["object"].meta.get("missing", [])
         if missing:
             shown = ", ".join(map(str, missing[:5])) + (" ..." if len(missing) > 5 else "")
             warnings.warn(f"{len(missing)} of the {len(ids)} ids are not known to the server: {shown} "
-                          f"(listed in meta['missing_ids'])", UnknownIdsWarning, stacklevel=3)
+                          f"(listed in meta['missing'])", UnknownIdsWarning, stacklevel=3)
         return {name: table.copy(copy_data=False) for name, table in parts.items()}
 
     @staticmethod
@@ -949,7 +949,7 @@ class AtlasClass(ServiceQuery):
         finally:
             progress.close()
         missing = [oid for r in results for oid in r.missing]
-        meta = self._provenance("objects/", {"n_ids": int(len(ids)), "mjd_min": mjd}, missing_ids=missing)
+        meta = self._provenance("objects/", {"n_ids": int(len(ids)), "mjd_min": mjd}, missing=missing)
         parts = {}
         for part in PARTS:
             fields = atlas_fields.PART_FIELDS[part]
@@ -1223,8 +1223,8 @@ class AtlasClass(ServiceQuery):
                             warn_empty=False)
         unsent = int((~np.asarray(table["sent"], dtype=bool)).sum())
         if gate.retry_at is not None:
-            table.meta["retry_after"] = gate.retry_after
-            table.meta["retry_at"] = gate.retry_at_iso()
+            table.meta["retry_in"] = [gate.retry_after]
+            table.meta["retry_at"] = [gate.retry_at_iso()]
         if unsent:
             warnings.warn(f"{path.rstrip('/')}: the hourly quota ran out (HTTP 429) after {len(table) - unsent} "
                           f"of {len(table)} ids; {unsent} were not sent (sent=False in the result). "
@@ -1513,7 +1513,7 @@ class AtlasClass(ServiceQuery):
         `~astropy.table.Table`
             One row per match: ``name`` (as asked), ``atlas_id``,
             ``matched_list``, ``separation``... Names without a match are in
-            ``meta["unmatched"]``.
+            ``meta["nomatch"]``.
         """
         if isinstance(names, str):
             names = [names]
@@ -1541,7 +1541,7 @@ class AtlasClass(ServiceQuery):
                 rows.append(dict(row, name=name, atlas_id=row.get("transient_object_id")))
         fields = [atlas_fields.Field("name", "str"), atlas_fields.ATLAS_ID] + atlas_fields.EXTERNAL_XM_FIELDS
         table = self._table(rows, fields, path="externalxmlist/", what="names", query={"names": cleaned})
-        table.meta["unmatched"] = unmatched
+        table.meta["nomatch"] = unmatched
         return table
 
 

@@ -28,14 +28,14 @@ def _fields(spec: str, dtype: str, unit: str | None = None) -> list[Field]:
 ATLAS_ID = Field("atlas_id", "int64", description="ATLAS object id (19 digits)")
 
 CONE_FIELDS = [
-    Field("atlas_id", "int64", source="object", description="ATLAS object id"),
+    Field("atlas_id", "int64", source="object", description="ATLAS object id (19 digits)"),
     Field("separation", "float64", unit="arcsec", description="distance from the position"),
     Field("name", "str", source="objectname", description="ATLAS designation (masked until named)"),
 ]
 COUNT_FIELDS = [Field("count", "int64", description="objects inside the radius")]
 
 OBJECT_FIELDS = [
-    Field("atlas_id", "int64", source="id", description="ATLAS object id"),
+    Field("atlas_id", "int64", source="id", description="ATLAS object id (19 digits)"),
     Field("atlas_designation", "str", description="ATLAS name, e.g. ATLAS20bbfr"),
     Field("other_designation", "str", description="TNS name without prefix, e.g. 2020tjh"),
     Field("ra", "float64", unit="deg"), Field("dec", "float64", unit="deg"),

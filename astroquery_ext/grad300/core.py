@@ -704,7 +704,7 @@ class Grad300Class(ServiceQuery):
                     "file_name": r.job.key["file_name"] or (r.path.name if r.path else None),
                     "local_path": str(r.path) if r.path else None, "bytes": r.bytes, "status": r.status,
                     "error": str(r.error) if r.error else None} for r in results]
-        meta = self._provenance(None, download_dir=str(directory))
+        meta = self._provenance(None, savedir=str(directory))
         return as_result(records_to_table(records, DOWNLOAD_FIELDS, meta=meta))
 
     def _by_name(self, scan_name: str, scan_type: str | None) -> Table:

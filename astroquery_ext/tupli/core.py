@@ -743,7 +743,7 @@ class TupliClass(ServiceQuery):
         return table
 
     def get_episode(self, episode_id: str, *, cache: bool = True) -> Table:
-        """The steps of one episode as a Table; its header is in ``table.meta["episode"]``.
+        """The steps of one episode as a Table; its header is in ``table.meta["header"]`` (JSON text).
 
         Columns: ``state``, ``action``, ``reward`` (numeric arrays when every
         step has the same shape), ``terminal``, ``timeout``, ``info``.
@@ -757,7 +757,7 @@ class TupliClass(ServiceQuery):
                                 status=None, service=self.service)
         table = as_result(tuples_table(records, with_episode=False))
         header = {k: v for k, v in records[0].items() if k != "tuples"}
-        table.meta.update(self._provenance("episodes/list", episode=header))
+        table.meta.update(self._provenance("episodes/list", header=header))
         return table
 
     def get_tuples(self, filter: Filter | Mapping | None = None, *, cache: bool = True) -> Table:
@@ -766,7 +766,7 @@ class TupliClass(ServiceQuery):
             records, query = self._list("episodes", filter, EPISODE_FIELDS, cache=cache,
                                         extra={"include_tuples": True})
             table = as_result(tuples_table(records, with_episode=True))
-        table.meta.update(self._provenance("episodes/list", query, n_episodes=len(records)))
+        table.meta.update(self._provenance("episodes/list", query, episodes=len(records)))
         if not len(table):
             warn_if_empty(table, "episode tuples")
         return table

@@ -26,6 +26,7 @@ from astropy.time import Time
 from astroquery_ext._base import (
     DownloadError, InvalidQueryError, LoginError, MaxResultsWarning, NoResultsWarning, NotFoundError)
 from astroquery_ext.grad300 import SCAN_TYPES, Grad300, Grad300Class, conf
+from astroquery_ext.results import calls
 from astroquery_ext.sandbox import Fault, Sandbox
 
 COLUMNS = ["id", "scan_type", "file_name", "file_path", "size", "source", "ra", "ra_hours", "dec", "date",
@@ -233,7 +234,7 @@ def test_list_scans_is_one_page_with_units_and_times(client, sb, catalogue):
     assert table["ra"][0] == pytest.approx(expected[0]["ra"] * 15) and table["ra_hours"][0] == expected[0]["ra"]
     assert isinstance(table["date"], Time) and table["date"][0] == Time(expected[0]["date"])
     assert table["size"].dtype == np.int64 and table["size"].unit == u.byte
-    assert table.meta["service"] == "grad300" and table.meta["query"]["offset"] == 3
+    assert table.meta["service"] == ["grad300"] and calls(table)[0]["query"]["offset"] == 3
     (entry,) = log(sb)
     assert entry["path"] == "/api/v1/scans/Spectrum/"
 

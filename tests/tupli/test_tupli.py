@@ -18,6 +18,7 @@ from astropy.table import Table
 
 from astroquery_ext._base import (
     AuthorizationError, ConflictError, LoginError, NoResultsWarning, NotFoundError)
+from astroquery_ext.results import calls
 from astroquery_ext.sandbox import Sandbox
 from astroquery_ext.tupli import Filter, TupliClass, benchmark_hash
 
@@ -232,7 +233,7 @@ def test_benchmark_round_trip_filters_and_publishing(alice, bob, anon):
     table = alice.list_benchmarks((Filter("metadata.name") == name) & (Filter("metadata.extra.n") >= 7))
     assert list(table["id"]) == [header["id"]] and table["difficulty"][0] == "hard"
     assert table["created_at"][0].isot.startswith(header["created_at"][:19])
-    assert table.meta["query"]["filter"]["type"] == "AND" and table.meta["service"] == "tupli"
+    assert calls(table)[0]["query"]["filter"]["type"] == "AND" and table.meta["service"] == ["tupli"]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         empty = alice.list_benchmarks(Filter("metadata.name") == _unique("none"))
@@ -410,7 +411,7 @@ def test_record_episodes_from_each_input_shape_and_read_tuples(alice, bench_id):
     assert first["state"].shape == (6, 3) and first["state"].dtype == np.float64
     np.testing.assert_array_equal(first["state"], state)
     assert first["action"].dtype == np.int64 and list(first["terminal"]) == [False] * 5 + [True]
-    assert first.meta["episode"]["metadata"] == {"src": "table"}
+    assert json.loads(first.meta["header"][0])["metadata"] == {"src": "table"}
     second = alice.get_episode(headers[1]["id"])
     assert second["action"].shape == (6, 2) and second["info"][3] == {"k": 3}
     tuples = alice.get_tuples(Filter("benchmark_id") == bench_id)
