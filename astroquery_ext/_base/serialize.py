@@ -31,6 +31,7 @@ it is. `prepare_table` is the conversion on its own, for a plain
 from __future__ import annotations
 
 import contextlib
+import csv
 import datetime as dt
 import json
 import math
@@ -45,6 +46,8 @@ from astropy.table import Column, MaskedColumn, Table
 from astropy.time import Time
 from astropy.utils.exceptions import AstropyDeprecationWarning
 from erfa import ErfaWarning
+
+from astroquery_ext._base.exceptions import TableWriteError
 
 __all__ = ["ResultTable", "ResultMeta", "as_result", "prepare_table", "restore_table", "provenance", "calls",
            "META_CARD", "FORMATS", "PROVENANCE_KEYS"]
@@ -61,6 +64,17 @@ _RESERVED = {"XTENSION", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "PCOUNT", "GCOUN
 _COLUMN_KEY = re.compile(r"^(TTYPE|TFORM|TUNIT|TNULL|TSCAL|TZERO|TDISP|TDIM|TCTYP|TCUNI|TCRPX|TCRVL|TCDLT|TRPOS)"
                          r"\d+$")
 _PRINTABLE_ASCII = re.compile(r"^[\x20-\x7e]*$")
+#: Characters no format carries as they are (XML 1.0 refuses them, line-based readers split rows on
+#: them, FITS ends a text at a NUL): escaped on write, in every format alike (see :doc:`/results`).
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x85\u2028\u2029\ufffe\uffff]")
+#: In JSON text the same characters, and lone surrogates, are written as JSON's own ``\\uXXXX`` escapes.
+_UNSAFE_JSON = re.compile("[\x85\u2028\u2029\ufffe\uffff\ud800-\udfff]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_ESCAPED = re.compile(r"\\(\\|u[0-9a-f]{4})")
+#: The column meta key (and VOTable INFO) that marks text columns written with `_escape`.
+ESCAPED = "escaped"
+#: Text fields ECSV files may hold: far above the csv module's default 128 KiB.
+_FIELD_LIMIT = 2**31 - 1
 
 
 # -- meta: per-call details that astropy merges and a FITS header holds ----------------------
@@ -235,11 +249,24 @@ def _plain(value: Any) -> Any:
 
 
 def _json_text(value: Any) -> str:
-    return json.dumps(_plain(value), ensure_ascii=False, allow_nan=True, separators=(",", ":"))
+    text = json.dumps(_plain(value), ensure_ascii=False, allow_nan=True, separators=(",", ":"))
+    # These can only stand inside JSON strings, where an escape means the same character.
+    return _UNSAFE_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def _too_deep(name: str, row: int) -> TableWriteError:
+    return TableWriteError(f"column {name!r}, row {row}: the value is nested too deeply to be written "
+                           f"(more levels than Python's recursion limit allows); nothing was written. Drop or "
+                           f"flatten that column before writing (table.remove_column({name!r})).")
 
 
 def _json_column(col) -> MaskedColumn:
-    texts = [_json_text(v) for v in col]
+    texts = []
+    for row, value in enumerate(col):
+        try:
+            texts.append(_json_text(value))
+        except RecursionError:
+            raise _too_deep(col.info.name, row) from None
     data = np.array(texts, dtype=str) if texts else np.array([], dtype="U1")
     out = MaskedColumn(data, name=col.info.name, description=col.info.description,
                        mask=np.zeros(len(texts), dtype=bool))
@@ -247,8 +274,80 @@ def _json_column(col) -> MaskedColumn:
     return out
 
 
+def _escape(text: str) -> str:
+    """The documented rule: a backslash as ``\\\\``, each unsafe character as ``\\uXXXX``."""
+    return _UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text.replace("\\", "\\\\"))
+
+
+def _unescape(text: str) -> str:
+    return _ESCAPED.sub(lambda m: "\\" if m.group(1) == "\\" else chr(int(m.group(1)[1:], 16)), text)
+
+
+def _texts(col) -> list[str] | None:
+    """The texts of a text column (numpy text, or objects that are all texts), else None.
+
+    Texts ending in a NUL are kept in ``object`` columns (numpy would drop
+    the NUL): they are written as text too, the NUL escaped.
+    """
+    if not isinstance(col, Column) or not len(col):
+        return None
+    if col.dtype.kind == "U":
+        return np.ma.getdata(col).ravel().tolist()
+    if col.dtype.kind != "O" or col.ndim != 1:
+        return None
+    values, masked = np.ma.getdata(col).tolist(), np.ma.getmaskarray(col).tolist()
+    if not all(m or isinstance(v, str) for v, m in zip(values, masked)) or all(masked):
+        return None
+    return ["" if m else v for v, m in zip(values, masked)]
+
+
+def _safe_text(col, fmt: str):
+    """``col`` (a text column) as every format can carry it: escaped when needed, else itself.
+
+    A lone surrogate (no UTF-8 file can hold one) raises `TableWriteError` naming the column and row.
+    """
+    values = _texts(col)
+    if values is None:
+        return col
+    data = np.ma.getdata(col)
+    joined = "\n".join(values)
+    if _SURROGATE.search(joined):
+        index = next(i for i, v in enumerate(values) if _SURROGATE.search(v))
+        row = index // max(1, data.size // len(col))
+        raise TableWriteError(f"column {col.info.name!r}, row {row}: the text holds a lone surrogate "
+                              f"({values[index].encode('utf-8', 'backslashreplace')[:60]!r}), which no {fmt} "
+                              f"file can hold; nothing was written. Replace it first, e.g. "
+                              f"table[{col.info.name!r}][{row}] = value.encode('utf-8', 'replace').decode()")
+    unsafe = _UNSAFE.search(joined) is not None
+    if not unsafe and col.dtype.kind == "U":
+        return col
+    escaped = np.array([_escape(v) for v in values] if unsafe else values, dtype=str).reshape(data.shape)
+    meta = {**(col.info.meta or {}), **({ESCAPED: "backslash"} if unsafe else {})}
+    if isinstance(col, MaskedColumn):
+        return MaskedColumn(escaped, name=col.info.name, mask=col.mask, unit=col.unit,
+                            description=col.info.description, meta=meta)
+    return Column(escaped, name=col.info.name, unit=col.unit, description=col.info.description, meta=meta)
+
+
+def _unescape_columns(table: Table) -> None:
+    """Undo `_safe_text` on the columns marked as escaped (in place)."""
+    for name in table.colnames:
+        col = table[name]
+        meta = getattr(col.info, "meta", None) or {}
+        if meta.get(ESCAPED) != "backslash":
+            continue
+        data = np.ma.getdata(col)
+        values = [_unescape(v.decode("utf-8") if isinstance(v, bytes) else str(v)) for v in data.ravel().tolist()]
+        plain = np.array(values, dtype=object if any(v.endswith("\x00") for v in values) else str)
+        rest = {k: v for k, v in meta.items() if k != ESCAPED}
+        kwargs = {"mask": col.mask} if isinstance(col, MaskedColumn) else {}
+        cls = MaskedColumn if kwargs else Column
+        table.replace_column(name, cls(plain.reshape(data.shape), name=name, unit=col.unit,
+                                       description=col.info.description, meta=rest, **kwargs))
+
+
 def _needs_json(col) -> bool:
-    return getattr(col, "dtype", None) is not None and col.dtype.kind == "O"
+    return getattr(col, "dtype", None) is not None and col.dtype.kind == "O" and _texts(col) is None
 
 
 def _card_value(value: Any) -> bool:
@@ -309,6 +408,9 @@ def _for_fits(table: Table) -> Table:
         changed = False
         if _needs_json(col):
             col, changed = _json_column(col), True
+        safe = _safe_text(col, "FITS")
+        if safe is not col:
+            col, changed = safe, True
         if col.dtype.kind == "U" and not all(_PRINTABLE_ASCII.match(str(v)) for v in np.asarray(col).ravel()):
             encoded = np.char.encode(np.asarray(col), "utf-8")
             meta = {**(col.info.meta or {}), "encoding": "utf-8"}
@@ -355,7 +457,11 @@ def _for_votable(table: Table) -> Table:
             out.replace_column(name, new)
         elif isinstance(col, Column) and _needs_json(col):
             out.replace_column(name, _json_column(col))
-        elif not isinstance(col, Column):
+        elif isinstance(col, Column):
+            safe = _safe_text(col, "VOTable")
+            if safe is not col:
+                out.replace_column(name, safe)
+        else:
             raise ValueError(f"column {name!r} ({type(col).__name__}) cannot be written to VOTable")
     return out
 
@@ -390,6 +496,9 @@ def _write_votable(table: Table, output, table_id=None, overwrite=False, tableda
     resource.type = "results"
     for key, value in _votable_infos(table.meta):
         resource.infos.append(Info(name=key, value=value))
+    escaped = [name for name in ready.colnames if (ready[name].info.meta or {}).get(ESCAPED)]
+    if escaped:  # VOTable FIELDs have no place for a column's meta
+        resource.infos.append(Info(name=ESCAPED, value=_json_text(escaped)))
     votable.to_xml(output, tabledata_format=tabledata_format)
 
 
@@ -422,9 +531,17 @@ def _for_ecsv(table: Table) -> Table:
         if isinstance(col, Column) and _needs_json(col):
             values = np.empty(len(col), dtype=object)
             for i, v in enumerate(col):
-                values[i] = _plain(v)
+                try:
+                    values[i] = _plain(v)
+                    json.dumps(values[i])  # astropy's ECSV writer does the same, unguarded
+                except RecursionError:
+                    raise _too_deep(name, i) from None
             out.replace_column(name, Column(values, name=name, unit=col.unit, description=col.info.description,
                                             meta=col.info.meta))
+        else:
+            safe = _safe_text(col, "ECSV")
+            if safe is not col:
+                out.replace_column(name, safe)
     return out
 
 
@@ -487,6 +604,7 @@ def restore_table(table: Table) -> ResultTable:
                                                     description=col.info.description, meta=meta))
         if "unit" in (getattr(table[name].info, "meta", None) or {}) and getattr(table[name], "unit", 1) is None:
             table[name].unit = u.Unit(table[name].info.meta.pop("unit"))
+    _unescape_columns(table)
     return table
 
 
@@ -507,6 +625,10 @@ def _read_votable(input, **kwargs):
             table[name].meta["xtype"] = field.xtype
     meta = {}
     for info in votable.resources[0].infos:
+        if info.name == ESCAPED:
+            for name in json.loads(info.value):
+                table[name].meta[ESCAPED] = "backslash"
+            continue
         if info.name == "QUERY_STATUS":
             continue
         value = info.value
@@ -518,8 +640,11 @@ def _read_votable(input, **kwargs):
 def _read_ecsv(input, **kwargs):
     from astropy.io.ascii.connect import io_read
 
+    csv.field_size_limit(max(csv.field_size_limit(), _FIELD_LIMIT))  # long texts (raised, never lowered)
     with _far_dates_quiet():
-        return as_result(io_read("ascii.ecsv", input, **kwargs))
+        table = as_result(io_read("ascii.ecsv", input, **kwargs))
+    _unescape_columns(table)
+    return table
 
 
 def _identifiers():
