@@ -93,7 +93,7 @@ def _tupli(sb, tmp):
     client.login("alice", password=sb.credentials("tupli", "alice")["password"])
     name = f"travel-{uuid.uuid4().hex[:8]}"
     bench = client.store_benchmark(json.dumps({"env": name}), {"name": name, "description": "Wärme ± 1 σ"})
-    bench_id = bench["id"][0] if isinstance(bench, Table) else bench["id"]
+    bench_id = bench["id"][0]
     artifact = client.store_artifact(b"weights", {"name": f"{name}.bin"})
     n = 4
     first = {"state": np.arange(n * 2, dtype=float).reshape(n, 2), "action": np.arange(n), "reward": [1.0] * n,
@@ -115,7 +115,7 @@ def _tupli(sb, tmp):
     out["tupli.list_roles"] = admin.list_roles()
     for item in (*episodes["id"],):
         client.delete_episode(item)
-    client.delete_artifact(artifact["id"][0] if isinstance(artifact, Table) else artifact["id"])
+    client.delete_artifact(artifact["id"][0])
     client.delete_benchmark(bench_id)
     return out
 

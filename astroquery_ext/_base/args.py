@@ -150,11 +150,14 @@ def text_arg(value: Any, name: str, *, optional: bool = False, exact: bool = Fal
 
 
 def pattern_arg(value: Any, name: str, pattern: "re.Pattern[str] | str", what: str) -> str:
-    """A string that matches ``pattern`` in full; ``what`` says in words what is expected."""
+    """A string that matches ``pattern`` in full; ``what`` says in words what is expected.
+
+    Returns a plain `str` (a value read from a Table cell is a ``numpy.str_``).
+    """
     pattern = re.compile(pattern) if isinstance(pattern, str) else pattern
     if not isinstance(value, str) or not pattern.fullmatch(value):
         raise ValueError(f"{name} must be {what}; got {value!r}")
-    return value
+    return str(value)
 
 
 def choice_arg(value: Any, name: str, choices: Sequence[str], *,

@@ -46,7 +46,8 @@ from astroquery_ext.tupli._wire import (
     multipart_content_type, new_boundary,
     check_latin1, episode_json, id_arg, jsonable_dict, optional_str_arg)
 from astroquery_ext.tupli.fields import (
-    ARTIFACT_FIELDS, BENCHMARK_FIELDS, EPISODE_FIELDS, GROUP_FIELDS, ROLE_FIELDS, USER_FIELDS, tuples_table)
+    ARTIFACT_FIELDS, BENCHMARK_FIELDS, EPISODE_FIELDS, GROUP_FIELDS, GROUP_MEMBER_FIELDS, LOADED_BENCHMARK_FIELDS,
+    ROLE_FIELDS, USER_FIELDS, tuples_table)
 from astroquery_ext.tupli.filters import Filter
 
 __all__ = ["Tupli", "TupliClass", "benchmark_hash", "RIGHTS"]
@@ -218,8 +219,8 @@ class TupliClass(ServiceQuery):
             return ()
         return [self._session_account(state.principal), state.principal]
 
-    def signup(self, username: str, password: str | None = None) -> dict:
-        """Create a user account; returns ``{"username", "memberships"}``.
+    def signup(self, username: str, password: str | None = None) -> Table:
+        """Create a user account; returns it as a one-row Table (``username``, ``groups``, ``memberships``).
 
         ``password`` defaults to ``ASTROQUERY_EXT_TUPLI_PASSWORD`` or a prompt.
         Servers in open-signup mode let anyone sign up; others need an admin
@@ -227,7 +228,8 @@ class TupliClass(ServiceQuery):
         """
         text_arg(username, "username", exact=True)
         password = self.credentials.resolve("password", password, account=username, use_store=False)
-        return self._json("POST", "access/users/create", json={"username": username, "password": password})
+        record = self._json("POST", "access/users/create", json={"username": username, "password": password})
+        return self._one(record, USER_FIELDS, "access/users/create")
 
     def list_users(self, *, cache: bool = True, get_query_payload: bool = False) -> Table:
         """All users with their explicit group memberships (needs a login).
@@ -282,12 +284,13 @@ class TupliClass(ServiceQuery):
                              f"user's global roles, the admin's included)")
         return group
 
-    def create_group(self, name: str, description: str | None = None) -> dict:
-        """Create a group; you become its ``group_admin`` and ``contributor``."""
+    def create_group(self, name: str, description: str | None = None) -> Table:
+        """Create a group; you become its ``group_admin`` and ``contributor``. Returns it as a one-row Table."""
         self._check_group(name, "name")
         optional_str_arg(description, "description")
-        return self._json("POST", "access/groups/create", json={"name": name, "description": description},
-                          auth="required")
+        record = self._json("POST", "access/groups/create", json={"name": name, "description": description},
+                            auth="required")
+        return self._one(record, GROUP_MEMBER_FIELDS, "access/groups/create")
 
     def list_groups(self, *, cache: bool = True, get_query_payload: bool = False) -> Table:
         """Groups on the server (pytupli's server lists every group).
@@ -300,21 +303,22 @@ class TupliClass(ServiceQuery):
             return records
         return self._table(records, GROUP_FIELDS, path="access/groups/list", what="groups")
 
-    def read_group(self, name: str) -> dict:
-        """One group: ``{"name", "description", "members"}``."""
+    def read_group(self, name: str) -> Table:
+        """One group as a one-row Table: ``name``, ``description``, ``members`` (``[{user, roles}]``)."""
         self._check_group(name, "name")
-        return self._json("GET", "access/groups/read", params={"group_name": name}, auth="required")
+        record = self._json("GET", "access/groups/read", params={"group_name": name}, auth="required")
+        return self._one(record, GROUP_MEMBER_FIELDS, "access/groups/read")
 
     def delete_group(self, name: str) -> None:
         """Delete a group and everyone's membership in it (items keep it in ``published_in``)."""
         self._check_group(name, "name")
         self._json("DELETE", "access/groups/delete", params={"group_name": name}, auth="required")
 
-    def add_group_members(self, group: str, members: Mapping[str, str | Sequence[str]]) -> dict:
+    def add_group_members(self, group: str, members: Mapping[str, str | Sequence[str]]) -> Table:
         """Give users roles in a group: ``{"bob": "member", "carol": ["member", "contributor"]}``.
 
         A user's roles in the group are replaced, not merged. Returns the
-        group with its members.
+        group with its members (a one-row Table, as `read_group`).
         """
         self._check_group(group)
         if not isinstance(members, Mapping) or not members:
@@ -327,18 +331,20 @@ class TupliClass(ServiceQuery):
                 raise ValueError(f"members[{user!r}] must be a role name or a non-empty list of them "
                                  f"(to take a user out of the group, use remove_group_members)")
             body.append({"user": user, "roles": [text_arg(r, f"role of {user!r}", exact=True) for r in roles]})
-        return self._json("POST", "access/groups/add-members", json={"group_name": group, "members": body},
-                          auth="required")
+        record = self._json("POST", "access/groups/add-members", json={"group_name": group, "members": body},
+                            auth="required")
+        return self._one(record, GROUP_MEMBER_FIELDS, "access/groups/add-members")
 
-    def remove_group_members(self, group: str, users: str | Iterable[str]) -> dict:
-        """Take users out of a group; returns the group with its remaining members."""
+    def remove_group_members(self, group: str, users: str | Iterable[str]) -> Table:
+        """Take users out of a group; returns the group with its remaining members (a one-row Table)."""
         self._check_group(group)
         users = [users] if isinstance(users, str) else list(users)
         if not users:
             raise ValueError("users must name at least one user")
         body = [{"user": text_arg(u, "user name", exact=True)} for u in users]
-        return self._json("POST", "access/groups/remove-members", json={"group_name": group, "members": body},
-                          auth="required")
+        record = self._json("POST", "access/groups/remove-members", json={"group_name": group, "members": body},
+                            auth="required")
+        return self._one(record, GROUP_MEMBER_FIELDS, "access/groups/remove-members")
 
     def list_roles(self, *, cache: bool = True, get_query_payload: bool = False) -> Table:
         """Roles and their rights (admin only on pytupli's server).
@@ -351,8 +357,8 @@ class TupliClass(ServiceQuery):
             return records
         return self._table(records, ROLE_FIELDS, path="access/roles/list", what="roles")
 
-    def create_role(self, name: str, rights: Iterable[str], description: str | None = None) -> dict:
-        """Create a role with the given rights (see `RIGHTS`; admin only)."""
+    def create_role(self, name: str, rights: Iterable[str], description: str | None = None) -> Table:
+        """Create a role with the given rights (see `RIGHTS`; admin only). Returns it as a one-row Table."""
         text_arg(name, "name", exact=True)
         optional_str_arg(description, "description")
         rights = [rights] if isinstance(rights, str) else list(rights)
@@ -360,8 +366,9 @@ class TupliClass(ServiceQuery):
         if bad or not rights:
             raise ValueError(f"rights must be a non-empty list of {list(RIGHTS)}; "
                              f"not allowed: {bad}" if bad else "rights must not be empty")
-        return self._json("POST", "access/roles/create", auth="required",
-                          json={"role": name, "rights": [r.lower() for r in rights], "description": description})
+        record = self._json("POST", "access/roles/create", auth="required",
+                            json={"role": name, "rights": [r.lower() for r in rights], "description": description})
+        return self._one(record, ROLE_FIELDS, "access/roles/create")
 
     def delete_role(self, name: str) -> None:
         """Delete a role and take it from every membership (admin only)."""
@@ -369,6 +376,10 @@ class TupliClass(ServiceQuery):
         self._json("DELETE", "access/roles/delete", params={"role_name": name}, auth="required")
 
     # -- shared content operations ----------------------------------------------------------
+
+    def _one(self, record: Mapping, fields, path: str) -> Table:
+        """The record a one-record call answered, as a one-row Table (the columns of the listing)."""
+        return self._table([record], fields, path=path, what="records", warn_empty=False)
 
     def _list(self, kind: str, filter, fields, *, cache, extra: Mapping | None = None,
               get_query_payload: bool = False):
@@ -396,8 +407,8 @@ class TupliClass(ServiceQuery):
     # -- benchmarks ----------------------------------------------------------------------
 
     def store_benchmark(self, serialized: str, metadata: Mapping, *, hash: str | None = None,
-                        get_query_payload: bool = False) -> dict:
-        """Store a benchmark; returns its header (``id``, ``hash``, ``metadata``...).
+                        get_query_payload: bool = False) -> Table:
+        """Store a benchmark; returns its header as a one-row Table (the columns of `list_benchmarks`).
 
         Parameters
         ----------
@@ -422,9 +433,10 @@ class TupliClass(ServiceQuery):
         if get_query_payload:
             return self._json("POST", "benchmarks/create", json=body, get_query_payload=True)
         try:
-            return self._json("POST", "benchmarks/create", json=body, auth="required")
+            record = self._json("POST", "benchmarks/create", json=body, auth="required")
         except ConflictError as exc:
             raise self._conflict(exc, hash) from None
+        return self._one(record, BENCHMARK_FIELDS, "benchmarks/create")
 
     def _conflict(self, exc: ConflictError, hash: str) -> ConflictError:
         try:
@@ -444,11 +456,12 @@ class TupliClass(ServiceQuery):
         error.existing = found[0] if found else None
         return error
 
-    def load_benchmark(self, benchmark_id: str, *, cache: bool = True) -> dict:
-        """One benchmark: its header plus ``serialized``."""
+    def load_benchmark(self, benchmark_id: str, *, cache: bool = True) -> Table:
+        """One benchmark as a one-row Table: the columns of `list_benchmarks` plus ``serialized``."""
         id_arg(benchmark_id, "benchmark_id")
-        return self._json("GET", "benchmarks/load", params={"benchmark_id": benchmark_id}, cache=cache,
-                          expect=object_with("id"))
+        record = self._json("GET", "benchmarks/load", params={"benchmark_id": benchmark_id}, cache=cache,
+                            expect=object_with("id"))
+        return self._one(record, LOADED_BENCHMARK_FIELDS, "benchmarks/load")
 
     def list_benchmarks(self, filter: Filter | Mapping | None = None, *, cache: bool = True,
                         get_query_payload: bool = False) -> Table:
@@ -473,8 +486,8 @@ class TupliClass(ServiceQuery):
 
     # -- artifacts -------------------------------------------------------------------------
 
-    def store_artifact(self, data: Any, metadata: Mapping | None = None) -> dict:
-        """Upload an artifact; returns its record (``id``, ``hash``...).
+    def store_artifact(self, data: Any, metadata: Mapping | None = None) -> Table:
+        """Upload an artifact; returns its record as a one-row Table (the columns of `list_artifacts`).
 
         Parameters
         ----------
@@ -523,7 +536,7 @@ class TupliClass(ServiceQuery):
         response = self._http("POST", "artifacts/upload", auth="required", idempotent=True,
                               data=lambda: MultipartBody({"metadata": text}, "data", source, chunk, boundary),
                               headers={"Content-Type": multipart_content_type(boundary)})
-        return response.json()
+        return self._one(response.json(), ARTIFACT_FIELDS, "artifacts/upload")
 
     def load_artifact(self, artifact_id: str, path: str | os.PathLike | None = None, *,
                       overwrite: bool = False) -> bytes | Path:
@@ -609,7 +622,7 @@ class TupliClass(ServiceQuery):
     # -- episodes ---------------------------------------------------------------------------
 
     def _episode_body(self, benchmark_id: str, tuples: Any, metadata: Mapping | None) -> bytes:
-        id_arg(benchmark_id, "benchmark_id")
+        benchmark_id = id_arg(benchmark_id, "benchmark_id")
         return episode_json(benchmark_id, jsonable_dict(metadata, "metadata"), tuples)
 
     def record_episode(self, benchmark_id: str, tuples: Any, metadata: Mapping | None = None, *,
