@@ -96,7 +96,7 @@ def tour_grad300(sandbox, out: Path) -> None:
     ax.axvline(1420.405751, ls=":", color="grey")
     ax.set_xlabel("Frequency (MHz)")
     ax.set_ylabel("ON - OFF (counts)")
-    ax.set_title(f"GRAD300 spectrum: {first['file_name']}", fontsize=9)
+    ax.set_title(f"GRAD300 spectrum: {first['scan_name']}", fontsize=9)
     fig.tight_layout()
     path = out / "grad300_spectrum.png"
     fig.savefig(path, dpi=100)

@@ -12,8 +12,10 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import re
 import uuid
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -329,3 +331,58 @@ def test_meta_names_of_earlier_versions_read_with_a_deprecation_warning(results)
         assert episode.meta["episode"] == json.loads(episode.meta["header"][0]) and "id" in episode.meta["episode"]
     with pytest.raises(KeyError):
         lc.meta["no-such-key"]
+
+
+# -- the result vocabulary (docs/results.rst) ---------------------------------------------------------------
+
+def _vocabulary():
+    """The rows of the vocabulary table in docs/results.rst: {column: (unit, modules, earlier names)}."""
+    lines = (Path(__file__).parents[1] / "docs" / "results.rst").read_text().splitlines()
+    start = lines.index("One name per quantity")
+    borders = [i for i in range(start, len(lines)) if lines[i].startswith("====")][:3]
+    spans = [(m.start(), m.end()) for m in re.finditer(r"=+", lines[borders[0]])]
+    spans[-1] = (spans[-1][0], None)
+    rows = {}
+    for line in lines[borders[1] + 1:borders[2]]:
+        quantity, column, unit, modules, earlier = (line[a:b].strip() for a, b in spans)
+        rows[column] = (unit, set(modules.split()), set(earlier.split()))
+    return rows
+
+
+VOCABULARY = _vocabulary()
+
+
+def test_the_vocabulary_table_is_read():
+    assert {"ra", "dec", "mjd", "exptime", "scan_name", "mag"} <= set(VOCABULARY)
+    assert VOCABULARY["mjd"][2] == {"mjd_obs"} and VOCABULARY["exptime"] == ("s", {"atlas"}, {"texp"})
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_module_names_its_columns_by_the_vocabulary(results, name):
+    table, module = results[name], name.split(".")[0]
+    earlier = set().union(*(e for _, _, e in VOCABULARY.values()))
+    assert not earlier & set(table.colnames), f"{name}: earlier names {earlier & set(table.colnames)}"
+    for column in set(table.colnames) & set(VOCABULARY):
+        unit, modules, _ = VOCABULARY[column]
+        col = table[column]
+        assert module in modules, f"{name}: {column!r} is in the vocabulary, but not listed for {module}"
+        if unit.startswith("Time"):
+            assert isinstance(col, Time), f"{name}: {column} is not a Time"
+        elif unit.startswith("MJD"):
+            assert col.dtype == np.float64 and col.unit is None, f"{name}: {column}"
+        elif unit == "int64":
+            assert col.dtype == np.int64, f"{name}: {column} is {col.dtype}"
+        elif unit != "--":
+            assert col.unit == u.Unit(unit), f"{name}: {column} has unit {col.unit}, the vocabulary {unit}"
+
+
+def test_renamed_columns_still_read_under_their_old_names(results):
+    fp, scans = results["atlas.get_forced_photometry"], results["grad300.query[TPI]"]
+    for table, old, new in ((fp, "mjd_obs", "mjd"), (fp, "texp", "exptime"), (fp, "dm", "magerr"),
+                            (scans, "file_name", "scan_name")):
+        with pytest.warns(AstropyDeprecationWarning, match=f"'{old}' is now called '{new}'"):
+            assert list(table[old]) == list(table[new])
+        with pytest.warns(AstropyDeprecationWarning):
+            assert table[0][old] == table[0][new]
+    with pytest.raises(KeyError):
+        fp["no-such-column"]

@@ -49,7 +49,7 @@ from erfa import ErfaWarning
 
 from astroquery_ext._base.exceptions import TableWriteError
 
-__all__ = ["ResultTable", "ResultMeta", "as_result", "prepare_table", "restore_table", "provenance", "calls",
+__all__ = ["ResultTable", "ResultRow", "RENAMED_COLUMNS", "ResultMeta", "as_result", "prepare_table", "restore_table", "provenance", "calls",
            "META_CARD", "FORMATS", "PROVENANCE_KEYS"]
 
 #: The FITS card that holds, as JSON, the ``meta`` items no card can hold.
@@ -172,6 +172,31 @@ def calls(table: Table) -> list[dict]:
     return out
 
 
+# -- column names of earlier versions -------------------------------------------------------
+
+#: Columns renamed to the result vocabulary (:doc:`/results`): old name -> new name. The old names
+#: still read (``table["mjd_obs"]``, ``row["texp"]``) with an AstropyDeprecationWarning until the
+#: next release.
+RENAMED_COLUMNS = {"mjd_obs": "mjd", "texp": "exptime", "dm": "magerr", "file_name": "scan_name"}
+
+
+def _renamed(names, item):
+    """The current name of ``item`` when it is a renamed column's old name (with the warning), else None."""
+    new = RENAMED_COLUMNS.get(item) if isinstance(item, str) else None
+    if new is None or item in names or new not in names:
+        return None
+    warnings.warn(f"column {item!r} is now called {new!r} (see the result vocabulary in the docs); the old "
+                  f"name will stop working in the next release", AstropyDeprecationWarning, stacklevel=3)
+    return new
+
+
+class ResultRow(Table.Row):
+    """A row of a `ResultTable`: renamed columns also read under their old names, with a warning."""
+
+    def __getitem__(self, item):
+        return super().__getitem__(_renamed(self._table.columns, item) or item)
+
+
 class ResultTable(Table):
     """An `~astropy.table.Table` that writes to FITS, VOTable and ECSV cleanly.
 
@@ -180,10 +205,15 @@ class ResultTable(Table):
     reads such files back into the same types.
     """
 
+    Row = ResultRow
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if not isinstance(self.meta, ResultMeta):
             self.meta = ResultMeta(self.meta)
+
+    def __getitem__(self, item):
+        return super().__getitem__(_renamed(self.columns, item) or item)
 
     def to_pandas(self, *args, **kwargs):
         """`~astropy.table.Table.to_pandas`, without ERFA's "dubious year" noise for far dates.

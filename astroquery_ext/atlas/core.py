@@ -730,7 +730,7 @@ class AtlasClass(ServiceQuery):
         mjd_min : float, `~astropy.time.Time`, datetime or str, optional
             Keep only light-curve rows after this time (a number is an MJD;
             ISO strings and datetimes are UTC) (``lc``, ``lcnondets``:
-            ``mjd > mjd_min``; ``fp``: ``mjd_obs >= mjd_min``). Default: the
+            ``mjd > mjd_min``; ``fp``: ``mjd >= mjd_min``). Default: the
             whole history.
         cache : bool, optional
             False: fetch again, even if the same ids were fetched in the last
@@ -817,19 +817,19 @@ class AtlasClass(ServiceQuery):
         """Forced photometry (``fp`` rows) with ``uJy`` and ``duJy`` flux densities.
 
         Parameters are those of `get_objects` (and share its memo).
-        ``mjd_min`` keeps rows with ``mjd_obs >= mjd_min``.
+        ``mjd_min`` keeps rows with ``mjd >= mjd_min``.
 
         Returns
         -------
         `~astropy.table.Table`
             Grouped by ``atlas_id``, the objects in the order of ``ids``,
-            sorted by ``mjd_obs`` within each object.
+            sorted by ``mjd`` within each object.
             Objects without forced photometry have no rows.
         """
         wanted = parse_ids(ids)
         parts = self._objects(wanted, _mjd_arg(mjd_min), cache=cache, show_progress=show_progress)
         table = parts["fp"]
-        order = np.lexsort((np.asarray(table["mjd_obs"]), _rank(np.asarray(table["atlas_id"]), wanted)))
+        order = np.lexsort((np.asarray(table["mjd"]), _rank(np.asarray(table["atlas_id"]), wanted)))
         table = self._grouped(table[order])
         warn_if_empty(table, "forced-photometry rows")
         return table

@@ -239,7 +239,7 @@ def test_two_views_cost_one_round_of_requests(atlas_sandbox, atlas, ids):
         objects = atlas.query_objects(ids, show_progress=False)
     assert _paths(atlas_sandbox) == ["/api/objects/"] * 3  # 10 ids, 4 per request
     assert len(lc) and lc["mjd"].min() > 59000
-    assert fp["uJy"].unit == u.uJy and fp["mjd_obs"].min() >= 59000
+    assert fp["uJy"].unit == u.uJy and fp["mjd"].min() >= 59000
     assert (fp["uJy"] < 0).any()
     assert objects["atlas_id"].tolist() == ids
     # another mjd_min, or cache=False, asks again (in one request: default chunk_size)

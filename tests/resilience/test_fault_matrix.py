@@ -135,7 +135,7 @@ def test_grad300_catalogue_and_downloads(size, user_state, tmp_path):
         grad.login(token=sb.credentials("grad300")["token"])
         with grad300_conf.set_temp("page_size", s["grad_page"]):
             reference = grad.query(row_limit=-1, cache=False)
-            rows = [r for r in reference if "evil" not in r["file_name"] and r["size"]][:s["grad_files"]]
+            rows = [r for r in reference if "evil" not in r["scan_name"] and r["size"]][:s["grad_files"]]
             assert len(rows) == s["grad_files"]
             grad.download_scans(rows, tmp_path / "reference", show_progress=False)
             expected_files = file_digests(tmp_path / "reference")
