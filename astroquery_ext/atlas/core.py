@@ -662,9 +662,13 @@ class AtlasClass(ServiceQuery):
         Parameters
         ----------
         coordinates : `~astropy.coordinates.SkyCoord` or str
-            The position: a SkyCoord in any frame, or a string in degrees
+            The position: a SkyCoord in any frame, a string in degrees
             (``"0.0216 31.7818"``) or sexagesimal (``"00:00:05.18 +31:46:54.4"``,
-            RA in hours). Names are not resolved.
+            RA in hours), or an object name, resolved as astroquery does
+            (`~astropy.coordinates.SkyCoord.from_name`, i.e. CDS Sesame;
+            ``astropy.coordinates.name_resolve.sesame_url`` chooses the
+            resolver). RA outside [0, 360) or Dec outside [-90, 90] raises
+            `ValueError` before anything is sent.
         radius : `~astropy.units.Quantity`, str or float
             An angle: a Quantity (``30 * u.arcsec``), an Angle string
             (``"1 arcmin"``) or a bare number of degrees (as in astroquery);
