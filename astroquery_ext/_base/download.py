@@ -63,7 +63,7 @@ from astroquery_ext._base.deadline import progress as body_progress
 from astroquery_ext._base.private import private_dir
 from astroquery_ext._base.exceptions import AstroqueryExtError, DownloadError, RemoteServiceError
 from astroquery_ext._base.progress import progress_bar
-from astroquery_ext._base.query import Retryable
+from astroquery_ext._base.http import Retryable
 
 try:  # POSIX
     import fcntl

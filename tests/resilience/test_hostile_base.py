@@ -17,7 +17,7 @@ import urllib.parse
 import pytest
 import requests
 
-from astroquery_ext._base.query import AuthState
+from astroquery_ext._base.auth import AuthState
 from astroquery_ext._base.redaction import redact, scrub_chain
 from astroquery_ext.atlas import AtlasClass
 from astroquery_ext.exceptions import (
