@@ -54,3 +54,48 @@ def test_no_reachable_resolver_is_a_clear_error(atlas, atlas_sandbox):
         with pytest.raises(ValueError, match="no name resolver could be reached .*sesame_url"):
             atlas.query_region("ATLAS20bbfr", 10 * u.arcsec)
     assert _sent(atlas_sandbox) == before
+
+
+# -- get_query_payload=True on every get_* method: the request, nothing sent --------------------------------
+
+def _get_calls(sandboxes):
+    from astroquery_ext.grad300 import Grad300Class
+    from astroquery_ext.tupli import TupliClass
+
+    atlas_sb, grad_sb, glance_sb, tupli_sb = (sandboxes.get(s) for s in ("atlas", "grad300", "glance", "tupli"))
+    atlas = AtlasClass(server=atlas_sb.url("atlas"))
+    ids = atlas_sb.info("atlas")["example_ids"][:2]
+    grad = Grad300Class(server=grad_sb.url("grad300"))
+    glance = glance_sb.client("glance")
+    tupli = TupliClass(server=tupli_sb.url("tupli"))
+    episode = "0" * 32
+    return {
+        "atlas": (atlas_sb, {name: (lambda f=getattr(atlas, name): f(ids, get_query_payload=True))
+                             for name in ("get_objects", "get_lightcurves", "get_forced_photometry")}),
+        "grad300": (grad_sb, {"get_scan": lambda: grad.get_scan(7, scan_type="TPI", get_query_payload=True)}),
+        "glance": (glance_sb, {name: (lambda f=getattr(glance, name): f("ANA-SUSY-2019-01", get_query_payload=True))
+                               for name in ("get_analysis", "get_paper", "get_confnote", "get_pubnote",
+                                            "get_plot", "get_publication")}),
+        "tupli": (tupli_sb, {"get_episode": lambda: tupli.get_episode(episode, get_query_payload=True),
+                             "get_tuples": lambda: tupli.get_tuples(get_query_payload=True)}),
+    }
+
+
+def test_every_get_method_returns_its_request_with_get_query_payload(sandboxes):
+    from astroquery_ext.atlas import Atlas
+    from astroquery_ext.glance import Glance
+    from astroquery_ext.grad300 import Grad300
+    from astroquery_ext.tupli import Tupli
+
+    calls = _get_calls(sandboxes)
+    for service, client in (("atlas", Atlas), ("grad300", Grad300), ("glance", Glance), ("tupli", Tupli)):
+        sandbox, methods = calls[service]
+        public = {n for n in dir(client) if n.startswith("get_") and callable(getattr(client, n))}
+        assert public == set(methods), f"{service}: get_* methods without a test here: {public - set(methods)}"
+        before = len(sandbox.request_log(service))
+        for name, call in methods.items():
+            payload = call()
+            requests = payload if isinstance(payload, list) else [payload]
+            assert requests and all(r["method"] in ("GET", "POST") and r["url"].startswith(sandbox.url(service))
+                                    for r in requests), (service, name, payload)
+        assert len(sandbox.request_log(service)) == before, f"{service}: a get_* call sent a request"

@@ -49,8 +49,8 @@ from erfa import ErfaWarning
 
 from astroquery_ext._base.exceptions import TableWriteError
 
-__all__ = ["ResultTable", "ResultRow", "RENAMED_COLUMNS", "ResultMeta", "as_result", "prepare_table", "restore_table", "provenance", "calls",
-           "META_CARD", "FORMATS", "PROVENANCE_KEYS"]
+__all__ = ["ResultTable", "ResultRow", "RENAMED_COLUMNS", "ResultMeta", "as_result", "prepare_table", "restore_table",
+           "provenance", "calls", "META_CARD", "FORMATS", "PROVENANCE_KEYS"]
 
 #: The FITS card that holds, as JSON, the ``meta`` items no card can hold.
 META_CARD = "JSONMETA"

@@ -162,6 +162,14 @@ def _number_arg(value, name: str, *, allow_none: bool = True) -> float | None:
     return float_arg(value, name, optional=allow_none)
 
 
+def _objects_data(chunk: list[int], mjd: float | None) -> dict:
+    """The form of one ``objects/`` request."""
+    data = {"objects": ",".join(map(str, chunk))}
+    if mjd is not None:
+        data["mjd"] = repr(mjd)
+    return data
+
+
 def _mjd_arg(value, name: str = "mjd_min") -> float | None:
     """An MJD bound from any time `time_arg` takes (a number is an MJD)."""
     moment = time_arg(value, name)
@@ -723,7 +731,8 @@ class AtlasClass(ServiceQuery):
 
     # -- object data -------------------------------------------------------------------
 
-    def get_objects(self, ids, *, mjd_min=None, cache: bool = True, show_progress: bool = True):
+    def get_objects(self, ids, *, mjd_min=None, cache: bool = True, show_progress: bool = True,
+                    get_query_payload: bool = False):
         """Everything the server holds on some objects (``objects/``), one Table per part.
 
         Parameters
@@ -741,6 +750,9 @@ class AtlasClass(ServiceQuery):
             ``conf.memo_timeout`` seconds (see Notes).
         show_progress : bool
             One progress bar (on a terminal) for the whole call.
+        get_query_payload : bool
+            Return the requests instead of sending them: a list with one
+            ``{"method", "url", "data"}`` per chunk of ids.
 
         Returns
         -------
@@ -765,6 +777,8 @@ class AtlasClass(ServiceQuery):
         """
         wanted = parse_ids(ids)
         mjd = _mjd_arg(mjd_min)
+        if get_query_payload:
+            return self._objects_payload(wanted, mjd)
         return TableList(self._objects(wanted, mjd, cache=cache, show_progress=show_progress))
 
     def query_objects(self, ids, *, cache: bool = True, show_progress: bool = True, get_query_payload: bool = False):
@@ -784,8 +798,7 @@ class AtlasClass(ServiceQuery):
         """
         wanted = parse_ids(ids)
         if get_query_payload:
-            return [self._json("POST", "objects/", data={"objects": ",".join(map(str, chunk))},
-                               get_query_payload=True) for chunk in chunked(wanted.tolist(), self._chunk_size())]
+            return self._objects_payload(wanted, None)
         parts = None
         if cache is not False:
             parts = self._memo_get(wanted, None, any_mjd=True)
@@ -795,10 +808,11 @@ class AtlasClass(ServiceQuery):
         warn_if_empty(table, "objects")
         return table
 
-    def get_lightcurves(self, ids, *, mjd_min=None, cache: bool = True, show_progress: bool = True):
+    def get_lightcurves(self, ids, *, mjd_min=None, cache: bool = True, show_progress: bool = True,
+                        get_query_payload: bool = False):
         """Light curves: detections and non-detection limits in one table.
 
-        Parameters are those of `get_objects` (and share its memo).
+        Parameters are those of `get_objects` (and share its memo), ``get_query_payload`` too.
 
         Returns
         -------
@@ -814,13 +828,16 @@ class AtlasClass(ServiceQuery):
             Both are kept, as the server gives them.
         """
         wanted = parse_ids(ids)
+        if get_query_payload:
+            return self._objects_payload(wanted, _mjd_arg(mjd_min))
         parts = self._objects(wanted, _mjd_arg(mjd_min), cache=cache, show_progress=show_progress)
         return self._merge_lightcurves(parts["lc"], parts["lcnondets"], parts["object"].meta, wanted)
 
-    def get_forced_photometry(self, ids, *, mjd_min=None, cache: bool = True, show_progress: bool = True):
+    def get_forced_photometry(self, ids, *, mjd_min=None, cache: bool = True, show_progress: bool = True,
+                              get_query_payload: bool = False):
         """Forced photometry (``fp`` rows) with ``uJy`` and ``duJy`` flux densities.
 
-        Parameters are those of `get_objects` (and share its memo).
+        Parameters are those of `get_objects` (and share its memo), ``get_query_payload`` too.
         ``mjd_min`` keeps rows with ``mjd >= mjd_min``.
 
         Returns
@@ -831,6 +848,8 @@ class AtlasClass(ServiceQuery):
             Objects without forced photometry have no rows.
         """
         wanted = parse_ids(ids)
+        if get_query_payload:
+            return self._objects_payload(wanted, _mjd_arg(mjd_min))
         parts = self._objects(wanted, _mjd_arg(mjd_min), cache=cache, show_progress=show_progress)
         table = parts["fp"]
         order = np.lexsort((np.asarray(table["mjd"]), _rank(np.asarray(table["atlas_id"]), wanted)))
@@ -911,6 +930,11 @@ class AtlasClass(ServiceQuery):
         warn_if_empty(merged, "light-curve rows")
         return merged
 
+    def _objects_payload(self, ids: np.ndarray, mjd: float | None) -> list[dict]:
+        """The requests an ``objects/`` read would send, one per chunk (``get_query_payload=True``)."""
+        return [self._json("POST", "objects/", data=_objects_data(chunk, mjd), get_query_payload=True)
+                for chunk in chunked(ids.tolist(), self._chunk_size())]
+
     def _objects(self, ids: np.ndarray, mjd: float | None, *, cache, show_progress: bool) -> dict:
         """The parts of ``objects/`` for ids (memo first), as shallow copies."""
         chunk_size = self._chunk_size()
@@ -969,9 +993,7 @@ class AtlasClass(ServiceQuery):
         return parts
 
     def _fetch_chunk(self, chunk: list[int], mjd: float | None, progress: BatchProgress) -> _ObjectsResult:
-        data = {"objects": ",".join(map(str, chunk))}
-        if mjd is not None:
-            data["mjd"] = repr(mjd)
+        data = _objects_data(chunk, mjd)
 
         def read(response):
             # Read inside the base's retry policy: a body cut off here repeats the request.

@@ -113,6 +113,11 @@ _QUERY_PARAMETERS = """Parameters
 """
 
 
+
+#: Rows a ``get_*`` call asks for: the server matches codes case-insensitively, and the exact one wins.
+_GET_ROWS = 10
+
+
 class GlanceClass(ServiceQuery):
     """Search CERN ATLAS Glance: analyses, papers, CONF and PUB notes, plots, groups and triggers.
 
@@ -657,15 +662,18 @@ class GlanceClass(ServiceQuery):
             return self._table([record], fields, path=endpoint, what=what, query={"queryString": query},
                                warn_empty=False)
 
-    def _get(self, mode: str, ref_code: Any, keys: tuple[str, ...], cache: bool | None) -> Table:
+    def _get(self, mode: str, ref_code: Any, keys: tuple[str, ...], cache: bool | None,
+             get_query_payload: bool = False) -> Table | dict:
         code = _code_arg(ref_code)
         endpoint, what = ENDPOINTS[mode]
         expr = None
         for key in keys:
             term = dsl.F(key) == code
             expr = term if expr is None else expr | term
+        if get_query_payload:
+            return self._get_payload(endpoint, expr.to_dsl())
         # A few rows, not one: the server matches case-insensitively; the exact code wins.
-        answer, _total = self._page(endpoint, {"queryString": expr.to_dsl()}, 0, 10, cache)
+        answer, _total = self._page(endpoint, {"queryString": expr.to_dsl()}, 0, _GET_ROWS, cache)
         for exact in (True, False):
             for record in answer:
                 codes = [record.get(k) for k in keys]
@@ -676,7 +684,12 @@ class GlanceClass(ServiceQuery):
                             f"{' and '.join(keys)}). Check the code.",
                             url=self._url(endpoint), service=self.service)
 
-    def get_analysis(self, ref_code: str, *, cache: bool = True) -> Table:
+    def _get_payload(self, endpoint: str, query: str) -> dict:
+        """The request a ``get_*`` call would send (``get_query_payload=True``)."""
+        return self._json("GET", endpoint, params={"offset": 0, "limit": _GET_ROWS, "queryString": query},
+                          get_query_payload=True)
+
+    def get_analysis(self, ref_code: str, *, cache: bool = True, get_query_payload: bool = False) -> Table:
         """One analysis: a one-row Table with the columns of `query_analyses`.
 
         Parameters
@@ -685,6 +698,8 @@ class GlanceClass(ServiceQuery):
             Its reference code, e.g. ``"ANA-HDBS-2023-22"``.
         cache : bool
             Use the response cache within the endpoint's lifetime (an hour); False: ask the server.
+        get_query_payload : bool
+            Return the request (``{"method", "url", "params"}``) instead of sending it.
 
         Returns
         -------
@@ -700,34 +715,42 @@ class GlanceClass(ServiceQuery):
         `~astroquery_ext.exceptions.NotFoundError`
             No analysis has this code.
         """
-        return self._get("analysis", ref_code, ("referenceCode",), cache)
+        return self._get("analysis", ref_code, ("referenceCode",), cache, get_query_payload)
 
-    def get_paper(self, ref_code: str, *, cache: bool = True) -> Table:
-        """One paper, a one-row Table (see `get_analysis`); ``ref_code`` like ``"HDBS-2018-33"``."""
-        return self._get("paper", ref_code, ("referenceCode",), cache)
+    def get_paper(self, ref_code: str, *, cache: bool = True, get_query_payload: bool = False) -> Table:
+        """One paper, a one-row Table (see `get_analysis`, which
+        also says what ``cache`` and ``get_query_payload`` do); ``ref_code`` like ``"HDBS-2018-33"``."""
+        return self._get("paper", ref_code, ("referenceCode",), cache, get_query_payload)
 
-    def get_confnote(self, ref_code: str, *, cache: bool = True) -> Table:
-        """One CONF note, a one-row Table (see `get_analysis`), by its temporary
+    def get_confnote(self, ref_code: str, *, cache: bool = True, get_query_payload: bool = False) -> Table:
+        """One CONF note, a one-row Table (see `get_analysis`, which
+        also says what ``cache`` and ``get_query_payload`` do), by its temporary
         (``"CONF-SUSY-2023-04"``) or final (``"ATLAS-CONF-2023-009"``) reference code."""
-        return self._get("confnote", ref_code, ("temporaryReferenceCode", "finalReferenceCode"), cache)
+        return self._get("confnote", ref_code, ("temporaryReferenceCode", "finalReferenceCode"), cache,
+                         get_query_payload)
 
-    def get_pubnote(self, ref_code: str, *, cache: bool = True) -> Table:
-        """One PUB note, a one-row Table (see `get_analysis`), by its temporary
+    def get_pubnote(self, ref_code: str, *, cache: bool = True, get_query_payload: bool = False) -> Table:
+        """One PUB note, a one-row Table (see `get_analysis`, which
+        also says what ``cache`` and ``get_query_payload`` do), by its temporary
         (``"PUB-EGAM-2019-01"``) or final (``"ATL-PHYS-PUB-2019-029"``) reference code."""
-        return self._get("pubnote", ref_code, ("temporaryReferenceCode", "finalReferenceCode"), cache)
+        return self._get("pubnote", ref_code, ("temporaryReferenceCode", "finalReferenceCode"), cache,
+                         get_query_payload)
 
-    def get_plot(self, ref_code: str, *, cache: bool = True) -> Table:
-        """One approval plot, a one-row Table (see `get_analysis`); ``ref_code`` like ``"PLOT-MUON-2018-08"``."""
-        return self._get("plot", ref_code, ("referenceCode",), cache)
+    def get_plot(self, ref_code: str, *, cache: bool = True, get_query_payload: bool = False) -> Table:
+        """One approval plot, a one-row Table (see `get_analysis`, which
+        also says what ``cache`` and ``get_query_payload`` do); ``ref_code`` like ``"PLOT-MUON-2018-08"``."""
+        return self._get("plot", ref_code, ("referenceCode",), cache, get_query_payload)
 
-    def get_publication(self, ref_code: str, *, cache: bool = True) -> Table:
+    def get_publication(self, ref_code: str, *, cache: bool = True, get_query_payload: bool = False) -> Table:
         """The publication summary (``type``, codes, ``status``, ``shortTitle``, ``groups``) of any
         analysis, paper or note, by its reference code (temporary or final for notes): a one-row
         Table with the columns of `query_publications`."""
         code = _code_arg(ref_code)
         endpoint, _what = ENDPOINTS["publication"]
         query = (dsl.F("referenceCode") == code).to_dsl()
-        answer, _total = self._page(endpoint, {"queryString": query}, 0, 10, cache)
+        if get_query_payload:
+            return self._get_payload(endpoint, query)
+        answer, _total = self._page(endpoint, {"queryString": query}, 0, _GET_ROWS, cache)
         keys = ("referenceCode", "temporaryReferenceCode", "finalReferenceCode")
         for exact in (True, False):
             for record in answer:

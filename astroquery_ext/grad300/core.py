@@ -550,7 +550,8 @@ class Grad300Class(ServiceQuery):
                            require_length=True,
                            key={"id": scan_id, "scan_type": kind, "file_name": _scan_name(row)})
 
-    def get_scan(self, row_or_id: Any, *, scan_type: str | None = None, cache: bool = True) -> fits.HDUList:
+    def get_scan(self, row_or_id: Any, *, scan_type: str | None = None, cache: bool = True,
+                 get_query_payload: bool = False) -> fits.HDUList:
         """The FITS file of one scan, read into memory.
 
         Parameters
@@ -564,6 +565,9 @@ class Grad300Class(ServiceQuery):
         cache : bool, optional
             Keep the file in the cache and use it next time (checked against the
             record's size). Default True, within astroquery's cache setting.
+        get_query_payload : bool
+            Return the download request (``{"method", "url"}``) instead of
+            sending it (a file name is still looked up first).
 
         Returns
         -------
@@ -588,8 +592,10 @@ class Grad300Class(ServiceQuery):
             raise TypeError(f"row_or_id must be a table row, a mapping or an integer id; "
                             f"got {type(row_or_id).__name__}")
         use_cache = ResponseCache.active(cache)
-        self._login_once()
         job = self._job(row, Path("."), index="row_or_id")
+        if get_query_payload:
+            return self._json("GET", job.url, get_query_payload=True)
+        self._login_once()
         kind, scan_id = job.key["scan_type"], job.key["id"]
         job.name = f"{scan_id}.fits"
         if use_cache:

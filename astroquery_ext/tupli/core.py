@@ -755,15 +755,19 @@ class TupliClass(ServiceQuery):
             table["tuples"] = column
         return table
 
-    def get_episode(self, episode_id: str, *, cache: bool = True) -> Table:
+    def get_episode(self, episode_id: str, *, cache: bool = True, get_query_payload: bool = False) -> Table:
         """The steps of one episode as a Table; its header is in ``table.meta["header"]`` (JSON text).
 
         Columns: ``state``, ``action``, ``reward`` (numeric arrays when every
         step has the same shape), ``terminal``, ``timeout``, ``info``.
+        ``get_query_payload=True`` returns the request instead of sending it.
         """
-        id_arg(episode_id, "episode_id")
-        records, _ = self._list("episodes", Filter("id") == episode_id, EPISODE_FIELDS, cache=cache,
-                                extra={"include_tuples": True})
+        episode_id = id_arg(episode_id, "episode_id")
+        out = self._list("episodes", Filter("id") == episode_id, EPISODE_FIELDS, cache=cache,
+                         extra={"include_tuples": True}, get_query_payload=get_query_payload)
+        if get_query_payload:
+            return out
+        records, _ = out
         if not records:
             raise NotFoundError(f"{self.name}: no episode {episode_id} is visible to you (it does not exist, "
                                 f"or it is private to another user). Check the id, or log in as its owner.",
@@ -773,8 +777,15 @@ class TupliClass(ServiceQuery):
         table.meta.update(self._provenance("episodes/list", header=header))
         return table
 
-    def get_tuples(self, filter: Filter | Mapping | None = None, *, cache: bool = True) -> Table:
-        """The steps of every matching episode in one Table (``episode_id``, ``step``, then the tuple columns)."""
+    def get_tuples(self, filter: Filter | Mapping | None = None, *, cache: bool = True,
+                   get_query_payload: bool = False) -> Table:
+        """The steps of every matching episode in one Table (``episode_id``, ``step``, then the tuple columns).
+
+        ``get_query_payload=True`` returns the request instead of sending it.
+        """
+        if get_query_payload:
+            return self._list("episodes", filter, EPISODE_FIELDS, cache=cache, extra={"include_tuples": True},
+                              get_query_payload=True)
         with gc_paused():
             records, query = self._list("episodes", filter, EPISODE_FIELDS, cache=cache,
                                         extra={"include_tuples": True})
