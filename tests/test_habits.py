@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import sys
+
 import pytest
 from astropy import units as u
 from astropy.coordinates.name_resolve import sesame_url
@@ -99,3 +102,33 @@ def test_every_get_method_returns_its_request_with_get_query_payload(sandboxes):
             assert requests and all(r["method"] in ("GET", "POST") and r["url"].startswith(sandbox.url(service))
                                     for r in requests), (service, name, payload)
         assert len(sandbox.request_log(service)) == before, f"{service}: a get_* call sent a request"
+
+
+def test_row_limit_is_offered_only_where_it_is_honoured():
+    from astroquery_ext.atlas import Atlas
+    from astroquery_ext.glance import Glance
+    from astroquery_ext.grad300 import Grad300
+    from astroquery_ext.tupli import Tupli
+
+    for client in (Grad300, Glance):  # paged listings: row_limit cuts them, ROW_LIMIT is the default
+        assert "ROW_LIMIT" in dir(client) and client.ROW_LIMIT >= -1
+    for client in (Atlas, Tupli):  # answers are never paged: no ROW_LIMIT, not even in tab completion
+        assert "ROW_LIMIT" not in dir(client) and not hasattr(client, "ROW_LIMIT")
+
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progress_only_for_long_work(atlas, atlas_sandbox, monkeypatch):
+    from astroquery_ext.atlas import conf
+
+    ids = atlas_sandbox.info("atlas")["example_ids"][:3]
+    shown = _Terminal()
+    monkeypatch.setattr(sys, "stderr", shown)
+    atlas.get_lightcurves(ids[:1], cache=False)  # one object, one request: no bar
+    assert shown.getvalue() == ""
+    with conf.set_temp("chunk_size", 1):  # three requests: a bar
+        atlas.get_lightcurves(ids, cache=False)
+    assert shown.getvalue() != ""

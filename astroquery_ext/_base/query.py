@@ -307,7 +307,8 @@ class ServiceQuery(HttpMixin, ErrorsMixin, AuthMixin, QueryWithLogin, metaclass=
         "max_workers_limit", "auth_scheme", "cache_ttl", "cache_ttls", "service", "name"})
 
     def __dir__(self):
-        return sorted(n for n in set(super().__dir__()) if not n.startswith("_") and n not in self._HIDDEN)
+        hidden = self._HIDDEN if hasattr(type(self.conf), "row_limit") else self._HIDDEN | {"ROW_LIMIT"}
+        return sorted(n for n in set(super().__dir__()) if not n.startswith("_") and n not in hidden)
 
     # -- result tables ------------------------------------------------------------
 

@@ -70,6 +70,7 @@ MOVABLE_LISTS = (3, 4, 12)
 
 MAX_RADIUS = 300.0       # arcsec, the server's limit
 MAX_CHUNK = 50_000       # ids per objects/ request, the server's limit
+LONG_READ_IDS = 100      # a read of this many ids (hundreds of light-curve rows each) is long work: a progress bar
 REQUEST_TYPES = ("all", "nearest", "count")
 #: What cone/ answers for each request type.
 _CONE_SHAPES = {"all": RECORDS,
@@ -970,7 +971,8 @@ class AtlasClass(ServiceQuery):
                           f"RateLimitError when the quota runs out. Raise conf.chunk_size (the server takes "
                           f"up to 50,000 ids per request) to need fewer requests.", AstropyUserWarning,
                           stacklevel=4)
-        progress = BatchProgress(len(ids), show_progress)
+        # Progress only for long work: several requests, or a large answer; never for a few objects.
+        progress = BatchProgress(len(ids), show_progress and (len(chunks) > 1 or len(ids) >= LONG_READ_IDS))
         try:
             results = bounded_map(lambda chunk: self._fetch_chunk(chunk, mjd, progress), chunks,
                                   max_workers=max_workers)
