@@ -48,6 +48,7 @@ from astropy.utils.exceptions import AstropyDeprecationWarning
 from erfa import ErfaWarning
 
 from astroquery_ext._base.exceptions import TableWriteError
+from astroquery_ext._base.texts import ESCAPED, escape_json, safe_text, texts, unescape_columns
 
 __all__ = ["ResultTable", "ResultRow", "RENAMED_COLUMNS", "ResultMeta", "as_result", "prepare_table", "restore_table",
            "provenance", "calls", "META_CARD", "FORMATS", "PROVENANCE_KEYS"]
@@ -64,15 +65,6 @@ _RESERVED = {"XTENSION", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "PCOUNT", "GCOUN
 _COLUMN_KEY = re.compile(r"^(TTYPE|TFORM|TUNIT|TNULL|TSCAL|TZERO|TDISP|TDIM|TCTYP|TCUNI|TCRPX|TCRVL|TCDLT|TRPOS)"
                          r"\d+$")
 _PRINTABLE_ASCII = re.compile(r"^[\x20-\x7e]*$")
-#: Characters no format carries as they are (XML 1.0 refuses them, line-based readers split rows on
-#: them, FITS ends a text at a NUL): escaped on write, in every format alike (see :doc:`/results`).
-_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x85\u2028\u2029\ufffe\uffff]")
-#: In JSON text the same characters, and lone surrogates, are written as JSON's own ``\\uXXXX`` escapes.
-_UNSAFE_JSON = re.compile("[\x85\u2028\u2029\ufffe\uffff\ud800-\udfff]")
-_SURROGATE = re.compile("[\ud800-\udfff]")
-_ESCAPED = re.compile(r"\\(\\|u[0-9a-f]{4})")
-#: The column meta key (and VOTable INFO) that marks text columns written with `_escape`.
-ESCAPED = "escaped"
 #: Text fields ECSV files may hold: far above the csv module's default 128 KiB.
 _FIELD_LIMIT = 2**31 - 1
 
@@ -279,9 +271,7 @@ def _plain(value: Any) -> Any:
 
 
 def _json_text(value: Any) -> str:
-    text = json.dumps(_plain(value), ensure_ascii=False, allow_nan=True, separators=(",", ":"))
-    # These can only stand inside JSON strings, where an escape means the same character.
-    return _UNSAFE_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    return escape_json(json.dumps(_plain(value), ensure_ascii=False, allow_nan=True, separators=(",", ":")))
 
 
 def _too_deep(name: str, row: int) -> TableWriteError:
@@ -304,80 +294,8 @@ def _json_column(col) -> MaskedColumn:
     return out
 
 
-def _escape(text: str) -> str:
-    """The documented rule: a backslash as ``\\\\``, each unsafe character as ``\\uXXXX``."""
-    return _UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text.replace("\\", "\\\\"))
-
-
-def _unescape(text: str) -> str:
-    return _ESCAPED.sub(lambda m: "\\" if m.group(1) == "\\" else chr(int(m.group(1)[1:], 16)), text)
-
-
-def _texts(col) -> list[str] | None:
-    """The texts of a text column (numpy text, or objects that are all texts), else None.
-
-    Texts ending in a NUL are kept in ``object`` columns (numpy would drop
-    the NUL): they are written as text too, the NUL escaped.
-    """
-    if not isinstance(col, Column) or not len(col):
-        return None
-    if col.dtype.kind == "U":
-        return np.ma.getdata(col).ravel().tolist()
-    if col.dtype.kind != "O" or col.ndim != 1:
-        return None
-    values, masked = np.ma.getdata(col).tolist(), np.ma.getmaskarray(col).tolist()
-    if not all(m or isinstance(v, str) for v, m in zip(values, masked)) or all(masked):
-        return None
-    return ["" if m else v for v, m in zip(values, masked)]
-
-
-def _safe_text(col, fmt: str):
-    """``col`` (a text column) as every format can carry it: escaped when needed, else itself.
-
-    A lone surrogate (no UTF-8 file can hold one) raises `TableWriteError` naming the column and row.
-    """
-    values = _texts(col)
-    if values is None:
-        return col
-    data = np.ma.getdata(col)
-    joined = "\n".join(values)
-    if _SURROGATE.search(joined):
-        index = next(i for i, v in enumerate(values) if _SURROGATE.search(v))
-        row = index // max(1, data.size // len(col))
-        raise TableWriteError(f"column {col.info.name!r}, row {row}: the text holds a lone surrogate "
-                              f"({values[index].encode('utf-8', 'backslashreplace')[:60]!r}), which no {fmt} "
-                              f"file can hold; nothing was written. Replace it first, e.g. "
-                              f"table[{col.info.name!r}][{row}] = value.encode('utf-8', 'replace').decode()")
-    unsafe = _UNSAFE.search(joined) is not None
-    if not unsafe and col.dtype.kind == "U":
-        return col
-    escaped = np.array([_escape(v) for v in values] if unsafe else values, dtype=str).reshape(data.shape)
-    meta = {**(col.info.meta or {}), **({ESCAPED: "backslash"} if unsafe else {})}
-    if isinstance(col, MaskedColumn):
-        return MaskedColumn(escaped, name=col.info.name, mask=col.mask, unit=col.unit,
-                            description=col.info.description, meta=meta)
-    return Column(escaped, name=col.info.name, unit=col.unit, description=col.info.description, meta=meta)
-
-
-def _unescape_columns(table: Table) -> None:
-    """Undo `_safe_text` on the columns marked as escaped (in place)."""
-    for name in table.colnames:
-        col = table[name]
-        meta = getattr(col.info, "meta", None) or {}
-        if meta.get(ESCAPED) != "backslash":
-            continue
-        data = np.ma.getdata(col)
-        values = [_unescape(v.decode("utf-8") if isinstance(v, bytes) else str(v)) for v in data.ravel().tolist()]
-        plain = np.array(values, dtype=object if any(v.endswith("\x00") for v in values) else str)
-        rest = {k: v for k, v in meta.items() if k != ESCAPED}
-        kwargs = {"mask": col.mask} if isinstance(col, MaskedColumn) else {}
-        cls = MaskedColumn if kwargs else Column
-        table.replace_column(name, cls(plain.reshape(data.shape), name=name, unit=col.unit,
-                                       description=col.info.description, meta=rest, **kwargs))
-
-
 def _needs_json(col) -> bool:
-    return getattr(col, "dtype", None) is not None and col.dtype.kind == "O" and _texts(col) is None
+    return getattr(col, "dtype", None) is not None and col.dtype.kind == "O" and texts(col) is None
 
 
 def _card_value(value: Any) -> bool:
@@ -438,7 +356,7 @@ def _for_fits(table: Table) -> Table:
         changed = False
         if _needs_json(col):
             col, changed = _json_column(col), True
-        safe = _safe_text(col, "FITS")
+        safe = safe_text(col, "FITS")
         if safe is not col:
             col, changed = safe, True
         if col.dtype.kind == "U" and not all(_PRINTABLE_ASCII.match(str(v)) for v in np.asarray(col).ravel()):
@@ -488,7 +406,7 @@ def _for_votable(table: Table) -> Table:
         elif isinstance(col, Column) and _needs_json(col):
             out.replace_column(name, _json_column(col))
         elif isinstance(col, Column):
-            safe = _safe_text(col, "VOTable")
+            safe = safe_text(col, "VOTable")
             if safe is not col:
                 out.replace_column(name, safe)
         else:
@@ -569,7 +487,7 @@ def _for_ecsv(table: Table) -> Table:
             out.replace_column(name, Column(values, name=name, unit=col.unit, description=col.info.description,
                                             meta=col.info.meta))
         else:
-            safe = _safe_text(col, "ECSV")
+            safe = safe_text(col, "ECSV")
             if safe is not col:
                 out.replace_column(name, safe)
     return out
@@ -634,7 +552,7 @@ def restore_table(table: Table) -> ResultTable:
                                                     description=col.info.description, meta=meta))
         if "unit" in (getattr(table[name].info, "meta", None) or {}) and getattr(table[name], "unit", 1) is None:
             table[name].unit = u.Unit(table[name].info.meta.pop("unit"))
-    _unescape_columns(table)
+    unescape_columns(table)
     return table
 
 
@@ -673,7 +591,7 @@ def _read_ecsv(input, **kwargs):
     csv.field_size_limit(max(csv.field_size_limit(), _FIELD_LIMIT))  # long texts (raised, never lowered)
     with _far_dates_quiet():
         table = as_result(io_read("ascii.ecsv", input, **kwargs))
-    _unescape_columns(table)
+    unescape_columns(table)
     return table
 
 
