@@ -46,7 +46,7 @@ def pairs(table):
 
 
 def ordinary(table):
-    return [row for row in table if "evil" not in row["scan_name"]]
+    return [row for row in table if "evil" not in row["file_name"]]
 
 
 @pytest.mark.parametrize("source, scan_type", [("casa", None), ("SUN", None), ("moon", "TPI"), ("3c48", "Spectrum"), ("Cyg", "Images")])
