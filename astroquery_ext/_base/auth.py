@@ -199,12 +199,24 @@ class AuthMixin:
         return self.login(*args, **kwargs)
 
     def authenticated(self) -> bool:
-        """Whether this object holds credentials (it does not ask the server)."""
+        """Whether this object holds credentials (it does not ask the server).
+
+        Returns
+        -------
+        bool
+            True after a successful `login` and until `logout`.
+        """
         return self._auth is not None
 
     def whoami(self) -> str | None:
-        """The user this object is logged in as, when known; None when not logged in or
-        logged in with a token that names no user (it does not ask the server)."""
+        """The user this object is logged in as, when known (it does not ask the server).
+
+        Returns
+        -------
+        str or None
+            The user name; None when not logged in, or logged in with a
+            token that names no user.
+        """
         state = self._auth
         return state.principal if state is not None else None
 

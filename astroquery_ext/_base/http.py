@@ -40,6 +40,7 @@ from astroquery_ext._base.cache import ResponseCache, cache_key
 from astroquery_ext._base.deadline import Deadline, deadline_adapter
 from astroquery_ext._base.deadline import progress as body_progress
 from astroquery_ext._base.exceptions import AstroqueryExtError, RemoteServiceError, ServiceTimeoutError
+from astroquery_ext._base.loopback import direct_to_loopback
 from astroquery_ext._base.redaction import redact, redact_url, register_secret, scrub_chain
 from astroquery_ext._base.shapes import CONTAINER, Shape
 from astroquery_ext._base.tables import decode_json
@@ -208,7 +209,7 @@ class HttpMixin:
         session.mount("https://", adapter)
         session.headers["User-Agent"] = self._user_agent
         session.cookies = _OriginCookieJar()  # cookies scoped to host and port
-        return session
+        return direct_to_loopback(session)  # a local server is never reached through a proxy
 
     # -- HTTP ------------------------------------------------------------------------
 
@@ -505,7 +506,7 @@ class HttpMixin:
               auth: str = "optional", cache: bool | None = False, ttl: float | None = None,
               idempotent: bool | None = None, get_query_payload: bool = False,
               empty: Any = None, headers: Mapping[str, str] | None = None,
-              expect: Shape | None = None) -> Any:
+              expect: Shape | None = None, timeout: float | None = None) -> Any:
         """A request whose answer is JSON, parsed; cached when ``cache`` allows.
 
         Parameters
@@ -529,6 +530,8 @@ class HttpMixin:
             An answer of another shape raises `RemoteServiceError` and is
             never cached. Without it a cached answer must at least be a list
             or an object.
+        timeout : float, optional
+            Seconds to wait for the server (default the client's).
         """
         method = method.upper()
         url = self._url(path)
@@ -549,7 +552,7 @@ class HttpMixin:
                 return loads(hit[0])
         where = urllib.parse.urlsplit(redact_url(url)).path
         value, content, status, asked_as = self._http(
-            method, url, params=params, data=data, json=json, auth=auth, headers=headers,
+            method, url, params=params, data=data, json=json, auth=auth, headers=headers, timeout=timeout,
             idempotent=method in IDEMPOTENT_METHODS if idempotent is None else idempotent,
             read=functools.partial(self._parse_json, what=f"{method} {where}", url=redact_url(url), empty=empty))
         if content is None:

@@ -2,9 +2,10 @@
 
 Each endpoint's table has a fixed list of `~astroquery_ext._base.Field`
 columns, so its columns and dtypes are the same whether it has one row or
-none. Names follow the server's keys (spec section 5), except that every
-table names the ATLAS object id ``atlas_id``, and forced photometry's ``mjd_obs``,
-``dm`` and ``texp`` are ``mjd``, ``magerr`` and ``exptime`` as in the light curves (the result vocabulary, ``docs/results.rst``).
+none. Names follow the server's keys, except that every table names the
+ATLAS object id ``atlas_id``, and forced photometry's ``mjd_obs``, ``dm`` and
+``texp`` are ``mjd``, ``magerr`` and ``exptime`` as in the light curves (the
+result vocabulary, ``docs/results.rst``).
 
 The big parts of ``objects/`` answers (``lc``, ``lcnondets``, ``fp``:
 hundreds of rows per object, hundreds of thousands per call) are decoded by
