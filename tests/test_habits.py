@@ -93,7 +93,8 @@ def test_every_get_method_returns_its_request_with_get_query_payload(sandboxes):
     calls = _get_calls(sandboxes)
     for service, client in (("atlas", Atlas), ("grad300", Grad300), ("glance", Glance), ("tupli", Tupli)):
         sandbox, methods = calls[service]
-        public = {n for n in dir(client) if n.startswith("get_") and callable(getattr(client, n))}
+        # get_json is the raw escape hatch (docs/raw.rst): it sends what it is given, by definition
+        public = {n for n in dir(client) if n.startswith("get_") and callable(getattr(client, n))} - {"get_json"}
         assert public == set(methods), f"{service}: get_* methods without a test here: {public - set(methods)}"
         before = len(sandbox.request_log(service))
         for name, call in methods.items():
