@@ -96,7 +96,7 @@ def tour_grad300(sandbox, out: Path) -> None:
     ax.axvline(1420.405751, ls=":", color="grey")
     ax.set_xlabel("Frequency (MHz)")
     ax.set_ylabel("ON - OFF (counts)")
-    ax.set_title(f"GRAD300 spectrum: {first['file_name']}", fontsize=9)
+    ax.set_title(f"GRAD300 spectrum: {first['scan_name']}", fontsize=9)
     fig.tight_layout()
     path = out / "grad300_spectrum.png"
     fig.savefig(path, dpi=100)
@@ -142,15 +142,16 @@ def tour_tupli(sandbox, out: Path) -> None:
     tupli.login(user)
     print(">>> Tupli.store_benchmark('{\"env\": \"CartPole-v1\"}', {'name': 'demo-cartpole', 'difficulty': 'easy'})")
     bench = tupli.store_benchmark('{"env": "CartPole-v1", "seed": 7}', {"name": "demo-cartpole", "difficulty": "easy"})
+    bench_id = bench["id"][0]  # a one-row Table, as every one-record call returns
     rng = np.random.default_rng(0)
     runs = [{"state": rng.normal(size=(20, 4)), "action": rng.integers(0, 2, 20), "reward": np.ones(20),
              "terminal": [False] * 19 + [True]} for _ in range(3)]
     print(">>> Tupli.record_episodes(bench_id, runs)          # 3 episodes of 20 steps, sent concurrently")
-    tupli.record_episodes(bench["id"], runs, {"agent": "random"})
+    tupli.record_episodes(bench_id, runs, {"agent": "random"})
     print(">>> Tupli.list_episodes(Filter('benchmark_id') == bench_id)")
-    show(tupli.list_episodes(Filter("benchmark_id") == bench["id"]))
+    show(tupli.list_episodes(Filter("benchmark_id") == bench_id))
     print("\n>>> steps = Tupli.get_tuples(Filter('benchmark_id') == bench_id)")
-    steps = tupli.get_tuples(Filter("benchmark_id") == bench["id"])
+    steps = tupli.get_tuples(Filter("benchmark_id") == bench_id)
     show(steps)
     print(f"steps['state'] is a {steps['state'].shape} array, ready for numpy")
 

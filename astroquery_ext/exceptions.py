@@ -6,10 +6,10 @@ where there is one, so ``except astroquery.exceptions.LoginError`` catches ours.
 
 from astroquery_ext._base.exceptions import (  # noqa: F401
     AstroqueryExtError, AuthorizationError, ConflictError, DownloadError, InvalidQueryError, LoginError,
-    ServiceTimeoutError, IncompleteResultWarning,
+    ServiceTimeoutError, IncompleteResultWarning, TableWriteError,
     MaxResultsWarning, NoResultsWarning, NotFoundError, RateLimitError, RemoteServiceError)
 from astroquery_ext._base.extras import MissingExtraError  # noqa: F401
 
 __all__ = ["AstroqueryExtError", "LoginError", "AuthorizationError", "NotFoundError", "ConflictError",
            "RateLimitError", "InvalidQueryError", "RemoteServiceError", "DownloadError",
-           "ServiceTimeoutError", "IncompleteResultWarning", "NoResultsWarning", "MaxResultsWarning", "MissingExtraError"]
+           "ServiceTimeoutError", "TableWriteError", "IncompleteResultWarning", "NoResultsWarning", "MaxResultsWarning", "MissingExtraError"]

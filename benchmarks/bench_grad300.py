@@ -256,7 +256,7 @@ def main() -> None:
             dest = work / f"seed{next(runs)}"
             for row in rows:
                 seed.download({"scan_type": str(row["scan_type"]), "id": int(row["id"]),
-                               "file_name": str(row["file_name"])}, destination_dir=dest)
+                               "file_name": str(row["scan_name"])}, destination_dir=dest)
             return dest
 
         print(f"   {len(rows)} files, {total_mb:.1f} MiB; best of two runs each")

@@ -151,7 +151,7 @@ def run_episodes(sandbox, n: int, t: int, latencies: list[float]) -> None:
         benches = {}
         for who in ("ours", "pytupli"):
             name = f"bench-{who}-{'traced' if traced else 'timed'}-{os.getpid()}-{time.monotonic_ns()}"
-            benches[who] = ours.store_benchmark('{"env": "bench"}', {"name": name}, hash=name)["id"]
+            benches[who] = ours.store_benchmark('{"env": "bench"}', {"name": name}, hash=name)["id"][0]
         out = {}
         for who, record, listing in (("ours", ours_record, ours_list), ("pytupli", theirs_record, theirs_list)):
             figures = {}
@@ -228,7 +228,7 @@ def run_artifact(sandbox, size: int) -> None:
         del block
         sandbox.clear_request_log("tupli")
         item, up_time, up_peak = _measure(lambda: ours.store_artifact(src), True)
-        out, down_time, down_peak = _measure(lambda: ours.load_artifact(item["id"], Path(tmp) / "back.bin"), True)
+        out, down_time, down_peak = _measure(lambda: ours.load_artifact(item["id"][0], Path(tmp) / "back.bin"), True)
         check = hashlib.sha256()
         with open(out, "rb") as handle:
             for chunk in iter(lambda: handle.read(8 << 20), b""):

@@ -309,7 +309,7 @@ def test_atlas_unknown_id_is_a_warning_not_an_error(atlas_sandbox, atlas_ids):
     missing = atlas_sandbox.info("atlas")["missing_id"]
     with pytest.warns(UnknownIdsWarning, match=f"1 of the 3 ids are not known to the server: {missing}"):
         lc = client.get_lightcurves([atlas_ids[0], missing, atlas_ids[1]], show_progress=False)
-    assert lc.meta["missing_ids"] == [missing]
+    assert lc.meta["missing"] == [missing]
     assert set(lc.groups.keys["atlas_id"]) == {atlas_ids[0], atlas_ids[1]}
 
 

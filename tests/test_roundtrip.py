@@ -9,10 +9,13 @@ types the module gave: times, nested records, non-ASCII text, meta).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import re
 import uuid
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,13 +23,15 @@ import pyvo
 import requests
 from astropy import units as u
 from astropy.io.votable import parse as parse_votable
-from astropy.table import Table
+from astropy.table import Column, Table, join, vstack
 from astropy.time import Time
+from astropy.utils.exceptions import AstropyDeprecationWarning
 from erfa import ErfaWarning
 
 from astroquery_ext._base import ResultTable
 from astroquery_ext.atlas import AtlasClass
 from astroquery_ext.grad300 import SCAN_TYPES, Grad300Class
+from astroquery_ext.results import calls, prepare_table
 from astroquery_ext.tupli import Filter, TupliClass
 
 EXTENSIONS = {"fits": "fits", "votable": "xml", "ascii.ecsv": "ecsv"}
@@ -90,7 +95,7 @@ def _tupli(sb, tmp):
     client.login("alice", password=sb.credentials("tupli", "alice")["password"])
     name = f"travel-{uuid.uuid4().hex[:8]}"
     bench = client.store_benchmark(json.dumps({"env": name}), {"name": name, "description": "Wärme ± 1 σ"})
-    bench_id = bench["id"][0] if isinstance(bench, Table) else bench["id"]
+    bench_id = bench["id"][0]
     artifact = client.store_artifact(b"weights", {"name": f"{name}.bin"})
     n = 4
     first = {"state": np.arange(n * 2, dtype=float).reshape(n, 2), "action": np.arange(n), "reward": [1.0] * n,
@@ -112,7 +117,7 @@ def _tupli(sb, tmp):
     out["tupli.list_roles"] = admin.list_roles()
     for item in (*episodes["id"],):
         client.delete_episode(item)
-    client.delete_artifact(artifact["id"][0] if isinstance(artifact, Table) else artifact["id"])
+    client.delete_artifact(artifact["id"][0])
     client.delete_benchmark(bench_id)
     return out
 
@@ -237,3 +242,147 @@ def test_result_table_round_trips(results, name, fmt, tmp_path):
 
 def test_every_table_name_was_produced(results):
     assert sorted(results) == sorted(NAMES)
+
+
+# -- combining results: vstack and join merge the meta, and what they give still writes ------------------
+
+#: Per module: two results of different calls that stack, and two that join (left, right, keys).
+STACKS = {"atlas": ("atlas.query_region", "atlas.query_region[empty]"),
+          "grad300": ("grad300.query[TPI]", "grad300.query[Images]", "grad300.query_source[casa]"),
+          "glance": ("glance.query_papers", "glance.get_paper", "glance.query_papers[empty]"),
+          "tupli": ("tupli.list_episodes", "tupli.record_episodes")}
+JOINS = {"atlas": ("atlas.query_objects", "atlas.get_forced_photometry", {"keys": "atlas_id"}),
+         "grad300": ("grad300.list_scans", "grad300.download_scans", {"keys": "id"}),
+         "glance": ("glance.query_analyses", "glance.get_analysis", {"keys": "referenceCode"}),
+         "tupli": ("tupli.list_episodes", "tupli.get_tuples", {"keys_left": "id", "keys_right": "episode_id"})}
+
+
+def _fits_unit(unit) -> bool:
+    try:
+        return unit is None or bool(unit.to_string(format="fits"))
+    except ValueError:  # hourangle
+        return False
+
+
+@contextlib.contextmanager
+def _strict():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        # astropy's own text output of dates before 1960 or past the leap-second table (Glance's far dates)
+        warnings.filterwarnings("ignore", message=".*dubious year", category=ErfaWarning)
+        yield
+
+
+def _combined(results, service, how):
+    with _strict():  # MergeConflictWarning would be an error here
+        if how == "vstack":
+            parts = [results[name] for name in STACKS[service]]
+            return vstack(parts), len(parts)
+        left, right, keys = JOINS[service]
+        return join(results[left], results[right], **keys), 2
+
+
+@pytest.mark.parametrize("how", ["vstack", "join"])
+@pytest.mark.parametrize("service", list(STACKS))
+def test_combined_results_merge_their_meta_and_write(results, service, how, tmp_path):
+    table, n_calls = _combined(results, service, how)
+    assert isinstance(table, ResultTable) and len(table) > 0
+    made = calls(table)
+    assert len(made) == n_calls and {c["service"] for c in made} == {service}
+    assert all(isinstance(c["query"], dict) and c["fetched"].endswith("Z") for c in made)
+    for fmt, ext in EXTENSIONS.items():
+        path = tmp_path / f"combined.{ext}"
+        with _strict():
+            table.write(path)
+            back = ResultTable.read(path)
+            plain = Table.read(path)
+        assert len(back) == len(plain) == len(table) and back.colnames == plain.colnames == table.colnames, fmt
+        assert calls(back) == made, fmt
+
+    # A plain Table of it: ECSV writes it as astropy does; FITS holds the meta card by card (the columns a
+    # FITS table can take as they are, all of them after prepare_table).
+    plain = Table(table)
+    with _strict():
+        plain.write(tmp_path / "plain.ecsv")
+        assert Table.read(tmp_path / "plain.ecsv").colnames == plain.colnames
+        simple = Table({"row": np.arange(len(plain))}, meta=plain.meta)
+        for name in plain.colnames:
+            col = plain[name]
+            if isinstance(col, Column) and col.dtype.kind in "biuf" and _fits_unit(col.unit):
+                simple[name] = col
+        simple.write(tmp_path / "plain.fits")
+        back = Table.read(tmp_path / "plain.fits")
+        assert len(back) == len(plain) and back.colnames == simple.colnames and calls(back) == made
+        prepare_table(plain, "fits").write(tmp_path / "prepared.fits")
+        assert Table.read(tmp_path / "prepared.fits").colnames == plain.colnames
+        if how == "vstack" or service != "tupli":  # astropy's VOTable writer takes no 2-d text (tuples)
+            prepare_table(plain, "votable").write(tmp_path / "plain.xml", format="votable")
+            assert len(Table.read(tmp_path / "plain.xml")) == len(plain)
+
+
+def test_meta_names_of_earlier_versions_read_with_a_deprecation_warning(results):
+    lc = results["atlas.get_lightcurves"]
+    with pytest.warns(AstropyDeprecationWarning, match=r"meta\['missing'\]"):
+        assert lc.meta["missing_ids"] == lc.meta["missing"]
+    with pytest.warns(AstropyDeprecationWarning, match=r"meta\['fetched'\]"):
+        assert Table(lc).meta["retrieved"] == lc.meta["fetched"][0]  # a plain Table's copy too
+    episode = results["tupli.get_episode"]
+    with pytest.warns(AstropyDeprecationWarning, match=r"meta\['header'\]"):
+        assert episode.meta["episode"] == json.loads(episode.meta["header"][0]) and "id" in episode.meta["episode"]
+    with pytest.raises(KeyError):
+        lc.meta["no-such-key"]
+
+
+# -- the result vocabulary (docs/results.rst) ---------------------------------------------------------------
+
+def _vocabulary():
+    """The rows of the vocabulary table in docs/results.rst: {column: (unit, modules, earlier names)}."""
+    lines = (Path(__file__).parents[1] / "docs" / "results.rst").read_text().splitlines()
+    start = lines.index("One name per quantity")
+    borders = [i for i in range(start, len(lines)) if lines[i].startswith("====")][:3]
+    spans = [(m.start(), m.end()) for m in re.finditer(r"=+", lines[borders[0]])]
+    spans[-1] = (spans[-1][0], None)
+    rows = {}
+    for line in lines[borders[1] + 1:borders[2]]:
+        quantity, column, unit, modules, earlier = (line[a:b].strip() for a, b in spans)
+        rows[column] = (unit, set(modules.split()), set(earlier.split()))
+    return rows
+
+
+VOCABULARY = _vocabulary()
+
+
+def test_the_vocabulary_table_is_read():
+    assert {"ra", "dec", "mjd", "exptime", "scan_name", "mag"} <= set(VOCABULARY)
+    assert VOCABULARY["mjd"][2] == {"mjd_obs"} and VOCABULARY["exptime"] == ("s", {"atlas"}, {"texp"})
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_module_names_its_columns_by_the_vocabulary(results, name):
+    table, module = results[name], name.split(".")[0]
+    earlier = set().union(*(e for _, _, e in VOCABULARY.values()))
+    assert not earlier & set(table.colnames), f"{name}: earlier names {earlier & set(table.colnames)}"
+    for column in set(table.colnames) & set(VOCABULARY):
+        unit, modules, _ = VOCABULARY[column]
+        col = table[column]
+        assert module in modules, f"{name}: {column!r} is in the vocabulary, but not listed for {module}"
+        if unit.startswith("Time"):
+            assert isinstance(col, Time), f"{name}: {column} is not a Time"
+        elif unit.startswith("MJD"):
+            assert col.dtype == np.float64 and col.unit is None, f"{name}: {column}"
+        elif unit == "int64":
+            assert col.dtype == np.int64, f"{name}: {column} is {col.dtype}"
+        elif unit != "--":
+            assert col.unit == u.Unit(unit), f"{name}: {column} has unit {col.unit}, the vocabulary {unit}"
+
+
+def test_renamed_columns_still_read_under_their_old_names(results):
+    fp, scans = results["atlas.get_forced_photometry"], results["grad300.query[TPI]"]
+    for table, old, new in ((fp, "mjd_obs", "mjd"), (fp, "texp", "exptime"), (fp, "dm", "magerr"),
+                            (scans, "file_name", "scan_name")):
+        with pytest.warns(AstropyDeprecationWarning, match=f"'{old}' is now called '{new}'"):
+            assert list(table[old]) == list(table[new])
+        with pytest.warns(AstropyDeprecationWarning):
+            assert table[0][old] == table[0][new]
+    with pytest.raises(KeyError):
+        fp["no-such-column"]

@@ -12,8 +12,9 @@ helper                    takes
                           string (``"1 arcmin"``, ``"0d0m30s"``), or a bare number of
                           **degrees** (astroquery's reading); a bare number over the
                           service's cap is refused with a hint to give units
-`position_arg`            a `~astropy.coordinates.SkyCoord`, or a string in degrees or
-                          sexagesimal (never a name lookup)
+`position_arg`            a `~astropy.coordinates.SkyCoord`, a string in degrees or
+                          sexagesimal (RA in [0, 360), Dec in [-90, 90]), or an object
+                          name (`resolve_name`: Sesame, as ``SkyCoord.from_name``)
 `time_arg`                a `~astropy.time.Time`, a `datetime.datetime` (naive = UTC),
                           a `datetime.date`, an ISO 8601 string, or a number of MJD
 `float_arg`, `int_arg`    numbers (bools refused), with optional bounds
@@ -40,7 +41,7 @@ from astropy import units as u
 from astropy.coordinates import Angle, SkyCoord
 from astropy.time import Time
 
-__all__ = ["angle_arg", "position_arg", "time_arg", "float_arg", "int_arg", "bool_arg", "text_arg",
+__all__ = ["angle_arg", "position_arg", "resolve_name", "time_arg", "float_arg", "int_arg", "bool_arg", "text_arg",
            "pattern_arg", "choice_arg", "row_limit_arg", "ids_arg"]
 
 def _is_number(value: Any) -> bool:
@@ -142,11 +143,14 @@ def text_arg(value: Any, name: str, *, optional: bool = False, exact: bool = Fal
 
 
 def pattern_arg(value: Any, name: str, pattern: "re.Pattern[str] | str", what: str) -> str:
-    """A string that matches ``pattern`` in full; ``what`` says in words what is expected."""
+    """A string that matches ``pattern`` in full; ``what`` says in words what is expected.
+
+    Returns a plain `str` (a value read from a Table cell is a ``numpy.str_``).
+    """
     pattern = re.compile(pattern) if isinstance(pattern, str) else pattern
     if not isinstance(value, str) or not pattern.fullmatch(value):
         raise ValueError(f"{name} must be {what}; got {value!r}")
-    return value
+    return str(value)
 
 
 def choice_arg(value: Any, name: str, choices: Sequence[str], *,
@@ -252,33 +256,96 @@ def angle_arg(value: Any, name: str, *, optional: bool = False, positive: bool =
     return angle
 
 
+def _ra_dec_texts(text: str) -> tuple[str, str] | None:
+    """The RA and Dec parts of a position string, when its form says where they are."""
+    parts = text.replace(",", " ").split()
+    if len(parts) == 2:
+        return parts[0], parts[1]
+    if len(parts) == 6:  # "hh mm ss.s +dd mm ss"
+        return " ".join(parts[:3]), " ".join(parts[3:])
+    return None
+
+
+def _float_text(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _check_range(ra_text: str, dec_text: str, name: str, value: str) -> None:
+    """RA in [0, 360) degrees and Dec in [-90, 90], checked before SkyCoord wraps RA (400 -> 40)."""
+    ra, dec = _float_text(ra_text), _float_text(dec_text)
+    try:
+        ra = Angle(ra_text, unit=u.hourangle).deg if ra is None else ra
+        dec = Angle(dec_text, unit=u.deg).deg if dec is None else dec
+    except (ValueError, u.UnitsError, TypeError):
+        return  # not this form: SkyCoord says what is wrong
+    if not 0 <= ra < 360 - 1e-9:  # 24h read as hours is 359.99999999999994
+        raise ValueError(f"{name} {value!r}: RA {ra:.6g} deg is outside [0, 360)")
+    if not -90 <= dec <= 90:
+        raise ValueError(f"{name} {value!r}: Dec {dec:g} deg is outside [-90, 90]")
+
+
+def _looks_like_position(text: str) -> bool:
+    return bool(re.fullmatch(r"[\s\d.:,+\-hdmsHDMS°'\"]+", text)) and any(c.isdigit() for c in text)
+
+
+def resolve_name(name: str, argument: str = "coordinates") -> SkyCoord:
+    """An object name to its ICRS position, as astroquery does (`~astropy.coordinates.SkyCoord.from_name`).
+
+    Sesame is asked (``astropy.coordinates.name_resolve.sesame_url``); a name
+    it does not know, or no resolver reachable, is a `ValueError` that says so.
+    """
+    from astropy.coordinates.name_resolve import NameResolveError, sesame_url
+
+    try:
+        return SkyCoord.from_name(name, frame="icrs")
+    except NameResolveError as exc:
+        words = str(exc)
+        if "All Sesame queries failed" in words:
+            raise ValueError(f"{argument} {name!r} is not a position, and no name resolver could be reached "
+                             f"to resolve it (tried {', '.join(sesame_url.get())}). Give a position (degrees "
+                             f"or sexagesimal, or a SkyCoord), or set "
+                             f"astropy.coordinates.name_resolve.sesame_url to a resolver you can reach") from None
+        raise ValueError(f"{argument} {name!r} is not a position, and the name resolver does not know it as a "
+                         f"name ({words.splitlines()[0]})") from None
+
+
 def position_arg(value: Any, name: str = "coordinates") -> SkyCoord:
-    """One ICRS position from a SkyCoord or a string in degrees (``"10.68 41.27"``) or sexagesimal
-    (``"00:42:44.3 +41:16:09"``, RA in hours). Names are never resolved."""
+    """One ICRS position from a SkyCoord, a string in degrees (``"10.68 41.27"``) or sexagesimal
+    (``"00:42:44.3 +41:16:09"``, RA in hours), or an object name (resolved by `resolve_name`).
+
+    RA must be in [0, 360) degrees and Dec in [-90, 90]: ``"400 0"`` is a
+    `ValueError`, not RA 40 degrees.
+    """
     if isinstance(value, SkyCoord):
         coord = value
     elif isinstance(value, str):
         text = value.strip()
-        parts = text.replace(",", " ").split()
+        if not text:
+            raise ValueError(f"{name} is empty: give a position or an object name")
+        parts = _ra_dec_texts(text)
+        if parts is not None and _looks_like_position(text):
+            _check_range(*parts, name, value)
         coord = None
-        if len(parts) == 2:
-            try:
-                ra, dec = (float(p) for p in parts)
-                coord = SkyCoord(ra * u.deg, dec * u.deg, frame="icrs")
-            except ValueError:
-                coord = None
-        if coord is None:
+        if parts is not None and None not in map(_float_text, parts):
+            coord = SkyCoord(float(parts[0]) * u.deg, float(parts[1]) * u.deg, frame="icrs")
+        if coord is None and _looks_like_position(text):
             for unit in (None, (u.hourangle, u.deg)):
                 try:
                     coord = SkyCoord(text, unit=unit, frame="icrs")
                     break
                 except (ValueError, u.UnitsError, TypeError):
                     continue
+            if coord is None:
+                raise ValueError(f"{name} {value!r} is not a position: give degrees ('0.0216 31.7818') or "
+                                 f"sexagesimal ('00:00:05.18 +31:46:54.4'), an object name, or a SkyCoord")
         if coord is None:
-            raise ValueError(f"{name} {value!r} is not a position: give degrees ('0.0216 31.7818') or "
-                             f"sexagesimal ('00:00:05.18 +31:46:54.4'), or a SkyCoord (names are not resolved)")
+            coord = resolve_name(text, name)
     else:
-        raise TypeError(f"{name} must be a SkyCoord or a string; got {type(value).__name__}")
+        raise TypeError(f"{name} must be a SkyCoord or a string (a position or an object name); "
+                        f"got {type(value).__name__}")
     if not coord.isscalar:
         raise ValueError(f"{name} must be one position, not an array of them")
     icrs = coord.icrs

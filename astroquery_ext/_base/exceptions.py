@@ -23,7 +23,7 @@ __all__ = [
     "AstroqueryExtError", "LoginError", "AuthorizationError", "NotFoundError",
     "ConflictError", "RateLimitError", "InvalidQueryError", "RemoteServiceError",
     "DownloadError", "ServiceTimeoutError", "NoResultsWarning", "MaxResultsWarning",
-    "IncompleteResultWarning",
+    "IncompleteResultWarning", "TableWriteError",
 ]
 
 
@@ -115,6 +115,14 @@ class DownloadError(RemoteServiceError):
 
     Nothing is left at the final path; a partial ``.part`` file may be kept
     next to it so that the next attempt resumes.
+    """
+
+
+class TableWriteError(AstroqueryExtError, ValueError):
+    """A value of a result table cannot be written to the format asked (the message names the column).
+
+    Texts with a lone surrogate (no UTF-8 file holds one) and lists or dicts
+    nested deeper than a writer can follow raise it; nothing is written.
     """
 
 

@@ -32,7 +32,6 @@ this module                   configuration read at call time, the client's life
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import threading
 import urllib.parse
@@ -50,7 +49,7 @@ from astroquery_ext._base.errors import ErrorsMixin, error_detail
 from astroquery_ext._base.http import TRANSIENT_ERRORS, HttpMixin, Retryable, loads
 from astroquery_ext._base.raw import RawRequests
 from astroquery_ext._base.redaction import redact, redact_url, register_secret
-from astroquery_ext._base.serialize import as_result
+from astroquery_ext._base.serialize import as_result, provenance
 from astroquery_ext._base.tables import Field, records_to_table, warn_if_empty, warn_truncated
 
 # AuthState ... register_secret: importable from here as before the base had rooms.
@@ -321,26 +320,14 @@ class ServiceQuery(RawRequests, HttpMixin, ErrorsMixin, AuthMixin, QueryWithLogi
         "get_streamed", "file_cache_dir"})
 
     def __dir__(self):
-        return sorted(n for n in set(super().__dir__()) if not n.startswith("_") and n not in self._HIDDEN)
+        hidden = self._HIDDEN if hasattr(type(self.conf), "row_limit") else self._HIDDEN | {"ROW_LIMIT"}
+        return sorted(n for n in set(super().__dir__()) if not n.startswith("_") and n not in hidden)
 
     # -- result tables ------------------------------------------------------------
 
     def _provenance(self, path: str | None, query: Mapping[str, Any] | None = None, **extra) -> dict:
-        """``table.meta`` of a result: service, URL (redacted), query, UTC time, and ``extra``.
-
-        Never put credentials in ``query`` or ``extra``. Values may be dicts
-        and lists: writing to FITS puts what a header card cannot hold (a
-        dict, a key longer than 8 characters) as JSON in one ``JSONMETA``
-        card, and ``ResultTable.read`` restores it (``_base/serialize.py``).
-        """
-        meta = {"service": self.service}
-        if path is not None:
-            meta["url"] = redact_url(self._url(path))
-        if query is not None:
-            meta["query"] = dict(query)
-        meta["retrieved"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-        meta.update(extra)
-        return meta
+        """``table.meta`` of a result (`~astroquery_ext._base.serialize.provenance`); never credentials here."""
+        return provenance(self.service, None if path is None else redact_url(self._url(path)), query, **extra)
 
     def _table(self, records, fields: "list[Field] | None", *, path: str, what: str,
                query: Mapping[str, Any] | None = None, row_limit: int | None = None,

@@ -31,6 +31,8 @@ it is. `prepare_table` is the conversion on its own, for a plain
 from __future__ import annotations
 
 import contextlib
+import csv
+import datetime as dt
 import json
 import math
 import re
@@ -42,9 +44,14 @@ from astropy import units as u
 from astropy.io import registry as io_registry
 from astropy.table import Column, MaskedColumn, Table
 from astropy.time import Time
+from astropy.utils.exceptions import AstropyDeprecationWarning
 from erfa import ErfaWarning
 
-__all__ = ["ResultTable", "as_result", "prepare_table", "restore_table", "META_CARD", "FORMATS"]
+from astroquery_ext._base.exceptions import TableWriteError
+from astroquery_ext._base.texts import ESCAPED, escape_json, safe_text, texts, unescape_columns
+
+__all__ = ["ResultTable", "ResultRow", "RENAMED_COLUMNS", "ResultMeta", "as_result", "prepare_table", "restore_table",
+           "provenance", "calls", "META_CARD", "FORMATS", "PROVENANCE_KEYS"]
 
 #: The FITS card that holds, as JSON, the ``meta`` items no card can hold.
 META_CARD = "JSONMETA"
@@ -58,6 +65,128 @@ _RESERVED = {"XTENSION", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "PCOUNT", "GCOUN
 _COLUMN_KEY = re.compile(r"^(TTYPE|TFORM|TUNIT|TNULL|TSCAL|TZERO|TDISP|TDIM|TCTYP|TCUNI|TCRPX|TCRVL|TCDLT|TRPOS)"
                          r"\d+$")
 _PRINTABLE_ASCII = re.compile(r"^[\x20-\x7e]*$")
+#: Text fields ECSV files may hold: far above the csv module's default 128 KiB.
+_FIELD_LIMIT = 2**31 - 1
+
+
+# -- meta: per-call details that astropy merges and a FITS header holds ----------------------
+
+#: The per-call keys of ``table.meta``, one entry per call in each (see :doc:`/results`).
+PROVENANCE_KEYS = ("service", "url", "query", "fetched")
+#: Meta keys of earlier versions, readable under their old name (with a warning) for one release.
+_OLD_META = {"retrieved": "fetched", "missing_ids": "missing", "unmatched": "nomatch", "retry_after": "retry_in",
+             "n_episodes": "episodes", "download_dir": "savedir", "episode": "header"}
+
+
+class ResultMeta(dict):
+    """``table.meta`` of a result: a dict whose values are lists, so that astropy merges them.
+
+    ``vstack`` and ``join`` concatenate lists, so the details of each call
+    (service, URL, query as JSON text, time) survive a combination without a
+    ``MergeConflictWarning``; every key has at most 8 characters and every
+    value is a number or printable ASCII text, so a plain
+    `~astropy.table.Table` writes it to a FITS header card by card. The names
+    earlier versions used (``retrieved``, ``missing_ids``...) still read, with
+    an `~astropy.utils.exceptions.AstropyDeprecationWarning`.
+    """
+
+    def __missing__(self, key):
+        new = _OLD_META.get(key)
+        if new is None or new not in self:
+            raise KeyError(key)
+        warnings.warn(f"table.meta[{key!r}] is deprecated and will be removed in the next release; "
+                      f"use table.meta[{new!r}] (a list, one entry per call)", AstropyDeprecationWarning,
+                      stacklevel=2)
+        value = dict.__getitem__(self, new)
+        if key == "episode":
+            return json.loads(value[0])
+        if key in ("retrieved", "retry_after", "n_episodes", "download_dir"):
+            return value[0]
+        return value
+
+    def get(self, key, default=None):
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+
+def _register_yaml():
+    from astropy.io.misc.yaml import AstropyDumper
+
+    AstropyDumper.add_representer(ResultMeta, lambda dumper, data: dumper.represent_dict(dict(data)))
+
+
+_register_yaml()
+
+
+def _card(value: Any) -> Any:
+    """``value`` as a FITS card holds it: numbers and printable ASCII as they are, the rest as ASCII JSON."""
+    if isinstance(value, (bool, np.bool_, int, np.integer, float, np.floating)) and _card_value(value):
+        return value.item() if isinstance(value, np.generic) else value
+    if isinstance(value, str) and _card_value(value):
+        return value
+    return json.dumps(_plain(value), ensure_ascii=True, allow_nan=True, separators=(",", ":"))
+
+
+def provenance(service: str, url: str | None = None, query: Mapping[str, Any] | None = None,
+               **extra) -> ResultMeta:
+    """The ``meta`` of one call's result: ``service``, ``url``, ``query`` (JSON text), ``fetched`` (UTC).
+
+    Every value is a list, one entry per call (``extra`` lists, such as the
+    ids not found, are kept as lists and concatenated when tables are
+    combined). Never put credentials in ``query`` or ``extra``.
+    """
+    now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    meta = ResultMeta(service=[service], url=[url or ""], query=[_card(dict(query or {}))], fetched=[now])
+    for key, value in extra.items():
+        if len(key) > 8:
+            raise ValueError(f"meta key {key!r} is longer than a FITS keyword (8 characters)")
+        meta[key] = [_card(v) for v in value] if isinstance(value, (list, tuple)) else [_card(value)]
+    return meta
+
+
+def calls(table: Table) -> list[dict]:
+    """The calls a result (or a combination of results) came from, as dicts with the query decoded.
+
+    Reads the meta of a returned table, of ``vstack``/``join`` of several, and
+    of a FITS file read with ``Table.read`` (upper-case keys, one value as a
+    scalar).
+    """
+    meta = {str(k).lower(): (v if isinstance(v, list) else [v]) for k, v in table.meta.items()}
+    n = max((len(meta.get(k, ())) for k in PROVENANCE_KEYS), default=0)
+    out = []
+    for i in range(n):
+        call = {k: meta[k][i] if i < len(meta.get(k, ())) else None for k in PROVENANCE_KEYS}
+        if isinstance(call["query"], str):
+            call["query"] = json.loads(call["query"])
+        out.append(call)
+    return out
+
+
+# -- column names of earlier versions -------------------------------------------------------
+
+#: Columns renamed to the result vocabulary (:doc:`/results`): old name -> new name. The old names
+#: still read (``table["mjd_obs"]``, ``row["texp"]``) with an AstropyDeprecationWarning until the
+#: next release.
+RENAMED_COLUMNS = {"mjd_obs": "mjd", "texp": "exptime", "dm": "magerr", "file_name": "scan_name"}
+
+
+def _renamed(names, item):
+    """The current name of ``item`` when it is a renamed column's old name (with the warning), else None."""
+    new = RENAMED_COLUMNS.get(item) if isinstance(item, str) else None
+    if new is None or item in names or new not in names:
+        return None
+    warnings.warn(f"column {item!r} is now called {new!r} (see the result vocabulary in the docs); the old "
+                  f"name will stop working in the next release", AstropyDeprecationWarning, stacklevel=3)
+    return new
+
+
+class ResultRow(Table.Row):
+    """A row of a `ResultTable`: renamed columns also read under their old names, with a warning."""
+
+    def __getitem__(self, item):
+        return super().__getitem__(_renamed(self._table.columns, item) or item)
 
 
 class ResultTable(Table):
@@ -67,6 +196,16 @@ class ResultTable(Table):
     :doc:`/results`); the table in memory is not changed. ``ResultTable.read``
     reads such files back into the same types.
     """
+
+    Row = ResultRow
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not isinstance(self.meta, ResultMeta):
+            self.meta = ResultMeta(self.meta)
+
+    def __getitem__(self, item):
+        return super().__getitem__(_renamed(self.columns, item) or item)
 
     def to_pandas(self, *args, **kwargs):
         """`~astropy.table.Table.to_pandas`, without ERFA's "dubious year" noise for far dates.
@@ -132,11 +271,22 @@ def _plain(value: Any) -> Any:
 
 
 def _json_text(value: Any) -> str:
-    return json.dumps(_plain(value), ensure_ascii=False, allow_nan=True, separators=(",", ":"))
+    return escape_json(json.dumps(_plain(value), ensure_ascii=False, allow_nan=True, separators=(",", ":")))
+
+
+def _too_deep(name: str, row: int) -> TableWriteError:
+    return TableWriteError(f"column {name!r}, row {row}: the value is nested too deeply to be written "
+                           f"(more levels than Python's recursion limit allows); nothing was written. Drop or "
+                           f"flatten that column before writing (table.remove_column({name!r})).")
 
 
 def _json_column(col) -> MaskedColumn:
-    texts = [_json_text(v) for v in col]
+    texts = []
+    for row, value in enumerate(col):
+        try:
+            texts.append(_json_text(value))
+        except RecursionError:
+            raise _too_deep(col.info.name, row) from None
     data = np.array(texts, dtype=str) if texts else np.array([], dtype="U1")
     out = MaskedColumn(data, name=col.info.name, description=col.info.description,
                        mask=np.zeros(len(texts), dtype=bool))
@@ -145,7 +295,7 @@ def _json_column(col) -> MaskedColumn:
 
 
 def _needs_json(col) -> bool:
-    return getattr(col, "dtype", None) is not None and col.dtype.kind == "O"
+    return getattr(col, "dtype", None) is not None and col.dtype.kind == "O" and texts(col) is None
 
 
 def _card_value(value: Any) -> bool:
@@ -206,6 +356,9 @@ def _for_fits(table: Table) -> Table:
         changed = False
         if _needs_json(col):
             col, changed = _json_column(col), True
+        safe = safe_text(col, "FITS")
+        if safe is not col:
+            col, changed = safe, True
         if col.dtype.kind == "U" and not all(_PRINTABLE_ASCII.match(str(v)) for v in np.asarray(col).ravel()):
             encoded = np.char.encode(np.asarray(col), "utf-8")
             meta = {**(col.info.meta or {}), "encoding": "utf-8"}
@@ -252,7 +405,11 @@ def _for_votable(table: Table) -> Table:
             out.replace_column(name, new)
         elif isinstance(col, Column) and _needs_json(col):
             out.replace_column(name, _json_column(col))
-        elif not isinstance(col, Column):
+        elif isinstance(col, Column):
+            safe = safe_text(col, "VOTable")
+            if safe is not col:
+                out.replace_column(name, safe)
+        else:
             raise ValueError(f"column {name!r} ({type(col).__name__}) cannot be written to VOTable")
     return out
 
@@ -287,6 +444,9 @@ def _write_votable(table: Table, output, table_id=None, overwrite=False, tableda
     resource.type = "results"
     for key, value in _votable_infos(table.meta):
         resource.infos.append(Info(name=key, value=value))
+    escaped = [name for name in ready.colnames if (ready[name].info.meta or {}).get(ESCAPED)]
+    if escaped:  # VOTable FIELDs have no place for a column's meta
+        resource.infos.append(Info(name=ESCAPED, value=_json_text(escaped)))
     votable.to_xml(output, tabledata_format=tabledata_format)
 
 
@@ -319,9 +479,17 @@ def _for_ecsv(table: Table) -> Table:
         if isinstance(col, Column) and _needs_json(col):
             values = np.empty(len(col), dtype=object)
             for i, v in enumerate(col):
-                values[i] = _plain(v)
+                try:
+                    values[i] = _plain(v)
+                    json.dumps(values[i])  # astropy's ECSV writer does the same, unguarded
+                except RecursionError:
+                    raise _too_deep(name, i) from None
             out.replace_column(name, Column(values, name=name, unit=col.unit, description=col.info.description,
                                             meta=col.info.meta))
+        else:
+            safe = safe_text(col, "ECSV")
+            if safe is not col:
+                out.replace_column(name, safe)
     return out
 
 
@@ -384,6 +552,7 @@ def restore_table(table: Table) -> ResultTable:
                                                     description=col.info.description, meta=meta))
         if "unit" in (getattr(table[name].info, "meta", None) or {}) and getattr(table[name], "unit", 1) is None:
             table[name].unit = u.Unit(table[name].info.meta.pop("unit"))
+    unescape_columns(table)
     return table
 
 
@@ -404,6 +573,10 @@ def _read_votable(input, **kwargs):
             table[name].meta["xtype"] = field.xtype
     meta = {}
     for info in votable.resources[0].infos:
+        if info.name == ESCAPED:
+            for name in json.loads(info.value):
+                table[name].meta[ESCAPED] = "backslash"
+            continue
         if info.name == "QUERY_STATUS":
             continue
         value = info.value
@@ -415,8 +588,11 @@ def _read_votable(input, **kwargs):
 def _read_ecsv(input, **kwargs):
     from astropy.io.ascii.connect import io_read
 
+    csv.field_size_limit(max(csv.field_size_limit(), _FIELD_LIMIT))  # long texts (raised, never lowered)
     with _far_dates_quiet():
-        return as_result(io_read("ascii.ecsv", input, **kwargs))
+        table = as_result(io_read("ascii.ecsv", input, **kwargs))
+    unescape_columns(table)
+    return table
 
 
 def _identifiers():

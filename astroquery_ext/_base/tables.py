@@ -376,15 +376,23 @@ def to_array(values: list, dtype: str, name: str = "?") -> tuple[np.ndarray, np.
 
 
 def _str_array(values: list, types: set) -> np.ndarray:
-    """A numpy unicode array of ``values``; texts of one length (names, codes, times) at C speed."""
+    """A numpy unicode array of ``values``; texts of one length (names, codes, times) at C speed.
+
+    numpy drops trailing NULs from its texts: a column with a text that ends in
+    one is an ``object`` array of the texts as received.
+    """
     if not values:
         return np.zeros(0, dtype="U1")
     if types == {str}:
-        lengths = set(map(len, values))
+        lengths = list(map(len, values))
         width = max(lengths)
-        if len(lengths) == 1 and width:
-            return np.frombuffer("".join(values).encode("utf-32-le"), dtype=f"<U{width}").copy()
-        return np.array(values, dtype=f"U{max(width, 1)}")
+        if min(lengths) == width and width:
+            array = np.frombuffer("".join(values).encode("utf-32-le"), dtype=f"<U{width}").copy()
+        else:
+            array = np.array(values, dtype=f"U{max(width, 1)}")
+        if int(np.char.str_len(array).sum()) != sum(lengths):
+            return _object_array(values)
+        return array
     return np.array(values, dtype=str)
 
 

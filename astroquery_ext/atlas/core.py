@@ -65,20 +65,24 @@ _OBJECT_IDS_DOC = """ids : int, str or sequence
 _MJD_MIN_DOC = """mjd_min : float, `~astropy.time.Time`, datetime or str, optional
     Keep only light-curve rows after this time (a number is an MJD;
     ISO strings and datetimes are UTC) (``lc``, ``lcnondets``:
-    ``mjd > mjd_min``; ``fp``: ``mjd_obs >= mjd_min``). Default: the
+    ``mjd > mjd_min``; ``fp``: ``mjd >= mjd_min``). Default: the
     whole history."""
 _FETCH_DOC = """cache : bool, optional
     False: fetch again, even if the same ids were fetched in the last
     ``conf.memo_timeout`` seconds (the memo of `get_objects`).
 show_progress : bool
-    One progress bar (on a terminal) for the whole call.
+    A progress bar (on a terminal) for the whole call, when it is long work
+    (several requests, or 100 ids and more).
+get_query_payload : bool
+    Return the requests instead of sending them: a list with one
+    ``{"method", "url", "data"}`` per chunk of ids.
 errors : {"raise", "ignore"}
     When some requests of the call fail (each after its retries; all at
     once when the server stops answering): ``"raise"`` raises the first
     failure, its ``table`` attribute holding the rows of the requests that
     succeeded; ``"ignore"`` returns those rows with an
     `~astroquery_ext.exceptions.IncompleteResultWarning`. Either way
-    ``meta["failed_ids"]`` lists the ids not fetched."""
+    ``meta["failed"]`` lists the ids not fetched."""
 _VRA_READ_DOC = """Parameters
 ----------
 ids : int, str or sequence, optional
@@ -108,6 +112,7 @@ MOVABLE_LISTS = (3, 4, 12)
 
 MAX_RADIUS = 300.0       # arcsec, the server's limit
 MAX_CHUNK = 50_000       # ids per objects/ request, the server's limit
+LONG_READ_IDS = 100      # a read of this many ids (hundreds of light-curve rows each) is long work: a progress bar
 REQUEST_TYPES = ("all", "nearest", "count")
 #: What cone/ answers for each request type.
 _CONE_SHAPES = {"all": RECORDS,
@@ -122,7 +127,7 @@ _MEMO_ENTRIES = 8
 
 
 class UnknownIdsWarning(AstropyUserWarning):
-    """Some of the ids asked for do not exist on the server (they are in ``meta["missing_ids"]``)."""
+    """Some of the ids asked for do not exist on the server (they are in ``meta["missing"]``)."""
 
 
 UnknownIdsWarning.__module__ = "astroquery_ext.atlas"  # its public path, in tracebacks and docs
@@ -197,6 +202,14 @@ def parse_ids(ids, name: str = "ids") -> np.ndarray:
 
 def _number_arg(value, name: str, *, allow_none: bool = True) -> float | None:
     return float_arg(value, name, optional=allow_none)
+
+
+def _objects_data(chunk: list[int], mjd: float | None) -> dict:
+    """The form of one ``objects/`` request."""
+    data = {"objects": ",".join(map(str, chunk))}
+    if mjd is not None:
+        data["mjd"] = repr(mjd)
+    return data
 
 
 def _mjd_arg(value, name: str = "mjd_min") -> float | None:
@@ -374,7 +387,7 @@ def _read_objects(blocks, chunk: list[int], progress: BatchProgress) -> tuple[_O
 _ON_RATE_LIMIT_DOC = """on_rate_limit : {"return", "wait"}
             At HTTP 429 (the hourly quota used up): ``"return"`` (default)
             stops sending and returns at once, the ids not sent marked
-            ``sent=False`` and ``meta["retry_at"]`` saying when to send them;
+            ``sent=False`` and ``meta["retry_at"]`` (a list, one entry per call) saying when to send them;
             ``"wait"`` waits as the server says, with a countdown, and goes on."""
 
 
@@ -629,9 +642,13 @@ class AtlasClass(ServiceQuery):
         Parameters
         ----------
         coordinates : `~astropy.coordinates.SkyCoord` or str
-            The position: a SkyCoord in any frame, or a string in degrees
+            The position: a SkyCoord in any frame, a string in degrees
             (``"0.0216 31.7818"``) or sexagesimal (``"00:00:05.18 +31:46:54.4"``,
-            RA in hours). Names are not resolved.
+            RA in hours), or an object name, resolved as astroquery does
+            (`~astropy.coordinates.SkyCoord.from_name`, i.e. CDS Sesame;
+            ``astropy.coordinates.name_resolve.sesame_url`` chooses the
+            resolver). RA outside [0, 360) or Dec outside [-90, 90] raises
+            `ValueError` before anything is sent.
         radius : `~astropy.units.Quantity`, str or float
             An angle: a Quantity (``30 * u.arcsec``), an Angle string
             (``"1 arcmin"``) or a bare number of degrees (as in astroquery);
@@ -687,7 +704,7 @@ class AtlasClass(ServiceQuery):
 
     @shared_doc(ids=_OBJECT_IDS_DOC, mjd_min=_MJD_MIN_DOC, fetch=_FETCH_DOC)
     def get_objects(self, ids, *, mjd_min=None, cache: bool = True, show_progress: bool = True,
-                    errors: str = "raise"):
+                    errors: str = "raise", get_query_payload: bool = False):
         """Everything the server holds on some objects (``objects/``), one Table per part.
 
         Parameters
@@ -705,7 +722,7 @@ class AtlasClass(ServiceQuery):
             ``tns_crossmatches``, ``external_crossmatches``; each table stacks
             the rows of all objects, with an ``atlas_id`` column first. Ids the
             server does not know are listed in every table's
-            ``meta["missing_ids"]`` (and a `UnknownIdsWarning` is shown).
+            ``meta["missing"]`` (and a `UnknownIdsWarning` is shown).
 
         Raises
         ------
@@ -733,8 +750,10 @@ class AtlasClass(ServiceQuery):
         wanted = parse_ids(ids)
         mjd = _mjd_arg(mjd_min)
         _errors_arg(errors)
+        if get_query_payload:
+            return self._objects_payload(wanted, mjd)
         parts, failure = self._objects(wanted, mjd, cache=cache, show_progress=show_progress)
-        return self._complete(TableList(parts), failure, errors)
+        return self._complete(TableList(parts), failure, errors, len(wanted))
 
     @shared_doc(ids=_OBJECT_IDS_DOC, fetch=_FETCH_DOC)
     def query_objects(self, ids, *, cache: bool = True, show_progress: bool = True, get_query_payload: bool = False,
@@ -749,8 +768,6 @@ class AtlasClass(ServiceQuery):
         ----------
         {ids}
         {fetch}
-        get_query_payload : bool
-            Return the requests instead of sending them.
 
         Returns
         -------
@@ -762,8 +779,7 @@ class AtlasClass(ServiceQuery):
         wanted = parse_ids(ids)
         _errors_arg(errors)
         if get_query_payload:
-            return [self._json("POST", "objects/", data={"objects": ",".join(map(str, chunk))},
-                               get_query_payload=True) for chunk in chunked(wanted.tolist(), self._chunk_size())]
+            return self._objects_payload(wanted, None)
         parts, failure = None, None
         if cache is not False:
             parts = self._memo_get(wanted, None, any_mjd=True)
@@ -772,11 +788,11 @@ class AtlasClass(ServiceQuery):
         table = parts["object"].copy(copy_data=False)
         if failure is None:
             warn_if_empty(table, "objects")
-        return self._complete(table, failure, errors)
+        return self._complete(table, failure, errors, len(wanted))
 
     @shared_doc(ids=_OBJECT_IDS_DOC, mjd_min=_MJD_MIN_DOC, fetch=_FETCH_DOC)
     def get_lightcurves(self, ids, *, mjd_min=None, cache: bool = True, show_progress: bool = True,
-                        errors: str = "raise"):
+                        errors: str = "raise", get_query_payload: bool = False):
         """Light curves: detections and non-detection limits in one table.
 
         Parameters
@@ -808,13 +824,15 @@ class AtlasClass(ServiceQuery):
         """
         wanted = parse_ids(ids)
         _errors_arg(errors)
+        if get_query_payload:
+            return self._objects_payload(wanted, _mjd_arg(mjd_min))
         parts, failure = self._objects(wanted, _mjd_arg(mjd_min), cache=cache, show_progress=show_progress)
         return self._complete(self._merge_lightcurves(parts["lc"], parts["lcnondets"], parts["object"].meta, wanted),
-                              failure, errors)
+                              failure, errors, len(wanted))
 
     @shared_doc(ids=_OBJECT_IDS_DOC, mjd_min=_MJD_MIN_DOC, fetch=_FETCH_DOC)
     def get_forced_photometry(self, ids, *, mjd_min=None, cache: bool = True, show_progress: bool = True,
-                              errors: str = "raise"):
+                              errors: str = "raise", get_query_payload: bool = False):
         """Forced photometry (``fp`` rows) with ``uJy`` and ``duJy`` flux densities.
 
         Parameters
@@ -827,18 +845,20 @@ class AtlasClass(ServiceQuery):
         -------
         `~astropy.table.Table`
             Grouped by ``atlas_id``, the objects in the order of ``ids``,
-            sorted by ``mjd_obs`` within each object.
+            sorted by ``mjd`` within each object.
             Objects without forced photometry have no rows.
         """
         wanted = parse_ids(ids)
         _errors_arg(errors)
+        if get_query_payload:
+            return self._objects_payload(wanted, _mjd_arg(mjd_min))
         parts, failure = self._objects(wanted, _mjd_arg(mjd_min), cache=cache, show_progress=show_progress)
         table = parts["fp"]
-        order = np.lexsort((np.asarray(table["mjd_obs"]), _rank(np.asarray(table["atlas_id"]), wanted)))
+        order = np.lexsort((np.asarray(table["mjd"]), _rank(np.asarray(table["atlas_id"]), wanted)))
         table = self._grouped(table[order])
         if failure is None:
             warn_if_empty(table, "forced-photometry rows")
-        return self._complete(table, failure, errors)
+        return self._complete(table, failure, errors, len(wanted))
 
     @staticmethod
     def _grouped(table: Table) -> Table:
@@ -913,6 +933,11 @@ class AtlasClass(ServiceQuery):
         warn_if_empty(merged, "light-curve rows")
         return merged
 
+    def _objects_payload(self, ids: np.ndarray, mjd: float | None) -> list[dict]:
+        """The requests an ``objects/`` read would send, one per chunk (``get_query_payload=True``)."""
+        return [self._json("POST", "objects/", data=_objects_data(chunk, mjd), get_query_payload=True)
+                for chunk in chunked(ids.tolist(), self._chunk_size())]
+
     def _objects(self, ids: np.ndarray, mjd: float | None, *, cache, show_progress: bool) -> tuple[dict, Any]:
         """The parts of ``objects/`` for ids (memo first), as shallow copies, and the first failed
         request's error (None when all succeeded; the parts then hold what the others fetched)."""
@@ -926,25 +951,25 @@ class AtlasClass(ServiceQuery):
                                                      show_progress=show_progress)
             if failure is None:
                 self._memo_put(ids, mjd, parts)
-        missing = parts["object"].meta.get("missing_ids", [])
+        missing = parts["object"].meta.get("missing", [])
         if missing:
             shown = ", ".join(map(str, missing[:5])) + (" ..." if len(missing) > 5 else "")
             warnings.warn(f"{len(missing)} of the {len(ids)} ids are not known to the server: {shown} "
-                          f"(listed in meta['missing_ids'])", UnknownIdsWarning, stacklevel=3)
+                          f"(listed in meta['missing'])", UnknownIdsWarning, stacklevel=3)
         return {name: table.copy(copy_data=False) for name, table in parts.items()}, failure
 
-    def _complete(self, result, failure, errors: str):
+    def _complete(self, result, failure, errors: str, asked: int):
         """``result`` of a call whose requests all succeeded; else (some failed) raise ``failure``
         carrying ``result`` as ``.table``, or with ``errors="ignore"`` warn and return it."""
         if failure is None:
             return result
         meta = result[0].meta if isinstance(result, TableList) else result.meta
-        failed, asked = meta["failed_ids"], meta["query"]["n_ids"]
+        failed = meta["failed"]
         if errors == "ignore":
-            warnings.warn(f"{len(failed)} of the {asked} ids were not fetched (listed in meta['failed_ids']): "
+            warnings.warn(f"{len(failed)} of the {asked} ids were not fetched (listed in meta['failed']): "
                           f"{failure}", IncompleteResultWarning, stacklevel=3)
             return result
-        failure.args = (f"{failure} {len(failed)} of the {asked} ids were not fetched (.table.meta['failed_ids']); "
+        failure.args = (f"{failure} {len(failed)} of the {asked} ids were not fetched (.table.meta['failed']); "
                         f"the rows of the {asked - len(failed)} others are in this error's .table (errors='ignore' "
                         f"returns them).",)
         failure.table = result
@@ -968,8 +993,8 @@ class AtlasClass(ServiceQuery):
                           f"RateLimitError when the quota runs out. Raise conf.chunk_size (the server takes "
                           f"up to 50,000 ids per request) to need fewer requests.", AstropyUserWarning,
                           stacklevel=4)
-        progress = BatchProgress(len(ids), show_progress)
-
+        # Progress only for long work: several requests, or a large answer; never for a few objects.
+        progress = BatchProgress(len(ids), show_progress and (len(chunks) > 1 or len(ids) >= LONG_READ_IDS))
         def one(chunk):  # a failed request does not lose what the others fetch
             try:
                 return self._fetch_chunk(chunk, mjd, progress)
@@ -985,9 +1010,9 @@ class AtlasClass(ServiceQuery):
         failures = [(chunk, r) for chunk, r in zip(chunks, results) if isinstance(r, AstroqueryExtError)]
         results = [r for r in results if not isinstance(r, AstroqueryExtError)]
         missing = [oid for r in results for oid in r.missing]
-        meta = self._provenance("objects/", {"n_ids": int(len(ids)), "mjd_min": mjd}, missing_ids=missing)
+        meta = self._provenance("objects/", {"n_ids": int(len(ids)), "mjd_min": mjd}, missing=missing)
         if failures:
-            meta["failed_ids"] = [oid for chunk, _ in failures for oid in chunk]
+            meta["failed"] = [oid for chunk, _ in failures for oid in chunk]
         parts = {}
         for part in PARTS:
             fields = atlas_fields.PART_FIELDS[part]
@@ -1004,9 +1029,7 @@ class AtlasClass(ServiceQuery):
         return parts, (failures[0][1] if failures else None)
 
     def _fetch_chunk(self, chunk: list[int], mjd: float | None, progress: BatchProgress) -> _ObjectsResult:
-        data = {"objects": ",".join(map(str, chunk))}
-        if mjd is not None:
-            data["mjd"] = repr(mjd)
+        data = _objects_data(chunk, mjd)
 
         def read(response):
             # Read inside the base's retry policy: a body cut off here repeats the request.
@@ -1250,8 +1273,8 @@ class AtlasClass(ServiceQuery):
                             warn_empty=False)
         unsent = int((~np.asarray(table["sent"], dtype=bool)).sum())
         if gate.retry_at is not None:
-            table.meta["retry_after"] = gate.retry_after
-            table.meta["retry_at"] = gate.retry_at_iso()
+            table.meta["retry_in"] = [gate.retry_after]
+            table.meta["retry_at"] = [gate.retry_at_iso()]
         if unsent and gate.retry_at is None:  # not the quota: the batch's circuit breaker stopped it
             warnings.warn(f"{path.rstrip('/')}: {unsent} of {len(table)} ids were not sent (sent=False in the "
                           f"result): {table['info'][~np.asarray(table['sent'], dtype=bool)][0]}",
@@ -1589,7 +1612,7 @@ class AtlasClass(ServiceQuery):
         `~astropy.table.Table`
             One row per match: ``name`` (as asked), ``atlas_id``,
             ``matched_list``, ``separation``... Names without a match are in
-            ``meta["unmatched"]``.
+            ``meta["nomatch"]``.
         """
         if isinstance(names, str):
             names = [names]
@@ -1616,7 +1639,7 @@ class AtlasClass(ServiceQuery):
                 rows.append(dict(row, name=name, atlas_id=row.get("transient_object_id")))
         fields = [atlas_fields.Field("name", "str"), atlas_fields.ATLAS_ID] + atlas_fields.EXTERNAL_XM_FIELDS
         table = self._table(rows, fields, path="externalxmlist/", what="names", query={"names": cleaned})
-        table.meta["unmatched"] = unmatched
+        table.meta["nomatch"] = unmatched
         return table
 
 

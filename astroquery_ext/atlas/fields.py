@@ -2,8 +2,10 @@
 
 Each endpoint's table has a fixed list of `~astroquery_ext._base.Field`
 columns, so its columns and dtypes are the same whether it has one row or
-none. Names follow the server's keys, except that every
-table names the ATLAS object id ``atlas_id``.
+none. Names follow the server's keys, except that every table names the
+ATLAS object id ``atlas_id``, and forced photometry's ``mjd_obs``, ``dm`` and
+``texp`` are ``mjd``, ``magerr`` and ``exptime`` as in the light curves (the
+result vocabulary, ``docs/results.rst``).
 
 The big parts of ``objects/`` answers (``lc``, ``lcnondets``, ``fp``:
 hundreds of rows per object, hundreds of thousands per call) are decoded by
@@ -28,14 +30,14 @@ def _fields(spec: str, dtype: str, unit: str | None = None) -> list[Field]:
 ATLAS_ID = Field("atlas_id", "int64", description="ATLAS object id (19 digits)")
 
 CONE_FIELDS = [
-    Field("atlas_id", "int64", source="object", description="ATLAS object id"),
+    Field("atlas_id", "int64", source="object", description="ATLAS object id (19 digits)"),
     Field("separation", "float64", unit="arcsec", description="distance from the position"),
     Field("name", "str", source="objectname", description="ATLAS designation (masked until named)"),
 ]
 COUNT_FIELDS = [Field("count", "int64", description="objects inside the radius")]
 
 OBJECT_FIELDS = [
-    Field("atlas_id", "int64", source="id", description="ATLAS object id"),
+    Field("atlas_id", "int64", source="id", description="ATLAS object id (19 digits)"),
     Field("atlas_designation", "str", description="ATLAS name, e.g. ATLAS20bbfr"),
     Field("other_designation", "str", description="TNS name without prefix, e.g. 2020tjh"),
     Field("ra", "float64", unit="deg"), Field("dec", "float64", unit="deg"),
@@ -62,7 +64,7 @@ LC_FIELDS = [
     Field("magerr", "float64", unit="mag"),
     Field("mag5sig", "float64", unit="mag", description="5-sigma limit of the exposure"),
     Field("det", "int64"), Field("dup", "int64", description="-1 marks a duplicate"),
-    Field("zp", "float64", unit="mag"), Field("exptime", "float64", unit="s"),
+    Field("zp", "float64", unit="mag"), Field("exptime", "float64", unit="s", description="exposure time"),
     Field("expname", "str"), Field("atlas_metadata_id", "int64", description="exposure id"),
     Field("pointing", "str"),
     Field("ra", "float64", unit="deg"), Field("dec", "float64", unit="deg"),
@@ -80,17 +82,17 @@ LCNONDETS_FIELDS = [
     Field("date_inserted", "time"),
 ]
 FP_FIELDS = [
-    Field("mjd_obs", "float64", description="MJD of the exposure"),
+    Field("mjd", "float64", source="mjd_obs", description="MJD of the exposure"),
     Field("filter", "str"),
     Field("uJy", "float64", unit="uJy", description="forced flux density"),
     Field("duJy", "float64", unit="uJy", description="its uncertainty"),
-    Field("mag", "float64", unit="mag"), Field("dm", "float64", unit="mag"),
+    Field("mag", "float64", unit="mag"), Field("magerr", "float64", source="dm", unit="mag"),
     Field("snr", "float64"), Field("zp", "float64", unit="mag"), Field("expname", "str"),
     Field("ra", "float64", unit="deg"), Field("dec", "float64", unit="deg"),
     *_fields("x y", "float64", "pix"),
     *_fields("peakval skyval peakfit dpeak skyfit flux dflux chin", "float64"),
     *_fields("major minor", "float64", "pix"),
-    *_fields("snrdet snrlimit apfit", "float64"), Field("texp", "float64", unit="s"),
+    *_fields("snrdet snrlimit apfit", "float64"), Field("exptime", "float64", source="texp", unit="s", description="exposure time"),
     Field("limiting_mag", "bool"), Field("redo_photometry", "bool"),
     Field("fp_id", "int64", source="id", description="forced-photometry row id"),
     Field("date_inserted", "time"),

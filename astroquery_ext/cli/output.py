@@ -340,6 +340,18 @@ def _create_exclusive(name: str, directory: int) -> int:
     raise FileExistsError(errno.EEXIST, f"{name} keeps being created by someone else", name)
 
 
+@contextlib.contextmanager
+def _gzipped(stream, path: str | None):
+    """``stream``, gzip-compressed when the output file's name ends in ``.gz`` (``-o x.fits.gz``)."""
+    if path is None or not str(path).lower().endswith(".gz"):
+        yield stream
+        return
+    import gzip
+
+    with gzip.GzipFile(fileobj=stream, mode="wb", mtime=0) as sink:
+        yield sink
+
+
 class _TextAsBinary:
     def __init__(self, text_stream):
         self._stream = text_stream
@@ -398,8 +410,8 @@ def emit(result: Result | None, args, stdout) -> None:
         terminal = to_stdout and _is_terminal(stdout)
         if fmt == "table" and terminal:
             width = max(40, shutil.get_terminal_size().columns)
-        with _output_stream(output, stdout) as stream:
-            left_out = write_table(table, fmt, stream, width=width, escape=terminal)
+        with _output_stream(output, stdout) as stream, _gzipped(stream, output) as sink:
+            left_out = write_table(table, fmt, sink, width=width, escape=terminal)
         if left_out:
             say(f"{len(table.colnames) - len(left_out)} of {len(table.colnames)} columns fit the terminal "
                 f"({width} characters); --columns A,B,... chooses them, --format csv or ecsv (or -o FILE) "

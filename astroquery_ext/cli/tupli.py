@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from astroquery_ext.cli.output import (
-    Result, UsageError, directory_target, is_directory_target, json_options, say, table_options)
+    Result, UsageError, directory_target, is_directory_target, json_options, say, table_options, table_records)
 from astroquery_ext.cli.service import ServiceCLI
 
 
@@ -65,17 +65,22 @@ def _read_text(name: str) -> str:
 
 # -- benchmarks, artifacts, episodes, groups ------------------------------------------------------
 
+def _record(table) -> dict:
+    """A one-record call's one-row Table as the JSON object the command prints."""
+    return table_records(table)[0]
+
+
 def cmd_benchmarks_list(client, args) -> Result:
     return Result(client.list_benchmarks(_filter(args)), kind="table")
 
 
 def cmd_benchmarks_show(client, args) -> Result:
-    return Result(client.load_benchmark(args.id), kind="json")
+    return Result(_record(client.load_benchmark(args.id)), kind="json")
 
 
 def cmd_benchmarks_store(client, args) -> Result:
     meta = _metadata(args, ("name", "description", "difficulty", "version"))
-    return Result(client.store_benchmark(_read_text(args.file), meta), kind="json")
+    return Result(_record(client.store_benchmark(_read_text(args.file), meta)), kind="json")
 
 
 def cmd_artifacts_list(client, args) -> Result:
@@ -86,7 +91,7 @@ def cmd_artifacts_upload(client, args) -> Result:
     path = Path(args.file)
     if not path.is_file():
         raise ValueError(f"no file {args.file!r}")
-    return Result(client.store_artifact(path, _metadata(args, ("name", "description", "benchmark_id"))),
+    return Result(_record(client.store_artifact(path, _metadata(args, ("name", "description", "benchmark_id")))),
                   kind="json")
 
 
@@ -113,11 +118,11 @@ def cmd_groups_list(client, args) -> Result:
 
 
 def cmd_groups_show(client, args) -> Result:
-    return Result(client.read_group(args.name), kind="json")
+    return Result(_record(client.read_group(args.name)), kind="json")
 
 
 def cmd_groups_create(client, args) -> Result:
-    return Result(client.create_group(args.name, args.description), kind="json")
+    return Result(_record(client.create_group(args.name, args.description)), kind="json")
 
 
 def cmd_groups_add(client, args) -> Result:
@@ -125,11 +130,11 @@ def cmd_groups_add(client, args) -> Result:
     for item in args.members:
         user, _, roles = item.partition(":")
         members[user] = [r for r in roles.split(",") if r] or ["member"]
-    return Result(client.add_group_members(args.name, members), kind="json")
+    return Result(_record(client.add_group_members(args.name, members)), kind="json")
 
 
 def cmd_groups_remove(client, args) -> Result:
-    return Result(client.remove_group_members(args.name, args.users), kind="json")
+    return Result(_record(client.remove_group_members(args.name, args.users)), kind="json")
 
 
 def cmd_groups_delete(client, args) -> Result:
@@ -197,7 +202,7 @@ def cmd_roles_list(client, args) -> Result:
 
 def cmd_roles_create(client, args) -> Result:
     rights = [r.strip() for item in args.rights for r in item.split(",") if r.strip()]
-    return Result(client.create_role(args.name, rights, args.description), kind="json")
+    return Result(_record(client.create_role(args.name, rights, args.description)), kind="json")
 
 
 def cmd_roles_delete(client, args) -> Result:
@@ -308,7 +313,7 @@ def cmd_episodes_record(client, args) -> Result:
 
 
 def cmd_signup(client, args) -> Result:
-    return Result(client.signup(args.username), kind="json")
+    return Result(_record(client.signup(args.username)), kind="json")
 
 
 class TupliCLI(ServiceCLI):

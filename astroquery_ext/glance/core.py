@@ -120,12 +120,15 @@ ref_code : str
     Its reference code, as above: matched exactly, else case-insensitively.
 cache : bool
     Use the response cache within the endpoint's lifetime (an hour); False: ask the server.
+get_query_payload : bool
+    Return the request (``{"method", "url", "params"}``) instead of sending it.
 
 Returns
 -------
 `~astropy.table.Table`
     One row, the columns of the matching ``query_*`` method (it stacks
     with them); ``table["record"][0]`` is the whole record as the server sends it.
+    With ``get_query_payload=True``, the request (a dict).
 
 Raises
 ------
@@ -142,6 +145,11 @@ Returns
 -------
 str
     The page's URL, built here: nothing is sent."""
+
+
+
+#: Rows a ``get_*`` call asks for: the server matches codes case-insensitively, and the exact one wins.
+_GET_ROWS = 10
 
 
 class GlanceClass(ServiceQuery):
@@ -689,15 +697,18 @@ class GlanceClass(ServiceQuery):
             return self._table([record], fields, path=endpoint, what=what, query={"queryString": query},
                                warn_empty=False)
 
-    def _get(self, mode: str, ref_code: Any, keys: tuple[str, ...], cache: bool | None) -> Table:
+    def _get(self, mode: str, ref_code: Any, keys: tuple[str, ...], cache: bool | None,
+             get_query_payload: bool = False) -> Table | dict:
         code = _code_arg(ref_code)
         endpoint, what = ENDPOINTS[mode]
         expr = None
         for key in keys:
             term = dsl.F(key) == code
             expr = term if expr is None else expr | term
+        if get_query_payload:
+            return self._get_payload(endpoint, expr.to_dsl())
         # A few rows, not one: the server matches case-insensitively; the exact code wins.
-        answer, _total = self._page(endpoint, {"queryString": expr.to_dsl()}, 0, 10, cache)
+        answer, _total = self._page(endpoint, {"queryString": expr.to_dsl()}, 0, _GET_ROWS, cache)
         for exact in (True, False):
             for record in answer:
                 codes = [record.get(k) for k in keys]
@@ -708,7 +719,12 @@ class GlanceClass(ServiceQuery):
                             f"{' and '.join(keys)}). Check the code.",
                             url=self._url(endpoint), service=self.service)
 
-    def get_analysis(self, ref_code: str, *, cache: bool = True) -> Table:
+    def _get_payload(self, endpoint: str, query: str) -> dict:
+        """The request a ``get_*`` call would send (``get_query_payload=True``)."""
+        return self._json("GET", endpoint, params={"offset": 0, "limit": _GET_ROWS, "queryString": query},
+                          get_query_payload=True)
+
+    def get_analysis(self, ref_code: str, *, cache: bool = True, get_query_payload: bool = False) -> Table:
         """One analysis: a one-row Table with the columns of `query_analyses`.
 
         Parameters
@@ -717,6 +733,8 @@ class GlanceClass(ServiceQuery):
             Its reference code, e.g. ``"ANA-HDBS-2023-22"``.
         cache : bool
             Use the response cache within the endpoint's lifetime (an hour); False: ask the server.
+        get_query_payload : bool
+            Return the request (``{"method", "url", "params"}``) instead of sending it.
 
         Returns
         -------
@@ -732,18 +750,18 @@ class GlanceClass(ServiceQuery):
         `~astroquery_ext.exceptions.NotFoundError`
             No analysis has this code.
         """
-        return self._get("analysis", ref_code, ("referenceCode",), cache)
+        return self._get("analysis", ref_code, ("referenceCode",), cache, get_query_payload)
 
     @shared_doc(sections=_GET_DOC)
-    def get_paper(self, ref_code: str, *, cache: bool = True) -> Table:
+    def get_paper(self, ref_code: str, *, cache: bool = True, get_query_payload: bool = False) -> Table:
         """One paper, a one-row Table (see `get_analysis`); ``ref_code`` like ``"HDBS-2018-33"``.
 
         {sections}
         """
-        return self._get("paper", ref_code, ("referenceCode",), cache)
+        return self._get("paper", ref_code, ("referenceCode",), cache, get_query_payload)
 
     @shared_doc(sections=_GET_DOC)
-    def get_confnote(self, ref_code: str, *, cache: bool = True) -> Table:
+    def get_confnote(self, ref_code: str, *, cache: bool = True, get_query_payload: bool = False) -> Table:
         """One CONF note, a one-row Table (see `get_analysis`).
 
         By its temporary (``"CONF-SUSY-2023-04"``) or final
@@ -751,10 +769,11 @@ class GlanceClass(ServiceQuery):
 
         {sections}
         """
-        return self._get("confnote", ref_code, ("temporaryReferenceCode", "finalReferenceCode"), cache)
+        return self._get("confnote", ref_code, ("temporaryReferenceCode", "finalReferenceCode"), cache,
+                         get_query_payload)
 
     @shared_doc(sections=_GET_DOC)
-    def get_pubnote(self, ref_code: str, *, cache: bool = True) -> Table:
+    def get_pubnote(self, ref_code: str, *, cache: bool = True, get_query_payload: bool = False) -> Table:
         """One PUB note, a one-row Table (see `get_analysis`).
 
         By its temporary (``"PUB-EGAM-2019-01"``) or final
@@ -762,18 +781,19 @@ class GlanceClass(ServiceQuery):
 
         {sections}
         """
-        return self._get("pubnote", ref_code, ("temporaryReferenceCode", "finalReferenceCode"), cache)
+        return self._get("pubnote", ref_code, ("temporaryReferenceCode", "finalReferenceCode"), cache,
+                         get_query_payload)
 
     @shared_doc(sections=_GET_DOC)
-    def get_plot(self, ref_code: str, *, cache: bool = True) -> Table:
+    def get_plot(self, ref_code: str, *, cache: bool = True, get_query_payload: bool = False) -> Table:
         """One approval plot, a one-row Table (see `get_analysis`); ``ref_code`` like ``"PLOT-MUON-2018-08"``.
 
         {sections}
         """
-        return self._get("plot", ref_code, ("referenceCode",), cache)
+        return self._get("plot", ref_code, ("referenceCode",), cache, get_query_payload)
 
     @shared_doc(sections=_GET_DOC)
-    def get_publication(self, ref_code: str, *, cache: bool = True) -> Table:
+    def get_publication(self, ref_code: str, *, cache: bool = True, get_query_payload: bool = False) -> Table:
         """The publication summary of any analysis, paper or note, as a one-row Table.
 
         The summary has ``type``, the codes, ``status``, ``shortTitle`` and
@@ -785,7 +805,9 @@ class GlanceClass(ServiceQuery):
         code = _code_arg(ref_code)
         endpoint, _what = ENDPOINTS["publication"]
         query = (dsl.F("referenceCode") == code).to_dsl()
-        answer, _total = self._page(endpoint, {"queryString": query}, 0, 10, cache)
+        if get_query_payload:
+            return self._get_payload(endpoint, query)
+        answer, _total = self._page(endpoint, {"queryString": query}, 0, _GET_ROWS, cache)
         keys = ("referenceCode", "temporaryReferenceCode", "finalReferenceCode")
         for exact in (True, False):
             for record in answer:

@@ -111,6 +111,12 @@ def _field(row: Any, key: str) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
+def _scan_name(row: Any) -> Any:
+    """The scan name of a catalogue row (``scan_name``; ``file_name`` in tables of earlier versions)."""
+    name = _field(row, "scan_name")
+    return _field(row, "file_name") if name is None else name
+
+
 def _password_check(password: str) -> str:
     """A salted scrypt hash of the password, kept with a stored session to tell a wrong password later."""
     salt = secrets.token_bytes(16)
@@ -594,9 +600,10 @@ class Grad300Class(ServiceQuery):
         return DownloadJob(url=f"scans/{kind}/{scan_id}/download", directory=directory, name=name,
                            expected_size=None if size is None else int_arg(size, f"size of row {index}", minimum=0),
                            require_length=True,
-                           key={"id": scan_id, "scan_type": kind, "file_name": _field(row, "file_name")})
+                           key={"id": scan_id, "scan_type": kind, "file_name": _scan_name(row)})
 
-    def get_scan(self, row_or_id: Any, *, scan_type: str | None = None, cache: bool = True) -> fits.HDUList:
+    def get_scan(self, row_or_id: Any, *, scan_type: str | None = None, cache: bool = True,
+                 get_query_payload: bool = False) -> fits.HDUList:
         """The FITS file of one scan, read into memory.
 
         Parameters
@@ -610,6 +617,9 @@ class Grad300Class(ServiceQuery):
         cache : bool, optional
             Keep the file in the cache and use it next time (checked against the
             record's size). Default True, within astroquery's cache setting.
+        get_query_payload : bool
+            Return the download request (``{"method", "url"}``) instead of
+            sending it (a file name is still looked up first).
 
         Returns
         -------
@@ -623,7 +633,7 @@ class Grad300Class(ServiceQuery):
             row_or_id = self._by_name(row_or_id, scan_type)[0]
         if isinstance(row_or_id, (Row, Mapping)):
             row = dict(id=_field(row_or_id, "id"), scan_type=_field(row_or_id, "scan_type"),
-                       size=_field(row_or_id, "size"), file_name=_field(row_or_id, "file_name"))
+                       size=_field(row_or_id, "size"), file_name=_scan_name(row_or_id))
             if scan_type is not None:
                 row["scan_type"] = scan_type
         elif isinstance(row_or_id, (int, np.integer)) and not isinstance(row_or_id, bool):
@@ -634,8 +644,10 @@ class Grad300Class(ServiceQuery):
             raise TypeError(f"row_or_id must be a table row, a mapping or an integer id; "
                             f"got {type(row_or_id).__name__}")
         use_cache = ResponseCache.active(cache)
-        self._login_once()
         job = self._job(row, Path("."), index="row_or_id")
+        if get_query_payload:
+            return self._json("GET", job.url, get_query_payload=True)
+        self._login_once()
         kind, scan_id = job.key["scan_type"], job.key["id"]
         job.name = f"{scan_id}.fits"
         if use_cache:
@@ -706,7 +718,7 @@ class Grad300Class(ServiceQuery):
         Returns
         -------
         `~astropy.table.Table`
-            Columns ``id``, ``scan_type``, ``file_name``, ``local_path``, ``bytes``, ``status``, ``error``.
+            Columns ``id``, ``scan_type``, ``scan_name``, ``local_path``, ``bytes``, ``status``, ``error``.
         """
         if isinstance(rows, (Row, Mapping)):
             rows = [rows]
@@ -753,10 +765,10 @@ class Grad300Class(ServiceQuery):
 
     def _download_table(self, results, directory: Path) -> Table:
         records = [{"id": r.job.key["id"], "scan_type": r.job.key["scan_type"],
-                    "file_name": r.job.key["file_name"] or (r.path.name if r.path else None),
+                    "scan_name": r.job.key["file_name"] or (r.path.name if r.path else None),
                     "local_path": str(r.path) if r.path else None, "bytes": r.bytes, "status": r.status,
                     "error": str(r.error) if r.error else None} for r in results]
-        meta = self._provenance(None, download_dir=str(directory))
+        meta = self._provenance(None, savedir=str(directory))
         return as_result(records_to_table(records, DOWNLOAD_FIELDS, meta=meta))
 
     def _by_name(self, scan_name: str, scan_type: str | None) -> Table:
@@ -765,7 +777,7 @@ class Grad300Class(ServiceQuery):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", category=NoResultsWarning)
             candidates = self.query(scan_type, scan_name=scan_name, row_limit=-1)
-        matches = candidates[candidates["file_name"] == scan_name]
+        matches = candidates[candidates["scan_name"] == scan_name]
         if len(matches) == 0:
             raise NotFoundError(f"{self.name}: no scan is named {scan_name!r}"
                                 + (f" among the {scan_type} scans" if scan_type else "")

@@ -24,7 +24,7 @@ def _ra_degrees(record: Mapping) -> float | None:
 SCAN_FIELDS = [
     Field("id", "int64", description="Scan id (counted per scan type)"),
     Field("scan_type", "str", description="TPI, Images, Spectrum or OnOff"),
-    Field("file_name", "str", description="File name in the archive"),
+    Field("scan_name", "str", source="file_name", description="Scan name: the file name in the archive"),
     Field("file_path", "str", description="Path on the server"),
     Field("size", "int64", unit="byte", description="File size"),
     Field("source", "str", source="object", description="Target (OBJECT card, lower case)"),
@@ -50,7 +50,7 @@ KNOWN_KEYS = {"id", "scan_type", "file_name", "file_path", "size", "object", "ra
 DOWNLOAD_FIELDS = [
     Field("id", "int64"),
     Field("scan_type", "str"),
-    Field("file_name", "str", description="File name in the archive"),
+    Field("scan_name", "str", description="Scan name: the file name in the archive"),
     Field("local_path", "str", description="Where the file is (empty when it failed)"),
     Field("bytes", "int64", unit="byte"),
     Field("status", "str", description="downloaded, exists or error"),

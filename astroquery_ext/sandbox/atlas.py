@@ -1070,6 +1070,27 @@ def _columns(table, required: tuple[str, ...], what: str) -> dict:
     return columns
 
 
+#: Where the sandbox answers name lookups as CDS Sesame does, for its own objects only, so that examples
+#: that resolve names run offline: ``astropy.coordinates.name_resolve.sesame_url.set(root + "sesame/")``.
+SESAME_PATH = "/sesame/"
+
+
+def _sesame(svc: "AtlasService", request: Request) -> Response:
+    """Sesame's plain-text answer (``%J ra dec``) for an ATLAS or TNS name of the sandbox's objects."""
+    import urllib.parse
+
+    name = urllib.parse.unquote(request.url.query).strip().casefold()
+    for obj in svc.cat.objects:
+        names = {str(n).casefold() for n in (obj.get("atlas_designation"), obj.get("other_designation")) if n}
+        names |= {"at " + n for n in names} | {"at" + n for n in names}
+        if name in names:
+            text = f"# {name}\n#=S=Simbad (sandbox):    1\n%J {obj['ra']:.8f} {obj['dec']:+.8f}\n#====Done\n"
+            break
+    else:
+        text = f"# {name}\n#! *** Nothing found *** \n#====Done\n"
+    return Response(text.encode(), media_type="text/plain; charset=utf-8")
+
+
 def create_service(ctx: SandboxContext) -> SandboxService:
     svc = AtlasService(ctx)
     app = FastAPI(title="ATLAS Transient Server (sandbox)", docs_url=None, redoc_url=None, openapi_url=None)
@@ -1083,6 +1104,8 @@ def create_service(ctx: SandboxContext) -> SandboxService:
         return response
 
     async def answer(request: Request):
+        if request.url.path.startswith(SESAME_PATH):
+            return _sesame(svc, request)
         m = route.match(request.url.path)
         if not m or m.group(1) not in ENDPOINTS:
             return _html(404, HTML_404)

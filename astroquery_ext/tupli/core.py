@@ -47,7 +47,8 @@ from astroquery_ext.tupli._wire import (
     multipart_content_type, new_boundary,
     check_latin1, episode_json, id_arg, jsonable_dict, optional_str_arg)
 from astroquery_ext.tupli.fields import (
-    ARTIFACT_FIELDS, BENCHMARK_FIELDS, EPISODE_FIELDS, GROUP_FIELDS, ROLE_FIELDS, USER_FIELDS, tuples_table)
+    ARTIFACT_FIELDS, BENCHMARK_FIELDS, EPISODE_FIELDS, GROUP_FIELDS, GROUP_MEMBER_FIELDS, LOADED_BENCHMARK_FIELDS,
+    ROLE_FIELDS, USER_FIELDS, tuples_table)
 from astroquery_ext.tupli.filters import Filter
 
 __all__ = ["Tupli", "TupliClass", "benchmark_hash", "RIGHTS"]
@@ -253,7 +254,7 @@ class TupliClass(ServiceQuery):
             return ()
         return [self._session_account(state.principal), state.principal]
 
-    def signup(self, username: str, password: str | None = None) -> dict:
+    def signup(self, username: str, password: str | None = None) -> Table:
         """Create a user account.
 
         Servers in open-signup mode let anyone sign up; others need an admin
@@ -269,12 +270,13 @@ class TupliClass(ServiceQuery):
 
         Returns
         -------
-        dict
-            ``{"username": ..., "memberships": [...]}``, as the server answers.
+        `~astropy.table.Table`
+            One row, the columns of `list_users` (``username``, ``groups``, ``memberships``).
         """
         text_arg(username, "username", exact=True)
         password = self.credentials.resolve("password", password, account=username, use_store=False)
-        return self._json("POST", "access/users/create", json={"username": username, "password": password})
+        record = self._json("POST", "access/users/create", json={"username": username, "password": password})
+        return self._one(record, USER_FIELDS, "access/users/create")
 
     @shared_doc(sections=_list_sections("``username``, ``groups``, ``memberships``", "user", filtered=False))
     def list_users(self, *, cache: bool = True, get_query_payload: bool = False) -> Table:
@@ -345,7 +347,7 @@ class TupliClass(ServiceQuery):
                              f"user's global roles, the admin's included)")
         return group
 
-    def create_group(self, name: str, description: str | None = None) -> dict:
+    def create_group(self, name: str, description: str | None = None) -> Table:
         """Create a group; you become its ``group_admin`` and ``contributor``.
 
         Parameters
@@ -357,13 +359,14 @@ class TupliClass(ServiceQuery):
 
         Returns
         -------
-        dict
-            The group as the server stored it.
+        `~astropy.table.Table`
+            The group as the server stored it, one row (``name``, ``description``, ``members``).
         """
         self._check_group(name, "name")
         optional_str_arg(description, "description")
-        return self._json("POST", "access/groups/create", json={"name": name, "description": description},
-                          auth="required")
+        record = self._json("POST", "access/groups/create", json={"name": name, "description": description},
+                            auth="required")
+        return self._one(record, GROUP_MEMBER_FIELDS, "access/groups/create")
 
     @shared_doc(sections=_list_sections("``name``, ``description``", "group", filtered=False))
     def list_groups(self, *, cache: bool = True, get_query_payload: bool = False) -> Table:
@@ -377,8 +380,8 @@ class TupliClass(ServiceQuery):
             return records
         return self._table(records, GROUP_FIELDS, path="access/groups/list", what="groups")
 
-    def read_group(self, name: str) -> dict:
-        """One group: ``{"name", "description", "members"}``.
+    def read_group(self, name: str) -> Table:
+        """One group as a one-row Table: ``name``, ``description``, ``members`` (``[{user, roles}]``).
 
         Parameters
         ----------
@@ -387,11 +390,12 @@ class TupliClass(ServiceQuery):
 
         Returns
         -------
-        dict
-            The group with its members and their roles.
+        `~astropy.table.Table`
+            One row: the group with its members and their roles.
         """
         self._check_group(name, "name")
-        return self._json("GET", "access/groups/read", params={"group_name": name}, auth="required")
+        record = self._json("GET", "access/groups/read", params={"group_name": name}, auth="required")
+        return self._one(record, GROUP_MEMBER_FIELDS, "access/groups/read")
 
     def delete_group(self, name: str) -> None:
         """Delete a group and everyone's membership in it (items keep it in ``published_in``).
@@ -404,7 +408,7 @@ class TupliClass(ServiceQuery):
         self._check_group(name, "name")
         self._json("DELETE", "access/groups/delete", params={"group_name": name}, auth="required")
 
-    def add_group_members(self, group: str, members: Mapping[str, str | Sequence[str]]) -> dict:
+    def add_group_members(self, group: str, members: Mapping[str, str | Sequence[str]]) -> Table:
         """Give users roles in a group: ``{"bob": "member", "carol": ["member", "contributor"]}``.
 
         Parameters
@@ -417,8 +421,8 @@ class TupliClass(ServiceQuery):
 
         Returns
         -------
-        dict
-            The group with its members.
+        `~astropy.table.Table`
+            One row, as `read_group`: the group with its members.
         """
         self._check_group(group)
         if not isinstance(members, Mapping) or not members:
@@ -431,10 +435,11 @@ class TupliClass(ServiceQuery):
                 raise ValueError(f"members[{user!r}] must be a role name or a non-empty list of them "
                                  f"(to take a user out of the group, use remove_group_members)")
             body.append({"user": user, "roles": [text_arg(r, f"role of {user!r}", exact=True) for r in roles]})
-        return self._json("POST", "access/groups/add-members", json={"group_name": group, "members": body},
-                          auth="required")
+        record = self._json("POST", "access/groups/add-members", json={"group_name": group, "members": body},
+                            auth="required")
+        return self._one(record, GROUP_MEMBER_FIELDS, "access/groups/add-members")
 
-    def remove_group_members(self, group: str, users: str | Iterable[str]) -> dict:
+    def remove_group_members(self, group: str, users: str | Iterable[str]) -> Table:
         """Take users out of a group.
 
         Parameters
@@ -446,16 +451,17 @@ class TupliClass(ServiceQuery):
 
         Returns
         -------
-        dict
-            The group with its remaining members.
+        `~astropy.table.Table`
+            One row, as `read_group`: the group with its remaining members.
         """
         self._check_group(group)
         users = [users] if isinstance(users, str) else list(users)
         if not users:
             raise ValueError("users must name at least one user")
         body = [{"user": text_arg(u, "user name", exact=True)} for u in users]
-        return self._json("POST", "access/groups/remove-members", json={"group_name": group, "members": body},
-                          auth="required")
+        record = self._json("POST", "access/groups/remove-members", json={"group_name": group, "members": body},
+                            auth="required")
+        return self._one(record, GROUP_MEMBER_FIELDS, "access/groups/remove-members")
 
     @shared_doc(sections=_list_sections("``role``, ``rights``, ``description``", "role", filtered=False))
     def list_roles(self, *, cache: bool = True, get_query_payload: bool = False) -> Table:
@@ -469,7 +475,7 @@ class TupliClass(ServiceQuery):
             return records
         return self._table(records, ROLE_FIELDS, path="access/roles/list", what="roles")
 
-    def create_role(self, name: str, rights: Iterable[str], description: str | None = None) -> dict:
+    def create_role(self, name: str, rights: Iterable[str], description: str | None = None) -> Table:
         """Create a role with the given rights (admin only).
 
         Parameters
@@ -483,8 +489,8 @@ class TupliClass(ServiceQuery):
 
         Returns
         -------
-        dict
-            The role as the server stored it.
+        `~astropy.table.Table`
+            One row, the columns of `list_roles`: the role as the server stored it.
         """
         text_arg(name, "name", exact=True)
         optional_str_arg(description, "description")
@@ -493,8 +499,9 @@ class TupliClass(ServiceQuery):
         if bad or not rights:
             raise ValueError(f"rights must be a non-empty list of {list(RIGHTS)}; "
                              f"not allowed: {bad}" if bad else "rights must not be empty")
-        return self._json("POST", "access/roles/create", auth="required",
-                          json={"role": name, "rights": [r.lower() for r in rights], "description": description})
+        record = self._json("POST", "access/roles/create", auth="required",
+                            json={"role": name, "rights": [r.lower() for r in rights], "description": description})
+        return self._one(record, ROLE_FIELDS, "access/roles/create")
 
     def delete_role(self, name: str) -> None:
         """Delete a role and take it from every membership (admin only).
@@ -508,6 +515,10 @@ class TupliClass(ServiceQuery):
         self._json("DELETE", "access/roles/delete", params={"role_name": name}, auth="required")
 
     # -- shared content operations ----------------------------------------------------------
+
+    def _one(self, record: Mapping, fields, path: str) -> Table:
+        """The record a one-record call answered, as a one-row Table (the columns of the listing)."""
+        return self._table([record], fields, path=path, what="records", warn_empty=False)
 
     def _list(self, kind: str, filter, fields, *, cache, extra: Mapping | None = None,
               get_query_payload: bool = False):
@@ -535,8 +546,8 @@ class TupliClass(ServiceQuery):
     # -- benchmarks ----------------------------------------------------------------------
 
     def store_benchmark(self, serialized: str, metadata: Mapping, *, hash: str | None = None,
-                        get_query_payload: bool = False) -> dict:
-        """Store a benchmark; returns its header (``id``, ``hash``, ``metadata``...).
+                        get_query_payload: bool = False) -> Table:
+        """Store a benchmark; returns its header as a one-row Table (the columns of `list_benchmarks`).
 
         Parameters
         ----------
@@ -554,9 +565,10 @@ class TupliClass(ServiceQuery):
 
         Returns
         -------
-        dict
-            The stored benchmark's header: ``id``, ``hash``, ``metadata``,
-            ``created_by``...
+        `~astropy.table.Table`
+            One row, the columns of `list_benchmarks`: the stored benchmark's
+            header (``id``, ``hash``, ``name``, ``created_by``...); its id is
+            ``table["id"][0]``.
         """
         if not isinstance(serialized, str):
             raise TypeError(f"serialized must be a str; got {type(serialized).__name__}")
@@ -569,9 +581,10 @@ class TupliClass(ServiceQuery):
         if get_query_payload:
             return self._json("POST", "benchmarks/create", json=body, get_query_payload=True)
         try:
-            return self._json("POST", "benchmarks/create", json=body, auth="required")
+            record = self._json("POST", "benchmarks/create", json=body, auth="required")
         except ConflictError as exc:
             raise self._conflict(exc, hash) from None
+        return self._one(record, BENCHMARK_FIELDS, "benchmarks/create")
 
     def _conflict(self, exc: ConflictError, hash: str) -> ConflictError:
         try:
@@ -592,19 +605,21 @@ class TupliClass(ServiceQuery):
         return error
 
     @shared_doc(parameters=_item_parameters("benchmark", _NOT_CACHED_DOC))
-    def load_benchmark(self, benchmark_id: str, *, cache: bool = True) -> dict:
-        """One benchmark: its header plus ``serialized``.
+    def load_benchmark(self, benchmark_id: str, *, cache: bool = True) -> Table:
+        """One benchmark as a one-row Table: the columns of `list_benchmarks` plus ``serialized``.
 
         {parameters}
 
         Returns
         -------
-        dict
-            ``id``, ``hash``, ``metadata``, ``created_by``... and ``serialized``.
+        `~astropy.table.Table`
+            One row: the columns of `list_benchmarks` (``id``, ``name``,
+            ``hash``, ``created_by``...) and ``serialized``.
         """
         id_arg(benchmark_id, "benchmark_id")
-        return self._json("GET", "benchmarks/load", params={"benchmark_id": benchmark_id}, cache=cache,
-                          expect=object_with("id"))
+        record = self._json("GET", "benchmarks/load", params={"benchmark_id": benchmark_id}, cache=cache,
+                            expect=object_with("id"))
+        return self._one(record, LOADED_BENCHMARK_FIELDS, "benchmarks/load")
 
     @shared_doc(sections=_list_sections("``id``, ``name``, ``description``, ``difficulty``, ``version``...",
                                         "benchmark"))
@@ -646,8 +661,8 @@ class TupliClass(ServiceQuery):
 
     # -- artifacts -------------------------------------------------------------------------
 
-    def store_artifact(self, data: Any, metadata: Mapping | None = None) -> dict:
-        """Upload an artifact; returns its record (``id``, ``hash``...).
+    def store_artifact(self, data: Any, metadata: Mapping | None = None) -> Table:
+        """Upload an artifact; returns its record as a one-row Table (the columns of `list_artifacts`).
 
         Parameters
         ----------
@@ -660,9 +675,9 @@ class TupliClass(ServiceQuery):
 
         Returns
         -------
-        dict
-            The stored artifact's record: ``id``, ``hash``, ``metadata``,
-            ``created_by``...
+        `~astropy.table.Table`
+            One row, the columns of `list_artifacts`: the stored artifact's
+            record (``id``, ``hash``, ``name``, ``created_by``...).
 
         Notes
         -----
@@ -702,7 +717,7 @@ class TupliClass(ServiceQuery):
         response = self._http("POST", "artifacts/upload", auth="required", idempotent=True,
                               data=lambda: MultipartBody({"metadata": text}, "data", source, chunk, boundary),
                               headers={"Content-Type": multipart_content_type(boundary)})
-        return response.json()
+        return self._one(response.json(), ARTIFACT_FIELDS, "artifacts/upload")
 
     def load_artifact(self, artifact_id: str, path: str | os.PathLike | None = None, *,
                       overwrite: bool = False) -> bytes | Path:
@@ -807,7 +822,7 @@ class TupliClass(ServiceQuery):
     # -- episodes ---------------------------------------------------------------------------
 
     def _episode_body(self, benchmark_id: str, tuples: Any, metadata: Mapping | None) -> bytes:
-        id_arg(benchmark_id, "benchmark_id")
+        benchmark_id = id_arg(benchmark_id, "benchmark_id")
         return episode_json(benchmark_id, jsonable_dict(metadata, "metadata"), tuples)
 
     def record_episode(self, benchmark_id: str, tuples: Any, metadata: Mapping | None = None, *,
@@ -988,10 +1003,12 @@ class TupliClass(ServiceQuery):
         return table
 
     @shared_doc(parameters=_item_parameters("episode", _NOT_CACHED_DOC))
-    def get_episode(self, episode_id: str, *, cache: bool = True) -> Table:
-        """The steps of one episode as a Table; its header is in ``table.meta["episode"]``.
+    def get_episode(self, episode_id: str, *, cache: bool = True, get_query_payload: bool = False) -> Table:
+        """The steps of one episode as a Table; its header is in ``table.meta["header"]`` (JSON text).
 
         {parameters}
+        get_query_payload : bool
+            Return the request instead of sending it.
 
         Returns
         -------
@@ -1005,26 +1022,32 @@ class TupliClass(ServiceQuery):
         `~astroquery_ext.exceptions.NotFoundError`
             No episode with this id is visible to you.
         """
-        id_arg(episode_id, "episode_id")
-        records, _ = self._list("episodes", Filter("id") == episode_id, EPISODE_FIELDS, cache=cache,
-                                extra={"include_tuples": True})
+        episode_id = id_arg(episode_id, "episode_id")
+        out = self._list("episodes", Filter("id") == episode_id, EPISODE_FIELDS, cache=cache,
+                         extra={"include_tuples": True}, get_query_payload=get_query_payload)
+        if get_query_payload:
+            return out
+        records, _ = out
         if not records:
             raise NotFoundError(f"{self.name}: no episode {episode_id} is visible to you (it does not exist, "
                                 f"or it is private to another user). Check the id, or log in as its owner.",
                                 status=None, service=self.service)
         table = as_result(tuples_table(records, with_episode=False))
         header = {k: v for k, v in records[0].items() if k != "tuples"}
-        table.meta.update(self._provenance("episodes/list", episode=header))
+        table.meta.update(self._provenance("episodes/list", header=header))
         return table
 
     @shared_doc(filter=_FILTER_DOC, cache=_NOT_CACHED_DOC)
-    def get_tuples(self, filter: Filter | Mapping | None = None, *, cache: bool = True) -> Table:
+    def get_tuples(self, filter: Filter | Mapping | None = None, *, cache: bool = True,
+                   get_query_payload: bool = False) -> Table:
         """The steps of every matching episode in one Table.
 
         Parameters
         ----------
         {filter}
         {cache}
+        get_query_payload : bool
+            Return the request instead of sending it.
 
         Returns
         -------
@@ -1038,11 +1061,14 @@ class TupliClass(ServiceQuery):
         >>> steps = Tupli.get_tuples(Filter("benchmark_id") == benchmark_id)  # doctest: +SKIP
         >>> steps.group_by("episode_id")  # doctest: +SKIP
         """
+        if get_query_payload:
+            return self._list("episodes", filter, EPISODE_FIELDS, cache=cache, extra={"include_tuples": True},
+                              get_query_payload=True)
         with gc_paused():
             records, query = self._list("episodes", filter, EPISODE_FIELDS, cache=cache,
                                         extra={"include_tuples": True})
             table = as_result(tuples_table(records, with_episode=True))
-        table.meta.update(self._provenance("episodes/list", query, n_episodes=len(records)))
+        table.meta.update(self._provenance("episodes/list", query, episodes=len(records)))
         if not len(table):
             warn_if_empty(table, "episode tuples")
         return table

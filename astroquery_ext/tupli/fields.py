@@ -15,8 +15,8 @@ from astropy.table import Column, Table
 
 from astroquery_ext._base import Field
 
-__all__ = ["BENCHMARK_FIELDS", "ARTIFACT_FIELDS", "EPISODE_FIELDS", "USER_FIELDS", "GROUP_FIELDS",
-           "ROLE_FIELDS", "tuples_table"]
+__all__ = ["BENCHMARK_FIELDS", "LOADED_BENCHMARK_FIELDS", "ARTIFACT_FIELDS", "EPISODE_FIELDS", "USER_FIELDS",
+           "GROUP_FIELDS", "GROUP_MEMBER_FIELDS", "ROLE_FIELDS", "tuples_table"]
 
 _ITEM_FIELDS = [
     Field("created_by", "str", description="user who stored it"),
@@ -59,7 +59,10 @@ USER_FIELDS = [
         description="explicit memberships as group:role+role"),
     Field("memberships", "object", source=lambda r: r.get("memberships") or []),
 ]
+LOADED_BENCHMARK_FIELDS = [*BENCHMARK_FIELDS, Field("serialized", "str", description="the environment, as stored")]
 GROUP_FIELDS = [Field("name", "str"), Field("description", "str")]
+GROUP_MEMBER_FIELDS = [*GROUP_FIELDS, Field("members", "object", source=lambda r: r.get("members") or [],
+                                            description="[{user, roles}] of the group")]
 ROLE_FIELDS = [Field("role", "str"), Field("rights", "object", source=lambda r: r.get("rights") or []),
                Field("description", "str")]
 

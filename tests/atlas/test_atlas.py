@@ -17,6 +17,7 @@ from astroquery.utils import TableList
 from astroquery_ext.atlas import Atlas, AtlasClass, UnknownIdsWarning, conf, parse_ids
 from astroquery_ext.exceptions import (
     AuthorizationError, InvalidQueryError, LoginError, NoResultsWarning, RateLimitError, RemoteServiceError)
+from astroquery_ext.results import calls
 from astroquery_ext.sandbox import Fault, Sandbox
 
 SN = 1000005291314656200
@@ -136,7 +137,7 @@ def test_cone_all_nearest_count(atlas_sandbox, atlas):
     assert table["atlas_id"].tolist() == pair["ids"] and table["atlas_id"].dtype == np.int64
     assert table["separation"].unit == u.arcsec and list(table["separation"]) == sorted(table["separation"])
     assert table["name"][0] == "ATLAS20bbfr" and table["name"].mask[1]
-    assert table.meta["query"]["radius"] == 60.0 and table.meta["service"] == "atlas"
+    assert calls(table)[0]["query"]["radius"] == 60.0 and table.meta["service"] == ["atlas"]
     nearest = atlas.query_region(here, 1 * u.arcmin, request_type="Nearest", cache=False)
     assert len(nearest) == 1 and nearest["atlas_id"][0] == SN
     count = atlas.query_region(here, 60 * u.arcsec, request_type="count", cache=False)
@@ -194,7 +195,7 @@ def test_get_objects_parts_and_missing_ids(atlas_sandbox, atlas, ids):
     for part in parts.keys():
         table = parts[part]
         assert table.colnames[0] == "atlas_id" and table["atlas_id"].dtype == np.int64
-        assert table.meta["missing_ids"] == [missing]
+        assert table.meta["missing"] == [missing]
         if part != "object":
             assert len(table) == sum(len(r[part]) for r in raw), part
     assert parts["tns_crossmatches"]["external_designation"][0] == "2020tjh"
@@ -210,7 +211,7 @@ def test_all_ids_unknown_is_not_a_crash(atlas_sandbox, atlas):
     missing = atlas_sandbox.info("atlas")["missing_id"]
     with pytest.warns(UnknownIdsWarning), pytest.warns(NoResultsWarning):
         lc = atlas.get_lightcurves([missing], cache=False, show_progress=False)
-    assert len(lc) == 0 and lc.meta["missing_ids"] == [missing] and "detected" in lc.colnames
+    assert len(lc) == 0 and lc.meta["missing"] == [missing] and "detected" in lc.colnames
 
 
 def test_lightcurves_merge_detections_and_limits(atlas_sandbox, atlas, ids):
@@ -238,7 +239,7 @@ def test_two_views_cost_one_round_of_requests(atlas_sandbox, atlas, ids):
         objects = atlas.query_objects(ids, show_progress=False)
     assert _paths(atlas_sandbox) == ["/api/objects/"] * 3  # 10 ids, 4 per request
     assert len(lc) and lc["mjd"].min() > 59000
-    assert fp["uJy"].unit == u.uJy and fp["mjd_obs"].min() >= 59000
+    assert fp["uJy"].unit == u.uJy and fp["mjd"].min() >= 59000
     assert (fp["uJy"] < 0).any()
     assert objects["atlas_id"].tolist() == ids
     # another mjd_min, or cache=False, asks again (in one request: default chunk_size)
@@ -349,7 +350,7 @@ def test_external_names(atlas_sandbox, atlas):
     table = atlas.query_external_names(["AT 2020tjh", "nothing-like-it"])
     assert table["atlas_id"].tolist() == [tns["id"]] and table["name"][0] == "2020tjh"
     assert table["matched_list"][0] == "Transient Name Server"
-    assert table.meta["unmatched"] == ["nothing-like-it"]
+    assert table.meta["nomatch"] == ["nothing-like-it"]
 
 
 # -- VRA -------------------------------------------------------------------------------------

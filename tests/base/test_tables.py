@@ -74,9 +74,9 @@ def test_result_tables_carry_provenance_without_secrets(testbed_sandbox):
     client.login(token=token)
     meta = client._table([{"id": 1}], [Field("id", "int64")], path="items?token=" + token, what="items",
                          query={"offset": 0}).meta
-    assert meta["service"] == "testbed" and meta["query"] == {"offset": 0}
-    assert meta["url"].startswith(client.server) and token not in meta["url"]
-    assert meta["retrieved"].endswith("+00:00")
+    assert meta["service"] == ["testbed"] and meta["query"] == ['{"offset":0}']
+    assert meta["url"][0].startswith(client.server) and token not in meta["url"][0]
+    assert meta["fetched"][0].endswith("Z")
 
 
 def test_jwt_expiry_reads_exp_or_gives_none():

@@ -69,7 +69,7 @@ def test_light_curves_to_files_round_trip(atlas, tmp_path):
     vot = atlas("lightcurves", "--ids-file", "-", "--format", "votable", input="\n".join(ids) + "\n").stdout
     assert len(Table.read(io.BytesIO(vot.encode()), format="votable")) == len(lc)
     fp = json.loads(atlas("lightcurves", str(atlas.info["object_with_fp"]), "--forced", "--format", "json").stdout)
-    assert fp and {"uJy", "duJy", "mjd_obs"} <= set(fp[0])
+    assert fp and {"uJy", "duJy", "mjd"} <= set(fp[0])
 
 
 def test_objects_and_lists(atlas):

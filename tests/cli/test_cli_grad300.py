@@ -51,7 +51,7 @@ def test_login_refusals_and_logout(fresh_cli, sandbox, grad):
 
 def test_query_formats(grad):
     plain = grad("query", "--type", "TPI", "--source", "casa").stdout
-    assert "casa" in plain and "file_name" in plain
+    assert "casa" in plain and "scan_name" in plain
     table = Table.read(grad("query", "--type", "TPI", "--source", "casa", "--format", "ecsv").stdout,
                        format="ascii.ecsv")
     assert set(table["source"]) == {"casa"} and isinstance(table["date"], Time) and table["ra"].unit == "deg"
@@ -61,7 +61,7 @@ def test_query_formats(grad):
 def test_download_by_id_and_by_query(grad, tmp_path):
     result = grad("download", "--type", "TPI", "--id", "3", "-o", tmp_path, "--format", "json")
     [row] = json.loads(result.stdout)
-    assert row["status"] == "downloaded" and (tmp_path / row["file_name"]).stat().st_size == row["bytes"]
+    assert row["status"] == "downloaded" and (tmp_path / row["scan_name"]).stat().st_size == row["bytes"]
     again = json.loads(grad("download", "--type", "OnOff", "--limit", "2", "-o", tmp_path, "--format", "json").stdout)
     assert [r["status"] for r in again] == ["downloaded", "downloaded"]
     failed = grad("download", "--type", "TPI", "--id", "99999", "-o", tmp_path, "--format", "csv", expect=1)
@@ -79,16 +79,16 @@ def test_wide_tables_fit_the_terminal(grad):
     assert "columns fit the terminal" in err and "--columns" in err and "--format" in err
     # Piped (a script, a file): every column, however long the lines.
     piped = grad("query", "--type", "TPI").stdout.splitlines()
-    assert max(map(len, piped)) > 80 and "file_name" in piped[0] and "..." not in piped[0]
+    assert max(map(len, piped)) > 80 and "scan_name" in piped[0] and "..." not in piped[0]
 
 
 def test_download_folder_is_made_and_manifest_columns(grad, tmp_path):
     target = tmp_path / "new" / "scans"
     result = grad("download", "--type", "TPI", "--id", "3", "-o", target, "--format", "csv",
-                  "--columns", "status,file_name")
+                  "--columns", "status,scan_name")
     manifest = Table.read(result.stdout, format="ascii.csv")
-    assert manifest.colnames == ["status", "file_name"] and manifest["status"][0] in ("downloaded", "exists")
-    assert (target / manifest["file_name"][0]).is_file()
+    assert manifest.colnames == ["status", "scan_name"] and manifest["status"][0] in ("downloaded", "exists")
+    assert (target / manifest["scan_name"][0]).is_file()
 
 
 def test_grad300_errors_name_commands(fresh_cli, sandbox):

@@ -118,6 +118,13 @@ def test_columns_of_lists(tupli):
     assert plain[0].split() == ["id", "n_tuples"]
 
 
+def test_output_to_fits_gz_is_compressed(tupli, tmp_path):
+    tupli("benchmarks", "list", "-o", tmp_path / "benchmarks.fits.gz")
+    path = tmp_path / "benchmarks.fits.gz"
+    assert path.read_bytes()[:2] == b"\x1f\x8b"  # gzip, not a plain FITS file under a .gz name
+    assert "sandbox-cartpole" in set(Table.read(path)["name"])
+
+
 # -- users, roles, recording episodes (pytupli's whole command line) ----------------------------------
 
 

@@ -18,6 +18,7 @@ from astroquery_ext._base import (
 from astroquery_ext.glance import DSLError, F, GlanceClass, conf, dsl
 from astroquery_ext.glance.core import ENDPOINTS
 from astroquery_ext.glance.fields import FIELDS
+from astroquery_ext.results import calls
 from astroquery_ext.sandbox import Fault
 
 FIXTURES = Path("/work/shared/fixtures/glance/responses")
@@ -49,7 +50,7 @@ def test_every_search_returns_all_records(glance, glance_sandbox, method, mode):
     assert isinstance(table, Table)
     assert len(table) == glance_sandbox.info("glance")["counts"][mode]
     assert table.colnames == [f.name for f in FIELDS[mode]]
-    assert table.meta["service"] == "glance" and table.meta["url"].endswith("/" + ENDPOINTS[mode][0])
+    assert table.meta["service"] == ["glance"] and table.meta["url"][0].endswith("/" + ENDPOINTS[mode][0])
     assert all(isinstance(r, dict) for r in table["record"])
 
 
@@ -81,7 +82,7 @@ def test_dsl_string_and_builder_agree(glance, glance_sandbox):
     assert len(a) > 0 and list(a["referenceCode"]) == list(b["referenceCode"])
     assert set(a["groups.leadingGroup.name"]) <= {"SUSY", "EXOT"}
     canonical = dsl.parse(text, "analysis").to_dsl()
-    assert a.meta["query"]["queryString"] == b.meta["query"]["queryString"] == canonical
+    assert calls(a)[0]["query"]["queryString"] == calls(b)[0]["query"]["queryString"] == canonical
 
 
 def test_queries_on_every_resource(glance, glance_sandbox):
@@ -133,7 +134,7 @@ def test_sort_and_row_limit(glance, glance_sandbox):
         table = glance.query_analyses(sort_by="reference_code", sort_desc=True, row_limit=7)
     assert len(table) == 7
     assert list(table["referenceCode"]) == sorted(table["referenceCode"], reverse=True)
-    assert table.meta["query"] == {"sortBy": "referenceCode", "sortDesc": "true"}
+    assert calls(table)[0]["query"] == {"sortBy": "referenceCode", "sortDesc": "true"}
     everything = glance.query_analyses(sort_by="referenceCode", sort_desc=True)
     assert list(everything["referenceCode"][:7]) == list(table["referenceCode"])
     with warnings.catch_warnings():

@@ -28,9 +28,10 @@ from astropy.time import Time
 from astroquery_ext._base import (
     DownloadError, InvalidQueryError, LoginError, MaxResultsWarning, NoResultsWarning, NotFoundError)
 from astroquery_ext.grad300 import SCAN_TYPES, Grad300, Grad300Class, conf
+from astroquery_ext.results import calls
 from astroquery_ext.sandbox import Fault, Sandbox
 
-COLUMNS = ["id", "scan_type", "file_name", "file_path", "size", "source", "ra", "ra_hours", "dec", "date",
+COLUMNS = ["id", "scan_type", "scan_name", "file_path", "size", "source", "ra", "ra_hours", "dec", "date",
            "date_obs", "date_end", "gain", "comment", "azimuth", "elevation", "nsamples", "ctime", "mtime"]
 
 
@@ -240,7 +241,7 @@ def test_list_scans_is_one_page_with_units_and_times(client, sb, catalogue):
     assert table["ra"][0] == pytest.approx(expected[0]["ra"] * 15) and table["ra_hours"][0] == expected[0]["ra"]
     assert isinstance(table["date"], Time) and table["date"][0] == Time(expected[0]["date"])
     assert table["size"].dtype == np.int64 and table["size"].unit == u.byte
-    assert table.meta["service"] == "grad300" and table.meta["query"]["offset"] == 3
+    assert table.meta["service"] == ["grad300"] and calls(table)[0]["query"]["offset"] == 3
     (entry,) = log(sb)
     assert entry["path"] == "/api/v1/scans/Spectrum/"
 
@@ -435,7 +436,7 @@ def test_download_scans_to_disk_then_exists_then_overwrite(client, sb, raw, cata
         rows = client.query("OnOff", row_limit=3)
     sb.clear_request_log("grad300")
     result = client.download_scans(rows, tmp_path, show_progress=False)
-    assert result.colnames == ["id", "scan_type", "file_name", "local_path", "bytes", "status", "error"]
+    assert result.colnames == ["id", "scan_type", "scan_name", "local_path", "bytes", "status", "error"]
     assert list(result["status"]) == ["downloaded"] * 3
     for out, rec in zip(result, catalogue["OnOff"][:3]):
         path = tmp_path / rec["file_name"]
@@ -459,7 +460,7 @@ def test_hostile_names_stay_inside_the_directory(client, sb, raw, tmp_path):
     for out, h in zip(result, hostile):
         assert os.path.dirname(out["local_path"]) == str(target)
         assert open(out["local_path"], "rb").read() == raw(f"scans/Images/{h['id']}/download").content
-    assert list(result["file_name"]) == [h["file_name"] for h in hostile]
+    assert list(result["scan_name"]) == [h["file_name"] for h in hostile]
 
 
 def test_non_ascii_and_header_names(client, sb, tmp_path, old):
@@ -467,9 +468,9 @@ def test_non_ascii_and_header_names(client, sb, tmp_path, old):
     result = client.download_scans([client.query("TPI", row_limit=-1)[entry["id"] - 1]], tmp_path,
                                    show_progress=False)
     assert (tmp_path / entry["file_name"]).stat().st_size == entry["size"]
-    assert result["file_name"][0] == entry["file_name"]
+    assert result["scan_name"][0] == entry["file_name"]
     # No file name in the row: it comes from Content-Disposition (here only filename*=).
-    name = old.list_scans("TPI", offset=1, limit=1)["file_name"][0]
+    name = old.list_scans("TPI", offset=1, limit=1)["scan_name"][0]
     result = old.download_scans({"id": 2, "scan_type": "TPI"}, tmp_path / "by_id", show_progress=False)
     assert os.path.basename(result["local_path"][0]) == name
 
@@ -483,8 +484,8 @@ def test_resume_after_a_connection_drop_mid_file(old, old_sb, tmp_path):
     assert [e["status"] for e in log(old_sb, "/download")] == [200, 206]
     old_sb.set_faults("grad300", [])
     reference = Table.read(old.get_scan(row, cache=False)[1])
-    assert np.array_equal(Table.read(tmp_path / row["file_name"], hdu=1)["JD"], reference["JD"])
-    assert [p.name for p in tmp_path.iterdir()] == [row["file_name"]]
+    assert np.array_equal(Table.read(tmp_path / row["scan_name"], hdu=1)["JD"], reference["JD"])
+    assert [p.name for p in tmp_path.iterdir()] == [row["scan_name"]]
 
 
 def test_a_truncated_body_is_never_accepted(old, old_sb, tmp_path):
@@ -494,8 +495,8 @@ def test_a_truncated_body_is_never_accepted(old, old_sb, tmp_path):
     with pytest.raises(DownloadError, match="1 of 2 downloads failed") as info:
         old.download_scans(rows, tmp_path, show_progress=False)
     assert list(info.value.table["status"]) == ["error", "downloaded"]
-    assert not (tmp_path / rows["file_name"][0]).exists()
-    assert (tmp_path / (rows["file_name"][0] + ".part")).exists()  # kept, to resume
+    assert not (tmp_path / rows["scan_name"][0]).exists()
+    assert (tmp_path / (rows["scan_name"][0] + ".part")).exists()  # kept, to resume
     table = old.download_scans(rows, tmp_path, errors="ignore", show_progress=False)
     assert list(table["status"]) == ["error", "exists"] and "broke" in table["error"][0]
     with pytest.raises(DownloadError):

@@ -47,7 +47,7 @@ def test_our_client_works_in_production_mode(sb, tmp_path):
     scans = client.query("TPI")[:2]
     client.download_scans(scans, tmp_path, show_progress=False)
     names = sorted(p.name for p in tmp_path.iterdir())
-    assert names == sorted(str(n) for n in scans["file_name"]) and all("#" in n for n in names)
+    assert names == sorted(str(n) for n in scans["scan_name"]) and all("#" in n for n in names)
 
 
 def test_relaxed_mode_answers_get_and_sends_the_quoted_form(http):

@@ -91,7 +91,7 @@ def test_multi_object_data_agrees(atlas_sandbox, cfg, ours):
             lc = ours.get_lightcurves(ids, mjd_min=59500, cache=False, show_progress=False)
             fp = ours.get_forced_photometry(ids, mjd_min=59500, show_progress=False)
     records = {rec["object"]["id"]: rec for rec in seed.response_data if isinstance(rec["object"], dict)}
-    assert lc.meta["missing_ids"] == [info["missing_id"]]
+    assert lc.meta["missing"] == [info["missing_id"]]
     for key, group in zip(lc.groups.keys["atlas_id"], lc.groups):
         rec = records[int(key)]
         det = group[group["detected"]]

@@ -56,7 +56,7 @@ def test_query_source_same_scans(seed, ours, source, scan_type):
     assert pairs(mine) == pairs(theirs) and len(mine) > 0
     assert np.allclose(mine["ra_hours"], np.array(theirs["ra"], dtype=float))
     assert np.allclose(mine["ra"], 15 * np.array(theirs["ra"], dtype=float))
-    assert list(mine["file_name"]) == list(theirs["file_name"])
+    assert list(mine["scan_name"]) == list(theirs["file_name"])
     assert list(mine["size"]) == list(theirs["size"])
     assert [t.datetime.replace(tzinfo=dt.timezone.utc) for t in mine["date"]] == list(theirs["date"])
 
@@ -106,18 +106,18 @@ def test_download_to_memory_same_data(seed, ours):
 def test_download_to_disk_byte_identical(seed, ours, tmp_path):
     with pytest.warns(MaxResultsWarning):
         rows = ours.query(row_limit=8)
-    rows = rows[["evil" not in n for n in rows["file_name"]]]
+    rows = rows[["evil" not in n for n in rows["scan_name"]]]
     mine = ours.download_scans(rows, tmp_path / "ours", show_progress=False)
     for row, out in zip(rows, mine):
         theirs = seed.download({"scan_type": row["scan_type"], "id": int(row["id"]),
-                                "file_name": row["file_name"]}, destination_dir=tmp_path / "seed")
+                                "file_name": row["scan_name"]}, destination_dir=tmp_path / "seed")
         assert out["status"] == "downloaded"
         assert open(out["local_path"], "rb").read() == theirs.read_bytes()
-        assert theirs.name == out["file_name"]
+        assert theirs.name == out["scan_name"]
 
 
 def test_download_by_scan_name_same_file(seed, ours, tmp_path):
-    name = ours.list_scans("OnOff", offset=3, limit=1)["file_name"][0]
+    name = ours.list_scans("OnOff", offset=3, limit=1)["scan_name"][0]
     theirs = seed.download_by_scan_name(name, destination_dir=tmp_path / "seed")
     mine = Path(ours.download_by_scan_name(name, tmp_path / "ours")["local_path"][0])
     assert mine.name == theirs.name and mine.read_bytes() == theirs.read_bytes()

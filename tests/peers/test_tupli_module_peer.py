@@ -70,8 +70,8 @@ def test_benchmarks_written_by_either_are_read_by_the_other(ours, theirs):
                                                                             extra={"n": 2})))
     row = us.list_benchmarks(Filter("metadata.name") == name)
     assert list(row["id"]) == [header.id] and row["difficulty"][0] == "easy" and row["extra"][0] == {"n": 2}
-    assert us.load_benchmark(header.id)["serialized"] == '{"env": 1}'
-    mine = us.store_benchmark('{"env": 2}', {"name": _unique("ours"), "version": "3", "extra": {"k": [1]}})
+    assert us.load_benchmark(header.id)["serialized"].tolist() == ['{"env": 1}']
+    mine = us.store_benchmark('{"env": 2}', {"name": _unique("ours"), "version": "3", "extra": {"k": [1]}})[0]
     loaded = them.load_benchmark(mine["id"])
     assert loaded.serialized == '{"env": 2}' and loaded.metadata.version == "3" and loaded.metadata.extra == {"k": [1]}
     assert loaded.hash == mine["hash"]
@@ -112,10 +112,10 @@ def test_artifacts_written_by_either_are_read_by_the_other(ours, theirs, tmp_pat
     assert us.load_artifact(item.id) == data
     assert us.load_artifact(item.id, tmp_path).read_bytes() == data  # named theirs.bin
     assert (tmp_path / "theirs.bin").exists()
-    assert us.store_artifact(data, {"name": "again"})["id"] == item.id  # same user, same bytes: same hash
+    assert us.store_artifact(data, {"name": "again"})["id"].tolist() == [item.id]  # same user, same bytes: same hash
     src = tmp_path / "ours.bin"
     src.write_bytes(data[::-1])
-    mine = us.store_artifact(src, {"description": "from a path"})
+    mine = us.store_artifact(src, {"description": "from a path"})[0]
     assert them.load_artifact(mine["id"]) == data[::-1]
     listed = them.list_artifacts(FilterEQ(key="name", value="ours.bin"))
     assert [a.id for a in listed] == [mine["id"]] and listed[0].hash == mine["hash"]
@@ -155,7 +155,7 @@ def test_both_clients_see_the_same_permissions(ours, theirs, tupli_sandbox):
     with pytest.raises(TupliStorageError, match="403"):
         them_bob.load_benchmark(sample["alice-private"])
     # Something alice publishes to the team with one client, bob sees with either.
-    mine = ours("alice").store_benchmark("s", {"name": _unique("team")})
+    mine = ours("alice").store_benchmark("s", {"name": _unique("team")})[0]
     theirs("alice").publish_benchmark(mine["id"], "team")
     assert mine["id"] in set(us_bob.list_benchmarks()["id"])
     assert mine["id"] in {b.id for b in them_bob.list_benchmarks()}

@@ -149,13 +149,13 @@ def test_glance_shared_by_8_threads(glance_sandbox, user_state):
 def test_tupli_shared_by_8_threads(tupli_sandbox, user_state, tmp_path):
     tupli = TupliClass(server=tupli_sandbox.url("tupli"))
     tupli.login("alice", tupli_sandbox.credentials("tupli", "alice")["password"], store_token=False)
-    bench = tupli.store_benchmark('{"env": "threads"}', {"name": f"threads-{os.getpid()}-{time.time()}"})["id"]
+    bench = tupli.store_benchmark('{"env": "threads"}', {"name": f"threads-{os.getpid()}-{time.time()}"})["id"][0]
     rng = np.random.default_rng(3)
     recorded = tupli.record_episodes(bench, [{"state": rng.normal(size=(4, 2)), "action": [0, 1, 0, 1],
                                               "reward": rng.normal(size=4)} for _ in range(6)],
                                      [{"i": i} for i in range(6)])
     blobs = [rng.bytes(200_000 + k) for k in range(3)]
-    artifacts = [tupli.store_artifact(b, {"name": f"t{k}.bin"})["id"] for k, b in enumerate(blobs)]
+    artifacts = [tupli.store_artifact(b, {"name": f"t{k}.bin"})["id"][0] for k, b in enumerate(blobs)]
 
     def make(mode):
         jobs = []

@@ -117,7 +117,7 @@ def test_chunks_stop_in_seconds_and_keep_the_finished_ones(atlas_sandbox, user_s
     finally:
         atlas_sandbox.set_faults("atlas", [])
     assert elapsed < 15, f"{elapsed:.1f} s to give up"
-    assert table.meta["failed_ids"] == ids[2:]
+    assert table.meta["failed"] == ids[2:]
     # What the first request brought is all there, as the whole call gives it.
     expected = whole[np.isin(np.asarray(whole["atlas_id"]), ids[:2])]
     assert len(expected) > 0 and len(table) == len(expected)
@@ -136,7 +136,7 @@ def test_a_failed_later_chunk_keeps_the_others_rows(atlas_sandbox, user_state):
     finally:
         atlas_sandbox.set_faults("atlas", [])
     table = info.value.table
-    assert table.meta["failed_ids"] == ids[4:]
+    assert table.meta["failed"] == ids[4:]
     assert set(np.unique(table["atlas_id"])) <= set(ids[:4]) and len(table) > 0
     with pytest.raises(ValueError, match="errors must be 'raise' or 'ignore'"):
         atlas.get_lightcurves(ids, errors="later")

@@ -135,7 +135,7 @@ def test_grad300_catalogue_and_downloads(size, user_state, tmp_path):
         grad.login(token=sb.credentials("grad300")["token"])
         with grad300_conf.set_temp("page_size", s["grad_page"]):
             reference = grad.query(row_limit=-1, cache=False)
-            rows = [r for r in reference if "evil" not in r["file_name"] and r["size"]][:s["grad_files"]]
+            rows = [r for r in reference if "evil" not in r["scan_name"] and r["size"]][:s["grad_files"]]
             assert len(rows) == s["grad_files"]
             grad.download_scans(rows, tmp_path / "reference", show_progress=False)
             expected_files = file_digests(tmp_path / "reference")
@@ -241,13 +241,13 @@ def test_tupli_episodes(tupli_run):
     label, s, sb, tupli = tupli_run
     n = s["episodes"]
     episodes, metas = _episodes(n, 1), [{"i": i} for i in range(n)]
-    reference_bench = tupli.store_benchmark('{"env": "reference"}', {"name": "reference"})["id"]
+    reference_bench = tupli.store_benchmark('{"env": "reference"}', {"name": "reference"})["id"][0]
     tupli.record_episodes(reference_bench, episodes, metas)
     ref_table, ref_digest = _episode_contents(tupli, reference_bench)
     assert len(ref_table) == n
 
     # Reads fail in every way; writes meet 429s (the server did not act: repeated)
-    bench = tupli.store_benchmark('{"env": "faulty"}', {"name": "faulty"})["id"]
+    bench = tupli.store_benchmark('{"env": "faulty"}', {"name": "faulty"})["id"][0]
     sb.set_faults("tupli", [Fault("status", status=429, retry_after=1, nth=[3, 9], method="POST",
                                   path="/episodes/record"),
                             Fault("status", status=429, retry_after=1, rate=s["rate"] / 3, method="POST",
@@ -268,7 +268,7 @@ def test_tupli_episodes(tupli_run):
     # Every kind of fault on the writes themselves, answers lost included: never a
     # silent duplicate; one error that says which episodes are stored, which are
     # not, and which may be (their answer was lost).
-    lost = tupli.store_benchmark('{"env": "lost"}', {"name": "lost"})["id"]
+    lost = tupli.store_benchmark('{"env": "lost"}', {"name": "lost"})["id"][0]
     sb.set_faults("tupli", [Fault("drop_response", nth=[4], method="POST", path="/episodes/record")]
                   + _faults(label, s, method="POST", path="/episodes/record")
                   + [Fault("drop_response", rate=s["rate"] / 6, method="POST", path="/episodes/record")])
@@ -318,7 +318,7 @@ def test_tupli_large_artifact(tupli_run, tmp_path):
               Fault("delay", seconds=TIMEOUT + 0.5, nth=[5], path="/artifacts/download")]
     faults += transient_faults(s["rate"], timeout=TIMEOUT, path="/artifacts/*")
     sb.set_faults("tupli", faults)
-    item = tupli.store_artifact(source, {"name": "weights.bin"})
+    item = tupli.store_artifact(source, {"name": "weights.bin"})[0]
     out = tupli.load_artifact(item["id"], tmp_path / "back.bin")
     data = tupli.load_artifact(item["id"])
     counts = fired(sb, "tupli")

@@ -23,7 +23,7 @@ def test_a_502_after_the_gateway_forwarded_is_reported_as_unknown_not_as_refused
     alice = TupliClass(server=tupli_sandbox.url("tupli"))
     alice.retry_backoff = 0.01
     alice.login("alice", tupli_sandbox.credentials("tupli", "alice")["password"], store_token=False)
-    bench = alice.store_benchmark('{"env": "gateway"}', {"name": f"gateway-{time.time_ns()}"})["id"]
+    bench = alice.store_benchmark('{"env": "gateway"}', {"name": f"gateway-{time.time_ns()}"})["id"][0]
     seen = []
 
     def gateway(method, path, status, headers, body):

@@ -85,7 +85,7 @@ def test_tupli_artifact_cut_short_without_a_length_is_refused(tupli_sandbox, tup
     """Attack: a proxy sends 301 of 602 bytes, chunked, no Content-Length: accepted as the artifact."""
     from astroquery_ext.tupli import TupliClass
     data = uuid.uuid4().bytes * 37 + b"xy"
-    item = tupli_alice.store_artifact(data, {"name": "half.bin"})
+    item = tupli_alice.store_artifact(data, {"name": "half.bin"})[0]
     upstream = tupli_sandbox.url("tupli").split("/", 3)
     with HostileProxy(f"{upstream[0]}//{upstream[2]}", cut_downloads("artifacts/download")) as proxy:
         hostile = TupliClass(server=proxy.url("/" + upstream[3]))
@@ -136,7 +136,7 @@ def test_tupli_artifact_never_replaces_a_file_of_the_same_name(tupli_alice, tmp_
     """Attack: a published artifact named analysis.py replaced the downloader's own analysis.py."""
     mine = tmp_path / "analysis.py"
     mine.write_text("print('my own work')\n")
-    item = tupli_alice.store_artifact(b"import os  # " + uuid.uuid4().hex.encode(), {"name": "analysis.py"})
+    item = tupli_alice.store_artifact(b"import os  # " + uuid.uuid4().hex.encode(), {"name": "analysis.py"})[0]
     with pytest.raises(FileExistsError, match="overwrite=True"):
         tupli_alice.load_artifact(item["id"], tmp_path)
     assert mine.read_text() == "print('my own work')\n"

@@ -41,7 +41,7 @@ def test_tupli_artifact_upload_with_a_lost_answer_is_sent_again_and_stored_once(
     data = uuid.uuid4().bytes * 1000
     tupli_sandbox.set_faults("tupli", [Fault("drop_response", nth=[1], path="/artifacts/upload"),
                                        Fault("status", status=503, nth=[2], path="/artifacts/upload")])
-    item = tupli_alice.store_artifact(data, {"name": name})
+    item = tupli_alice.store_artifact(data, {"name": name})[0]
     assert [r["fired"] for r in tupli_sandbox.faults("tupli")] == [1, 1]
     tupli_sandbox.set_faults("tupli", [])
     assert list(tupli_alice.list_artifacts(Filter("name") == name)["id"]) == [item["id"]]
@@ -59,7 +59,7 @@ def test_tupli_record_episodes_error_tells_refused_from_lost(tupli_sandbox, tupl
     from astroquery_ext.exceptions import RemoteServiceError
     from astroquery_ext.sandbox import Fault
     from astroquery_ext.tupli import Filter
-    bench = tupli_alice.store_benchmark('{"env": "regression"}', {"name": "regression"})["id"]
+    bench = tupli_alice.store_benchmark('{"env": "regression"}', {"name": "regression"})["id"][0]
     episodes = [{"state": [[float(i)]], "action": [0], "reward": [1.0]} for i in range(6)]
     tupli_sandbox.set_faults("tupli", [Fault("drop_response", nth=[2], path="/episodes/record"),
                                        Fault("status", status=503, nth=[4], path="/episodes/record")])

@@ -259,7 +259,7 @@ def test_tupli_secrets(tupli_sandbox, user_state, no_keyring, tmp_path):
         tupli.retry_backoff = 0.01
         tupli.login("bob", cred["password"], store_token=True)
         audit.holds(tupli)
-        item = tupli.store_artifact(os.urandom(50_000), {"name": "audit.bin"})
+        item = tupli.store_artifact(os.urandom(50_000), {"name": "audit.bin"})[0]
         audit.see("tables", item, tupli.list_artifacts(Filter("name") == "audit.bin"),
                   tupli.load_artifact(item["id"], tmp_path / "audit.bin"), tupli.list_benchmarks(cache=True))
         audit.error("404", lambda: tupli.load_artifact("0" * 32, tmp_path / "none.bin"))
