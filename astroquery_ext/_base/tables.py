@@ -55,7 +55,7 @@ from astroquery_ext._base.deadline import progress as body_progress
 from astroquery_ext._base.exceptions import MaxResultsWarning, NoResultsWarning, RemoteServiceError
 
 __all__ = ["gc_paused", "Field", "records_to_table", "parse_time", "time_column", "decode_json", "RecordSchema",
-           "TableBuilder", "ArrayStream", "decode_typed", "read_ahead", "warn_if_empty", "warn_truncated", "DTYPES"]
+           "TableBuilder", "ArrayStream", "decode_typed", "read_ahead", "wrong_type_error", "warn_if_empty", "warn_truncated", "DTYPES"]
 
 DTYPES = ("int64", "float64", "bool", "str", "object", "time")
 
@@ -547,6 +547,19 @@ class TableBuilder:
                 self._chunks[f.name].append(to_array(values, f.dtype, f.name))
         self._rows += n
 
+    def add_arrays(self, n: int, columns: Mapping[str, tuple]) -> None:
+        """Add one batch of ``n`` rows given as columns: ``{name: (data, mask or None)}``, prefix included."""
+        if n:
+            for f in self.prefix + self.fields:
+                self._chunks[f.name].append(columns[f.name])
+            self._rows += n
+
+    def extend(self, other: "TableBuilder") -> None:
+        """Add the rows of ``other`` (a builder of the same columns) after these."""
+        for name, chunks in other._chunks.items():
+            self._chunks[name].extend(chunks)
+        self._rows += other._rows
+
     def table(self, meta: Mapping[str, Any] | None = None) -> Table:
         """The Table of every row added (same columns and dtypes when none was)."""
         columns = []
@@ -744,11 +757,7 @@ class ArrayStream:
                 with memoryview(buf) as view, view[a:b + 1] as piece:
                     batch = self._decoder.decode(piece)
             except msgspec.ValidationError as exc:
-                where = re.sub(r"^\$\[(\d+)\]", lambda m: f"$[{int(m.group(1)) + self.count}]",
-                               str(exc).rpartition(" - at `")[2].rstrip("`"))
-                raise RemoteServiceError(f"{self._where} has a value of the wrong type: "
-                                         f"{str(exc).partition(' - at ')[0]} at {where}. Nothing was "
-                                         f"returned; report this to the service.") from None
+                raise wrong_type_error(exc, self._where, self.count) from None
             except msgspec.DecodeError as exc:
                 raise self._bad(f"is not valid JSON ({exc})") from None
             finally:
@@ -768,6 +777,14 @@ class ArrayStream:
         elif final:
             raise self._bad("was cut off" if self.started else "is empty")
         return out
+
+
+def wrong_type_error(exc: msgspec.ValidationError, where: str, before: int = 0) -> RemoteServiceError:
+    """The error for msgspec's ``exc`` in a batch of array elements that ``before`` elements preceded."""
+    path = re.sub(r"^\$\[(\d+)\]", lambda m: f"$[{int(m.group(1)) + before}]",
+                  str(exc).rpartition(" - at `")[2].rstrip("`"))
+    return RemoteServiceError(f"{where} has a value of the wrong type: {str(exc).partition(' - at ')[0]} at "
+                              f"{path}. Nothing was returned; report this to the service.")
 
 
 _END = object()
