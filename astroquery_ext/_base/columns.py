@@ -50,7 +50,8 @@ import pyarrow as pa
 import pyarrow.json as pa_json
 
 from astroquery_ext._base.exceptions import RemoteServiceError
-from astroquery_ext._base.tables import ArrayStream, Field, RecordSchema, TableBuilder, to_array, wrong_type_error
+from astroquery_ext._base.tables import (
+    ArrayStream, Field, RecordSchema, TableBuilder, time_stamps, to_array, wrong_type_error)
 
 __all__ = ["BulkRecords", "string_column"]
 
@@ -139,10 +140,26 @@ def string_column(array: pa.Array) -> tuple[np.ndarray, np.ndarray | None]:
     return np.ascontiguousarray(out).view(f"<U{width}").reshape(n), mask
 
 
+def _stamps(array: pa.Array) -> tuple[np.ndarray, np.ndarray | None]:
+    """ISO 8601 texts as ``(datetime64[us] UTC, mask or None)``, parsed by Arrow; texts Arrow does not
+    read as one kind (all with a zone or offset, or all without: UTC) by `time_stamps`, as elsewhere."""
+    for kind in (pa.timestamp("us", tz="UTC"), pa.timestamp("us")):
+        try:
+            stamps = array.cast(kind)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            continue
+        return stamps.to_numpy(zero_copy_only=False).astype("datetime64[us]"), _validity(array)
+    text, mask = string_column(array)
+    stamps, missing = time_stamps(text, mask)
+    return stamps, (missing if missing.any() else None)
+
+
 def _column(array: pa.Array, field: Field) -> tuple[np.ndarray, np.ndarray | None]:
     """One field's values of a parsed batch as ``(data, mask or None)``, as `to_array` gives them."""
-    if field.dtype in ("str", "time"):
+    if field.dtype == "str":
         return string_column(array)
+    if field.dtype == "time":
+        return _stamps(array)
     mask = _validity(array)
     if field.dtype == "float64":
         data = array.to_numpy(zero_copy_only=False)  # null -> NaN, as the row decoder reads None
@@ -260,6 +277,10 @@ class BulkRecords:
                 counts.append(len(part_rows or ()))
             if rows:
                 builder.add(rows, **{self.prefix.name: np.repeat(prefixes, counts)})
+                for f in fields:  # times as stamps, as the columnar path gives them
+                    if f.dtype == "time":
+                        chunk = builder._chunks[f.name]
+                        chunk[-1] = time_stamps(*chunk[-1])
             out[part] = builder
         return out
 

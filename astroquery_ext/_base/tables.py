@@ -54,7 +54,7 @@ from astropy.time import Time
 from astroquery_ext._base.deadline import progress as body_progress
 from astroquery_ext._base.exceptions import MaxResultsWarning, NoResultsWarning, RemoteServiceError
 
-__all__ = ["gc_paused", "Field", "records_to_table", "parse_time", "time_column", "decode_json", "RecordSchema",
+__all__ = ["gc_paused", "Field", "records_to_table", "parse_time", "time_column", "time_stamps", "decode_json", "RecordSchema",
            "TableBuilder", "ArrayStream", "decode_typed", "read_ahead", "wrong_type_error", "warn_if_empty", "warn_truncated", "DTYPES"]
 
 DTYPES = ("int64", "float64", "bool", "str", "object", "time")
@@ -222,12 +222,21 @@ def time_column(values: Sequence | np.ndarray, mask: np.ndarray | None = None) -
 
     All-UTC strings (``Z``, ``+00:00`` or none) are parsed by numpy at once;
     other offsets, `datetime` objects and dates go through `parse_time` one
-    by one. An unreadable value raises `ValueError`.
+    by one. An unreadable value raises `ValueError`. ``datetime64`` values
+    (UTC; NaT masked) are taken as they are.
     """
-    n = len(values)
-    if n == 0:
+    if len(values) == 0:
         return _empty_time()
+    return _time_from_stamps(*time_stamps(values, mask))
+
+
+def time_stamps(values: Sequence | np.ndarray, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``(datetime64[us] UTC stamps, missing)`` of the values `time_column` takes."""
+    n = len(values)
     array = values if isinstance(values, np.ndarray) else None
+    if array is not None and array.dtype.kind == "M":
+        stamps = array.astype("datetime64[us]")
+        return stamps, (np.isnat(stamps) if mask is None else np.array(mask, dtype=bool) | np.isnat(stamps))
     if array is None or array.dtype.kind not in "UO":
         array = np.empty(n, dtype=object)
         array[:] = list(values)
@@ -255,7 +264,12 @@ def time_column(values: Sequence | np.ndarray, mask: np.ndarray | None = None) -
     if stamps is None:
         parsed = [None if m else parse_time(v) for v, m in zip(array.tolist(), missing)]
         stamps = np.array([p if p is not None else np.datetime64("NaT") for p in parsed], dtype="datetime64[us]")
-    missing |= np.isnat(stamps)
+    return stamps, missing | np.isnat(stamps)
+
+
+def _time_from_stamps(stamps: np.ndarray, missing: np.ndarray) -> Time:
+    """The Time column of UTC ``datetime64[us]`` stamps, ``missing`` masked."""
+    n = len(stamps)
     if missing.all():
         stamps = np.full(n, np.datetime64("2000-01-01T00:00:00", "us"))
     elif missing.any():

@@ -132,14 +132,22 @@ def rank(ids: np.ndarray, wanted: np.ndarray) -> np.ndarray:
     return sorter[np.searchsorted(wanted, ids, sorter=sorter)]
 
 
-def _grouped(table: Table, ranks: np.ndarray) -> Table:
-    """``table`` (rows of one object together, objects in the order asked: ``ranks`` ascending) grouped
-    by atlas_id in that order (``group_by("atlas_id")`` would sort the objects by id)."""
-    grouped = table.group_by(Table({"atlas_id": ranks}, copy=False))
+def _grouped(columns: Mapping[str, Any], ranks: np.ndarray, meta: Mapping) -> Table:
+    """A result Table of ``columns`` (rows of one object together, objects in the order asked: ``ranks``
+    ascending) grouped by atlas_id in that order (``group_by("atlas_id")`` would sort the objects by id).
+
+    Only the atlas_id column goes through ``group_by`` (its copies are of that one column); the
+    others join the grouped table as they are.
+    """
+    grouped = as_result(Table([columns["atlas_id"]], names=["atlas_id"], copy=False)).group_by(
+        Table({"atlas_id": ranks}, copy=False))
     keys = grouped.groups.keys
     if len(keys):
         keys["atlas_id"] = np.asarray(grouped["atlas_id"])[grouped.groups.indices[:-1]]
     keys.meta["grouped_by_table_cols"] = True  # atlas_id is a column of the table
+    others = [name for name in columns if name != "atlas_id"]
+    grouped.add_columns([columns[name] for name in others], names=others, copy=False)
+    grouped.meta.update(meta)
     return grouped
 
 
@@ -147,7 +155,7 @@ def forced_photometry(table: Table, wanted: np.ndarray) -> Table:
     """The fp rows, objects in the order of ``wanted``, by mjd_obs within each, grouped by atlas_id."""
     ranks = rank(np.asarray(table["atlas_id"]), wanted)
     order = np.lexsort((np.asarray(table["mjd_obs"]), ranks))
-    table = _grouped(table[order], ranks[order])
+    table = _grouped({name: table[name][order] for name in table.colnames}, ranks[order], table.meta)
     warn_if_empty(table, "forced-photometry rows")
     return table
 
@@ -199,7 +207,6 @@ def merge_lightcurves(lc: Table, nondets: Table, meta, wanted: np.ndarray) -> Ta
     front = ["atlas_id", "mjd", "filter", "detected", "mag", "magerr", "mag5sig", "negative_flux",
              "det", "dup", "zp", "exptime", "expname", "exposure_id"]
     names = front + [c for c in columns if c not in front]
-    merged = _grouped(as_result(Table([columns[n] for n in names], names=names, copy=False, meta=dict(meta))),
-                      ranks[order])
+    merged = _grouped({name: columns[name] for name in names}, ranks[order], meta)
     warn_if_empty(merged, "light-curve rows")
     return merged
