@@ -47,6 +47,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 import msgspec
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pa_compute
 import pyarrow.json as pa_json
 
 from astroquery_ext._base.exceptions import RemoteServiceError
@@ -141,17 +142,23 @@ def string_column(array: pa.Array) -> tuple[np.ndarray, np.ndarray | None]:
 
 
 def _stamps(array: pa.Array) -> tuple[np.ndarray, np.ndarray | None]:
-    """ISO 8601 texts as ``(datetime64[us] UTC, mask or None)``, parsed by Arrow; texts Arrow does not
-    read as one kind (all with a zone or offset, or all without: UTC) by `time_stamps`, as elsewhere."""
-    for kind in (pa.timestamp("us", tz="UTC"), pa.timestamp("us")):
-        try:
-            stamps = array.cast(kind)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            continue
-        return stamps.to_numpy(zero_copy_only=False).astype("datetime64[us]"), _validity(array)
-    text, mask = string_column(array)
-    stamps, missing = time_stamps(text, mask)
-    return stamps, (missing if missing.any() else None)
+    """ISO 8601 texts as ``(datetime64[us] UTC, mask or None)``: UTC texts (a ``Z`` or nothing at the end)
+    parsed by Arrow; any other (an offset) by `time_stamps`, the one time parser, as elsewhere.
+
+    (Arrow's zone-aware parsing would load a time-zone database on first use: seconds.)
+    """
+    try:
+        stamps = pa_compute.utf8_rtrim(array, characters="Zz").cast(pa.timestamp("us"))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        text, mask = string_column(array)
+        stamps, missing = time_stamps(text, mask)
+        return stamps, (missing if missing.any() else None)
+    # Read from the buffer (Arrow's own conversion of stamps imports pandas: a second on first use).
+    values = stamps.buffers()[1]
+    if values is None:
+        return np.full(len(stamps), np.datetime64("NaT", "us")), _validity(array)
+    return (np.frombuffer(values, dtype="datetime64[us]")[stamps.offset:stamps.offset + len(stamps)].copy(),
+            _validity(array))
 
 
 def _column(array: pa.Array, field: Field) -> tuple[np.ndarray, np.ndarray | None]:
