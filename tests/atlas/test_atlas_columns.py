@@ -32,6 +32,7 @@ import pytest
 from astropy.time import Time
 
 from astroquery_ext.atlas import AtlasClass, conf
+from astroquery_ext.exceptions import RemoteServiceError
 from astroquery_ext.sandbox import Sandbox
 from astroquery_ext.sandbox._atlas_data import Catalogue
 from tests.atlas.test_atlas_decoding import LC_ROW, NON_ROW, OID, OID2, answer, record  # noqa: F401 (fixture)
@@ -137,3 +138,17 @@ def test_crafted_answer_with_nulls_big_ids_and_unicode_gives_the_recorded_tables
     set_body, atlas = answer
     set_body(_crafted())
     _check("crafted", _views(atlas, [OID, MISSING, OID2]))
+
+
+@pytest.mark.parametrize("where", ["lc", "object", "sherlock_crossmatches"])
+def test_deeply_nested_answer_is_the_packages_error(answer, where):
+    set_body, atlas = answer
+    deep = b"[" * 50_001 + b"]" * 50_001
+    good = json.dumps(record(OID, [LC_ROW])).encode()
+    if where == "object":
+        bad = b'{"object":' + deep + b',"lc":[]}'
+    else:
+        bad = json.dumps(record(OID2, [LC_ROW])).encode()[:-1] + f',"{where}":'.encode() + deep + b"}"
+    set_body(b"[" + good + b"," + bad + b"]")
+    with pytest.raises(RemoteServiceError, match="nested too deeply"):
+        atlas.get_lightcurves([OID, OID2], show_progress=False)
