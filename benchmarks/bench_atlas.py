@@ -210,8 +210,9 @@ class PacedProxy:
                             self.started, self.sent = now, 0
                         self.sent += len(piece)
                         due = self.started + self.sent / self.rate
-                    if due > time.monotonic():
-                        time.sleep(due - time.monotonic())
+                    delay = due - time.monotonic()
+                    if delay > 0:
+                        time.sleep(delay)
                 sink.sendall(piece)
         except OSError:
             pass
@@ -229,7 +230,7 @@ class PacedProxy:
 
 def _child(which: str, url: str, token: str, ids_file: str) -> dict:
     out = subprocess.run([sys.executable, __file__, "--child", which, url, token, ids_file],
-                         capture_output=True, text=True, check=False,
+                         capture_output=True, text=True, check=False, timeout=1800,
                          env=dict(os.environ, NO_PROXY="127.0.0.1,localhost", PYTHON_KEYRING_BACKEND=
                                   "keyring.backends.fail.Keyring"))
     if out.returncode:

@@ -574,11 +574,17 @@ class TableBuilder:
             self._chunks[name].extend(chunks)
         self._rows += other._rows
 
-    def table(self, meta: Mapping[str, Any] | None = None) -> Table:
-        """The Table of every row added (same columns and dtypes when none was)."""
+    def table(self, meta: Mapping[str, Any] | None = None, *, release: bool = False) -> Table:
+        """The Table of every row added (same columns and dtypes when none was).
+
+        ``release=True`` lets each column's chunks go as soon as the column is
+        built (the builder is then empty): the peak holds one column twice, not all.
+        """
         columns = []
         for f in self.prefix + self.fields:
             chunks = self._chunks[f.name]
+            if release:
+                self._chunks[f.name] = []
             if not chunks:
                 data, mask = np.zeros(0, dtype=_EMPTY[f.dtype]), None
             elif len(chunks) == 1:

@@ -111,8 +111,8 @@ def objects_parts(results: list[ObjectsResult], meta: Mapping) -> dict[str, Tabl
     for part in PARTS:
         if part in _BULK:
             for result in results:
-                bulk[part].extend(result.bulk[part])
-            table = bulk[part].table()
+                bulk[part].extend(result.bulk.pop(part))
+            table = bulk[part].table(release=True)
         else:
             fields = atlas_fields.PART_FIELDS[part]
             rows = [row for r in results for row in r.small[part]]
