@@ -259,7 +259,7 @@ def _line(which: str, r: dict, n: int) -> str:
         return (f"  floor: {r['wall']:6.2f} s streamed receive overlapped with the decode to columns "
                 f"(server CPU {r['server_cpu']:5.2f} s); apart: receive {r['bytes'] / 2**20:.0f} MiB in blocks "
                 f"{r['receive']:.2f} s, decode to columns {r['decode']:.2f} s, msgspec untyped "
-                f"{r['untyped']['msgspec']:.2f} s")
+                f"{r['untyped']['msgspec']:.2f} s; peak +{r['peak_mib']:.0f} MiB")
     return (f"  {which:5s}: {r['wall']:6.2f} s (client CPU {r['cpu']:5.2f} s = {r['cpu'] / n * 1000:.2f} s per 1,000 "
             f"objects, server CPU {r['server_cpu']:5.2f} s), {r['requests']:3d} requests, {r['rows']:8d} "
             f"light-curve rows, peak +{r['peak_mib']:6.0f} MiB")
