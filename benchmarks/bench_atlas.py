@@ -42,17 +42,21 @@ import time
 from _floor import decode_times, streamed  # noqa: E402 (benchmarks/ is the script's folder)
 
 
-def _rss_kib() -> int:
+def _status_kib(key: str) -> int:
     with open("/proc/self/status") as handle:
         for line in handle:
-            if line.startswith("VmRSS:"):
+            if line.startswith(key + ":"):
                 return int(line.split()[1])
     return 0
 
 
+def _rss_kib() -> int:
+    return _status_kib("VmRSS")
+
+
 def _peak_kib() -> int:
-    import resource
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    """The process's peak RSS since its exec (VmHWM; ru_maxrss would count the parent's pages it forked from)."""
+    return _status_kib("VmHWM")
 
 
 #: The light-curve keys compared between the clients (every key the server sends in lc / lcnondets).
@@ -313,8 +317,11 @@ def main(argv=None) -> None:
             raise SystemExit(f"only {len(listed)} listed objects in the sandbox")
         # Warm-up: the sandbox formats every light curve once.
         started = time.perf_counter()
-        requests.post(url + "objects/", data={"objects": ",".join(map(str, listed[:max(sizes)]))}, headers=headers,
-                      timeout=1200).raise_for_status()
+        with requests.post(url + "objects/", data={"objects": ",".join(map(str, listed[:max(sizes)]))},
+                           headers=headers, timeout=1200, stream=True) as response:  # not kept: children fork
+            response.raise_for_status()
+            for _ in response.iter_content(1 << 20):
+                pass
         print(f"warm-up request: {time.perf_counter() - started:.1f} s", flush=True)
         for n in sizes:
             ids_file = os.path.join(tmp, f"ids{n}.json")
