@@ -28,7 +28,7 @@ from astropy.time import Time
 
 from astroquery_ext._base import no_prompt
 from astroquery_ext._base.args import angle_arg, row_limit_arg, time_arg
-from astroquery_ext._base.query import error_detail
+from astroquery_ext._base.errors import error_detail
 from astroquery_ext.atlas import AtlasClass, UnknownIdsWarning
 from astroquery_ext.exceptions import (
     InvalidQueryError, LoginError, MaxResultsWarning, NoResultsWarning, NotFoundError, RemoteServiceError)

@@ -23,8 +23,6 @@ import hashlib
 import hmac
 import html
 import http.server
-import json
-import math
 import re
 import secrets
 import threading
@@ -34,7 +32,8 @@ import webbrowser
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from astroquery_ext._base.exceptions import AstroqueryExtError, LoginError
-from astroquery_ext._base.query import AuthState, register_secret
+from astroquery_ext._base.auth import AuthState, _b64url_decode, _number, decode_jwt_unverified, jwt_expiry
+from astroquery_ext._base.redaction import register_secret
 
 if TYPE_CHECKING:  # pragma: no cover
     from astroquery_ext._base.query import ServiceQuery
@@ -58,18 +57,6 @@ def printable(text: Any) -> str:
     return _CONTROL.sub("", str(text))
 
 
-def _number(value: Any) -> float | None:
-    """A finite real number (not a bool, not NaN or infinity), else None."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    value = float(value)
-    return value if math.isfinite(value) else None
-
-
-def _b64url_decode(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
 def _b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
@@ -89,26 +76,6 @@ def verify_rs256(n: int, e: int, signing_input: bytes, signature: bytes) -> bool
     digest_info = _SHA256_DIGEST_INFO + hashlib.sha256(signing_input).digest()
     expected = b"\x00\x01" + b"\xff" * (k - len(digest_info) - 3) + b"\x00" + digest_info
     return hmac.compare_digest(decoded, expected)
-
-
-def decode_jwt_unverified(token: str) -> tuple[dict, dict, bytes, bytes]:
-    """``(header, claims, signing_input, signature)`` of a compact JWS; no checks."""
-    try:
-        head, body, sig = token.split(".")
-        return (json.loads(_b64url_decode(head)), json.loads(_b64url_decode(body)),
-                f"{head}.{body}".encode(), _b64url_decode(sig))
-    except (ValueError, TypeError) as exc:
-        raise LoginError(f"the ID token is not a well-formed JWT ({type(exc).__name__})") from None
-
-
-def jwt_expiry(token: str | None) -> float | None:
-    """The ``exp`` of a JWT, read without any check (only to know when to renew), or None."""
-    try:
-        claims = json.loads(_b64url_decode(token.split(".")[1]))
-        exp = claims["exp"]
-    except (AttributeError, IndexError, KeyError, TypeError, ValueError):
-        return None
-    return _number(exp)
 
 
 @dataclasses.dataclass

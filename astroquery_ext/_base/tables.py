@@ -54,8 +54,9 @@ from astropy.time import Time
 from astroquery_ext._base.deadline import progress as body_progress
 from astroquery_ext._base.exceptions import MaxResultsWarning, NoResultsWarning, RemoteServiceError
 
-__all__ = ["gc_paused", "Field", "records_to_table", "parse_time", "time_column", "time_stamps", "decode_json", "RecordSchema",
-           "TableBuilder", "ArrayStream", "decode_typed", "read_ahead", "wrong_type_error", "warn_if_empty", "warn_truncated", "DTYPES"]
+__all__ = ["gc_paused", "Field", "records_to_table", "parse_time", "time_column", "time_stamps", "decode_json",
+           "RecordSchema", "TableBuilder", "ArrayStream", "read_ahead", "wrong_type_error", "warn_if_empty",
+           "warn_truncated", "DTYPES"]
 
 DTYPES = ("int64", "float64", "bool", "str", "object", "time")
 
@@ -466,17 +467,6 @@ class RecordSchema:
     def builder(self, prefix: Sequence[Field] = ()) -> "TableBuilder":
         """A `TableBuilder` for these records, with ``prefix`` columns first (given to ``add`` as ``extra``)."""
         return TableBuilder(self.fields, prefix=prefix, schema=self)
-
-
-def decode_typed(decoder: msgspec.json.Decoder, body, where: str = "the server's answer") -> Any:
-    """``decoder.decode(body)``; a value of the wrong type is a `RemoteServiceError`, bad JSON a `ValueError`."""
-    try:
-        return decoder.decode(body)
-    except msgspec.ValidationError as exc:
-        raise RemoteServiceError(f"{where} has a value of the wrong type ({exc}). Nothing was returned; "
-                                 f"report this to the service.") from None
-    except msgspec.DecodeError as exc:
-        raise ValueError(f"{where} is not valid JSON: {exc}") from None
 
 
 class TableBuilder:

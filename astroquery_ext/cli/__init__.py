@@ -104,7 +104,7 @@ _CURRENT: dict = {}
 
 
 def _one_line(exc: BaseException, args) -> str:
-    from astroquery_ext._base.query import redact
+    from astroquery_ext._base.redaction import redact
 
     text = str(exc) or type(exc).__name__
     if type(exc).__name__ == "DSLError":  # the caret lines under it only make sense in a terminal

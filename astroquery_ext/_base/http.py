@@ -1,0 +1,587 @@
+"""The transport: one session per process, the retry policy, deadlines, bounded bodies.
+
+What `HttpMixin` (part of `~astroquery_ext._base.query.ServiceQuery`) does
+for every request:
+
+- one ``requests.Session`` per object and process; the Authorization header
+  is built per request from the current login, never set on the shared
+  session; cookies go back only to the origin (host and port) that set them;
+- idempotent requests are retried with capped exponential backoff and jitter
+  on connection errors, truncated bodies, 502/503/504 and 429 (waiting as
+  ``Retry-After`` says); a write that is not idempotent is retried only when
+  the server certainly did not act on it (429, or no connection made);
+- a 401 on an authenticated request renews the token once and repeats the request;
+- every exchange is bounded by a deadline, every body read into memory by a size;
+- failures raise the exceptions of :mod:`astroquery_ext._base.exceptions`
+  (mapped by `~astroquery_ext._base.errors.ErrorsMixin`);
+- JSON answers of cacheable calls go through the safe `ResponseCache`;
+- DEBUG logging shows method, URL (credentials redacted), status, size and
+  time: never headers or bodies.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import email.utils
+import functools
+import http.client
+import http.cookiejar
+import logging
+import random
+import re
+import time
+import urllib.parse
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping, TypeVar
+
+import requests
+import urllib3
+
+from astroquery_ext._base.cache import ResponseCache, cache_key
+from astroquery_ext._base.deadline import Deadline, deadline_adapter
+from astroquery_ext._base.deadline import progress as body_progress
+from astroquery_ext._base.exceptions import AstroqueryExtError, RemoteServiceError, ServiceTimeoutError
+from astroquery_ext._base.loopback import direct_to_loopback
+from astroquery_ext._base.redaction import redact, redact_url, register_secret, scrub_chain
+from astroquery_ext._base.shapes import CONTAINER, Shape
+from astroquery_ext._base.tables import decode_json
+
+if TYPE_CHECKING:  # pragma: no cover
+    from astroquery_ext._base.auth import AuthState
+
+__all__ = ["HttpMixin", "Retryable", "TRANSIENT_ERRORS", "loads", "ERROR_BODY_LIMIT"]
+
+log = logging.getLogger("astroquery_ext")
+
+#: Body fields whose values are registered as secrets when sent.
+_BODY_SECRET = re.compile(r"password|passwd|secret|token|api_?key|assertion|verifier", re.IGNORECASE)
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+RETRY_STATUSES = frozenset({502, 503, 504})
+
+T = TypeVar("T")
+
+
+# -- what the retry policy tries again ----------------------------------------
+
+
+class Retryable(Exception):
+    """Raised inside an attempt to ask the retry policy (`ServiceQuery._retrying`) for another one.
+
+    A ``read`` callback raises it for an answer that was cut short or is
+    unreadable; the request layer raises it for HTTP 429/502/503/504.
+
+    Parameters
+    ----------
+    reason : str
+        What went wrong, for the final message.
+    acted : bool
+        Whether the server may have acted on the request (then a request that
+        is not idempotent is not repeated).
+    retry_after : float, optional
+        Seconds the server asked us to wait.
+    message : str, optional
+        The whole message of the `RemoteServiceError` raised when the policy
+        gives up (default: one built from ``reason``).
+    """
+
+    def __init__(self, reason: str, *, acted: bool = True, retry_after: float | None = None,
+                 message: str | None = None, status: int | None = None, url: str | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.acted = acted
+        self.retry_after = retry_after
+        self.message = message
+        self.status = status
+        self.url = url
+
+
+class _RetryableStatus(Retryable):
+    """A 429/502/503/504 answer; when the policy gives up, its mapped error is raised."""
+
+    def __init__(self, client, response, method, url, state, *, acted, retry_after):
+        super().__init__(f"HTTP {response.status_code}", acted=acted, retry_after=retry_after,
+                         status=response.status_code)
+        self._raise = lambda: client._raise_for_status(response, method, url, state)
+        try:  # the error text, for the message if the policy gives up
+            client._bounded_content(response, "", limit=ERROR_BODY_LIMIT, strict=False)
+        except Exception:  # noqa: BLE001 - a cut-off error body leaves the message without it
+            response._content = b""
+        response.close()
+
+    def raise_error(self):
+        self._raise()
+
+
+#: How much of an error answer is read (its text goes into the message).
+ERROR_BODY_LIMIT = 1 << 20
+
+
+class _TooDeep(ValueError):
+    pass
+
+
+def loads(content: bytes | str) -> Any:
+    """``json.loads`` that turns a document nested too deeply for Python into a ``ValueError``."""
+    try:
+        return decode_json(content)
+    except RecursionError:
+        raise _TooDeep("the JSON is nested too deeply to be read") from None
+
+
+#: Failures that may go away when the request is sent again: no connection,
+#: a connection reset or cut off, a read timeout, `Retryable`.
+TRANSIENT_ERRORS = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
+                    urllib3.exceptions.ProtocolError, urllib3.exceptions.ReadTimeoutError,
+                    http.client.IncompleteRead, ConnectionError, Retryable)
+
+
+
+class _OriginCookieJar(requests.cookies.RequestsCookieJar):
+    """A cookie jar whose cookies go back only to the origin (host *and* port) that set them.
+
+    Browsers' rules (and requests') scope a cookie by host alone, so a cookie
+    from one server would go to any other server on the same host.
+    """
+
+    def extract_cookies(self, response, request):
+        port = http.cookiejar.request_port(request)
+        for cookie in self.make_cookies(response, request):
+            if self._policy.set_ok(cookie, request):
+                cookie.port, cookie.port_specified = port, True
+                self.set_cookie(cookie)
+
+
+
+@dataclasses.dataclass(repr=False)  # no repr: the body may hold a password
+class _Request:
+    """One request as `HttpMixin._http` sends it, attempt after attempt."""
+
+    method: str
+    url: str
+    what: str  # "POST /path/", for messages
+    auth: str
+    headers: Any  # a mapping, or a callable called once per attempt
+    data: Any
+    replayable: bool  # the body can be sent again (retry, renewal)
+    stream: bool
+    read: Callable | None
+    send_kwargs: dict
+    renewed: bool = False  # a 401 renews the token once per call
+
+    def body(self) -> Any:
+        """The body of one attempt: a body factory is called for a fresh one."""
+        return self.data() if callable(self.data) else self.data
+
+
+def _register_body_secrets(*bodies: Any) -> None:
+    """A credential sent in a body is masked wherever it is echoed."""
+    for body in bodies:
+        if isinstance(body, Mapping):
+            for key, value in body.items():
+                if isinstance(key, str) and _BODY_SECRET.search(key):
+                    register_secret(value)
+
+
+class HttpMixin:
+    """Session, retry policy, deadlines, bounded bodies; ``_http`` and ``_json``."""
+
+    #: Retry budget for one request (attempts after the first).
+    max_retries: int = 4
+    #: First backoff delay (seconds); doubles per attempt, with jitter.
+    retry_backoff: float = 0.5
+    #: Longest single wait (seconds), for backoff and for ``Retry-After``; a
+    #: server asking for longer gets a `~astroquery_ext.exceptions.RateLimitError` at once.
+    retry_max_wait: float = 120.0
+    #: Largest answer body read into memory (bytes, after decompression): a
+    #: gzip answer that expands past it (a decompression bomb) is refused.
+    max_answer_bytes: int = 512 << 20
+    #: Upper bound of ``max_workers`` for concurrent pages and downloads.
+    max_workers_limit: ClassVar[int] = 16
+
+    # -- the session ---------------------------------------------------------------
+
+    def _new_session(self) -> requests.Session:
+        session = requests.Session()
+        # Not astroquery's response hook: it logs request headers (tokens) at DEBUG.
+        session.hooks["response"] = [self._log_response]
+        # Sockets that a Deadline can stop (timeout bounds the whole exchange).
+        adapter = deadline_adapter(pool_connections=4, pool_maxsize=self.max_workers_limit * 2)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        session.headers["User-Agent"] = self._user_agent
+        session.cookies = _OriginCookieJar()  # cookies scoped to host and port
+        return direct_to_loopback(session)  # a local server is never reached through a proxy
+
+    # -- HTTP ------------------------------------------------------------------------
+
+    def _log_response(self, response: requests.Response, *args, **kwargs) -> None:
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s %s -> %s (%s bytes, %.3f s)", response.request.method,
+                      redact_url(response.request.url), response.status_code,
+                      response.headers.get("Content-Length", "?"), response.elapsed.total_seconds())
+
+    def _backoff(self, attempt: int) -> float:
+        return min(self.retry_max_wait, self.retry_backoff * 2 ** attempt) * random.uniform(0.5, 1.0)
+
+    @staticmethod
+    def _retry_after(response: requests.Response) -> float | None:
+        value = response.headers.get("Retry-After")
+        if not value:
+            return None
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            try:
+                return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - time.time())
+            except (TypeError, ValueError):
+                return None
+
+    # -- the retry policy (one for every send path) ---------------------------------
+
+    def _retrying(self, attempt: Callable[[int], T], *, what: str, idempotent: bool = True,
+                  retries: int | None = None, max_wait: float | None = None) -> T:
+        """Run ``attempt(n)`` for n = 0, 1, ... until it returns: the one retry policy.
+
+        Plain requests (`_http`), streamed responses (``_http(read=...)``),
+        streamed bodies (``_http(data=<callable>)``) and downloads all go
+        through here. An attempt asks for another one by raising a transient
+        error: a connection refused, reset or cut off, a read timeout
+        (`TRANSIENT_ERRORS`), or `Retryable` (an answer that was cut short or
+        unreadable, a 429/502/503/504 status). The policy:
+
+        - at most ``retries`` (default ``max_retries``) attempts after the first;
+        - waits ``retry_backoff * 2**n`` (capped at ``retry_max_wait``) with
+          jitter, or what ``Retry-After`` asks; a server asking for longer than
+          ``retry_max_wait`` gets an answer at once;
+        - a request that is not ``idempotent`` is repeated only when the server
+          surely did not act on it (no connection made, or HTTP 429);
+        - when it stops: a `Retryable` status answer raises its mapped error
+          (`RateLimitError`...), anything else a `RemoteServiceError` naming
+          ``what``, the number of attempts and what to do.
+
+        Parameters
+        ----------
+        attempt : callable
+            ``attempt(n) -> value``; ``n`` counts from 0.
+        what : str
+            The operation, for messages (``"POST /objects/"``).
+        max_wait : float, optional
+            The longest ``Retry-After`` of an HTTP 429 waited out (default
+            ``retry_max_wait``); a caller that handles a quota itself passes 0
+            and gets the `RateLimitError` at once.
+        """
+        budget = self.max_retries if retries is None else retries
+        n = 0
+        while True:
+            try:
+                return attempt(n)
+            except requests.exceptions.SSLError as exc:
+                raise self._tls_error(what, exc) from None
+            except TRANSIENT_ERRORS as exc:
+                if isinstance(exc, Retryable):
+                    acted, wait = exc.acted, exc.retry_after
+                else:
+                    # Without an answer we cannot know whether a write was
+                    # carried out, unless the connection was never made.
+                    acted = not (isinstance(exc, requests.exceptions.ConnectTimeout)
+                                 or "NewConnectionError" in repr(exc))
+                    wait = None
+                wait = self._backoff(n) if wait is None else wait
+                limit = self.retry_max_wait
+                if max_wait is not None and isinstance(exc, Retryable) and exc.status == 429:
+                    limit = max_wait
+                if n >= budget or (acted and not idempotent) or wait > limit:
+                    self._give_up(exc, what=what, attempts=n + 1, repeatable=idempotent or not acted)
+                log.debug("%s: %s: attempt %d failed (%s); again in %.2f s", self.service, what, n + 1,
+                          type(exc).__name__, wait)
+                time.sleep(wait)
+                n += 1
+
+    def _give_up(self, exc: BaseException, *, what: str, attempts: int, repeatable: bool) -> None:
+        """Raise the error for a transient failure the policy will not try again."""
+        if isinstance(exc, _RetryableStatus):
+            exc.raise_error()
+        if isinstance(exc, Retryable) and exc.message:
+            raise RemoteServiceError(f"{exc.message} ({attempts} attempt(s))", status=exc.status,
+                                     url=exc.url, service=self.service) from None
+        what_happened = ("timed out" if isinstance(exc, requests.Timeout) else
+                         "was cut off" if isinstance(exc, (Retryable, requests.exceptions.ChunkedEncodingError,
+                                                           urllib3.exceptions.ProtocolError,
+                                                           http.client.IncompleteRead))
+                         else "failed")
+        reason = exc.reason if isinstance(exc, Retryable) else type(exc).__name__
+        advice = ("Try again later." if repeatable else
+                  "The request changes data on the server and was not repeated: check "
+                  "whether it took effect before sending it again.")
+        if what_happened == "failed" or isinstance(exc, requests.exceptions.ConnectTimeout):
+            url = re.search(r"https?://\S+", what)
+            advice = self._unreachable_hint(url.group(0) if url else self.server) + " " + advice
+        raise RemoteServiceError(f"{self.name}: {redact(what)} {what_happened} after {attempts} attempt(s): "
+                                 f"{redact(reason)}. {advice}", service=self.service) from None
+
+    def _send(self, method: str, url: str, **kwargs) -> requests.Response:
+        """One request, no retry (`_retrying` decides about those)."""
+        kwargs.setdefault("timeout", (min(10.0, self.timeout), self.timeout))
+        if self._verify is not True:
+            kwargs.setdefault("verify", self._verify)  # per request: REQUESTS_CA_BUNDLE would win over the session's
+        return self._session.request(method, url, **kwargs)
+
+    def _deadline(self, timeout=None, *, what: str = "the request") -> Deadline:
+        """A `Deadline` for one exchange: ``timeout`` (default the client's) plus a little slack.
+
+        The per-read timeout (``timeout``) stops a silent server first, and
+        that is retried; the deadline stops a server that keeps sending too
+        slowly, and that is not. A body that keeps arriving moves it on: the
+        loops that read bodies block by block (``_bounded_content``,
+        downloads, ``read_ahead``) report each block to
+        `astroquery_ext._base.deadline.progress`, so a large answer at any
+        usable speed completes. A ``read=`` function of a module that reads
+        the body itself should do the same.
+        """
+        if isinstance(timeout, tuple):
+            timeout = max(t for t in timeout if t is not None)
+        seconds = self.timeout if timeout is None else float(timeout)
+        return Deadline(seconds + max(1.0, 0.25 * seconds), what)
+
+    def _bounded_content(self, response: requests.Response, what: str, *, limit: int | None = None,
+                         strict: bool = True) -> bytes:
+        """Read the whole (decoded) body, at most ``limit`` bytes (default ``max_answer_bytes``).
+
+        Past the limit: `RemoteServiceError` (``strict``), else the body cut
+        at the limit. The body is then ``response.content`` as usual.
+        """
+        if response._content is not False:  # already read
+            return response.content
+        limit = self.max_answer_bytes if limit is None else limit
+        blocks, size = [], 0
+        for block in response.iter_content(1 << 16):
+            size += len(block)
+            body_progress(len(block))
+            if size > limit:
+                response.close()
+                if not strict:
+                    blocks.append(block[:len(block) - (size - limit)])
+                    break
+                encoding = response.headers.get("Content-Encoding", "")
+                raise RemoteServiceError(
+                    f"{self.name}: {what} answered more than {limit:,} bytes"
+                    f"{f' once decompressed ({encoding})' if encoding else ''}; the answer was refused "
+                    f"(a body this large is a fault or an attack: report it to the service if it persists).",
+                    status=response.status_code, url=redact_url(response.url or ""), service=self.service)
+            blocks.append(block)
+        response._content = b"".join(blocks)
+        response._content_consumed = True
+        return response._content
+
+
+    # -- one request: prepare, attempt under a deadline, exchange, read ------------------
+
+    def _http(self, method: str, path: str, *, params=None, data=None, json=None, files=None,
+              headers: "Mapping[str, str] | Callable[[], Mapping[str, str]] | None" = None, auth: str = "optional",
+              idempotent: bool | None = None, stream: bool = False, retries: int | None = None,
+              timeout=None, read: Callable[[requests.Response], T] | None = None,
+              max_wait: float | None = None) -> Any:
+        """Send a request (auth, retry policy, one renewal on 401); raise on any error status.
+
+        Parameters
+        ----------
+        headers : dict or callable, optional
+            Extra request headers; a callable is called once per attempt (a
+            download's ``Range`` depends on what the last attempt wrote).
+        data : dict, bytes, str, or callable
+            The body. A callable is a body factory: called once per attempt
+            for a fresh streamed body (file uploads), so that the request can
+            be repeated like any other. A file object or generator given
+            directly cannot be sent twice: no retry, no renewal.
+        auth : {"required", "optional", "none"}
+            ``required`` logs in without prompting if needed (else `~astroquery_ext.exceptions.LoginError`);
+            ``optional`` sends the token if logged in; ``none`` never sends it.
+        idempotent : bool, optional
+            Whether repeating the request is harmless; default: by HTTP method.
+        read : callable, optional
+            ``read(response) -> value`` for a successful answer: its body is
+            read inside the retry policy (a body cut off while ``read`` runs,
+            or ``read`` raising `Retryable`, repeats the whole request), the
+            response is closed afterwards, and ``_http`` returns ``value``.
+            Without it ``_http`` returns the response itself.
+        max_wait : float, optional
+            The longest ``Retry-After`` of an HTTP 429 waited out (default
+            ``retry_max_wait``); ``0`` raises `RateLimitError` at the first 429.
+
+        Returns
+        -------
+        requests.Response, or what ``read`` returned
+        """
+        method = method.upper()
+        url = self._url(path)
+        _register_body_secrets(data, json)
+        replayable = files is None and (callable(data) or data is None
+                                        or isinstance(data, (bytes, str, Mapping, list, tuple)))
+        # Always streamed underneath: the body is read here, bounded in size
+        # (decompression bombs) and under the deadline, unless the caller reads it.
+        send_kwargs = dict(params=params, json=json, files=files, stream=True)
+        if timeout is not None:
+            send_kwargs["timeout"] = timeout
+        request = _Request(method=method, url=url, what=f"{method} {urllib.parse.urlsplit(redact_url(url)).path}",
+                           auth=auth, headers=headers, data=data, replayable=replayable, stream=stream,
+                           read=read, send_kwargs=send_kwargs)
+        try:
+            return self._retrying(functools.partial(self._attempt, request), what=request.what,
+                                  idempotent=method in IDEMPOTENT_METHODS if idempotent is None else idempotent,
+                                  retries=retries if replayable else 0,  # a streamed body cannot be sent twice
+                                  max_wait=max_wait)
+        except BaseException as exc:
+            # The attempts' frames have finished: their locals (the request headers with the token,
+            # the response) go, so that no debugger or error tracker shows them. Line numbers stay.
+            scrub_chain(exc)
+            raise
+
+    def _attempt(self, request: _Request, n: int) -> Any:
+        """One attempt of ``request``, bounded by its deadline."""
+        deadline = self._deadline(request.send_kwargs.get("timeout"), what=request.what)
+        try:
+            with deadline:
+                result = self._exchange(request)
+        except Exception as exc:
+            if deadline.expired and not isinstance(exc, AstroqueryExtError):
+                raise self._deadline_error(request, deadline) from None
+            raise
+        if deadline.expired:  # cut off by the deadline, though what arrived looked whole
+            if isinstance(result, requests.Response):
+                result.close()
+            raise self._deadline_error(request, deadline)
+        return result
+
+    def _deadline_error(self, request: _Request, deadline: Deadline) -> ServiceTimeoutError:
+        return ServiceTimeoutError(
+            f"{self.name}: {request.what} did not complete within {deadline.seconds:g} s "
+            f"(timeout={self.timeout:g}): the server answers too slowly and the call was stopped. Try again "
+            f"later, or raise {self.name}.timeout if the service is slow but working.",
+            url=redact_url(request.url), service=self.service)
+
+    def _exchange(self, request: _Request) -> Any:
+        """Send ``request`` as the current login; renew once on 401; check the status; read the answer."""
+        while True:  # a renewal repeats at once; it is not a failure
+            state = self._current_auth(request.auth)
+            headers = dict((request.headers() if callable(request.headers) else request.headers) or {})
+            if state is not None:
+                headers.update(self._auth_header(state))
+            response = self._send(request.method, request.url, headers=headers, data=request.body(),
+                                  **request.send_kwargs)
+            if not self._renewed_for(request, response, state):
+                break
+        status = response.status_code
+        if status == 429 or status in RETRY_STATUSES:
+            raise _RetryableStatus(self, response, request.method, request.url, state,
+                                   acted=status != 429, retry_after=self._retry_after(response))
+        if status >= 400:
+            self._raise_for_status(response, request.method, request.url, state)
+        response.auth_state = state  # who asked: _json files the cache entry under them
+        return self._read_answer(request, response)
+
+    def _renewed_for(self, request: _Request, response: requests.Response, state: "AuthState | None") -> bool:
+        """Whether the token was renewed after a "no longer valid" answer (then the request is sent again)."""
+        if (response.status_code not in self.renew_statuses or state is None or request.renewed
+                or not request.replayable):
+            return False
+        request.renewed = True
+        if self._renew(state) is None:
+            return False
+        response.close()
+        return True
+
+    def _read_answer(self, request: _Request, response: requests.Response) -> Any:
+        """The response with its body read (bounded), or what ``request.read`` makes of it."""
+        if request.read is None:
+            if not request.stream:
+                self._bounded_content(response, request.what)
+            return response
+        try:
+            return request.read(response)
+        finally:
+            response.close()
+
+    # -- JSON, with the cache ------------------------------------------------------------
+
+    def _json(self, method: str, path: str, *, params=None, data=None, json=None,
+              auth: str = "optional", cache: bool | None = False, ttl: float | None = None,
+              idempotent: bool | None = None, get_query_payload: bool = False,
+              empty: Any = None, headers: Mapping[str, str] | None = None,
+              expect: Shape | None = None, timeout: float | None = None) -> Any:
+        """A request whose answer is JSON, parsed; cached when ``cache`` allows.
+
+        Parameters
+        ----------
+        cache : bool or None
+            False: never cached (writes, token calls). True/None: cached when
+            ``astroquery.cache_conf.cache_active`` is on (None is the default
+            of user-facing ``cache=`` arguments).
+        ttl : float, optional
+            Lifetime of the entry; default the endpoint's (``cache_ttls``,
+            else ``cache_ttl``). 0: never cached.
+        get_query_payload : bool
+            Return the request (method, URL, parameters, body) instead of sending it.
+        empty : object
+            What an empty body (HTTP 204) parses to.
+        headers : dict, optional
+            Extra headers for this request (never put in the cache key; never
+            an Authorization header: that comes from the login state).
+        expect : Shape, optional
+            The shape the endpoint declares (`~astroquery_ext._base.shapes`).
+            An answer of another shape raises `RemoteServiceError` and is
+            never cached. Without it a cached answer must at least be a list
+            or an object.
+        timeout : float, optional
+            Seconds to wait for the server (default the client's).
+        """
+        method = method.upper()
+        url = self._url(path)
+        for name, flag in (("cache", cache), ("get_query_payload", get_query_payload)):
+            if flag not in ((None, True, False) if name == "cache" else (True, False)):
+                raise TypeError(f"{name} must be True or False; got {flag!r}")
+        if get_query_payload:
+            return {"method": method, "url": url, **{k: v for k, v in (("params", params), ("data", data),
+                                                                        ("json", json)) if v is not None}}
+        ttl = self._cache_ttl(url) if ttl is None else ttl
+        key = None
+        if cache is not False and ResponseCache.active(cache) and ttl != 0:
+            self._login_once(auth)  # the cache entry is filed under who asks
+            key = cache_key(server=self.server, method=method, url=url, params=params, data=data, json=json)
+            hit = self._cache.get(self._identity(), key, ttl)
+            if hit is not None:
+                log.debug("%s %s: answered from the cache", method, redact_url(url))
+                return loads(hit[0])
+        where = urllib.parse.urlsplit(redact_url(url)).path
+        value, content, status, asked_as = self._http(
+            method, url, params=params, data=data, json=json, auth=auth, headers=headers, timeout=timeout,
+            idempotent=method in IDEMPOTENT_METHODS if idempotent is None else idempotent,
+            read=functools.partial(self._parse_json, what=f"{method} {where}", url=redact_url(url), empty=empty))
+        if content is None:
+            return value
+        shape = expect if expect is not None else (CONTAINER if key is not None else None)
+        if shape is not None and not shape.accepts(value):
+            self._check_answer(value, where)  # a refusal the service knows raises its own error
+            raise self._unexpected(value, shape, method, where, status)
+        if key is not None:
+            # Filed under the identity that asked (captured when the attempt
+            # was sent), never under whoever is logged in when it returns.
+            self._cache.put(self._identity_of(asked_as), key, content, method=method,
+                            path=urllib.parse.urlsplit(url).path, status=status)
+        return value
+
+    def _parse_json(self, response: requests.Response, *, what: str, url: str, empty: Any) -> tuple:
+        """``(value, body, status, who asked)`` of a JSON answer; ``body`` None for an empty one."""
+        content = self._bounded_content(response, what)
+        if not content.strip():
+            return empty, None, response.status_code, response.auth_state
+        try:
+            return loads(content), content, response.status_code, response.auth_state
+        except _TooDeep:
+            raise RemoteServiceError(
+                f"{self.name}: {what} answered JSON nested too deeply to be read ({len(content)} bytes); the "
+                f"answer was refused. Report it to the service if it persists.",
+                status=response.status_code, url=url, service=self.service) from None
+        except ValueError:
+            raise Retryable("the body is not valid JSON", message=(
+                f"{self.name}: {what} answered HTTP {response.status_code} with a body that is not valid "
+                f"JSON ({len(content)} bytes). Try again later; report it to the service if it persists."),
+                status=response.status_code, url=url) from None
