@@ -1,27 +1,32 @@
 """Light curves of many ATLAS objects: astroquery_ext.atlas against atlasapiclient 1.2.0.
 
-    python benchmarks/bench_atlas.py            # 1,000 objects, ~300 detections each
-    python benchmarks/bench_atlas.py --quick    # 100 small objects, one repeat
+    python benchmarks/bench_atlas.py                          # 1,000 objects, ~300 detections each
+    python benchmarks/bench_atlas.py --quick                  # 100 small objects, one repeat
+    python benchmarks/bench_atlas.py --objects 600,2000,5000 --repeat 1 --paced 0   # linearity
+    python benchmarks/bench_atlas.py --paced 50,10            # also through a link paced at 50 and 10 MB/s
 
 One sandbox serves both clients, in one run. Each client runs in a fresh
 child process (so its peak memory is its own), alternately, ``--repeat``
-times; the best wall time of each is compared.
+times per size; the best wall time of each is compared.
 
 - seed: ``RequestMultipleSourceData(array_ids, mjdthreshold).chunk_get_response()``
   (chunks of 100, one after the other), then a ``pandas.DataFrame`` of ``lc``
   and of ``lcnondets`` per object, as its documentation does;
 - ours: ``Atlas.get_lightcurves(ids)``: one Table of detections and limits
   for all objects (and the forced photometry from the same fetch);
-- floor: one bare ``requests`` POST for all ids, the body received as bytes,
-  then decoded untyped by each decoder at hand (json, msgspec, orjson),
-  timed apart: receiving plus the fastest untyped decode is what no client
-  can beat; receiving plus ``json`` is the standard library's floor.
+- floor: one bare ``requests`` POST for all ids, received in blocks while the
+  fastest decoder to columns at hand (the package's columnar engine, without
+  astropy tables or the merge) reads them: receive and decode overlapped, the
+  least any client that returns columns can take. Receiving alone, the decode
+  alone and msgspec's untyped decode are timed apart on the same body.
+- paced: seed and ours once more, through a loopback proxy that paces the
+  answer's bytes at the given MB/s (one budget for all connections).
 
-Printed: wall time, HTTP requests (from the sandbox's request log), the
-server's CPU time during the run, peak memory (the child's peak RSS above
-its RSS after imports), the ratios, ours against the floor, and whether the
-two clients' light-curve rows are identical (every key of every row,
-compared after the timed part).
+Printed: wall time, client CPU (and per 1,000 objects), HTTP requests (from
+the sandbox's request log), the server's CPU time during the run, peak memory
+(the child's peak RSS above its RSS after imports), the ratios, ours against
+the floor, and whether the two clients' light-curve rows are identical (sha256
+of every lc/lcnondets value of every row, compared after the timed part).
 Timings on a shared machine are noisy: compare the ratios of one run.
 """
 
@@ -34,20 +39,24 @@ import subprocess
 import sys
 import tempfile
 import time
-from _floor import decode_times  # noqa: E402 (benchmarks/ is the script's folder)
+from _floor import decode_times, streamed  # noqa: E402 (benchmarks/ is the script's folder)
 
 
-def _rss_kib() -> int:
+def _status_kib(key: str) -> int:
     with open("/proc/self/status") as handle:
         for line in handle:
-            if line.startswith("VmRSS:"):
+            if line.startswith(key + ":"):
                 return int(line.split()[1])
     return 0
 
 
+def _rss_kib() -> int:
+    return _status_kib("VmRSS")
+
+
 def _peak_kib() -> int:
-    import resource
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    """The process's peak RSS since its exec (VmHWM; ru_maxrss would count the parent's pages it forked from)."""
+    return _status_kib("VmHWM")
 
 
 #: The light-curve keys compared between the clients (every key the server sends in lc / lcnondets).
@@ -131,30 +140,101 @@ def run_ours(url: str, token: str, ids: list[int]) -> dict:
 
 
 def run_floor(url: str, token: str, ids: list[int]) -> dict:
-    """Receive the body (no decoding), then decode it untyped with each decoder at hand, timed apart."""
+    """The real least: the answer received in blocks while the fastest decoder to columns reads them.
+
+    Timed apart too, on the same body: receiving alone (blocks, not ``.content``),
+    decoding alone to columns (the package's columnar engine: numpy columns of
+    ``lc``, ``lcnondets`` and ``fp``, no astropy tables, no merge), and
+    msgspec's untyped decode to Python objects (the earlier floor's decoder).
+    """
     import requests
+
+    from astroquery_ext.atlas import _wire
+
+    def columns(blocks):
+        reader = _wire.OBJECTS.reader("the objects/ answer")
+        for _ in reader.batches(blocks):
+            pass
+        return sum(len(reader.tables()[p]) for p in ("lc", "lcnondets"))
+
     base = _rss_kib()
-    start = time.perf_counter()
+    data, headers = {"objects": ",".join(map(str, ids))}, {"Authorization": "Token " + token}
     with requests.Session() as session:
-        body = session.post(url + "objects/", data={"objects": ",".join(map(str, ids))},
-                            headers={"Authorization": "Token " + token}, timeout=600).content
-    receive = time.perf_counter() - start
-    return {"receive": receive, "bytes": len(body), **_decode_times(body),
-            "peak_mib": (_peak_kib() - base) / 1024}
+        with session.post(url + "objects/", data=data, headers=headers, timeout=600, stream=True) as response:
+            blocks, receive = streamed(response)
+        started = time.perf_counter()
+        rows = columns(iter(blocks))
+        decode = time.perf_counter() - started
+        size = sum(map(len, blocks))
+        untyped = decode_times([b"".join(blocks)], only=("msgspec",))
+        del blocks
+        with session.post(url + "objects/", data=data, headers=headers, timeout=600, stream=True) as response:
+            overlapped_rows, overlapped = streamed(response, columns)
+    assert overlapped_rows == rows
+    return {"wall": overlapped, "receive": receive, "decode": decode, "untyped": untyped, "bytes": size,
+            "rows": rows, "peak_mib": (_peak_kib() - base) / 1024}
 
 
-def _decode_times(body: bytes) -> dict:
-    """Seconds of each untyped decoder on ``body``, and the light-curve rows it holds."""
-    def rows(decoded):
-        return sum(len(r["lc"] or ()) + len(r["lcnondets"] or ()) for r in decoded[0]
-                   if isinstance(r["object"], dict))
-    times = decode_times([body], inspect=rows)
-    return {"decode": {k: v for k, v in times.items() if k != "inspected"}, "rows": times["inspected"]}
+class PacedProxy:
+    """A TCP proxy on loopback that paces the bytes sent back to clients at ``rate`` bytes per second.
+
+    One budget for all connections (a link, not a connection, is paced).
+    """
+
+    def __init__(self, target: tuple[str, int], rate: float):
+        import socket
+        import threading
+        self.target, self.rate = target, rate
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.lock = threading.Lock()
+        self.started, self.sent = time.monotonic(), 0
+        self.closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        import socket
+        import threading
+        while not self.closed:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self.target)
+            threading.Thread(target=self._pipe, args=(client, upstream, False), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(upstream, client, True), daemon=True).start()
+
+    def _pipe(self, source, sink, paced: bool):
+        try:
+            while piece := source.recv(1 << 16):
+                if paced:
+                    with self.lock:
+                        now = time.monotonic()
+                        if self.sent / self.rate < now - self.started - 0.05:  # idle: no credit saved up
+                            self.started, self.sent = now, 0
+                        self.sent += len(piece)
+                        due = self.started + self.sent / self.rate
+                    delay = due - time.monotonic()
+                    if delay > 0:
+                        time.sleep(delay)
+                sink.sendall(piece)
+        except OSError:
+            pass
+        finally:
+            for sock in (source, sink):
+                try:
+                    sock.close()
+                except OSError:
+                    pass
+
+    def close(self):
+        self.closed = True
+        self.server.close()
 
 
 def _child(which: str, url: str, token: str, ids_file: str) -> dict:
     out = subprocess.run([sys.executable, __file__, "--child", which, url, token, ids_file],
-                         capture_output=True, text=True, check=False,
+                         capture_output=True, text=True, check=False, timeout=1800,
                          env=dict(os.environ, NO_PROXY="127.0.0.1,localhost", PYTHON_KEYRING_BACKEND=
                                   "keyring.backends.fail.Keyring"))
     if out.returncode:
@@ -162,11 +242,42 @@ def _child(which: str, url: str, token: str, ids_file: str) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def _sizes(text: str) -> list[int]:
+    return [int(x) for x in text.replace(" ", "").split(",") if x]
+
+
+def _measure(sb, which: str, url: str, token: str, ids_file: str) -> dict:
+    """One child run, with the server's side of it (CPU, requests) from the sandbox."""
+    sb.clear_request_log("atlas")
+    cpu = sb.cpu_seconds("atlas")
+    result = _child(which, url, token, ids_file)
+    result["server_cpu"] = sb.cpu_seconds("atlas") - cpu
+    log = sb.request_log("atlas")
+    result["requests"] = len(log)
+    result["statuses"] = sorted({e["status"] for e in log})
+    return result
+
+
+def _line(which: str, r: dict, n: int) -> str:
+    if which == "floor":
+        return (f"  floor: {r['wall']:6.2f} s streamed receive overlapped with the decode to columns "
+                f"(server CPU {r['server_cpu']:5.2f} s); apart: receive {r['bytes'] / 2**20:.0f} MiB in blocks "
+                f"{r['receive']:.2f} s, decode to columns {r['decode']:.2f} s, msgspec untyped "
+                f"{r['untyped']['msgspec']:.2f} s; peak +{r['peak_mib']:.0f} MiB")
+    return (f"  {which:5s}: {r['wall']:6.2f} s (client CPU {r['cpu']:5.2f} s = {r['cpu'] / n * 1000:.2f} s per 1,000 "
+            f"objects, server CPU {r['server_cpu']:5.2f} s), {r['requests']:3d} requests, {r['rows']:8d} "
+            f"light-curve rows, peak +{r['peak_mib']:6.0f} MiB")
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="100 small objects, one repeat")
-    parser.add_argument("--objects", type=int, default=None, help="how many objects (default 1000)")
-    parser.add_argument("--repeat", type=int, default=None, help="runs of each client (default 2)")
+    parser.add_argument("--quick", action="store_true",
+                        help="100 objects of short light curves, one repeat, paced at 50 MB/s only")
+    parser.add_argument("--objects", default=None,
+                        help="how many objects, or several sizes comma-separated (default 1000; e.g. 600,2000,5000)")
+    parser.add_argument("--repeat", type=int, default=None, help="alternating runs of each client (default 2)")
+    parser.add_argument("--paced", default=None,
+                        help="link speeds in MB/s for the paced runs, at the first size (default 50,10; 0: none)")
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -177,85 +288,93 @@ def main(argv=None) -> None:
         print(json.dumps(result))
         return
 
+    import urllib.parse
+
     import requests
 
     from astroquery_ext.sandbox import Sandbox
 
-    n = args.objects or (100 if args.quick else 1000)
+    sizes = _sizes(args.objects) if args.objects else [100 if args.quick else 1000]
     repeat = args.repeat or (1 if args.quick else 2)
+    rates = [float(x) for x in (args.paced if args.paced is not None else "50" if args.quick else "50,10")
+             .split(",") if x.strip() and float(x)]
     lc_length = 60 if args.quick else 300
     # Main lists hold the promoted objects (about 89 %); make enough of them.
-    options = {"n_objects": int(n * 1.15) + 20, "lc_length": lc_length}
-    print(f"ATLAS sandbox: {options['n_objects']} objects, lc_length {lc_length}; "
-          f"light curves of {n} objects, {repeat} run(s) each", flush=True)
-    with Sandbox(mode="relaxed", services={"atlas": options}) as sb:
+    options = {"n_objects": int(max(sizes) * 1.15) + 20, "lc_length": lc_length}
+    print(f"ATLAS sandbox: {options['n_objects']} objects, lc_length {lc_length}; light curves of "
+          f"{', '.join(map(str, sizes))} objects, {repeat} run(s) each; paced runs at "
+          f"{', '.join(f'{r:g}' for r in rates) or 'none'} MB/s; load average {os.getloadavg()[0]:.1f}", flush=True)
+    summary = []
+    with Sandbox(mode="relaxed", services={"atlas": options}) as sb, \
+            tempfile.TemporaryDirectory() as tmp:
         url, token = sb.url("atlas"), sb.credentials("atlas")["token"]
         headers = {"Authorization": "Token " + token}
-        ids: list[int] = []
+        listed: list[int] = []
         for list_id in range(14):
-            ids += [row["id"] for row in requests.post(url + "objectlist/", data={"objectlistid": list_id},
-                                                       headers=headers, timeout=120).json()]
-        ids = ids[:n]
-        if len(ids) < n:
-            raise SystemExit(f"only {len(ids)} listed objects in the sandbox")
-        # Warm-up: the sandbox formats every light curve once, in the background.
+            listed += [row["id"] for row in requests.post(url + "objectlist/", data={"objectlistid": list_id},
+                                                          headers=headers, timeout=120).json()]
+        if len(listed) < max(sizes):
+            raise SystemExit(f"only {len(listed)} listed objects in the sandbox")
+        # Warm-up: the sandbox formats every light curve once.
         started = time.perf_counter()
-        requests.post(url + "objects/", data={"objects": ",".join(map(str, ids))}, headers=headers,
-                      timeout=600).raise_for_status()
+        with requests.post(url + "objects/", data={"objects": ",".join(map(str, listed[:max(sizes)]))},
+                           headers=headers, timeout=1200, stream=True) as response:  # not kept: children fork
+            response.raise_for_status()
+            for _ in response.iter_content(1 << 20):
+                pass
         print(f"warm-up request: {time.perf_counter() - started:.1f} s", flush=True)
-        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
-            json.dump(ids, handle)
-        results: dict[str, list[dict]] = {"seed": [], "ours": [], "floor": []}
-        try:
+        for n in sizes:
+            ids_file = os.path.join(tmp, f"ids{n}.json")
+            with open(ids_file, "w") as handle:
+                json.dump(listed[:n], handle)
+            print(f"\n{n} objects (load average {os.getloadavg()[0]:.1f}):", flush=True)
+            results: dict[str, list[dict]] = {"seed": [], "ours": [], "floor": []}
             for _ in range(repeat):
                 for which in ("seed", "ours", "floor"):
-                    sb.clear_request_log("atlas")
-                    cpu = sb.cpu_seconds("atlas")
-                    result = _child(which, url, token, handle.name)
-                    result["server_cpu"] = sb.cpu_seconds("atlas") - cpu
-                    log = sb.request_log("atlas")
-                    result["requests"] = len(log)
-                    result["statuses"] = sorted({e["status"] for e in log})
-                    if which == "floor":
-                        result["wall"] = result["receive"] + min(result["decode"].values())
-                        decodes = ", ".join(f"{k} {v:.2f} s" for k, v in result["decode"].items())
-                        print(f"  floor: {result['wall']:6.2f} s (server CPU {result['server_cpu']:5.2f} s), "
-                              f"receiving {result['bytes'] / 2**20:.0f} MiB {result['receive']:.2f} s; "
-                              f"untyped decode: {decodes}", flush=True)
-                    else:
-                        print(f"  {which:5s}: {result['wall']:6.2f} s (client CPU {result['cpu']:5.2f} s, server CPU "
-                              f"{result['server_cpu']:5.2f} s), "
-                              f"{result['requests']:3d} requests, {result['rows']:8d} light-curve rows, "
-                              f"peak +{result['peak_mib']:7.0f} MiB", flush=True)
+                    result = _measure(sb, which, url, token, ids_file)
+                    print(_line(which, result, n), flush=True)
                     results[which].append(result)
-        finally:
-            os.unlink(handle.name)
-    seed = min(results["seed"], key=lambda r: r["wall"])
-    ours = min(results["ours"], key=lambda r: r["wall"])
-    floor = min(results["floor"], key=lambda r: r["wall"])
-    stdlib = min(r["receive"] + r["decode"]["json"] for r in results["floor"])
-    fastest = min(floor["decode"], key=floor["decode"].get)
-    same = seed["digest"] == ours["digest"] and seed["rows"] == ours["rows"] == floor["rows"]
+            best = {k: min(v, key=lambda r: r["wall"]) for k, v in results.items()}
+            seed, ours, floor = best["seed"], best["ours"], best["floor"]
+            same = seed["digest"] == ours["digest"] and seed["rows"] == ours["rows"] == floor["rows"]
+            summary.append((n, seed, ours, floor, same))
+            print(f"  {n} objects: ours {seed['wall'] / ours['wall']:.2f}x the seed (goal: 3x), ours / floor "
+                  f"{ours['wall'] / floor['wall']:.2f}x (goal: 1.5x), peak {ours['peak_mib'] / n * 1000:.0f} MiB per "
+                  f"1,000 objects (goal: 512), rows and values identical (sha256 of every lc/lcnondets value of "
+                  f"every row): {'yes' if same else 'NO'}", flush=True)
+        paced = []
+        if rates:
+            n = sizes[0]
+            ids_file = os.path.join(tmp, f"ids{n}.json")
+            origin = urllib.parse.urlsplit(url)
+            for rate in rates:
+                proxy = PacedProxy((origin.hostname, origin.port), rate * 1e6)
+                try:
+                    proxied = url.replace(f":{origin.port}/", f":{proxy.port}/", 1)
+                    runs = {which: _measure(sb, which, proxied, token, ids_file) for which in ("seed", "ours")}
+                finally:
+                    proxy.close()
+                for which, result in runs.items():
+                    print(f"  paced {rate:g} MB/s " + _line(which, result, n).strip(), flush=True)
+                paced.append((rate, runs["seed"], runs["ours"]))
+
     print()
-    print(f"{'':18s}{'seed (atlasapiclient)':>24s}{'astroquery_ext':>18s}{'ratio':>10s}")
-    print(f"{'wall time (best)':18s}{seed['wall']:22.2f} s{ours['wall']:16.2f} s{seed['wall'] / ours['wall']:9.1f}x")
-    print(f"{'client CPU':18s}{seed['cpu']:22.2f} s{ours['cpu']:16.2f} s{seed['cpu'] / ours['cpu']:9.1f}x")
-    print(f"{'HTTP requests':18s}{seed['requests']:24d}{ours['requests']:18d}"
-          f"{seed['requests'] / max(ours['requests'], 1):9.1f}x")
-    print(f"{'peak memory':18s}{seed['peak_mib']:20.0f} MiB{ours['peak_mib']:14.0f} MiB"
-          f"{seed['peak_mib'] / max(ours['peak_mib'], 1):9.1f}x")
-    print(f"{'rows':18s}{seed['rows']:24d}{ours['rows']:18d}")
-    print(f"rows and values identical (every lc/lcnondets key of every row, sha256 of the sorted rows): "
-          f"{'yes' if same else 'NO'}")
-    print(f"floor (receive the {floor['bytes'] / 2**20:.0f} MiB answer + fastest untyped decode, {fastest}, no "
-          f"tables): {floor['wall']:.2f} s (receive {floor['receive']:.2f} s + decode "
-          f"{floor['decode'][fastest]:.2f} s); with the standard library's json: {stdlib:.2f} s")
-    print(f"ours / floor: {ours['wall'] / floor['wall']:.2f}x (goal: within 1.5x); "
-          f"seed / floor: {seed['wall'] / floor['wall']:.2f}x")
-    print(f"peak memory of ours: {ours['peak_mib']:.0f} MiB (limit: the 672 MiB of the earlier engine)")
-    print("seed result: a dict of pandas DataFrames per object; ours: one astropy Table "
-          f"({ours['objects']} groups) plus {ours['fp_rows']} forced-photometry rows from the same fetch")
-    if not same:
+    print(f"{'objects':>8s}{'seed s':>9s}{'ours s':>9s}{'ratio':>8s}{'floor s':>9s}{'ours/floor':>11s}"
+          f"{'CPU/1k s':>10s}{'peak/1k MiB':>13s}{'requests':>10s}  same rows")
+    for n, seed, ours, floor, same in summary:
+        print(f"{n:8d}{seed['wall']:9.2f}{ours['wall']:9.2f}{seed['wall'] / ours['wall']:7.2f}x{floor['wall']:9.2f}"
+              f"{ours['wall'] / floor['wall']:10.2f}x{ours['cpu'] / n * 1000:10.2f}{ours['peak_mib'] / n * 1000:13.0f}"
+              f"{seed['requests']:>5d}/{ours['requests']:<4d}  {'yes' if same else 'NO'}")
+    per_1k = [ours["cpu"] / n * 1000 for n, _, ours, _, _ in summary]
+    if len(per_1k) > 1:
+        print(f"ours' client CPU per 1,000 objects across sizes: {min(per_1k):.2f} to {max(per_1k):.2f} s "
+              f"(varies by {(max(per_1k) / min(per_1k) - 1) * 100:.0f}%; goal: under 20%)")
+    for rate, seed, ours in paced:
+        print(f"paced link {rate:g} MB/s, {sizes[0]} objects: seed {seed['wall']:.2f} s, ours {ours['wall']:.2f} s: "
+              f"{seed['wall'] / ours['wall']:.2f}x")
+    print("seed result: a dict of pandas DataFrames per object; ours: one astropy Table of detections and limits "
+          "grouped by object, plus the forced photometry from the same fetch")
+    if not all(same for *_, same in summary):
         raise SystemExit("the clients' light-curve rows differ")
 
 

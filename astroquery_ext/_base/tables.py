@@ -55,8 +55,9 @@ from astroquery_ext._base.deadline import progress as body_progress
 from astroquery_ext._base.exceptions import MaxResultsWarning, NoResultsWarning, RemoteServiceError
 from astroquery_ext._base.nesting import JsonTooDeep, NestingGuard
 
-__all__ = ["gc_paused", "Field", "records_to_table", "parse_time", "time_column", "decode_json", "RecordSchema",
-           "TableBuilder", "ArrayStream", "read_ahead", "warn_if_empty", "warn_truncated", "DTYPES"]
+__all__ = ["gc_paused", "Field", "records_to_table", "parse_time", "time_column", "time_stamps", "decode_json",
+           "RecordSchema", "TableBuilder", "ArrayStream", "read_ahead", "wrong_type_error", "warn_if_empty",
+           "warn_truncated", "DTYPES"]
 
 DTYPES = ("int64", "float64", "bool", "str", "object", "time")
 
@@ -223,12 +224,21 @@ def time_column(values: Sequence | np.ndarray, mask: np.ndarray | None = None) -
 
     All-UTC strings (``Z``, ``+00:00`` or none) are parsed by numpy at once;
     other offsets, `datetime` objects and dates go through `parse_time` one
-    by one. An unreadable value raises `ValueError`.
+    by one. An unreadable value raises `ValueError`. ``datetime64`` values
+    (UTC; NaT masked) are taken as they are.
     """
-    n = len(values)
-    if n == 0:
+    if len(values) == 0:
         return _empty_time()
+    return _time_from_stamps(*time_stamps(values, mask))
+
+
+def time_stamps(values: Sequence | np.ndarray, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``(datetime64[us] UTC stamps, missing)`` of the values `time_column` takes."""
+    n = len(values)
     array = values if isinstance(values, np.ndarray) else None
+    if array is not None and array.dtype.kind == "M":
+        stamps = array.astype("datetime64[us]")
+        return stamps, (np.isnat(stamps) if mask is None else np.array(mask, dtype=bool) | np.isnat(stamps))
     if array is None or array.dtype.kind not in "UO":
         array = np.empty(n, dtype=object)
         array[:] = list(values)
@@ -256,7 +266,12 @@ def time_column(values: Sequence | np.ndarray, mask: np.ndarray | None = None) -
     if stamps is None:
         parsed = [None if m else parse_time(v) for v, m in zip(array.tolist(), missing)]
         stamps = np.array([p if p is not None else np.datetime64("NaT") for p in parsed], dtype="datetime64[us]")
-    missing |= np.isnat(stamps)
+    return stamps, missing | np.isnat(stamps)
+
+
+def _time_from_stamps(stamps: np.ndarray, missing: np.ndarray) -> Time:
+    """The Time column of UTC ``datetime64[us]`` stamps, ``missing`` masked."""
+    n = len(stamps)
     if missing.all():
         stamps = np.full(n, np.datetime64("2000-01-01T00:00:00", "us"))
     elif missing.any():
@@ -545,11 +560,30 @@ class TableBuilder:
                 self._chunks[f.name].append(to_array(values, f.dtype, f.name))
         self._rows += n
 
-    def table(self, meta: Mapping[str, Any] | None = None) -> Table:
-        """The Table of every row added (same columns and dtypes when none was)."""
+    def add_arrays(self, n: int, columns: Mapping[str, tuple]) -> None:
+        """Add one batch of ``n`` rows given as columns: ``{name: (data, mask or None)}``, prefix included."""
+        if n:
+            for f in self.prefix + self.fields:
+                self._chunks[f.name].append(columns[f.name])
+            self._rows += n
+
+    def extend(self, other: "TableBuilder") -> None:
+        """Add the rows of ``other`` (a builder of the same columns) after these."""
+        for name, chunks in other._chunks.items():
+            self._chunks[name].extend(chunks)
+        self._rows += other._rows
+
+    def table(self, meta: Mapping[str, Any] | None = None, *, release: bool = False) -> Table:
+        """The Table of every row added (same columns and dtypes when none was).
+
+        ``release=True`` lets each column's chunks go as soon as the column is
+        built (the builder is then empty): the peak holds one column twice, not all.
+        """
         columns = []
         for f in self.prefix + self.fields:
             chunks = self._chunks[f.name]
+            if release:
+                self._chunks[f.name] = []
             if not chunks:
                 data, mask = np.zeros(0, dtype=_EMPTY[f.dtype]), None
             elif len(chunks) == 1:
@@ -748,11 +782,7 @@ class ArrayStream:
                 with memoryview(buf) as view, view[a:b + 1] as piece:
                     batch = self._decoder.decode(piece)
             except msgspec.ValidationError as exc:
-                where = re.sub(r"^\$\[(\d+)\]", lambda m: f"$[{int(m.group(1)) + self.count}]",
-                               str(exc).rpartition(" - at `")[2].rstrip("`"))
-                raise RemoteServiceError(f"{self._where} has a value of the wrong type: "
-                                         f"{str(exc).partition(' - at ')[0]} at {where}. Nothing was "
-                                         f"returned; report this to the service.") from None
+                raise wrong_type_error(exc, self._where, self.count) from None
             except msgspec.DecodeError as exc:
                 raise self._bad(f"is not valid JSON ({exc})") from None
             finally:
@@ -772,6 +802,14 @@ class ArrayStream:
         elif final:
             raise self._bad("was cut off" if self.started else "is empty")
         return out
+
+
+def wrong_type_error(exc: msgspec.ValidationError, where: str, before: int = 0) -> RemoteServiceError:
+    """The error for msgspec's ``exc`` in a batch of array elements that ``before`` elements preceded."""
+    path = re.sub(r"^\$\[(\d+)\]", lambda m: f"$[{int(m.group(1)) + before}]",
+                  str(exc).rpartition(" - at `")[2].rstrip("`"))
+    return RemoteServiceError(f"{where} has a value of the wrong type: {str(exc).partition(' - at ')[0]} at "
+                              f"{path}. Nothing was returned; report this to the service.")
 
 
 _END = object()

@@ -17,7 +17,6 @@ What it adds to the raw API:
 from __future__ import annotations
 
 import collections
-import itertools
 import json
 import logging
 import numbers
@@ -27,12 +26,10 @@ import time
 import warnings
 from typing import Any, Mapping
 
-import msgspec
 import numpy as np
 import requests
 from astropy import units as u
-from astropy.table import Column, MaskedColumn, Table, vstack
-from astropy.table.groups import TableGroups
+from astropy.table import Table
 from astropy.time import Time
 from astropy.utils.exceptions import AstropyDeprecationWarning, AstropyUserWarning
 from astroquery.utils import TableList
@@ -41,17 +38,17 @@ from astroquery_ext._base import (
     AstroqueryExtError, AuthorizationError, AuthState, IncompleteResultWarning, InvalidQueryError, LoginError,
     RateLimitError,
     RemoteServiceError, Retryable, ServiceQuery, redact, bounded_map, gc_paused, check_max_workers, chunked, env_var,
-    no_prompt, records_to_table, redact_url,
+    no_prompt, redact_url,
     warn_if_empty)
 from astroquery_ext._base.args import angle_arg, float_arg, iso_utc, position_arg, time_arg
 from astroquery_ext._base.docs import shared_doc
 from astroquery_ext._base.progress import BatchProgress
 from astroquery_ext._base.policy import quota_gate
 from astroquery_ext._base.http import loads
-from astroquery_ext._base.serialize import as_result
-from astroquery_ext._base.tables import ArrayStream, RecordSchema, read_ahead
+from astroquery_ext._base.tables import read_ahead
 from astroquery_ext._base.shapes import RECORDS, Shape, any_of, list_of, object_with
 from astroquery_ext.atlas import conf
+from astroquery_ext.atlas import _wire
 from astroquery_ext.atlas import fields as atlas_fields
 
 log = logging.getLogger("astroquery_ext")
@@ -119,8 +116,6 @@ _CONE_SHAPES = {"all": RECORDS,
                 "nearest": any_of(object_with("object"), Shape("{} (nothing inside the radius)",
                                                                 lambda v: v == {} or v == [])),
                 "count": object_with("count")}
-PARTS = tuple(atlas_fields.PART_FIELDS)
-_BULK_PARTS = atlas_fields.BULK_PARTS
 _ID_TEXT = re.compile(r"\d{19}")
 _TOKEN_TEXT = re.compile(r"[0-9a-fA-F]{40}")
 _MEMO_ENTRIES = 8
@@ -273,112 +268,6 @@ def _num_text(value) -> str:
     if isinstance(value, (numbers.Integral, np.integer)):
         return str(int(value))
     return repr(float(value))
-
-
-def _rank(ids: np.ndarray, wanted: np.ndarray) -> np.ndarray:
-    """The position in ``wanted`` (unique ids, in the order asked) of each id of ``ids``."""
-    if not len(ids):
-        return np.zeros(0, dtype=np.intp)
-    sorter = np.argsort(wanted)
-    return sorter[np.searchsorted(wanted, ids, sorter=sorter)]
-
-
-# -- decoding objects/ answers as they arrive -------------------------------------
-
-#: Typed decoders of the bulk parts (only their columns' keys are read).
-_BULK_SCHEMAS = {p: RecordSchema(atlas_fields.PART_FIELDS[p], name=f"atlas_{p}") for p in _BULK_PARTS}
-#: One objects/ record: the bulk parts typed; the object row and the small parts as plain dicts
-#: (the placeholder of an unknown id has a text for "object" and nulls).
-_Record = msgspec.defstruct(
-    "atlas_record",
-    [("object", Any, None)]
-    + [(p, list[_BULK_SCHEMAS[p].type] | None, None) for p in _BULK_PARTS]
-    + [(p, Any, None) for p in PARTS if p not in _BULK_PARTS and p != "object"],
-    gc=False)
-_RECORDS = msgspec.json.Decoder(list[_Record])
-
-
-class _ObjectsResult:
-    """What the ``objects/`` answers of one call add up to."""
-
-    def __init__(self):
-        self.small = {p: [] for p in PARTS if p not in _BULK_PARTS}
-        self.bulk = {p: _BULK_SCHEMAS[p].builder(prefix=[atlas_fields.ATLAS_ID]) for p in _BULK_PARTS}
-        self._pending = {p: ([], [], []) for p in _BULK_PARTS}  # rows, ids, counts of the current batch
-        self.found: list[int] = []
-        self.missing: list[int] = []
-
-    def add(self, record, asked: int) -> None:
-        obj = record.object
-        if not isinstance(obj, Mapping):
-            # the unknown-id placeholder: "object" is a text, the other parts
-            # null; which id it stands for is settled by `check_ids`
-            return
-        oid = int(obj["id"])
-        self.found.append(oid)
-        self.small["object"].append(obj)
-        for part in self.small:
-            if part != "object":
-                for row in getattr(record, part) or ():
-                    self.small[part].append(dict(row, atlas_id=oid))
-        for part in _BULK_PARTS:
-            rows = getattr(record, part)
-            if rows:
-                pending = self._pending[part]
-                pending[0].extend(rows)
-                pending[1].append(oid)
-                pending[2].append(len(rows))
-
-    def flush(self) -> None:
-        """Turn the rows of the records added since the last flush into columns (and let them go)."""
-        for part, (rows, ids, counts) in self._pending.items():
-            if rows:
-                self.bulk[part].add(rows, atlas_id=np.repeat(np.array(ids, dtype=np.int64), counts))
-                rows.clear(), ids.clear(), counts.clear()
-
-    def check_ids(self, asked: list[int]) -> str | None:
-        """Whether the records are the ones asked for: None, or what is wrong.
-
-        Each asked id gives one record (a placeholder when the server does not
-        know it); a record of an id not asked, or a second record of one id,
-        means the answer is not this request's. Sets ``missing``: the asked ids
-        without a record of their own, in the order asked.
-        """
-        wanted, seen = set(asked), set()
-        stray, twice = [], []
-        for oid in self.found:
-            if oid not in wanted:
-                stray.append(oid)
-            elif oid in seen:
-                twice.append(oid)
-            seen.add(oid)
-        self.missing = [oid for oid in asked if oid not in seen]
-        problems = []
-        if stray:
-            problems.append(f"{len(stray)} record(s) of ids not asked for ({', '.join(map(str, stray[:3]))}"
-                            f"{' ...' if len(stray) > 3 else ''})")
-        if twice:
-            problems.append(f"{len(twice)} id(s) answered twice ({', '.join(map(str, twice[:3]))}"
-                            f"{' ...' if len(twice) > 3 else ''})")
-        return "; ".join(problems) or None
-
-
-def _read_objects(blocks, chunk: list[int], progress: BatchProgress) -> tuple[_ObjectsResult, ArrayStream, int]:
-    """Decode an objects/ answer block by block: (result, stream, records read).
-
-    The records of each block are decoded in one typed call and their light
-    curves turned into columns at once, so only one block's records are alive
-    at a time. A cut-off or malformed body raises `json.JSONDecodeError`.
-    """
-    result, stream, position = _ObjectsResult(), ArrayStream(_RECORDS, "the objects/ answer"), 0
-    for block in itertools.chain(blocks, [None]):
-        for batch in stream.feed_batches(b"" if block is None else block, final=block is None):
-            for record in batch:
-                result.add(record, chunk[position] if position < len(chunk) else -1)
-                position += 1
-                progress.advance(1)
-            result.flush()
-    return result, stream, position
 
 
 # -- the client ------------------------------------------------------------------------
@@ -827,7 +716,8 @@ class AtlasClass(ServiceQuery):
         if get_query_payload:
             return self._objects_payload(wanted, _mjd_arg(mjd_min))
         parts, failure = self._objects(wanted, _mjd_arg(mjd_min), cache=cache, show_progress=show_progress)
-        return self._complete(self._merge_lightcurves(parts["lc"], parts["lcnondets"], parts["object"].meta, wanted),
+        return self._complete(_wire.merge_lightcurves(parts["lc"], parts["lcnondets"], parts["object"].meta, wanted,
+                                                             warn_empty=failure is None),
                               failure, errors, len(wanted))
 
     @shared_doc(ids=_OBJECT_IDS_DOC, mjd_min=_MJD_MIN_DOC, fetch=_FETCH_DOC)
@@ -853,85 +743,9 @@ class AtlasClass(ServiceQuery):
         if get_query_payload:
             return self._objects_payload(wanted, _mjd_arg(mjd_min))
         parts, failure = self._objects(wanted, _mjd_arg(mjd_min), cache=cache, show_progress=show_progress)
-        table = parts["fp"]
-        order = np.lexsort((np.asarray(table["mjd"]), _rank(np.asarray(table["atlas_id"]), wanted)))
-        table = self._grouped(table[order])
-        if failure is None:
-            warn_if_empty(table, "forced-photometry rows")
+        table = _wire.forced_photometry(parts["fp"], wanted, warn_empty=failure is None)
         return self._complete(table, failure, errors, len(wanted))
 
-    @staticmethod
-    def _grouped(table: Table) -> Table:
-        """``table`` (rows of one object together, objects in the order asked) grouped by atlas_id,
-        keeping that order (``group_by`` would sort the objects by id)."""
-        keys = np.asarray(table["atlas_id"])
-        starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if len(keys) else np.zeros(0, int)
-        try:
-            table._groups = TableGroups(table, indices=np.r_[starts, len(keys)],
-                                        keys=Table({"atlas_id": keys[starts]}))
-        except Exception:  # pragma: no cover - a future astropy
-            table = table.group_by("atlas_id")
-        return table
-
-    @classmethod
-    def _merge_lightcurves(owner, lc: Table, nondets: Table, meta, wanted: np.ndarray) -> Table:
-        """Detections and limits in one table, objects in the order of ``wanted``, by mjd within each,
-        grouped by atlas_id."""
-        det = Table(lc, copy=False)
-        det.rename_column("atlas_metadata_id", "exposure_id")
-        non = nondets
-        n_det, n_non = len(det), len(non)
-        order = np.lexsort((np.concatenate([np.asarray(det["mjd"]), np.asarray(non["mjd"])]),
-                            _rank(np.concatenate([np.asarray(det["atlas_id"]), np.asarray(non["atlas_id"])]),
-                                  wanted)))
-        detected = np.concatenate([np.ones(n_det, bool), np.zeros(n_non, bool)])
-        mag = np.concatenate([np.ma.filled(np.ma.asarray(det["mag"], dtype=float), np.nan), np.zeros(n_non)])
-        columns = {"detected": Column(detected[order], description="True: a detection (lc); False: a "
-                                      "non-detection (lcnondets), mag5sig is the limit"),
-                   "negative_flux": Column((detected & (mag < 0))[order],
-                                           description="detection of negative difference flux (mag < 0)")}
-        names = list(dict.fromkeys(det.colnames + non.colnames))
-        for name in names:
-            parts = []
-            for table, n in ((det, n_det), (non, n_non)):
-                if name in table.colnames:
-                    parts.append(table[name])
-                else:
-                    parts.append(None)
-            template = next(p for p in parts if p is not None)
-            if isinstance(template, Time):
-                both = [p if p is not None else Time(np.full(n, 51544.0), format="mjd", scale="utc")
-                        for p, n in zip(parts, (n_det, n_non))]
-                col = Time(np.concatenate([b.jd1 for b in both]), np.concatenate([b.jd2 for b in both]),
-                           format="jd", scale="utc")[order]
-                col.format = "isot"
-                masks = [np.asarray(getattr(p, "mask", np.zeros(n, bool))) if p is not None else np.ones(n, bool)
-                         for p, n in zip(parts, (n_det, n_non))]
-                missing = np.concatenate(masks)[order]
-                if missing.any():
-                    col[missing] = np.ma.masked
-                columns[name] = col
-                continue
-            datas, masks = [], []
-            for p, n in zip(parts, (n_det, n_non)):
-                if p is None:
-                    datas.append(np.zeros(n, dtype=template.dtype))
-                    masks.append(np.ones(n, bool))
-                else:
-                    datas.append(np.asarray(p))
-                    masks.append(np.ma.getmaskarray(p))
-            data = np.concatenate(datas)[order]
-            mask = np.concatenate(masks)[order]
-            cls = MaskedColumn if mask.any() else Column
-            kwargs = {"mask": mask} if mask.any() else {}
-            columns[name] = cls(data, unit=template.unit, description=template.description, **kwargs)
-        front = ["atlas_id", "mjd", "filter", "detected", "mag", "magerr", "mag5sig", "negative_flux",
-                 "det", "dup", "zp", "exptime", "expname", "exposure_id"]
-        names = front + [c for c in columns if c not in front]
-        merged = owner._grouped(as_result(Table([columns[n] for n in names], names=names, copy=False,
-                                                meta=dict(meta))))
-        warn_if_empty(merged, "light-curve rows")
-        return merged
 
     def _objects_payload(self, ids: np.ndarray, mjd: float | None) -> list[dict]:
         """The requests an ``objects/`` read would send, one per chunk (``get_query_payload=True``)."""
@@ -1013,28 +827,15 @@ class AtlasClass(ServiceQuery):
         meta = self._provenance("objects/", {"n_ids": int(len(ids)), "mjd_min": mjd}, missing=missing)
         if failures:
             meta["failed"] = [oid for chunk, _ in failures for oid in chunk]
-        parts = {}
-        for part in PARTS:
-            fields = atlas_fields.PART_FIELDS[part]
-            if part in _BULK_PARTS:
-                tables = [r.bulk[part].table() for r in results] or \
-                    [_BULK_SCHEMAS[part].builder(prefix=[atlas_fields.ATLAS_ID]).table()]
-                table = tables[0] if len(tables) == 1 else vstack(tables, metadata_conflicts="silent")
-            else:
-                rows = [row for r in results for row in r.small[part]]
-                columns = fields if part == "object" else [atlas_fields.ATLAS_ID] + fields
-                table = records_to_table(rows, columns)
-            table.meta.update(meta)
-            parts[part] = as_result(table)
-        return parts, (failures[0][1] if failures else None)
+        return _wire.objects_parts(results, meta), (failures[0][1] if failures else None)
 
-    def _fetch_chunk(self, chunk: list[int], mjd: float | None, progress: BatchProgress) -> _ObjectsResult:
+    def _fetch_chunk(self, chunk: list[int], mjd: float | None, progress: BatchProgress) -> _wire.ObjectsResult:
         data = _objects_data(chunk, mjd)
 
         def read(response):
             # Read inside the base's retry policy: a body cut off here repeats the request.
             try:
-                return _read_objects(read_ahead(response.iter_content(1 << 20), 8), chunk, progress)
+                return _wire.read_objects(read_ahead(response.iter_content(1 << 20), 8), progress)
             except json.JSONDecodeError:
                 raise Retryable("the list of records was cut off or is not valid JSON", message=(
                     f"{self.name}: POST /objects/ answered a list of records that was cut off or is not "

@@ -1,0 +1,386 @@
+"""Bulk JSON answers decoded straight into columns while they arrive: the columnar engine.
+
+Some answers are a JSON array of records, each holding a few *bulk parts*
+(lists of rows with declared columns: the light curves of ATLAS objects)
+next to small parts (one object row, a few cross-matches). For those:
+
+1. the body is cut into batches of whole records as its blocks arrive
+   (`~astroquery_ext._base.tables.ArrayStream`: element boundaries found by a
+   validating skip, never guessed);
+2. each batch is decoded once by msgspec into its small parts, the bulk parts
+   kept as raw JSON (`msgspec.Raw`, no value built) and rewritten as one line
+   per record (newline-delimited JSON);
+3. the lines are parsed by pyarrow's JSON reader with an explicit schema built
+   from the parts' `~astroquery_ext._base.Field` lists (numbers straight into
+   typed buffers, no Python object per value, without the GIL), in a small
+   pool of threads shared by every call of the process, while the next blocks
+   are received;
+4. each parsed batch becomes numpy chunks of the parts' columns: numbers as
+   they are, masks from Arrow validity, strings to numpy unicode through the
+   Arrow buffers (one vectorised scatter, no Python string per value); the
+   chunks are stacked and finished (units, masks, times) by the same
+   `~astroquery_ext._base.tables.TableBuilder` as every other table.
+
+A batch that Arrow does not take as declared (an integer beyond int64, a
+number where text was declared, a row that is not an object...) is decoded
+by msgspec's typed decoder instead, which either reads it as every other
+table is read (an exact ``object`` column for a huge integer) or raises
+`RemoteServiceError` naming the value's JSON path. Every decoder on this path
+is bounded in nesting depth: a too deeply nested answer is a
+`RemoteServiceError`, never a `RecursionError`.
+
+The cost of a call grows linearly with its size: the Python-level work is per
+record (not per value), and the value-level work runs in the shared pool, so
+several requests of one call never make two Python-level decoders contend.
+"""
+
+from __future__ import annotations
+
+import collections
+import concurrent.futures
+import io
+import itertools
+import os
+import threading
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+
+import msgspec
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pa_compute
+import pyarrow.json as pa_json
+
+from astroquery_ext._base.exceptions import RemoteServiceError
+from astroquery_ext._base.tables import (
+    ArrayStream, Field, RecordSchema, TableBuilder, time_stamps, to_array, wrong_type_error)
+
+__all__ = ["BulkRecords", "string_column"]
+
+_ARROW_TYPES = {"int64": pa.int64(), "float64": pa.float64(), "bool": pa.bool_(), "str": pa.string(),
+                "time": pa.string()}
+_NULL = msgspec.Raw(b"null")
+_NO_NEWLINES = bytes.maketrans(b"\r\n", b"  ")  # raw newlines in JSON are whitespace between tokens
+
+# -- the shared pool -------------------------------------------------------------------
+
+_POOL: concurrent.futures.ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def _pool() -> concurrent.futures.ThreadPoolExecutor:
+    """The process's parsing threads (as many as cores, at most 4), created on first use."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = concurrent.futures.ThreadPoolExecutor(max(1, min(4, os.cpu_count() or 1)),
+                                                          thread_name_prefix="astroquery_ext-columns")
+        return _POOL
+
+
+def _forget_pool() -> None:  # a forked child has the pool object but not its threads
+    global _POOL, _POOL_LOCK
+    _POOL, _POOL_LOCK = None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_pool)
+
+
+# -- Arrow to numpy ----------------------------------------------------------------------
+
+def _validity(array: pa.Array) -> np.ndarray | None:
+    """Where ``array`` is null, or None when nowhere."""
+    if array.null_count == 0:
+        return None
+    return array.is_null().to_numpy(zero_copy_only=False)
+
+
+def string_column(array: pa.Array) -> tuple[np.ndarray, np.ndarray | None]:
+    """An Arrow string array as ``(numpy unicode array, mask or None)``; a null is ``""`` under the mask.
+
+    The width is that of the longest value (at least 1), as numpy gives for
+    the same strings. The UTF-8 bytes are widened to code points in one
+    decode of the whole buffer, then put in place by one scatter: no Python
+    string per value.
+    """
+    mask = _validity(array)
+    n = len(array)
+    if n == 0:
+        return np.zeros(0, dtype="U1"), None
+    if array.type != pa.string():
+        array = array.cast(pa.string())
+    offsets_buffer, data_buffer = array.buffers()[1:3]
+    offsets = np.frombuffer(offsets_buffer, dtype=np.int32)[array.offset:array.offset + n + 1].astype(np.int64)
+    start, stop = int(offsets[0]), int(offsets[-1])
+    raw = np.frombuffer(data_buffer, dtype=np.uint8)[start:stop] if data_buffer is not None and stop > start \
+        else np.zeros(0, dtype=np.uint8)
+    offsets -= start
+    if mask is not None:  # a null's slot may hold bytes in Arrow: take none of them
+        lengths = np.where(mask, 0, np.diff(offsets))
+    else:
+        lengths = np.diff(offsets)
+    if raw.size and raw.max() >= 0x80:
+        # Characters, not bytes: count the bytes that start a character.
+        starts = np.concatenate([[0], np.cumsum((raw & 0xC0) != 0x80)])
+        char_offsets = starts[offsets]
+        codes = np.frombuffer(raw.tobytes().decode("utf-8", "surrogatepass").encode("utf-32-le", "surrogatepass"),
+                              dtype="<u4")
+        char_lengths = np.where(lengths == 0, 0, np.diff(char_offsets))
+        first = char_offsets[:-1]
+    else:
+        codes = raw.astype(np.uint32)
+        char_lengths = lengths
+        first = offsets[:-1]
+    width = max(int(char_lengths.max()), 1)
+    if mask is None and (char_lengths == width).all():
+        out = codes.reshape(n, width)
+    else:
+        out = np.zeros((n, width), dtype=np.uint32)
+        rows = np.repeat(np.arange(n), char_lengths)
+        within = np.arange(rows.size) - np.repeat(np.cumsum(char_lengths) - char_lengths, char_lengths)
+        out[rows, within] = codes[np.repeat(first, char_lengths) + within]
+    return np.ascontiguousarray(out).view(f"<U{width}").reshape(n), mask
+
+
+def _stamps(array: pa.Array) -> tuple[np.ndarray, np.ndarray | None]:
+    """ISO 8601 texts as ``(datetime64[us] UTC, mask or None)``: UTC texts (a ``Z`` or nothing at the end)
+    parsed by Arrow; any other (an offset) by `time_stamps`, the one time parser, as elsewhere.
+
+    (Arrow's zone-aware parsing would load a time-zone database on first use: seconds.)
+    """
+    try:
+        stamps = pa_compute.utf8_rtrim(array, characters="Zz").cast(pa.timestamp("us"))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        text, mask = string_column(array)
+        stamps, missing = time_stamps(text, mask)
+        return stamps, (missing if missing.any() else None)
+    # Read from the buffer (Arrow's own conversion of stamps imports pandas: a second on first use).
+    values = stamps.buffers()[1]
+    if values is None:
+        return np.full(len(stamps), np.datetime64("NaT", "us")), _validity(array)
+    return (np.frombuffer(values, dtype="datetime64[us]")[stamps.offset:stamps.offset + len(stamps)].copy(),
+            _validity(array))
+
+
+def _column(array: pa.Array, field: Field) -> tuple[np.ndarray, np.ndarray | None]:
+    """One field's values of a parsed batch as ``(data, mask or None)``, as `to_array` gives them."""
+    if field.dtype == "str":
+        return string_column(array)
+    if field.dtype == "time":
+        return _stamps(array)
+    mask = _validity(array)
+    if field.dtype == "float64":
+        data = array.to_numpy(zero_copy_only=False)  # null -> NaN, as the row decoder reads None
+        mask = np.isnan(data)
+        return data, (mask if mask.any() else None)
+    fill = 0 if field.dtype == "int64" else False
+    data = (array.fill_null(fill) if mask is not None else array).to_numpy(zero_copy_only=False)
+    return data, mask
+
+
+# -- the engine ----------------------------------------------------------------------------
+
+class _Rejected(Exception):
+    """Arrow did not take a batch as declared: the typed decoder reads it."""
+
+
+class BulkRecords:
+    """How one kind of answer is decoded: its bulk parts (to columns) and its small parts (to objects).
+
+    Parameters
+    ----------
+    name : str
+        Names the record types (shown in decoding errors).
+    parts : dict of str to list of Field
+        The bulk parts: a record key holding a list of rows, and the rows' columns.
+    small : list of (str, type, default)
+        The other record keys decoded by msgspec (e.g. ``("object", Any, None)``).
+    prefix : Field
+        A column put first in every bulk table, one value per record (e.g. the object id).
+    prefix_of : callable
+        The prefix value of a decoded record, or None to drop the record's bulk rows.
+    batch_bytes : int
+        About how much JSON is parsed at a time (the unit of work of the pool).
+    """
+
+    def __init__(self, name: str, parts: Mapping[str, Sequence[Field]], small: Sequence[tuple],
+                 prefix: Field, prefix_of: Callable[[Any], Any], *, batch_bytes: int = 4 << 20):
+        self.parts = {p: list(fields) for p, fields in parts.items()}
+        self.prefix, self.prefix_of, self.batch_bytes = prefix, prefix_of, batch_bytes
+        for p, fields in self.parts.items():
+            for f in fields:
+                if f.key is not None and f.convert is None and f.dtype not in _ARROW_TYPES:
+                    raise ValueError(f"bulk part {p!r}: column {f.name!r} of dtype {f.dtype} is not columnar")
+        small = [tuple(s) for s in small]
+        # Fast: bulk parts left as raw JSON. Typed: bulk parts decoded to Structs (the fallback).
+        self.raw_type = msgspec.defstruct(f"{name}_raw", [(p, msgspec.Raw, _NULL) for p in self.parts] + small,
+                                          gc=False)
+        self.schemas = {p: RecordSchema(fields, name=f"{name}_{p}") for p, fields in self.parts.items()}
+        self.typed_type = msgspec.defstruct(
+            name, [(p, list[self.schemas[p].type] | None, None) for p in self.parts] + small, gc=False)
+        self._raw = msgspec.json.Decoder(list[self.raw_type])
+        self._typed = msgspec.json.Decoder(list[self.typed_type])
+        self.arrow_schema = pa.schema([
+            (p, pa.list_(pa.struct([(f.key, _ARROW_TYPES[f.dtype]) for f in self._arrow_fields(p)])))
+            for p in self.parts])
+        self._heads = [(b'{"' if i == 0 else b',"') + p.encode() + b'":' for i, p in enumerate(self.parts)]
+
+    def _arrow_fields(self, part: str) -> list[Field]:
+        return list({f.key: f for f in self.parts[part] if f.key is not None and f.convert is None}.values())
+
+    def builders(self) -> dict[str, TableBuilder]:
+        """Empty builders of the bulk tables (the prefix column first)."""
+        return {p: TableBuilder(fields, prefix=[self.prefix]) for p, fields in self.parts.items()}
+
+    def reader(self, where: str = "the server's answer") -> "BulkReader":
+        """A reader of one answer."""
+        return BulkReader(self, where)
+
+    # -- one batch, in a pool thread -------------------------------------------------------
+
+    def _columns(self, lines: bytes, prefixes: np.ndarray, batch: bytes, before: int, where: str) -> dict:
+        """``{part: (rows, {name: (data, mask)})}`` of one batch."""
+        try:
+            return self._arrow_columns(lines, prefixes)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, _Rejected):
+            return self._typed_columns(batch, prefixes, before, where)
+
+    def _arrow_columns(self, lines: bytes, prefixes: np.ndarray) -> dict:
+        table = pa_json.read_json(
+            io.BytesIO(lines), read_options=pa_json.ReadOptions(use_threads=False, block_size=len(lines) + 1),
+            parse_options=pa_json.ParseOptions(explicit_schema=self.arrow_schema,
+                                               unexpected_field_behavior="ignore"))
+        out = {}
+        for part, fields in self.parts.items():
+            lists = table.column(part).combine_chunks()
+            rows = lists.flatten()  # the rows of every record, in order (a null list has none)
+            if rows.null_count:
+                raise _Rejected  # a row that is null, not an object: the typed decoder says where
+            counts = lists.value_lengths().fill_null(0).to_numpy(zero_copy_only=False)
+            n = len(rows)
+            columns = {self.prefix.name: (np.repeat(prefixes, counts), None)}
+            arrow = {f.key: rows.field(f.key) for f in self._arrow_fields(part)} if n else {}
+            for f in fields:
+                if f.key in arrow and f.convert is None:
+                    columns[f.name] = _column(arrow[f.key], f)
+                else:
+                    columns[f.name] = to_array([None] * n, f.dtype, f.name)
+            out[part] = (n, columns)
+        return out
+
+    def _typed_columns(self, batch: bytes, prefixes: np.ndarray, before: int, where: str) -> dict:
+        try:
+            records = self._typed.decode(batch)
+        except msgspec.ValidationError as exc:
+            raise wrong_type_error(exc, where, before) from None
+        except (msgspec.DecodeError, RecursionError) as exc:  # the skip that cut the batch took it
+            raise RemoteServiceError(f"{where} is not valid JSON ({exc}); report this to the service.") from None
+        out = {}
+        for part, fields in self.parts.items():
+            builder = TableBuilder(fields, prefix=[self.prefix], schema=self.schemas[part])
+            rows, counts = [], []
+            for record in records:
+                part_rows = getattr(record, part) if self.prefix_of(record) is not None else None
+                rows.extend(part_rows or ())
+                counts.append(len(part_rows or ()))
+            if rows:
+                builder.add(rows, **{self.prefix.name: np.repeat(prefixes, counts)})
+                for f in fields:  # times as stamps, as the columnar path gives them
+                    if f.dtype == "time":
+                        chunk = builder._chunks[f.name]
+                        chunk[-1] = time_stamps(*chunk[-1])
+            out[part] = builder
+        return out
+
+    # -- one batch, in the caller's thread ---------------------------------------------------
+
+    def _lines(self, records: list) -> tuple[bytes, np.ndarray]:
+        """The bulk parts of each record as one line of JSON; the records' prefix values."""
+        pieces, prefixes = [], []
+        for record in records:
+            prefix = self.prefix_of(record)
+            prefixes.append(prefix)
+            for head, part in zip(self._heads, self.parts):
+                pieces.append(head)
+                pieces.append(getattr(record, part) if prefix is not None else _NULL)
+            pieces.append(b"}\n")
+        values = [0 if p is None else p for p in prefixes]
+        return b"".join(pieces), to_array(values, self.prefix.dtype, self.prefix.name)[0]
+
+
+class _Batch(list):
+    """The records of one batch, and the batch's JSON (``raw``: the bulk parts are views into it)."""
+
+    __slots__ = ("raw",)
+
+
+class _Splitter:
+    """The decoder `ArrayStream` calls on each batch of whole records: the small parts decoded, the
+    bulk parts kept raw (views into a copy of the batch: the stream reuses its own buffer)."""
+
+    def __init__(self, records: BulkRecords):
+        self._decoder = records._raw
+
+    def decode(self, piece) -> _Batch:
+        raw = bytes(piece)
+        if b"\n" in raw or b"\r" in raw:
+            raw = raw.translate(_NO_NEWLINES)
+        batch = _Batch(self._decoder.decode(raw))
+        batch.raw = raw
+        return batch
+
+
+class BulkReader:
+    """Reads one answer of `BulkRecords`: iterate `batches` over its blocks, then take `tables`."""
+
+    def __init__(self, records: BulkRecords, where: str, *, pending: int = 4):
+        self.records, self.where, self.pending = records, where, pending
+        self.stream = ArrayStream(_Splitter(records), where, batch_bytes=records.batch_bytes)
+        self._builders = records.builders()
+        self._futures: collections.deque = collections.deque()
+
+    @property
+    def count(self) -> int:
+        """Records read so far."""
+        return self.stream.count
+
+    def batches(self, blocks: Iterable[bytes]) -> Iterator[list]:
+        """The records of each batch (their small parts; bulk parts are read into columns meanwhile).
+
+        Raises `json.JSONDecodeError` when the body is cut off or not JSON,
+        `RemoteServiceError` when a value has the wrong type or the JSON is
+        nested too deeply.
+        """
+        pool = _pool()
+        try:
+            for block in itertools.chain(blocks, [None]):
+                try:
+                    found = self.stream.feed_batches(b"" if block is None else block, final=block is None)
+                except RecursionError:
+                    raise RemoteServiceError(f"{self.where} is nested too deeply to be read; report this to "
+                                             f"the service.") from None
+                for records in found:
+                    before = self.stream.count - len(records)
+                    lines, prefixes = self.records._lines(records)
+                    self._futures.append(pool.submit(self.records._columns, lines, prefixes,
+                                                     records.raw, before, self.where))
+                    while len(self._futures) > self.pending:
+                        self._collect(self._futures.popleft())
+                    yield records
+            while self._futures:
+                self._collect(self._futures.popleft())
+        finally:
+            for future in self._futures:  # an error or an abandoned read: the rest is not wanted
+                future.cancel()
+            self._futures.clear()
+
+    def _collect(self, future: concurrent.futures.Future) -> None:
+        for part, done in future.result().items():
+            builder = self._builders[part]
+            if isinstance(done, TableBuilder):
+                builder.extend(done)
+            else:
+                builder.add_arrays(*done)
+
+    def tables(self) -> dict[str, TableBuilder]:
+        """The builders of the bulk tables (after `batches` is exhausted)."""
+        return self._builders
