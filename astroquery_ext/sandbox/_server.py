@@ -15,6 +15,7 @@ Besides the service's own routes, the server answers under ``/_sandbox/``:
 ``DELETE /_sandbox/requests``     forget them
 ``GET|PUT /_sandbox/faults``      the fault rules in force / replace them
 ``GET /_sandbox/usage``           CPU seconds this server process has used so far
+``POST /_sandbox/<control>``      one of the service's test controls (e.g. Glance's ``expire-access-tokens``)
 """
 
 from __future__ import annotations
@@ -144,6 +145,8 @@ class ControlApp:
                 except (ValueError, TypeError) as exc:
                     return await _json(send, 400, {"detail": str(exc)})
             return await _json(send, 200, self.plan.to_list())
+        if route in self.service.controls and method == "POST":
+            return await _json(send, 200, {"result": self.service.controls[route]()})
         return await _json(send, 404, {"detail": f"no sandbox control route {scope['path']}"})
 
 

@@ -56,3 +56,6 @@ class SandboxService:
     #: Anything else a client or a test needs (OIDC endpoints, sizes...).
     #: JSON-serialisable.
     info: dict[str, Any] = dataclasses.field(default_factory=dict)
+    #: Test controls of this service: ``POST /_sandbox/<name>`` calls ``controls[name]()``
+    #: and answers its JSON-serialisable result (`Sandbox.control`).
+    controls: dict[str, Callable[[], Any]] = dataclasses.field(default_factory=dict)
