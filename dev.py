@@ -2,7 +2,8 @@
 """Set up a virtual environment and run the demo tour, the tests, the docs or a benchmark.
 
     python3 dev.py demo         # the demo tour against the local sandbox
-    python3 dev.py test         # the whole test suite, the docs build with examples executed, then dist
+    python3 dev.py test         # the whole test suite, the docs build with examples executed, then dist;
+                                #   every step runs even if one before failed, and a summary says which passed
     python3 dev.py docs         # the docs only (HTML in docs/_build/html)
     python3 dev.py dist         # build sdist and wheel, twine check, run the demo from the installed wheel
     python3 dev.py bench NAME   # a benchmark from benchmarks/ (atlas, grad300, glance, tupli)
@@ -18,6 +19,7 @@ import hashlib
 import os
 import subprocess
 import sys
+import time
 import venv
 from pathlib import Path
 
@@ -48,11 +50,48 @@ def ensure_env(extras: str) -> None:
     stamp.touch()
 
 
+class StepFailed(Exception):
+    """A command of a step exited with a non-zero status."""
+
+    def __init__(self, cmd, returncode: int):
+        super().__init__(f"{Path(str(cmd[0])).name} {' '.join(map(str, cmd[1:3]))} ... exited {returncode}")
+        self.returncode = returncode
+
+
 def run(cmd, **kwargs) -> None:
     kwargs.setdefault("cwd", ROOT)
     result = subprocess.run([str(c) for c in cmd], **kwargs)
     if result.returncode:
-        sys.exit(result.returncode)
+        raise StepFailed(cmd, result.returncode)
+
+
+def run_steps(steps) -> None:
+    """Run every step, even after one failed, then say which passed; exit 1 unless all did.
+
+    A step that failed, was interrupted or never ran is named in the summary,
+    so that a red test run never hides that the docs or the dist were not checked.
+    """
+    outcomes: dict[str, str] = {}
+    for name, step in steps:
+        started = time.monotonic()
+        try:
+            step()
+            outcome = "passed"
+        except StepFailed as exc:
+            outcome = f"FAILED ({exc})"
+        except SystemExit as exc:  # a check that stopped with a message
+            outcome = f"FAILED ({exc.code})"
+        except KeyboardInterrupt:
+            outcomes[name] = "INTERRUPTED"
+            break
+        outcomes[name] = f"{outcome} in {time.monotonic() - started:.0f} s"
+    print("\ndev.py: summary", file=sys.stderr)
+    for name, _ in steps:
+        print(f"  {name:<6} {outcomes.get(name, 'NOT RUN')}", file=sys.stderr)
+    bad = [name for name, _ in steps if not outcomes.get(name, "").startswith("passed")]
+    if bad:
+        sys.exit(f"dev.py: FAILED: {', '.join(bad)} did not pass (see the summary above)")
+    print(f"dev.py: all {len(steps)} steps passed ({', '.join(name for name, _ in steps)})", file=sys.stderr)
 
 
 def main(argv: list[str]) -> None:
@@ -61,14 +100,21 @@ def main(argv: list[str]) -> None:
     if not argv or argv[0] not in EXTRAS:
         sys.exit(__doc__)
     command, rest = argv[0], argv[1:]
+    try:
+        dispatch(command, rest)
+    except StepFailed as exc:
+        sys.exit(exc.returncode)
+
+
+def dispatch(command: str, rest: list[str]) -> None:
     ensure_env(EXTRAS[command])
     env = dict(os.environ, NO_PROXY="127.0.0.1,localhost", no_proxy="127.0.0.1,localhost")
     if command == "demo":
         run([python(), "-m", "astroquery_ext.demo", *rest], env=env)
     elif command == "test":
-        run([python(), "-m", "pytest", "-n", "2", *rest], env=env)
-        build_docs(env)
-        check_dist(env)
+        run_steps([("tests", lambda: run([python(), "-m", "pytest", "-n", "2", *rest], env=env)),
+                   ("docs", lambda: build_docs(env)),
+                   ("dist", lambda: check_dist(env))])
     elif command == "docs":
         build_docs(env)
     elif command == "dist":

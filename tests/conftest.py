@@ -15,13 +15,14 @@ from __future__ import annotations
 import os
 
 import keyring
-import keyring.backend
 import keyring.backends.fail
-import keyring.errors
 import pytest
 from astropy.config.paths import set_temp_cache, set_temp_config
 
 from astroquery_ext.sandbox import Sandbox
+# The fixtures below of the same names as the plugin's (atlas_sandbox...) override them: the suite
+# shares one relaxed sandbox per service for the session; the plugin's machinery does the work.
+from astroquery_ext.sandbox.pytest_plugin import MemoryKeyring, SandboxPool
 
 # Helper scripts run by tests in a subprocess (they read sys.argv): not test modules.
 collect_ignore_glob = ["peers/_*.py"]
@@ -45,19 +46,11 @@ def pytest_collection_modifyitems(config, items):
 SUITE_MODE = "relaxed"
 
 
-class _Sandboxes:
-    def __init__(self):
-        self._running: dict[tuple[str, str], Sandbox] = {}
+class _Sandboxes(SandboxPool):
+    """The plugin's pool of sandboxes, in the suite's mode unless told otherwise."""
 
-    def get(self, name: str, mode: str = SUITE_MODE) -> Sandbox:
-        if (name, mode) not in self._running:
-            self._running[name, mode] = Sandbox(services=[name], mode=mode).start()
-        return self._running[name, mode]
-
-    def stop_all(self):
-        for sandbox in self._running.values():
-            sandbox.stop()
-        self._running.clear()
+    def get(self, name: str, mode: str = SUITE_MODE, options: dict | None = None, seed: int = 0) -> Sandbox:
+        return super().get(name, mode, options, seed)
 
 
 @pytest.fixture(scope="session")
@@ -126,31 +119,12 @@ def tupli_sandbox(sandboxes):
 
 @pytest.fixture(autouse=True)
 def _no_proxy_for_loopback(monkeypatch):
-    """Loopback traffic must never go through a proxy configured on the machine."""
+    """The tests' own raw requests (plain requests, urllib) to a sandbox must not go through a proxy
+    configured on the machine. The package's clients need no NO_PROXY (tests/base/test_loopback.py)."""
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
     for var in [v for v in os.environ if v.startswith("ASTROQUERY_EXT_")]:
         monkeypatch.delenv(var)
-
-
-class MemoryKeyring(keyring.backend.KeyringBackend):
-    """A keyring that lives in this process only: tests never touch a real one."""
-
-    priority = 1
-
-    def __init__(self):
-        super().__init__()
-        self.entries: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service, username):
-        return self.entries.get((service, username))
-
-    def set_password(self, service, username, password):
-        self.entries[(service, username)] = password
-
-    def delete_password(self, service, username):
-        if self.entries.pop((service, username), None) is None:
-            raise keyring.errors.PasswordDeleteError(username)
 
 
 @pytest.fixture(autouse=True)

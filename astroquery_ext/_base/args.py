@@ -41,7 +41,7 @@ from astropy.coordinates import Angle, SkyCoord
 from astropy.time import Time
 
 __all__ = ["angle_arg", "position_arg", "time_arg", "float_arg", "int_arg", "bool_arg", "text_arg",
-           "pattern_arg", "choice_arg", "row_limit_arg", "ids_arg", "cache_arg"]
+           "pattern_arg", "choice_arg", "row_limit_arg", "ids_arg"]
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, (numbers.Real, np.number)) and not isinstance(value, (bool, np.bool_))
@@ -106,14 +106,6 @@ def bool_arg(value: Any, name: str) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be True or False; got {value!r}")
     return bool(value)
-
-
-def cache_arg(value: Any, name: str = "cache") -> bool:
-    """The ``cache=`` argument of every query method: True (the default) or False.
-
-    None is taken as True (older signatures defaulted to None).
-    """
-    return True if value is None else bool_arg(value, name)
 
 
 def row_limit_arg(value: Any, name: str = "row_limit") -> int:

@@ -244,7 +244,13 @@ class AuthMixin:
         return self.login(*args, **kwargs)
 
     def authenticated(self) -> bool:
-        """Whether this object holds credentials (it does not ask the server)."""
+        """Whether this object holds credentials (it does not ask the server).
+
+        Returns
+        -------
+        bool
+            True after a successful `login` and until `logout`.
+        """
         return self._auth is not None
 
     def whoami(self) -> str | None:

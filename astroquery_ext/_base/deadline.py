@@ -25,6 +25,14 @@ block by block calls `progress` with each block's size, and every deadline
 active in the thread moves on by ``size / MIN_RATE`` seconds. A large
 download at any usable speed goes on; a server trickling bytes below
 ``MIN_RATE`` is still stopped at about the timeout.
+
+Progress alone would let a server that drips bytes just faster than
+``MIN_RATE`` (padding, an endless chunked body) hold a call for ever. So one
+call (all its attempts) also has a `CallBound`, which no progress moves past:
+``total_timeout`` seconds when the service's ``conf.total_timeout`` sets it,
+else ``AUTO_FACTOR`` times ``timeout``, raised for a body whose length is
+announced to what that length needs at ``MIN_RATE`` (``timeout + length /
+MIN_RATE``): a large file on a slow link completes, a drip does not.
 """
 
 from __future__ import annotations
@@ -41,13 +49,56 @@ import requests.adapters
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-__all__ = ["Deadline", "deadline_adapter", "progress", "MIN_RATE"]
+__all__ = ["Deadline", "CallBound", "total_timeout_item", "deadline_adapter", "progress", "MIN_RATE", "AUTO_FACTOR"]
 
 #: Bytes per second below which a body does not move a deadline on (16 KiB/s:
 #: far below any usable link, far above a server that trickles to hold a call).
 MIN_RATE = 16 * 1024
 
+#: Without ``total_timeout``: a call may last this many times ``timeout`` (more for a body
+#: of announced length: ``timeout + length / MIN_RATE``).
+AUTO_FACTOR = 10
+
 _local = threading.local()
+
+
+class CallBound:
+    """The total bound of one call, all its attempts and waits included: progress never moves a
+    `Deadline` past it.
+
+    Parameters
+    ----------
+    timeout : float
+        The wait for progress (the per-read timeout).
+    total : float, optional
+        The bound in seconds (a service's ``conf.total_timeout``); None or 0:
+        ``AUTO_FACTOR * timeout``, raised by `allow` for an announced length.
+    """
+
+    def __init__(self, timeout: float, total: float | None = None):
+        self.timeout = float(timeout)
+        self.auto = not total
+        self.seconds = AUTO_FACTOR * self.timeout if self.auto else float(total)
+        self.started = time.monotonic()
+
+    @property
+    def at(self) -> float:
+        return self.started + self.seconds
+
+    def allow(self, length: "int | str | None") -> None:
+        """A body of ``length`` bytes is announced: an automatic bound grows to what it needs at ``MIN_RATE``."""
+        if self.auto and length is not None and str(length).isdigit():
+            self.seconds = max(self.seconds, self.timeout + int(length) / MIN_RATE)
+
+    def passed(self) -> bool:
+        return time.monotonic() >= self.at
+
+    def describe(self) -> str:
+        """The bound, for messages."""
+        if self.auto:
+            return f"the call's total bound of {self.seconds:g} s (conf.total_timeout unset: {AUTO_FACTOR} x timeout, " \
+                   f"or what an announced length needs at {MIN_RATE // 1024} KiB/s)"
+        return f"the call's total bound of {self.seconds:g} s (conf.total_timeout)"
 
 
 def _active() -> list["Deadline"]:
@@ -110,13 +161,19 @@ class Deadline:
         How long the exchange may last, from entering the ``with`` block.
     what : str
         The exchange, for the error message (``"GET /api/items"``).
+    bound : CallBound, optional
+        The total bound of the call this exchange is part of: neither
+        ``seconds`` nor progress moves the limit past it.
     """
 
-    def __init__(self, seconds: float, what: str = "the request"):
+    def __init__(self, seconds: float, what: str = "the request", *, bound: CallBound | None = None):
         self.seconds = float(seconds)
         self.what = what
+        self.bound = bound
         self.at = time.monotonic() + self.seconds
         self.expired = False
+        #: Whether it expired at the call's total bound (not for want of progress).
+        self.at_bound = False
         self.done = False
         self._sockets: list = []
         self._lock = threading.Lock()
@@ -129,7 +186,10 @@ class Deadline:
         """Move the limit on by ``seconds`` (no effect once it has passed)."""
         with self._lock:
             if not self.expired:
-                self.at += seconds
+                self.at = self._capped(self.at + seconds)
+
+    def _capped(self, at: float) -> float:
+        return at if self.bound is None else min(at, self.bound.at)
 
     def watch(self, sock) -> None:
         """Shut ``sock`` down when the deadline passes (at once if it has)."""
@@ -146,12 +206,13 @@ class Deadline:
             if self.done:
                 return
             self.expired = True
+            self.at_bound = self.bound is not None and self.bound.passed()
             sockets, self._sockets = self._sockets, []
         for sock in sockets:
             _shutdown(sock)
 
     def __enter__(self) -> "Deadline":
-        self.at = time.monotonic() + self.seconds
+        self.at = self._capped(time.monotonic() + self.seconds)
         _active().append(self)
         _WATCHDOG.add(self)
         return self
@@ -163,6 +224,17 @@ class Deadline:
         stack = _active()
         if self in stack:
             stack.remove(self)
+
+
+def total_timeout_item(module: str):
+    """The ``total_timeout`` item of every service's ``conf`` (in ``module``): the total bound of one call."""
+    from astropy import config
+
+    return config.ConfigItem(
+        0.0, f"Longest time in seconds one call (all its attempts) may take, however the server keeps "
+        f"sending. 0: automatic, {AUTO_FACTOR} times timeout, or for an answer of announced length what "
+        f"that length needs at {MIN_RATE // 1024} KiB/s, whichever is longer (timeout is the longest wait "
+        f"for progress).", module=module)
 
 
 def progress(nbytes: int) -> None:

@@ -16,16 +16,15 @@
 - A body is accepted only when its length is known and met: from
   ``Content-Length``/``Content-Range``, or from what the service says about the
   file (``expected_size``, a checksum, ``require_length`` when neither exists).
-- Every attempt goes through the base's one retry policy
-  (``ServiceQuery._http(read=...)``, `ServiceQuery._retrying`): a body cut
+- Every attempt goes through the client's one retry policy
+  (`DownloadClient.get_streamed`, which `ServiceQuery` provides): a body cut
   short raises `Retryable`, and the next attempt's ``Range`` is computed from
-  what the last one wrote (``_http(headers=<callable>)``).
+  what the last one wrote (``headers`` is called once per attempt).
 - ``Accept-Encoding: identity`` is asked for and raw bytes are written, so the
   file is byte-identical to the server's and ``Content-Length`` means what it says.
 - Memory stays flat: the body is read in chunks, never held whole.
-- File names a server suggests are reduced to a safe base name (``../x`` or
-  ``C:\\x`` cannot leave the target directory) that fits the file system with
-  ``.part`` added: longer names are shortened, keeping the extension.
+- File names a server suggests are reduced to a safe base name that fits the
+  file system (`~astroquery_ext._base.files.safe_filename`).
 - Errors keep their type end to end: an error answer raises the service's own
   class (`~astroquery_ext.exceptions.NotFoundError`, `~astroquery_ext.exceptions.LoginError`...); a transfer that broke or came out
   wrong raises `~astroquery_ext.exceptions.DownloadError`; a local file-system failure an `OSError`.
@@ -42,7 +41,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import errno
 import hashlib
 import os
 import re
@@ -50,10 +48,9 @@ import socket
 import stat
 import threading
 import time
-import unicodedata
 import urllib.parse
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, ContextManager, Iterator, Mapping, Sequence
+from typing import Callable, ContextManager, Iterator, Mapping, NoReturn, Protocol, Sequence
 
 import requests
 from urllib3.exceptions import HTTPError as Urllib3Error
@@ -63,96 +60,45 @@ from astroquery_ext._base.deadline import progress as body_progress
 from astroquery_ext._base.locks import held
 from astroquery_ext._base.private import private_dir
 from astroquery_ext._base.exceptions import AstroqueryExtError, DownloadError, RemoteServiceError
-from astroquery_ext._base.progress import progress_bar
+from astroquery_ext._base.files import (
+    CHUNK, NAME_MAX, PART_SUFFIX, _hash_prefix, _open_part, _regular_size, _remove, _sha256_file,
+    filename_from_disposition, safe_filename)
+from astroquery_ext._base.progress import BatchProgress
+from astroquery_ext._base.policy import batch_breaker
 from astroquery_ext._base.http import Retryable
 
-if TYPE_CHECKING:  # pragma: no cover
-    from astroquery_ext._base.query import ServiceQuery
 
 __all__ = ["safe_filename", "filename_from_disposition", "download_file", "download_many", "cached_download",
-           "DownloadJob", "DownloadResult", "BatchProgress", "PART_SUFFIX", "NAME_MAX"]
+           "DownloadClient", "DownloadJob", "DownloadResult", "PART_SUFFIX", "NAME_MAX"]
 
-CHUNK = 1 << 20
-PART_SUFFIX = ".part"
-#: Longest file name (in bytes) most file systems take (ext4, XFS, APFS, NTFS in UTF-16 units).
-NAME_MAX = 255
 _NETWORK_ERRORS = (requests.RequestException, Urllib3Error, ConnectionError, TimeoutError)
 #: How long a cancelled batch waits for its workers before returning.
 _CANCEL_GRACE = 1.0
 
 
-def _fit(name: str, limit: int) -> str:
-    """``name`` cut to at most ``limit`` UTF-8 bytes, keeping its extension and telling cut names apart."""
-    if len(name.encode("utf-8")) <= limit:
-        return name
-    stem, ext = os.path.splitext(name)
-    if len(ext.encode("utf-8")) > 16:  # not an extension worth keeping
-        stem, ext = name, ""
-    # A short hash of the whole name: two long names cut to the same prefix stay two files.
-    tag = "~" + hashlib.sha256(name.encode("utf-8")).hexdigest()[:8]
-    room = limit - len(ext.encode("utf-8")) - len(tag)
-    cut = stem.encode("utf-8")[:room].decode("utf-8", errors="ignore").rstrip()
-    return f"{cut}{tag}{ext}"
+class DownloadClient(Protocol):
+    """What a download needs from a client; `~astroquery_ext._base.query.ServiceQuery` provides it.
 
-
-def safe_filename(name: str | None, fallback: str = "download") -> str:
-    """A file name that stays inside the directory it is joined to and fits the file system.
-
-    Takes the last path component (``/`` and ``\\`` both count), drops
-    control characters, leading dots and drive letters, and falls back to
-    ``fallback`` when nothing usable is left. Names longer than
-    ``NAME_MAX - len(".part")`` bytes (UTF-8) are shortened, keeping the
-    extension and adding a short hash of the full name, so that the
-    ``.part`` file beside them can be created too.
+    The functions of this module take any object with these members, so
+    they depend on this small interface and not on the client's internals.
     """
-    if name:
-        name = unicodedata.normalize("NFC", str(name))
-        name = re.split(r"[\\/]", name)[-1]
-        name = re.sub(r"^[A-Za-z]:", "", name)
-        name = "".join(c for c in name if c.isprintable() and c not in '<>:"|?*')
-        name = name.strip().lstrip(".").strip()
-    if not name or name in (".", ".."):
-        name = safe_filename(fallback, "download") if fallback != name else "download"
-    return _fit(name, NAME_MAX - len(PART_SUFFIX))
 
+    #: The client's display name (``Atlas``, ``Grad300`` ...), for messages.
+    name: str
+    #: The service name, carried by the exceptions.
+    service: str
+    #: The server's base URL (the file cache is kept per server).
+    server: str
 
-def filename_from_disposition(header: str | None) -> str | None:
-    """The file name in a ``Content-Disposition`` header (``filename*=`` preferred), unsanitised."""
-    if not header:
-        return None
-    match = re.search(r"filename\*\s*=\s*([^;]+)", header, re.IGNORECASE)
-    if match:
-        value = match.group(1).strip().strip('"')
-        charset, _, rest = value.partition("'")
-        _, _, encoded = rest.partition("'")
-        try:
-            return urllib.parse.unquote(encoded, encoding=charset or "utf-8", errors="strict")
-        except (LookupError, UnicodeDecodeError):
-            pass
-    match = re.search(r'filename\s*=\s*"((?:[^"\\]|\\.)*)"', header, re.IGNORECASE) or \
-        re.search(r"filename\s*=\s*([^;]+)", header, re.IGNORECASE)
-    return match.group(1).strip() if match else None
+    def get_streamed(self, url: str, read: Callable[[requests.Response], object], *,
+                     headers: Callable[[], Mapping[str, str]], auth: str = "optional",
+                     retries: int | None = None) -> object:
+        """GET ``url`` under the client's login, deadline and retry policy; each
+        successful answer goes to ``read``, whose `Retryable` asks for another
+        attempt; ``headers()`` gives each attempt's headers."""
 
-
-class BatchProgress:
-    """One progress bar for a batch (of downloads, of ids), safe to update from threads; it shows on a
-    terminal and in a Jupyter notebook (`progress_bar`)."""
-
-    def __init__(self, total: int, show: bool):
-        self._lock = threading.Lock()
-        self._done = 0
-        self._bar = progress_bar(max(total, 1)) if show else None  # a terminal or a notebook
-
-    def advance(self, amount: int) -> None:
-        if self._bar is None or amount <= 0:
-            return
-        with self._lock:
-            self._done += amount
-            self._bar.update(min(self._done, self._bar._total))
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.__exit__(None, None, None)
+    def file_cache_dir(self) -> Path:
+        """The private directory of the file cache of whoever is logged in."""
 
 
 @dataclasses.dataclass
@@ -257,57 +203,261 @@ def _validator(headers: Mapping[str, str]) -> str | None:
     return (headers.get("Last-Modified") or "").strip() or None
 
 
-_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+class _Download:
+    """One file on its way to disk, in four named states.
 
+    - request (`_request_headers`): each attempt asks for the bytes the
+      ``.part`` lacks (``Range`` plus ``If-Range``) or for the whole file;
+    - resume (`_resume`): the answer is taken as the continuation asked for
+      (a 206 whose ``Content-Range`` starts where the ``.part`` ends, of the
+      same version) or as the whole file, else the download starts again;
+    - validate (`_write`, `_validate`): the bytes are written and checked
+      against the announced size, the record's size and the checksum;
+    - rename (`_rename`): the checked ``.part`` takes the target's name.
 
-def _regular_size(path: Path) -> int:
-    """Size of ``path`` if it is a regular file (not followed if a link); else remove whatever is there. 0 if none."""
-    try:
-        info = os.lstat(path)
-    except FileNotFoundError:
-        return 0
-    if stat.S_ISREG(info.st_mode):
-        return info.st_size
-    _remove(path)
-    return 0
+    The state between attempts is plain attributes: where the target and
+    ``.part`` are, what the file should be (size, checksum), the version
+    being resumed (``validator``) and whether the one restart from byte 0
+    has been used.
+    """
 
+    def __init__(self, client: DownloadClient, job: DownloadJob, *, overwrite: bool,
+                 progress: BatchProgress | None, chunk_size: int, batch: _Batch):
+        self.client, self.job, self.overwrite = client, job, overwrite
+        self.progress, self.chunk_size, self.batch = progress, chunk_size, batch
+        self.directory = Path(job.directory)
+        self.name = safe_filename(job.name) if job.name else None
+        self.target: Path | None = None
+        self.part: Path | None = None
+        self.label = self.name or job.url.rsplit("/", 1)[-1]
+        self.expected_size, self.sha256, self.suffix = job.expected_size, job.sha256, job.sha256_suffix
+        self.restarted = False
+        self.validator: str | None = None  # of the first whole answer; resumes must match it
+        # A .part left by an earlier run is resumed only when a checksum guards the result.
+        self.blind_resume = self.sha256 is not None
+        self.offset = 0
+        self.checked = False  # the bytes were hashed on the way in
+        self.found: DownloadResult | None = None  # the target was there already
 
-def _remove(path: Path | None) -> None:
-    if path is None:
-        return
-    try:
-        if os.path.isdir(path) and not os.path.islink(path):
-            return  # never a directory of the user's; open() will fail and say so
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
-
-
-def _open_part(part: Path, *, append: bool) -> int:
-    """A descriptor for writing ``part``: never through a symlink, a new file created exclusively."""
-    if append:
+    def run(self, *, auth: str, retries: int | None) -> DownloadResult:
+        """The file in place (or found there already); a cancelled download leaves no ``.part``."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        if self.name is not None:
+            found = self._settle(self.name)
+            if found is not None:
+                return found
         try:
-            return os.open(part, os.O_RDWR | _NOFOLLOW)
-        except OSError as exc:
-            if exc.errno not in (errno.ELOOP, errno.ENOENT, errno.EMLINK):
+            if not self._fetch(auth, retries):
+                return self.found
+            return self._rename()
+        except (_Cancelled, KeyboardInterrupt, SystemExit):
+            _remove(self.part)  # cancelled by the user: nothing is left behind
+            raise
+
+    # -- errors and restarts ---------------------------------------------------------------------
+
+    def _fail(self, message: str) -> NoReturn:
+        where = f" ({self.part} kept to resume)" if self.part is not None and _regular_size(self.part) else ""
+        raise DownloadError(f"{self.client.name}: download of {self.label} failed: {message}{where}",
+                            url=self.job.url, service=self.client.service) from None
+
+    def _restart(self, message: str) -> None:
+        """Drop the .part; start again from byte 0 once per download (a second time fails)."""
+        _remove(self.part)
+        self.validator, self.blind_resume = None, False
+        if self.restarted:
+            self._fail(message)
+        self.restarted = True
+
+    def _broke(self, reason: str) -> Retryable:
+        """A transfer cut short: the retry policy repeats the request (resuming, or from byte 0)."""
+        if self.validator is None:
+            _remove(self.part)  # no validator: resuming could splice two versions, restart instead
+        return Retryable(reason, message=f"{self.client.name}: download of {self.label} failed: the "
+                                         f"connection broke ({reason})")
+
+    # -- the target ------------------------------------------------------------------------------
+
+    def _settle(self, chosen: str) -> DownloadResult | None:
+        """Fix the target; an existing one is kept (matched) or refused (different), unless overwrite."""
+        self.name, self.target, self.part = chosen, self.directory / chosen, self.directory / (chosen + PART_SUFFIX)
+        self.batch.parts.add(self.part)
+        target, size, sha256 = self.target, self.expected_size, self.sha256
+        if self.overwrite or not os.path.lexists(target):
+            return None
+        if target.is_file() and (
+                (size is not None and sha256 is None and target.stat().st_size == size)
+                or (sha256 is not None and _sha256_file(target, self.suffix) == sha256.lower())
+                # Named by the caller and nothing to compare with: the file there is taken as this one.
+                or (size is None and sha256 is None and self.job.name is not None)):
+            return DownloadResult(self.job, target, target.stat().st_size, "exists")
+        raise FileExistsError(f"{self.client.name}: {target} exists and is not the file asked for; "
+                              f"pass overwrite=True to replace it")
+
+    # -- request ---------------------------------------------------------------------------------
+
+    def _fetch(self, auth: str, retries: int | None) -> bool:
+        """Run the attempts; False when the target turned out to exist (``self.found``)."""
+        while True:
+            try:
+                self.client.get_streamed(self.job.url, self._receive, headers=self._request_headers,
+                                         auth=auth, retries=retries)
+            except DownloadError:
                 raise
-    _remove(part)
-    return os.open(part, os.O_RDWR | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o666)
+            except AstroqueryExtError as exc:
+                if exc.status == 416 and self.part is not None:  # nothing after our offset: whole, or wrong
+                    if self.expected_size is not None and self.offset == self.expected_size:
+                        return True
+                    self._restart("the server refuses the byte range")
+                    continue
+                if exc.status is None and type(exc) is RemoteServiceError:
+                    # No answer to go by: the connection failed or the body broke once too often.
+                    self._fail(str(exc).removeprefix(f"{self.client.name}: download of {self.label} failed: "))
+                raise  # an error answer keeps its own class (NotFoundError, LoginError...)
+            return self.found is None
+
+    def _request_headers(self) -> dict:
+        """This attempt's headers: a range from where the .part ends, if it may be resumed."""
+        self.batch.check()
+        part = self.part
+        self.offset = _regular_size(part) if part is not None else 0
+        if self.offset and self.validator is None and not self.blind_resume:
+            _remove(part)  # no way to tell whether the server's file is still the one we have half of
+            self.offset = 0
+        if self.expected_size is not None and self.offset > self.expected_size:
+            _remove(part)
+            self.offset = 0
+        headers = dict(self.job.headers or {})
+        headers["Accept-Encoding"] = "identity"
+        if self.offset:
+            headers["Range"] = f"bytes={self.offset}-"
+            if self.validator is not None:
+                headers["If-Range"] = self.validator
+        return headers
+
+    def _receive(self, response: requests.Response) -> None:
+        """One answer: resume or restart, write, validate. `Retryable` asks the policy for another attempt."""
+        with self.batch.track(response):
+            if self.job.expect is not None:
+                described = self.job.expect(response.headers) or {}
+                self.expected_size = described.get("expected_size", self.expected_size)
+                self.sha256 = described.get("sha256", self.sha256)
+                self.suffix = described.get("sha256_suffix", self.suffix)
+            if self.target is None:  # named by the answer
+                url_name = safe_filename(urllib.parse.urlsplit(self.job.url).path)
+                self.found = self._settle(safe_filename(
+                    filename_from_disposition(response.headers.get("Content-Disposition")), fallback=url_name))
+                self.label = self.name
+                if self.found is not None:
+                    return
+                _remove(self.part)  # we did not ask for a range: start clean
+                self.offset = 0
+            encoding = response.headers.get("Content-Encoding", "identity").lower()
+            if encoding not in ("identity", ""):
+                self._fail(f"the server sent it {encoding}-encoded although identity was asked for")
+            append, expected = self._resume(response)
+            written, digest = self._write(response, append)
+        self._validate(written, expected, digest)
+
+    # -- resume ----------------------------------------------------------------------------------
+
+    def _resume(self, response: requests.Response) -> tuple[bool, int | None]:
+        """Whether the answer continues the .part, and the file's full size when known."""
+        answer_validator = _validator(response.headers)
+        if response.status_code == 206:
+            span = _parse_content_range(response.headers.get("Content-Range"))
+            if span is None or span[0] != self.offset or (
+                    self.validator is not None and answer_validator not in (None, self.validator)):
+                # Not the bytes we asked for, or of another version: start again from zero.
+                self._restart("the server answers byte ranges inconsistently")
+                raise Retryable("the server answered a byte range that does not fit")
+            total, append = span[2], True
+            self.validator = self.validator or answer_validator
+        else:
+            length = response.headers.get("Content-Length")
+            total = int(length) if length and length.isdigit() else None
+            self.offset, append = 0, False
+            self.validator = answer_validator  # a whole answer: later resumes must be of this version
+        if total is not None and self.expected_size is not None and total != self.expected_size:
+            self._fail(f"the server offers {total} bytes but the record says {self.expected_size}")
+        expected = total if total is not None else self.expected_size
+        if expected is None and self.sha256 is None and self.job.require_length:
+            self._fail("the server did not say how long the file is, so a cut-off answer could not be "
+                       "told from a whole one; try again later or report it to the service")
+        return append, expected
+
+    # -- validate --------------------------------------------------------------------------------
+
+    def _write(self, response: requests.Response, append: bool) -> tuple[int, "hashlib._Hash | None"]:
+        """The body appended to (or written over) the .part, in chunks; the bytes now there and their hash."""
+        written = self.offset
+        fd = _open_part(self.part, append=append)
+        try:
+            if not append:
+                os.ftruncate(fd, 0)
+            elif os.fstat(fd).st_size != self.offset:
+                self._restart("the partial file changed while resuming")
+                raise Retryable("the partial file changed while resuming")
+            digest = _hash_prefix(fd, self.offset, self.chunk_size) if self.sha256 is not None else None
+            os.lseek(fd, self.offset, os.SEEK_SET)
+            # What has arrived, up to chunk_size (urllib3 2's read1), so that each block is
+            # reported to the deadline as it comes; read() would wait for a whole chunk.
+            read = getattr(response.raw, "read1", response.raw.read)
+            while True:
+                self.batch.check()
+                try:
+                    chunk = read(self.chunk_size, decode_content=False)
+                except _NETWORK_ERRORS as exc:
+                    self.batch.check()
+                    raise self._broke(f"{type(exc).__name__} after {written} bytes") from None
+                if not chunk:
+                    return written, digest
+                view = memoryview(chunk)
+                while view:
+                    view = view[os.write(fd, view):]
+                if digest is not None:
+                    digest.update(chunk)
+                written += len(chunk)
+                body_progress(len(chunk))  # a file that keeps arriving is not held to the timeout
+                if self.progress is not None:
+                    self.progress.advance(len(chunk))
+        finally:
+            os.close(fd)
+
+    def _validate(self, written: int, expected: int | None, digest: "hashlib._Hash | None") -> None:
+        """Size and checksum of what arrived; a short body is retried, a wrong one fails."""
+        if expected is not None and written < expected:
+            raise self._broke(f"connection closed after {written} of {expected} bytes")
+        if expected is not None and written > expected:
+            _remove(self.part)
+            self._fail(f"received {written} bytes, more than the {expected} announced")
+        if self.expected_size is not None and written != self.expected_size:
+            _remove(self.part)
+            self._fail(f"received {written} bytes but the record says {self.expected_size}")
+        if digest is not None:
+            self.checked = True
+            digest.update(self.suffix)
+            if digest.hexdigest() != self.sha256.lower():
+                if self.offset and not self.restarted:  # resumed a .part of unknown origin: fetch it whole once
+                    self._restart("the SHA-256 checksum does not match")
+                    raise Retryable("the SHA-256 checksum of a resumed file does not match")
+                _remove(self.part)
+                self._fail("the SHA-256 checksum does not match")
+
+    # -- rename ----------------------------------------------------------------------------------
+
+    def _rename(self) -> DownloadResult:
+        """The checked .part becomes the target."""
+        self.batch.check()
+        if self.sha256 is not None and not self.checked and _sha256_file(self.part, self.suffix) != self.sha256.lower():
+            _remove(self.part)  # a whole .part from an earlier run (416), of another version
+            self._fail("the SHA-256 checksum does not match")
+        size = _regular_size(self.part)
+        os.replace(self.part, self.target)
+        return DownloadResult(self.job, self.target, size, "downloaded")
 
 
-def _hash_prefix(fd: int, length: int, chunk: int) -> "hashlib._Hash":
-    digest = hashlib.sha256()
-    done = 0
-    while done < length:
-        block = os.pread(fd, min(chunk, length - done), done)
-        if not block:
-            break
-        digest.update(block)
-        done += len(block)
-    return digest
-
-
-def download_file(client: "ServiceQuery", job: DownloadJob, *, auth: str = "optional",
+def download_file(client: DownloadClient, job: DownloadJob, *, auth: str = "optional",
                   overwrite: bool = False, progress: BatchProgress | None = None,
                   retries: int | None = None, chunk_size: int = CHUNK, _batch: _Batch | None = None) -> DownloadResult:
     """Download one file (see the module docstring).
@@ -315,7 +465,8 @@ def download_file(client: "ServiceQuery", job: DownloadJob, *, auth: str = "opti
     Raises
     ------
     AstroqueryExtError
-        The service's own class for an error answer (`~astroquery_ext.exceptions.NotFoundError`, `~astroquery_ext.exceptions.LoginError`...).
+        The service's own class for an error answer
+        (`~astroquery_ext.exceptions.NotFoundError`, `~astroquery_ext.exceptions.LoginError`...).
     DownloadError
         The transfer broke more often than the retry budget allows, or its
         bytes did not check out (size, checksum, range answers).
@@ -324,221 +475,11 @@ def download_file(client: "ServiceQuery", job: DownloadJob, *, auth: str = "opti
     OSError
         The file could not be written locally.
     """
-    batch = _batch or _Batch()
-    directory = Path(job.directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    name = safe_filename(job.name) if job.name else None
-    target: Path | None = None
-    part: Path | None = None
-    expected_size, sha256, suffix = job.expected_size, job.sha256, job.sha256_suffix
-
-    def settle(chosen: str) -> DownloadResult | None:
-        """Fix the target; an existing one is kept (matched) or refused (different), unless overwrite."""
-        nonlocal name, target, part
-        name, target, part = chosen, directory / chosen, directory / (chosen + PART_SUFFIX)
-        batch.parts.add(part)
-        if overwrite or not os.path.lexists(target):
-            return None
-        if target.is_file() and expected_size is not None and target.stat().st_size == expected_size \
-                and sha256 is None:
-            return DownloadResult(job, target, target.stat().st_size, "exists")
-        if target.is_file() and sha256 is not None and _sha256_file(target, suffix) == sha256.lower():
-            return DownloadResult(job, target, target.stat().st_size, "exists")
-        if expected_size is None and sha256 is None and job.name is not None and target.is_file():
-            # Named by the caller and nothing to compare with: the file there is taken as this one.
-            return DownloadResult(job, target, target.stat().st_size, "exists")
-        raise FileExistsError(f"{client.name}: {target} exists and is not the file asked for; "
-                              f"pass overwrite=True to replace it")
-
-    if name is not None:
-        found = settle(name)
-        if found is not None:
-            return found
-    restarted = False
-    validator: str | None = None     # of the first whole answer; resumes must match it
-    # A .part left by an earlier run is resumed only when a checksum guards the result.
-    blind_resume = sha256 is not None
-    target_label = name or job.url.rsplit("/", 1)[-1]
-    offset = 0
-    checked = False  # the bytes were hashed on the way in
-
-    def fail(message: str, exc: BaseException | None = None):
-        where = f" ({part} kept to resume)" if part is not None and _regular_size(part) else ""
-        raise DownloadError(f"{client.name}: download of {target_label} failed: {message}{where}",
-                            url=job.url, service=client.service) from exc
-
-    def restart(message: str) -> None:
-        """Drop the .part; start again from byte 0 once per download (a second time fails)."""
-        nonlocal restarted, validator, blind_resume
-        _remove(part)
-        validator, blind_resume = None, False
-        if restarted:
-            fail(message)
-        restarted = True
-
-    def request_headers() -> dict:
-        """This attempt's headers: a range from where the .part ends, if it may be resumed."""
-        nonlocal offset
-        batch.check()
-        offset = _regular_size(part) if part is not None else 0
-        if offset and validator is None and not blind_resume:
-            _remove(part)  # no way to tell whether the server's file is still the one we have half of
-            offset = 0
-        if expected_size is not None and offset > expected_size:
-            _remove(part)
-            offset = 0
-        headers = dict(job.headers or {})
-        headers["Accept-Encoding"] = "identity"
-        if offset:
-            headers["Range"] = f"bytes={offset}-"
-            if validator is not None:
-                headers["If-Range"] = validator
-        return headers
-
-    def broke(reason: str) -> Retryable:
-        """A transfer cut short: the retry policy repeats the request (resuming, or from byte 0)."""
-        if validator is None:
-            _remove(part)  # no validator: resuming could splice two versions, restart instead
-        return Retryable(reason, message=f"{client.name}: download of {target_label} failed: the connection "
-                                         f"broke ({reason})")
-
-    def transfer(response) -> None:
-        """Write one answer's body to the .part; raise `Retryable` to ask the policy for another attempt."""
-        nonlocal expected_size, sha256, suffix, target_label, offset, validator, checked, found
-        with batch.track(response):
-            if job.expect is not None:
-                described = job.expect(response.headers) or {}
-                expected_size = described.get("expected_size", expected_size)
-                sha256 = described.get("sha256", sha256)
-                suffix = described.get("sha256_suffix", suffix)
-            if target is None:
-                found = settle(safe_filename(filename_from_disposition(response.headers.get("Content-Disposition")),
-                                             fallback=safe_filename(urllib.parse.urlsplit(job.url).path)))
-                target_label = name
-                if found is not None:
-                    return
-                _remove(part)  # we did not ask for a range: start clean
-                offset = 0
-            encoding = response.headers.get("Content-Encoding", "identity").lower()
-            if encoding not in ("identity", ""):
-                fail(f"the server sent it {encoding}-encoded although identity was asked for")
-            answer_validator = _validator(response.headers)
-            if response.status_code == 206:
-                span = _parse_content_range(response.headers.get("Content-Range"))
-                if span is None or span[0] != offset or (
-                        validator is not None and answer_validator not in (None, validator)):
-                    # Not the bytes we asked for, or of another version: start again from zero.
-                    restart("the server answers byte ranges inconsistently")
-                    raise Retryable("the server answered a byte range that does not fit")
-                total = span[2]
-                append = True
-                validator = validator or answer_validator
-            else:
-                length = response.headers.get("Content-Length")
-                total = int(length) if length and length.isdigit() else None
-                offset = 0
-                append = False
-                validator = answer_validator  # a whole answer: later resumes must be of this version
-            if total is not None and expected_size is not None and total != expected_size:
-                fail(f"the server offers {total} bytes but the record says {expected_size}")
-            expected = total if total is not None else expected_size
-            if expected is None and sha256 is None and job.require_length:
-                fail("the server did not say how long the file is, so a cut-off answer could not be "
-                     "told from a whole one; try again later or report it to the service")
-            written = offset
-            fd = _open_part(part, append=append)
-            try:
-                if not append:
-                    os.ftruncate(fd, 0)
-                elif os.fstat(fd).st_size != offset:
-                    restart("the partial file changed while resuming")
-                    raise Retryable("the partial file changed while resuming")
-                digest = _hash_prefix(fd, offset, chunk_size) if sha256 is not None else None
-                os.lseek(fd, offset, os.SEEK_SET)
-                # What has arrived, up to chunk_size (urllib3 2's read1), so that each block is
-                # reported to the deadline as it comes; read() would wait for a whole chunk.
-                read = getattr(response.raw, "read1", response.raw.read)
-                while True:
-                    batch.check()
-                    try:
-                        chunk = read(chunk_size, decode_content=False)
-                    except _NETWORK_ERRORS as exc:
-                        batch.check()
-                        raise broke(f"{type(exc).__name__} after {written} bytes") from None
-                    if not chunk:
-                        break
-                    view = memoryview(chunk)
-                    while view:
-                        view = view[os.write(fd, view):]
-                    if digest is not None:
-                        digest.update(chunk)
-                    written += len(chunk)
-                    body_progress(len(chunk))  # a file that keeps arriving is not held to the timeout
-                    if progress is not None:
-                        progress.advance(len(chunk))
-            finally:
-                os.close(fd)
-        if expected is not None and written < expected:
-            raise broke(f"connection closed after {written} of {expected} bytes")
-        if expected is not None and written > expected:
-            _remove(part)
-            fail(f"received {written} bytes, more than the {expected} announced")
-        if expected_size is not None and written != expected_size:
-            _remove(part)
-            fail(f"received {written} bytes but the record says {expected_size}")
-        if digest is not None:
-            checked = True
-            digest.update(suffix)
-            if digest.hexdigest() != sha256.lower():
-                if offset and not restarted:  # resumed a .part of unknown origin: fetch it whole once
-                    restart("the SHA-256 checksum does not match")
-                    raise Retryable("the SHA-256 checksum of a resumed file does not match")
-                _remove(part)
-                fail("the SHA-256 checksum does not match")
-
-    found: DownloadResult | None = None
-    try:
-        while True:
-            try:
-                client._http("GET", job.url, headers=request_headers, stream=True, auth=auth, read=transfer,
-                             retries=retries)
-            except DownloadError:
-                raise
-            except AstroqueryExtError as exc:
-                if exc.status == 416 and part is not None:  # nothing after our offset: the .part is whole, or wrong
-                    if expected_size is not None and offset == expected_size:
-                        break
-                    restart("the server refuses the byte range")
-                    continue
-                if exc.status is None and type(exc) is RemoteServiceError:
-                    # No answer to go by: the connection failed or the body broke once too often.
-                    fail(str(exc).removeprefix(f"{client.name}: download of {target_label} failed: "))
-                raise  # an error answer keeps its own class (NotFoundError, LoginError...)
-            if found is not None:
-                return found
-            break
-        batch.check()
-        if sha256 is not None and not checked and _sha256_file(part, suffix) != sha256.lower():
-            _remove(part)  # a whole .part from an earlier run (416), of another version
-            fail("the SHA-256 checksum does not match")
-        size = _regular_size(part)
-        os.replace(part, target)
-        return DownloadResult(job, target, size, "downloaded")
-    except (_Cancelled, KeyboardInterrupt, SystemExit):
-        _remove(part)  # cancelled by the user: nothing is left behind
-        raise
+    return _Download(client, job, overwrite=overwrite, progress=progress, chunk_size=chunk_size,
+                     batch=_batch or _Batch()).run(auth=auth, retries=retries)
 
 
-def _sha256_file(path: Path, suffix: bytes = b"") -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(CHUNK), b""):
-            digest.update(block)
-    digest.update(suffix)
-    return digest.hexdigest()
-
-
-def download_many(client: "ServiceQuery", jobs: Sequence[DownloadJob], *, max_workers: int = 4,
+def download_many(client: DownloadClient, jobs: Sequence[DownloadJob], *, max_workers: int = 4,
                   show_progress: bool = True, overwrite: bool = False, auth: str = "optional",
                   errors: str = "raise",
                   on_done: Callable[[DownloadResult], None] | None = None) -> list[DownloadResult]:
@@ -546,9 +487,14 @@ def download_many(client: "ServiceQuery", jobs: Sequence[DownloadJob], *, max_wo
 
     A failed file is reported in its result (``status="error"``, ``error``
     the exception of its own type: the service's error class, `~astroquery_ext.exceptions.DownloadError`
-    or `OSError`) and never stops the others; with ``errors="raise"`` a
-    `~astroquery_ext.exceptions.DownloadError` naming every failed file is raised after the others
-    finished (``.results`` has every result, ``.errors`` the failures' exceptions).
+    or `OSError`) and does not stop the others, unless the server stops
+    answering: the batch's calls share a circuit breaker
+    (`~astroquery_ext._base.policy.CircuitBreaker`), and after a few
+    connection failures in a row the files not finished fail at once instead
+    of each spending its retries. With ``errors="raise"`` a
+    `~astroquery_ext.exceptions.DownloadError` naming every failed file and
+    the finished ones is raised after the others finished (``.results`` has
+    every result, ``.errors`` the failures' exceptions).
 
     Ctrl-C (or any exception raised in the calling thread) stops the batch
     within about a second: transfers are aborted and the batch's ``.part``
@@ -560,11 +506,13 @@ def download_many(client: "ServiceQuery", jobs: Sequence[DownloadJob], *, max_wo
     by_bytes = all(s is not None for s in sizes)
     progress = BatchProgress(sum(sizes) if by_bytes else len(jobs), show_progress and len(jobs) > 0)
     batch = _Batch()
+    breaker = batch_breaker()
 
     def one(job: DownloadJob) -> DownloadResult:
         try:
-            result = download_file(client, job, auth=auth, overwrite=overwrite,
-                                   progress=progress if by_bytes else None, _batch=batch)
+            with breaker.engaged():
+                result = download_file(client, job, auth=auth, overwrite=overwrite,
+                                       progress=progress if by_bytes else None, _batch=batch)
         except _Cancelled as exc:
             return DownloadResult(job, None, 0, "cancelled", exc)
         except (AstroqueryExtError, OSError) as exc:  # one bad file (or name) never stops the batch
@@ -585,8 +533,13 @@ def download_many(client: "ServiceQuery", jobs: Sequence[DownloadJob], *, max_wo
     if failed and errors == "raise":
         lines = "\n".join(f"  {r.job.name or r.job.url}: {r.error}" for r in failed[:20])
         more = f"\n  ... and {len(failed) - 20} more" if len(failed) > 20 else ""
-        error = DownloadError(f"{len(failed)} of {len(jobs)} downloads failed (the others completed):\n"
-                              f"{lines}{more}\nPass errors='ignore' to get the table with these rows "
+        if breaker.open:
+            kept = [str(r.path) for r in results if r.status in ("downloaded", "exists")]
+            head = (f"{len(failed)} of {len(jobs)} downloads failed: {breaker.why()}; "
+                    f"{len(kept)} finished{': ' + ', '.join(kept[:20]) if kept else ''}")
+        else:
+            head = f"{len(failed)} of {len(jobs)} downloads failed (the others completed)"
+        error = DownloadError(f"{head}:\n{lines}{more}\nPass errors='ignore' to get the table with these rows "
                               f"marked instead.", service=client.service)
         error.results = results
         error.errors = [r.error for r in failed]
@@ -655,7 +608,7 @@ def _file_lock(path: Path) -> ContextManager[None]:
     return held(path.parent / f".{path.name}.lock")
 
 
-def cached_download(client: "ServiceQuery", job: DownloadJob, *, subdir: str | Sequence[str] = (),
+def cached_download(client: DownloadClient, job: DownloadJob, *, subdir: str | Sequence[str] = (),
                     ttl: float | None = None, auth: str = "required") -> Path:
     """A file from the client's private file cache, downloaded (validated) when missing or stale.
 
@@ -670,7 +623,7 @@ def cached_download(client: "ServiceQuery", job: DownloadJob, *, subdir: str | S
     if not job.name:
         raise ValueError("a cached download needs job.name (the cache file's name)")
     where = hashlib.sha256(client.server.encode()).hexdigest()[:12]
-    directory = private_dir(client._cache.file_dir(client._identity()) / where)
+    directory = private_dir(client.file_cache_dir() / where)
     for part in [subdir] if isinstance(subdir, str) else list(subdir):
         directory = private_dir(directory / safe_filename(part))
     job.directory = directory

@@ -108,10 +108,14 @@ def _json_or_none(response: requests.Response) -> Any:
 class ErrorsMixin:
     """From a failed answer to the package's exception: words, class, advice."""
 
+    def _error_json(self, response: requests.Response) -> Any:
+        """An error answer's JSON value (None if it is not JSON), its body read within the error-body bound."""
+        self._bounded_content(response, "", limit=ERROR_BODY_LIMIT, strict=False)
+        return _json_or_none(response)
+
     def _error_detail(self, response: requests.Response) -> str:
         """The server's own words from an error answer (see `error_detail`)."""
-        self._bounded_content(response, "", limit=ERROR_BODY_LIMIT, strict=False)
-        body = _json_or_none(response)
+        body = self._error_json(response)
         detail = error_detail(body)
         if detail is not None:
             return redact(detail)

@@ -37,9 +37,12 @@ import requests
 import urllib3
 
 from astroquery_ext._base.cache import ResponseCache, cache_key
-from astroquery_ext._base.deadline import Deadline, deadline_adapter
+from astroquery_ext._base import policy
+from astroquery_ext._base.deadline import CallBound, Deadline, deadline_adapter
 from astroquery_ext._base.deadline import progress as body_progress
 from astroquery_ext._base.exceptions import AstroqueryExtError, RemoteServiceError, ServiceTimeoutError
+from astroquery_ext._base.loopback import direct_to_loopback
+from astroquery_ext._base.nesting import JsonTooDeep as _TooDeep, check_nesting
 from astroquery_ext._base.redaction import redact, redact_url, register_secret, scrub_chain
 from astroquery_ext._base.shapes import CONTAINER, Shape
 from astroquery_ext._base.tables import decode_json
@@ -114,16 +117,10 @@ class _RetryableStatus(Retryable):
 ERROR_BODY_LIMIT = 1 << 20
 
 
-class _TooDeep(ValueError):
-    pass
-
-
 def loads(content: bytes | str) -> Any:
-    """``json.loads`` that turns a document nested too deeply for Python into a ``ValueError``."""
-    try:
-        return decode_json(content)
-    except RecursionError:
-        raise _TooDeep("the JSON is nested too deeply to be read") from None
+    """``json.loads`` that refuses a document nested too deeply (`_TooDeep`, a ``ValueError``) before decoding it."""
+    check_nesting(content)
+    return decode_json(content)
 
 
 #: Failures that may go away when the request is sent again: no connection,
@@ -164,6 +161,7 @@ class _Request:
     stream: bool
     read: Callable | None
     send_kwargs: dict
+    bound: CallBound  # the total bound of the call, all attempts included
     renewed: bool = False  # a 401 renews the token once per call
 
     def body(self) -> Any:
@@ -198,6 +196,10 @@ class HttpMixin:
     max_answer_bytes: int = 512 << 20
     #: Upper bound of ``max_workers`` for concurrent pages and downloads.
     max_workers_limit: ClassVar[int] = 16
+    #: Requests per hour the service allows one user, if it counts them (None: no hourly quota).
+    #: Batches of one request per item say their cost against it and meet its HTTP 429 through one
+    #: `~astroquery_ext._base.policy.QuotaGate` (`~astroquery_ext._base.policy.quota_gate`).
+    requests_per_hour: ClassVar[int | None] = None
 
     # -- the session ---------------------------------------------------------------
 
@@ -211,7 +213,7 @@ class HttpMixin:
         session.mount("https://", adapter)
         session.headers["User-Agent"] = self._user_agent
         session.cookies = _OriginCookieJar()  # cookies scoped to host and port
-        return session
+        return direct_to_loopback(session)  # a local server is never reached through a proxy
 
     # -- HTTP ------------------------------------------------------------------------
 
@@ -240,7 +242,7 @@ class HttpMixin:
     # -- the retry policy (one for every send path) ---------------------------------
 
     def _retrying(self, attempt: Callable[[int], T], *, what: str, idempotent: bool = True,
-                  retries: int | None = None, max_wait: float | None = None) -> T:
+                  retries: int | None = None) -> T:
         """Run ``attempt(n)`` for n = 0, 1, ... until it returns: the one retry policy.
 
         Plain requests (`_http`), streamed responses (``_http(read=...)``),
@@ -266,19 +268,27 @@ class HttpMixin:
             ``attempt(n) -> value``; ``n`` counts from 0.
         what : str
             The operation, for messages (``"POST /objects/"``).
-        max_wait : float, optional
-            The longest ``Retry-After`` of an HTTP 429 waited out (default
-            ``retry_max_wait``); a caller that handles a quota itself passes 0
-            and gets the `RateLimitError` at once.
+
+        A batch (`bounded_map`, `download_many`, a per-item write under a
+        quota) shares its circuit breaker and its quota gate with the calls
+        its threads make (`astroquery_ext._base.policy`): an open breaker or
+        a closed gate ends an attempt before it is sent, and the gate, not
+        this loop, decides about an HTTP 429.
         """
         budget = self.max_retries if retries is None else retries
         n = 0
         while True:
+            # The batch this thread works for (its circuit breaker, its quota gate) has a say too.
+            policy.before_attempt(self, what, n)
             try:
-                return attempt(n)
+                value = attempt(n)
+                policy.attempt_succeeded()
+                return value
             except requests.exceptions.SSLError as exc:
                 raise self._tls_error(what, exc) from None
             except TRANSIENT_ERRORS as exc:
+                if policy.attempt_failed(self, exc, what):
+                    continue
                 if isinstance(exc, Retryable):
                     acted, wait = exc.acted, exc.retry_after
                 else:
@@ -288,10 +298,7 @@ class HttpMixin:
                                  or "NewConnectionError" in repr(exc))
                     wait = None
                 wait = self._backoff(n) if wait is None else wait
-                limit = self.retry_max_wait
-                if max_wait is not None and isinstance(exc, Retryable) and exc.status == 429:
-                    limit = max_wait
-                if n >= budget or (acted and not idempotent) or wait > limit:
+                if n >= budget or (acted and not idempotent) or wait > self.retry_max_wait:
                     self._give_up(exc, what=what, attempts=n + 1, repeatable=idempotent or not acted)
                 log.debug("%s: %s: attempt %d failed (%s); again in %.2f s", self.service, what, n + 1,
                           type(exc).__name__, wait)
@@ -327,7 +334,13 @@ class HttpMixin:
             kwargs.setdefault("verify", self._verify)  # per request: REQUESTS_CA_BUNDLE would win over the session's
         return self._session.request(method, url, **kwargs)
 
-    def _deadline(self, timeout=None, *, what: str = "the request") -> Deadline:
+    @property
+    def total_timeout(self) -> float | None:
+        """The total bound of one call in seconds (``conf.total_timeout``; None: automatic, see `CallBound`)."""
+        value = getattr(self.conf, "total_timeout", None)
+        return float(value) if value else None
+
+    def _deadline(self, timeout=None, *, what: str = "the request", bound: CallBound | None = None) -> Deadline:
         """A `Deadline` for one exchange: ``timeout`` (default the client's) plus a little slack.
 
         The per-read timeout (``timeout``) stops a silent server first, and
@@ -339,10 +352,14 @@ class HttpMixin:
         usable speed completes. A ``read=`` function of a module that reads
         the body itself should do the same.
         """
+        seconds = self._wait(timeout)
+        return Deadline(seconds + max(1.0, 0.25 * seconds), what, bound=bound)
+
+    def _wait(self, timeout=None) -> float:
+        """The wait for progress of a request: ``timeout`` (the longest of a (connect, read) pair), else the client's."""
         if isinstance(timeout, tuple):
             timeout = max(t for t in timeout if t is not None)
-        seconds = self.timeout if timeout is None else float(timeout)
-        return Deadline(seconds + max(1.0, 0.25 * seconds), what)
+        return self.timeout if timeout is None else float(timeout)
 
     def _bounded_content(self, response: requests.Response, what: str, *, limit: int | None = None,
                          strict: bool = True) -> bytes:
@@ -381,7 +398,7 @@ class HttpMixin:
               headers: "Mapping[str, str] | Callable[[], Mapping[str, str]] | None" = None, auth: str = "optional",
               idempotent: bool | None = None, stream: bool = False, retries: int | None = None,
               timeout=None, read: Callable[[requests.Response], T] | None = None,
-              max_wait: float | None = None, follow_redirects: bool | None = None) -> Any:
+              follow_redirects: bool | None = None) -> Any:
         """Send a request (auth, retry policy, one renewal on 401); raise on any error status.
 
         Parameters
@@ -405,9 +422,6 @@ class HttpMixin:
             or ``read`` raising `Retryable`, repeats the whole request), the
             response is closed afterwards, and ``_http`` returns ``value``.
             Without it ``_http`` returns the response itself.
-        max_wait : float, optional
-            The longest ``Retry-After`` of an HTTP 429 waited out (default
-            ``retry_max_wait``); ``0`` raises `RateLimitError` at the first 429.
         follow_redirects : bool, optional
             Default: follow, unless the body holds a credential (a password, a
             token...). A request that carries credentials (pass False for token
@@ -434,12 +448,12 @@ class HttpMixin:
             send_kwargs["timeout"] = timeout
         request = _Request(method=method, url=url, what=f"{method} {urllib.parse.urlsplit(redact_url(url)).path}",
                            auth=auth, headers=headers, data=data, replayable=replayable, stream=stream,
-                           read=read, send_kwargs=send_kwargs)
+                           read=read, send_kwargs=send_kwargs,
+                           bound=CallBound(self._wait(timeout), self.total_timeout))
         try:
             return self._retrying(functools.partial(self._attempt, request), what=request.what,
                                   idempotent=method in IDEMPOTENT_METHODS if idempotent is None else idempotent,
-                                  retries=retries if replayable else 0,  # a streamed body cannot be sent twice
-                                  max_wait=max_wait)
+                                  retries=retries if replayable else 0)  # a streamed body cannot be sent twice
         except BaseException as exc:
             # The attempts' frames have finished: their locals (the request headers with the token,
             # the response) go, so that no debugger or error tracker shows them. Line numbers stay.
@@ -448,7 +462,9 @@ class HttpMixin:
 
     def _attempt(self, request: _Request, n: int) -> Any:
         """One attempt of ``request``, bounded by its deadline."""
-        deadline = self._deadline(request.send_kwargs.get("timeout"), what=request.what)
+        deadline = self._deadline(request.send_kwargs.get("timeout"), what=request.what, bound=request.bound)
+        if n and request.bound.passed():  # retries end at the call's total bound too
+            raise self._deadline_error(request, deadline)
         try:
             with deadline:
                 result = self._exchange(request)
@@ -463,6 +479,12 @@ class HttpMixin:
         return result
 
     def _deadline_error(self, request: _Request, deadline: Deadline) -> ServiceTimeoutError:
+        if deadline.at_bound or request.bound.passed():
+            return ServiceTimeoutError(
+                f"{self.name}: {request.what} did not complete within {request.bound.describe()}, though the "
+                f"server kept sending: it sends too slowly and the call was stopped. Try again later, or raise "
+                f"astroquery_ext.{self.service}.conf.total_timeout if the service is slow but working.",
+                url=redact_url(request.url), service=self.service)
         return ServiceTimeoutError(
             f"{self.name}: {request.what} did not complete within {deadline.seconds:g} s "
             f"(timeout={self.timeout:g}): the server answers too slowly and the call was stopped. Try again "
@@ -478,6 +500,7 @@ class HttpMixin:
                 headers.update(self._auth_header(state))
             response = self._send(request.method, request.url, headers=headers, data=request.body(),
                                   **request.send_kwargs)
+            request.bound.allow(response.headers.get("Content-Length"))
             if not self._renewed_for(request, response, state):
                 break
         status = response.status_code
@@ -519,7 +542,8 @@ class HttpMixin:
               auth: str = "optional", cache: bool | None = False, ttl: float | None = None,
               idempotent: bool | None = None, get_query_payload: bool = False,
               empty: Any = None, headers: Mapping[str, str] | None = None,
-              expect: Shape | None = None, follow_redirects: bool | None = None) -> Any:
+              expect: Shape | None = None, timeout: float | None = None,
+              follow_redirects: bool | None = None) -> Any:
         """A request whose answer is JSON, parsed; cached when ``cache`` allows.
 
         Parameters
@@ -545,6 +569,8 @@ class HttpMixin:
             An answer of another shape raises `RemoteServiceError` and is
             never cached. Without it a cached answer must at least be a list
             or an object.
+        timeout : float, optional
+            Seconds to wait for the server (default the client's).
         """
         method = method.upper()
         url = self._url(path)
@@ -565,8 +591,9 @@ class HttpMixin:
                 return loads(hit[0])
         where = urllib.parse.urlsplit(redact_url(url)).path
         value, content, status, asked_as = self._http(
-            method, url, params=params, data=data, json=json, auth=auth, headers=headers,
-            follow_redirects=follow_redirects, idempotent=method in IDEMPOTENT_METHODS if idempotent is None else idempotent,
+            method, url, params=params, data=data, json=json, auth=auth, headers=headers, timeout=timeout,
+            follow_redirects=follow_redirects,
+            idempotent=method in IDEMPOTENT_METHODS if idempotent is None else idempotent,
             read=functools.partial(self._parse_json, what=f"{method} {where}", url=redact_url(url), empty=empty))
         if content is None:
             return value

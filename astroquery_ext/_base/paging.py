@@ -23,6 +23,7 @@ from typing import Any, Callable, Iterable, Sequence, TypeVar
 import msgspec
 
 from astroquery_ext._base.exceptions import IncompleteResultWarning, RemoteServiceError
+from astroquery_ext._base.policy import batch_breaker
 
 __all__ = ["fetch_offset_pages", "fetch_cursor_pages", "bounded_map", "check_max_workers", "chunked"]
 
@@ -51,8 +52,11 @@ def bounded_map(func: Callable[[T], R], items: Iterable[T], *, max_workers: int,
     Results come back in input order. If a call raises, calls not yet started
     are cancelled and the first exception is raised after running calls end.
     ``on_done(item, result)`` is called as each call finishes (progress bars).
+    The calls share one circuit breaker (`~astroquery_ext._base.policy.CircuitBreaker`):
+    against a server that stopped answering, the batch gives up in seconds.
     """
     items = list(items)
+    func = batch_breaker().wrap(func)
     if max_workers <= 1 or len(items) <= 1:
         results = []
         for item in items:

@@ -10,18 +10,20 @@ streams are not TTYs). Here:
   notebook front ends redraw lines on ``\\r``, as a terminal does);
 - elsewhere (a log file, a pipe, CI): nothing.
 
-No dependency beyond astropy.
+`BatchProgress` is the one bar of a batch (of downloads, of ids), updated
+from any thread. No dependency beyond astropy.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import sys
+import threading
 from typing import Any
 
 from astropy.utils.console import ProgressBar
 
-__all__ = ["progress_bar", "in_notebook"]
+__all__ = ["BatchProgress", "progress_bar", "in_notebook"]
 
 
 def in_notebook() -> bool:
@@ -70,3 +72,34 @@ def progress_bar(total: int) -> ProgressBar | None:
             return ProgressBar(total, ipython_widget=True)
         return ProgressBar(total, file=_NotebookStream(stream))
     return None
+
+
+class BatchProgress:
+    """One progress bar for a batch (of downloads, of ids), safe to update from threads.
+
+    Parameters
+    ----------
+    total : int
+        The steps of the whole batch (bytes, files or ids).
+    show : bool
+        Whether to draw at all; even then the bar shows only where
+        `progress_bar` can draw one (a terminal or a notebook).
+    """
+
+    def __init__(self, total: int, show: bool):
+        self._lock = threading.Lock()
+        self._done = 0
+        self._bar = progress_bar(max(total, 1)) if show else None
+
+    def advance(self, amount: int) -> None:
+        """Count ``amount`` more steps done."""
+        if self._bar is None or amount <= 0:
+            return
+        with self._lock:
+            self._done += amount
+            self._bar.update(min(self._done, self._bar._total))
+
+    def close(self) -> None:
+        """Finish the bar (its line stays on a terminal)."""
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)

@@ -50,6 +50,7 @@ from astroquery_ext._base.cache import ResponseCache
 from astroquery_ext._base.credentials import CredentialChain, TokenStore
 from astroquery_ext._base.errors import ErrorsMixin, error_detail
 from astroquery_ext._base.http import TRANSIENT_ERRORS, HttpMixin, Retryable, loads
+from astroquery_ext._base.raw import RawRequests
 from astroquery_ext._base.redaction import redact, redact_url, register_secret
 from astroquery_ext._base.serialize import as_result
 from astroquery_ext._base.sessions import SessionsMixin
@@ -81,7 +82,8 @@ if hasattr(os, "register_at_fork"):  # POSIX
     os.register_at_fork(after_in_child=_renew_after_fork)
 
 
-class ServiceQuery(HttpMixin, ErrorsMixin, AuthMixin, SessionsMixin, QueryWithLogin, metaclass=_ServiceMeta):
+class ServiceQuery(RawRequests, HttpMixin, ErrorsMixin, AuthMixin, SessionsMixin, QueryWithLogin,
+                   metaclass=_ServiceMeta):
     """Base class of the astroquery_ext service classes.
 
     Parameters
@@ -253,11 +255,22 @@ class ServiceQuery(HttpMixin, ErrorsMixin, AuthMixin, SessionsMixin, QueryWithLo
         self._cache.root = value
 
     def reset_cache_location(self) -> None:
+        """Put the cache back in its default directory (astroquery's method; see `cache_location`)."""
         self._cache.root = None
 
     def clear_cache(self) -> None:
         """Remove every cached answer and file of this service."""
         self._cache.clear()
+
+    # -- what downloads use (astroquery_ext._base.download.DownloadClient) ------------
+
+    def get_streamed(self, url, read, *, headers, auth="optional", retries=None):
+        """GET ``url`` with each successful answer passed to ``read`` (`_http` with ``read=``)."""
+        return self._http("GET", url, headers=headers, stream=True, auth=auth, read=read, retries=retries)
+
+    def file_cache_dir(self):
+        """The private directory of the file cache of whoever is logged in."""
+        return self._cache.file_dir(self._identity())
 
     def _cache_ttl(self, url: str) -> float | None:
         """The cache lifetime of an endpoint (``cache_ttls``, else ``cache_ttl``)."""
@@ -312,7 +325,8 @@ class ServiceQuery(HttpMixin, ErrorsMixin, AuthMixin, SessionsMixin, QueryWithLo
     #: (tab completion), still there for code that knows them.
     _HIDDEN: ClassVar[frozenset] = frozenset({
         "store", "credentials", "renew_statuses", "retry_backoff", "max_retries", "retry_max_wait",
-        "max_workers_limit", "auth_scheme", "cache_ttl", "cache_ttls", "service", "name"})
+        "max_workers_limit", "auth_scheme", "cache_ttl", "cache_ttls", "service", "name",
+        "get_streamed", "file_cache_dir"})
 
     def __dir__(self):
         return sorted(n for n in set(super().__dir__()) if not n.startswith("_") and n not in self._HIDDEN)

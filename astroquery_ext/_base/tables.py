@@ -53,9 +53,10 @@ from astropy.time import Time
 
 from astroquery_ext._base.deadline import progress as body_progress
 from astroquery_ext._base.exceptions import MaxResultsWarning, NoResultsWarning, RemoteServiceError
+from astroquery_ext._base.nesting import JsonTooDeep, NestingGuard
 
 __all__ = ["gc_paused", "Field", "records_to_table", "parse_time", "time_column", "decode_json", "RecordSchema",
-           "TableBuilder", "ArrayStream", "decode_typed", "read_ahead", "warn_if_empty", "warn_truncated", "DTYPES"]
+           "TableBuilder", "ArrayStream", "read_ahead", "warn_if_empty", "warn_truncated", "DTYPES"]
 
 DTYPES = ("int64", "float64", "bool", "str", "object", "time")
 
@@ -454,17 +455,6 @@ class RecordSchema:
         return TableBuilder(self.fields, prefix=prefix, schema=self)
 
 
-def decode_typed(decoder: msgspec.json.Decoder, body, where: str = "the server's answer") -> Any:
-    """``decoder.decode(body)``; a value of the wrong type is a `RemoteServiceError`, bad JSON a `ValueError`."""
-    try:
-        return decoder.decode(body)
-    except msgspec.ValidationError as exc:
-        raise RemoteServiceError(f"{where} has a value of the wrong type ({exc}). Nothing was returned; "
-                                 f"report this to the service.") from None
-    except msgspec.DecodeError as exc:
-        raise ValueError(f"{where} is not valid JSON: {exc}") from None
-
-
 class TableBuilder:
     """Rows added batch by batch as numpy chunks, stacked into one Table at the end.
 
@@ -636,6 +626,7 @@ class ArrayStream:
         self.done = False
         self.other: list[bytes] | None = None
         self.count = 0
+        self._nesting = NestingGuard(what=where)
 
     def _bad(self, why: str) -> _json.JSONDecodeError:
         return _json.JSONDecodeError(f"{self._where} {why}", "", self.count)
@@ -651,6 +642,11 @@ class ArrayStream:
         objects of a batch are still in the processor's cache when their
         values are read into columns.
         """
+        try:  # before any decoder sees these bytes
+            self._nesting.feed(data)
+        except JsonTooDeep as exc:
+            raise RemoteServiceError(f"{exc}: nested too deeply to be read; the answer was refused. Report "
+                                     f"it to the service if it persists.") from None
         if self.other is not None:
             self.other.append(bytes(data))
             return []

@@ -10,6 +10,8 @@ The client of the REST API behind the ATLAS transient web server
 
 from astropy import config as _config
 
+from astroquery_ext._base.deadline import total_timeout_item as _total_timeout_item
+
 
 class Conf(_config.ConfigNamespace):
     """Configuration parameters for `astroquery_ext.atlas`."""
@@ -20,6 +22,7 @@ class Conf(_config.ConfigNamespace):
     timeout = _config.ConfigItem(
         600.0, "Seconds to wait for the server (objects/ requests for many ids are slow; "
         "the server itself gives up after 600 s).")
+    total_timeout = _total_timeout_item(__name__)
     username = _config.ConfigItem(
         "", "ATLAS user name for password logins when none is given to login() or set in "
         "ASTROQUERY_EXT_ATLAS_USERNAME.")

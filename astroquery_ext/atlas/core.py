@@ -1,4 +1,4 @@
-"""`AtlasClass`: the client of the ATLAS Transient Server REST API (``shared/specs/atlas.md``).
+"""`AtlasClass`: the client of the ATLAS Transient Server REST API.
 
 What it adds to the raw API:
 
@@ -17,14 +17,11 @@ What it adds to the raw API:
 from __future__ import annotations
 
 import collections
-import datetime as _dt
 import itertools
 import json
 import logging
-import math
 import numbers
 import re
-import sys
 import threading
 import time
 import warnings
@@ -41,12 +38,16 @@ from astropy.utils.exceptions import AstropyDeprecationWarning, AstropyUserWarni
 from astroquery.utils import TableList
 
 from astroquery_ext._base import (
-    AstroqueryExtError, AuthorizationError, AuthState, InvalidQueryError, LoginError, RateLimitError,
+    AstroqueryExtError, AuthorizationError, AuthState, IncompleteResultWarning, InvalidQueryError, LoginError,
+    RateLimitError,
     RemoteServiceError, Retryable, ServiceQuery, redact, bounded_map, gc_paused, check_max_workers, chunked,
     records_to_table, redact_url,
     warn_if_empty)
 from astroquery_ext._base.args import angle_arg, float_arg, iso_utc, position_arg, time_arg
-from astroquery_ext._base.download import BatchProgress
+from astroquery_ext._base.docs import shared_doc
+from astroquery_ext._base.progress import BatchProgress
+from astroquery_ext._base.policy import quota_gate
+from astroquery_ext._base.http import loads
 from astroquery_ext._base.serialize import as_result
 from astroquery_ext._base.tables import ArrayStream, RecordSchema, read_ahead
 from astroquery_ext._base.shapes import RECORDS, Shape, any_of, list_of, object_with
@@ -57,7 +58,44 @@ log = logging.getLogger("astroquery_ext")
 
 __all__ = ["AtlasClass", "Atlas", "parse_ids", "MAIN_LISTS", "CUSTOM_LISTS", "UnknownIdsWarning"]
 
-#: Main ("detection") lists, by id (spec section 4).
+# Parameter texts that several methods share (`shared_doc`).
+_OBJECT_IDS_DOC = """ids : int, str or sequence
+    ATLAS ids (19 digits): ints, strings, a numpy array or a Table
+    column. Checked before anything is sent; duplicates are fetched once."""
+_MJD_MIN_DOC = """mjd_min : float, `~astropy.time.Time`, datetime or str, optional
+    Keep only light-curve rows after this time (a number is an MJD;
+    ISO strings and datetimes are UTC) (``lc``, ``lcnondets``:
+    ``mjd > mjd_min``; ``fp``: ``mjd_obs >= mjd_min``). Default: the
+    whole history."""
+_FETCH_DOC = """cache : bool, optional
+    False: fetch again, even if the same ids were fetched in the last
+    ``conf.memo_timeout`` seconds (the memo of `get_objects`).
+show_progress : bool
+    One progress bar (on a terminal) for the whole call.
+errors : {"raise", "ignore"}
+    When some requests of the call fail (each after its retries; all at
+    once when the server stops answering): ``"raise"`` raises the first
+    failure, its ``table`` attribute holding the rows of the requests that
+    succeeded; ``"ignore"`` returns those rows with an
+    `~astroquery_ext.exceptions.IncompleteResultWarning`. Either way
+    ``meta["failed_ids"]`` lists the ids not fetched."""
+_VRA_READ_DOC = """Parameters
+----------
+ids : int, str or sequence, optional
+    The rows of these objects (default: all rows).
+since : `~astropy.time.Time`, datetime, str or float, optional
+    Without ids: rows stamped at or after this time; an ISO string, a
+    datetime (naive = UTC) or an MJD.
+cache : bool
+    Use the response cache within the endpoint's lifetime (VRA tables
+    change as you write: never cached).
+get_query_payload : bool
+    Return the request instead of sending it."""
+_INSERT_DATE_DOC = """insert_date : `~astropy.time.Time`, datetime, str or float, optional
+    The date the server records for the row (default: now, on the
+    server); any time ``since`` takes."""
+
+#: Main ("detection") lists, by id.
 MAIN_LISTS = {0: "garbage", 1: "follow_up", 2: "good", 3: "possible", 4: "eyeball", 5: "attic",
               6: "stars", 7: "agn", 8: "fasttrack", 9: "movers", 10: "magellanic_clouds",
               11: "pm_stars", 12: "galcand", 13: "duplicates"}
@@ -80,7 +118,6 @@ PARTS = tuple(atlas_fields.PART_FIELDS)
 _BULK_PARTS = atlas_fields.BULK_PARTS
 _ID_TEXT = re.compile(r"\d{19}")
 _TOKEN_TEXT = re.compile(r"[0-9a-fA-F]{40}")
-_MISSING_TEXT = "matching query does not exist"
 _MEMO_ENTRIES = 8
 
 
@@ -341,87 +378,15 @@ _ON_RATE_LIMIT_DOC = """on_rate_limit : {"return", "wait"}
             ``"wait"`` waits as the server says, with a countdown, and goes on."""
 
 
+def _errors_arg(errors) -> None:
+    if errors not in ("raise", "ignore"):
+        raise ValueError(f"errors must be 'raise' or 'ignore'; got {errors!r}")
+
+
 def _per_id_write(func):
     """A per-id write method: its docstring's ``{on_rate_limit}`` is the shared parameter text."""
     func.__doc__ = func.__doc__.replace("{on_rate_limit}", _ON_RATE_LIMIT_DOC)
     return func
-
-
-class _QuotaGate:
-    """How the per-id writes of one call meet the hourly quota (HTTP 429).
-
-    ``wait=False``: the first 429 closes the gate; ids not yet sent are not
-    sent, and the answer says when to retry. ``wait=True``: the first thread to
-    meet a 429 counts down the ``Retry-After`` on stderr while the others hold
-    before sending; then all go on.
-    """
-
-    def __init__(self, path: str, total: int, *, wait: bool, stream=None):
-        self.path, self.total, self.wait = path.rstrip("/"), total, wait
-        self.stream = stream if stream is not None else sys.stderr
-        self.lock = threading.Lock()
-        self.closed = False
-        self.retry_after: float | None = None
-        self.retry_at: float | None = None  # epoch seconds
-        self.resume_at = 0.0  # monotonic
-        self.done = 0
-
-    def before_send(self) -> bool:
-        while True:
-            with self.lock:
-                if self.closed:
-                    return False
-                delay = self.resume_at - time.monotonic()
-            if delay <= 0:
-                return True
-            time.sleep(min(delay, 0.2))
-
-    def sent(self) -> None:
-        with self.lock:
-            self.done += 1
-
-    def throttled(self, retry_after: float | None, index: int) -> bool:
-        """A 429: True to send the same id again (after waiting), False if it stays unsent."""
-        wait_s = 60.0 if retry_after is None else max(1.0, float(retry_after))
-        with self.lock:
-            if not self.wait:
-                if not self.closed:
-                    self.closed = True
-                    self.retry_after = wait_s
-                    self.retry_at = time.time() + wait_s
-                return False
-            resume = time.monotonic() + wait_s
-            counting = resume > self.resume_at + 0.5
-            if counting:
-                self.resume_at = resume
-        if counting:
-            self._countdown(wait_s)
-        return True
-
-    def _countdown(self, seconds: float) -> None:
-        end = time.monotonic() + seconds
-        while True:
-            left = end - time.monotonic()
-            if left <= 0:
-                break
-            with self.lock:
-                done = self.done
-            minutes, secs = divmod(int(math.ceil(left)), 60)
-            self.stream.write(f"\r{self.path}: hourly quota used up after {done} of {self.total} ids; "
-                              f"going on in {minutes:02d}:{secs:02d} (Ctrl-C to stop) ")
-            self.stream.flush()
-            time.sleep(min(left, 1.0))
-        self.stream.write("\n")
-        self.stream.flush()
-
-    def retry_at_iso(self) -> str:
-        if self.retry_at is None:
-            return ""
-        return _dt.datetime.fromtimestamp(self.retry_at, _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-    def not_sent_info(self) -> str:
-        return (f"not sent: hourly quota used up (HTTP 429); send again after {self.retry_at_iso()}"
-                if self.retry_at is not None else "not sent")
 
 
 class AtlasClass(ServiceQuery):
@@ -455,6 +420,11 @@ class AtlasClass(ServiceQuery):
     #: write, never. ``objects/`` answers are kept in memory (``conf.memo_timeout``).
     cache_ttl = 0.0
     cache_ttls = {"cone/": 300.0, "externalxmlist/": 3600.0}
+
+    @property
+    def requests_per_hour(self) -> int:
+        """The account's hourly quota (``conf.requests_per_hour``): per-id writes meet it through the base's gate."""
+        return int(conf.requests_per_hour)
 
     #: The memo of object data belongs to one process: a pickle does not carry it.
     _process_local = ServiceQuery._process_local + ("_memo", "_memo_lock")
@@ -574,10 +544,7 @@ class AtlasClass(ServiceQuery):
     # -- errors ---------------------------------------------------------------------
 
     def _error_detail(self, response: requests.Response) -> str:
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
+        body = self._error_json(response)
         if isinstance(body, Mapping) and isinstance(body.get("info"), str):
             return body["info"]
         return super()._error_detail(response)
@@ -642,7 +609,6 @@ class AtlasClass(ServiceQuery):
                             get_query_payload=get_query_payload, expect=_CONE_SHAPES[request_type])
         if get_query_payload:
             return answer
-        self._check_answer(answer, "cone/")
         query = {"ra": ra, "dec": dec, "radius": radius_arcsec, "request_type": request_type}
         if request_type == "count":
             return self._table([answer], atlas_fields.COUNT_FIELDS, path="cone/", what="objects", query=query,
@@ -667,24 +633,16 @@ class AtlasClass(ServiceQuery):
 
     # -- object data -------------------------------------------------------------------
 
-    def get_objects(self, ids, *, mjd_min=None, cache: bool = True, show_progress: bool = True):
+    @shared_doc(ids=_OBJECT_IDS_DOC, mjd_min=_MJD_MIN_DOC, fetch=_FETCH_DOC)
+    def get_objects(self, ids, *, mjd_min=None, cache: bool = True, show_progress: bool = True,
+                    errors: str = "raise"):
         """Everything the server holds on some objects (``objects/``), one Table per part.
 
         Parameters
         ----------
-        ids : int, str or sequence
-            ATLAS ids (19 digits): ints, strings, a numpy array or a Table
-            column. Checked before anything is sent; duplicates are fetched once.
-        mjd_min : float, `~astropy.time.Time`, datetime or str, optional
-            Keep only light-curve rows after this time (a number is an MJD;
-            ISO strings and datetimes are UTC) (``lc``, ``lcnondets``:
-            ``mjd > mjd_min``; ``fp``: ``mjd_obs >= mjd_min``). Default: the
-            whole history.
-        cache : bool, optional
-            False: fetch again, even if the same ids were fetched in the last
-            ``conf.memo_timeout`` seconds (see Notes).
-        show_progress : bool
-            One progress bar (on a terminal) for the whole call.
+        {ids}
+        {mjd_min}
+        {fetch}
 
         Returns
         -------
@@ -697,6 +655,13 @@ class AtlasClass(ServiceQuery):
             server does not know are listed in every table's
             ``meta["missing_ids"]`` (and a `UnknownIdsWarning` is shown).
 
+        Raises
+        ------
+        ValueError, TypeError
+            A bad id (named with its position) or ``mjd_min``, before anything is sent.
+        ~astroquery_ext.exceptions.LoginError
+            Not logged in, and no stored login or token to use.
+
         Notes
         -----
         Ids are sent ``conf.chunk_size`` per request (the server takes up to
@@ -706,43 +671,67 @@ class AtlasClass(ServiceQuery):
         calls): `get_lightcurves`, `get_forced_photometry` and `query_objects`
         for the same ids and ``mjd_min`` use it instead of asking again.
         ``clear_cache()`` and ``logout()`` empty it.
+
+        Examples
+        --------
+        >>> from astroquery_ext.atlas import Atlas
+        >>> parts = Atlas.get_objects([1000005291314656200])  # doctest: +SKIP
+        >>> parts["lc"]["mjd", "mag", "filter"]  # doctest: +SKIP
         """
         wanted = parse_ids(ids)
         mjd = _mjd_arg(mjd_min)
-        return TableList(self._objects(wanted, mjd, cache=cache, show_progress=show_progress))
+        _errors_arg(errors)
+        parts, failure = self._objects(wanted, mjd, cache=cache, show_progress=show_progress)
+        return self._complete(TableList(parts), failure, errors)
 
-    def query_objects(self, ids, *, cache: bool = True, show_progress: bool = True, get_query_payload: bool = False):
+    @shared_doc(ids=_OBJECT_IDS_DOC, fetch=_FETCH_DOC)
+    def query_objects(self, ids, *, cache: bool = True, show_progress: bool = True, get_query_payload: bool = False,
+                      errors: str = "raise"):
         """The object rows (position, names, lists, scores) of some objects.
 
-        Parameters are those of `get_objects`. The rows come from the same
-        fetch as the light curves: if `get_objects`, `get_lightcurves` or
-        `get_forced_photometry` fetched these ids recently, no request is made.
+        The rows come from the same fetch as the light curves: if
+        `get_objects`, `get_lightcurves` or `get_forced_photometry` fetched
+        these ids recently, no request is made.
 
-        With ``get_query_payload=True`` nothing is sent: the list of the
-        ``objects/`` requests (one per ``conf.chunk_size`` ids) is returned.
+        Parameters
+        ----------
+        {ids}
+        {fetch}
+        get_query_payload : bool
+            Return the requests instead of sending them.
 
         Returns
         -------
-        `~astropy.table.Table`
-            One row per known id, in the order asked.
+        `~astropy.table.Table` or list of dict
+            One row per known id, in the order asked. With
+            ``get_query_payload=True``: the ``objects/`` requests (one per
+            ``conf.chunk_size`` ids), nothing sent.
         """
         wanted = parse_ids(ids)
+        _errors_arg(errors)
         if get_query_payload:
             return [self._json("POST", "objects/", data={"objects": ",".join(map(str, chunk))},
                                get_query_payload=True) for chunk in chunked(wanted.tolist(), self._chunk_size())]
-        parts = None
+        parts, failure = None, None
         if cache is not False:
             parts = self._memo_get(wanted, None, any_mjd=True)
         if parts is None:
-            parts = self._objects(wanted, None, cache=cache, show_progress=show_progress)
+            parts, failure = self._objects(wanted, None, cache=cache, show_progress=show_progress)
         table = parts["object"].copy(copy_data=False)
-        warn_if_empty(table, "objects")
-        return table
+        if failure is None:
+            warn_if_empty(table, "objects")
+        return self._complete(table, failure, errors)
 
-    def get_lightcurves(self, ids, *, mjd_min=None, cache: bool = True, show_progress: bool = True):
+    @shared_doc(ids=_OBJECT_IDS_DOC, mjd_min=_MJD_MIN_DOC, fetch=_FETCH_DOC)
+    def get_lightcurves(self, ids, *, mjd_min=None, cache: bool = True, show_progress: bool = True,
+                        errors: str = "raise"):
         """Light curves: detections and non-detection limits in one table.
 
-        Parameters are those of `get_objects` (and share its memo).
+        Parameters
+        ----------
+        {ids}
+        {mjd_min}
+        {fetch}
 
         Returns
         -------
@@ -756,16 +745,31 @@ class AtlasClass(ServiceQuery):
             ``negative_flux`` marks detections of negative difference flux
             (``mag < 0``, ``det == 5``); ``dup == -1`` marks duplicate rows.
             Both are kept, as the server gives them.
+
+        Examples
+        --------
+        >>> from astroquery_ext.atlas import Atlas
+        >>> ids = [1000005291314656200, 1000003581314708200]
+        >>> lc = Atlas.get_lightcurves(ids, mjd_min=59000)  # doctest: +SKIP
+        >>> for atlas_id, rows in zip(ids, lc.groups):  # doctest: +SKIP
+        ...     print(atlas_id, len(rows), rows["detected"].sum())
         """
         wanted = parse_ids(ids)
-        parts = self._objects(wanted, _mjd_arg(mjd_min), cache=cache, show_progress=show_progress)
-        return self._merge_lightcurves(parts["lc"], parts["lcnondets"], parts["object"].meta, wanted)
+        _errors_arg(errors)
+        parts, failure = self._objects(wanted, _mjd_arg(mjd_min), cache=cache, show_progress=show_progress)
+        return self._complete(self._merge_lightcurves(parts["lc"], parts["lcnondets"], parts["object"].meta, wanted),
+                              failure, errors)
 
-    def get_forced_photometry(self, ids, *, mjd_min=None, cache: bool = True, show_progress: bool = True):
+    @shared_doc(ids=_OBJECT_IDS_DOC, mjd_min=_MJD_MIN_DOC, fetch=_FETCH_DOC)
+    def get_forced_photometry(self, ids, *, mjd_min=None, cache: bool = True, show_progress: bool = True,
+                              errors: str = "raise"):
         """Forced photometry (``fp`` rows) with ``uJy`` and ``duJy`` flux densities.
 
-        Parameters are those of `get_objects` (and share its memo).
-        ``mjd_min`` keeps rows with ``mjd_obs >= mjd_min``.
+        Parameters
+        ----------
+        {ids}
+        {mjd_min}
+        {fetch}
 
         Returns
         -------
@@ -775,12 +779,14 @@ class AtlasClass(ServiceQuery):
             Objects without forced photometry have no rows.
         """
         wanted = parse_ids(ids)
-        parts = self._objects(wanted, _mjd_arg(mjd_min), cache=cache, show_progress=show_progress)
+        _errors_arg(errors)
+        parts, failure = self._objects(wanted, _mjd_arg(mjd_min), cache=cache, show_progress=show_progress)
         table = parts["fp"]
         order = np.lexsort((np.asarray(table["mjd_obs"]), _rank(np.asarray(table["atlas_id"]), wanted)))
         table = self._grouped(table[order])
-        warn_if_empty(table, "forced-photometry rows")
-        return table
+        if failure is None:
+            warn_if_empty(table, "forced-photometry rows")
+        return self._complete(table, failure, errors)
 
     @staticmethod
     def _grouped(table: Table) -> Table:
@@ -855,22 +861,42 @@ class AtlasClass(ServiceQuery):
         warn_if_empty(merged, "light-curve rows")
         return merged
 
-    def _objects(self, ids: np.ndarray, mjd: float | None, *, cache, show_progress: bool) -> dict:
-        """The parts of ``objects/`` for ids (memo first), as shallow copies."""
+    def _objects(self, ids: np.ndarray, mjd: float | None, *, cache, show_progress: bool) -> tuple[dict, Any]:
+        """The parts of ``objects/`` for ids (memo first), as shallow copies, and the first failed
+        request's error (None when all succeeded; the parts then hold what the others fetched)."""
         chunk_size = self._chunk_size()
         max_workers = check_max_workers(int(conf.max_workers), self.max_workers_limit)
         parts = self._memo_get(ids, mjd) if cache is not False else None
+        failure = None
         if parts is None:
             with gc_paused():
-                parts = self._fetch_objects(ids, mjd, chunk_size=chunk_size, max_workers=max_workers,
-                                            show_progress=show_progress)
-            self._memo_put(ids, mjd, parts)
+                parts, failure = self._fetch_objects(ids, mjd, chunk_size=chunk_size, max_workers=max_workers,
+                                                     show_progress=show_progress)
+            if failure is None:
+                self._memo_put(ids, mjd, parts)
         missing = parts["object"].meta.get("missing_ids", [])
         if missing:
             shown = ", ".join(map(str, missing[:5])) + (" ..." if len(missing) > 5 else "")
             warnings.warn(f"{len(missing)} of the {len(ids)} ids are not known to the server: {shown} "
                           f"(listed in meta['missing_ids'])", UnknownIdsWarning, stacklevel=3)
-        return {name: table.copy(copy_data=False) for name, table in parts.items()}
+        return {name: table.copy(copy_data=False) for name, table in parts.items()}, failure
+
+    def _complete(self, result, failure, errors: str):
+        """``result`` of a call whose requests all succeeded; else (some failed) raise ``failure``
+        carrying ``result`` as ``.table``, or with ``errors="ignore"`` warn and return it."""
+        if failure is None:
+            return result
+        meta = result[0].meta if isinstance(result, TableList) else result.meta
+        failed, asked = meta["failed_ids"], meta["query"]["n_ids"]
+        if errors == "ignore":
+            warnings.warn(f"{len(failed)} of the {asked} ids were not fetched (listed in meta['failed_ids']): "
+                          f"{failure}", IncompleteResultWarning, stacklevel=3)
+            return result
+        failure.args = (f"{failure} {len(failed)} of the {asked} ids were not fetched (.table.meta['failed_ids']); "
+                        f"the rows of the {asked - len(failed)} others are in this error's .table (errors='ignore' "
+                        f"returns them).",)
+        failure.table = result
+        raise failure
 
     @staticmethod
     def _chunk_size() -> int:
@@ -880,10 +906,10 @@ class AtlasClass(ServiceQuery):
         return size
 
     def _fetch_objects(self, ids: np.ndarray, mjd: float | None, *, chunk_size: int, max_workers: int,
-                       show_progress: bool) -> dict:
+                       show_progress: bool) -> tuple[dict, Any]:
         chunks = chunked(ids.tolist(), chunk_size)
         self._login_once()
-        quota = int(conf.requests_per_hour)
+        quota = self.requests_per_hour
         if len(chunks) > quota:  # said before sending: a read this size cannot finish within the hour
             warnings.warn(f"objects/: {len(ids)} ids in chunks of {chunk_size} = {len(chunks)} requests, more "
                           f"than the quota of {quota} requests per hour per user: the call will stop with "
@@ -891,18 +917,31 @@ class AtlasClass(ServiceQuery):
                           f"up to 50,000 ids per request) to need fewer requests.", AstropyUserWarning,
                           stacklevel=4)
         progress = BatchProgress(len(ids), show_progress)
+
+        def one(chunk):  # a failed request does not lose what the others fetch
+            try:
+                return self._fetch_chunk(chunk, mjd, progress)
+            except (LoginError, AuthorizationError):
+                raise
+            except AstroqueryExtError as exc:
+                return exc
+
         try:
-            results = bounded_map(lambda chunk: self._fetch_chunk(chunk, mjd, progress), chunks,
-                                  max_workers=max_workers)
+            results = bounded_map(one, chunks, max_workers=max_workers)
         finally:
             progress.close()
+        failures = [(chunk, r) for chunk, r in zip(chunks, results) if isinstance(r, AstroqueryExtError)]
+        results = [r for r in results if not isinstance(r, AstroqueryExtError)]
         missing = [oid for r in results for oid in r.missing]
         meta = self._provenance("objects/", {"n_ids": int(len(ids)), "mjd_min": mjd}, missing_ids=missing)
+        if failures:
+            meta["failed_ids"] = [oid for chunk, _ in failures for oid in chunk]
         parts = {}
         for part in PARTS:
             fields = atlas_fields.PART_FIELDS[part]
             if part in _BULK_PARTS:
-                tables = [r.bulk[part].table() for r in results]
+                tables = [r.bulk[part].table() for r in results] or \
+                    [_BULK_SCHEMAS[part].builder(prefix=[atlas_fields.ATLAS_ID]).table()]
                 table = tables[0] if len(tables) == 1 else vstack(tables, metadata_conflicts="silent")
             else:
                 rows = [row for r in results for row in r.small[part]]
@@ -910,7 +949,7 @@ class AtlasClass(ServiceQuery):
                 table = records_to_table(rows, columns)
             table.meta.update(meta)
             parts[part] = as_result(table)
-        return parts
+        return parts, (failures[0][1] if failures else None)
 
     def _fetch_chunk(self, chunk: list[int], mjd: float | None, progress: BatchProgress) -> _ObjectsResult:
         data = {"objects": ",".join(map(str, chunk))}
@@ -1007,10 +1046,12 @@ class AtlasClass(ServiceQuery):
             Only objects flagged to a list after this time: a Time, a datetime
             (naive = UTC), an ISO string or a number of MJD.
         vra_min, vra_max, rb_pix_min, rb_pix_max : float, optional
+            Inclusive bounds of the VRA score and the real-bogus score. Sent
+            to the server and applied again here, so servers that ignore
+            them give the same rows (as the bounds below).
         ra_min, ra_max, dec_min, dec_max : `~astropy.units.Quantity`, str or float, optional
-            Inclusive bounds (RA and Dec as angles: a Quantity, an Angle
-            string, or degrees). Sent to the server and applied again here, so
-            servers that ignore them give the same rows.
+            Inclusive bounds of the position, as angles: a Quantity, an
+            Angle string, or degrees.
         sherlock_class, spec_type : str, optional
             Exact Sherlock classification / spectroscopic type.
         cache : bool
@@ -1052,7 +1093,6 @@ class AtlasClass(ServiceQuery):
                             get_query_payload=get_query_payload, expect=RECORDS)
         if get_query_payload:
             return answer
-        self._check_answer(answer, "objectlist/")
         rows = [r for r in answer if self._passes(r, checked, sherlock_class, spec_type)]
         query = {"list": list_id, "custom": is_custom, "since": when, **checked}
         name = (CUSTOM_LISTS if is_custom else MAIN_LISTS).get(list_id)
@@ -1106,7 +1146,6 @@ class AtlasClass(ServiceQuery):
                             get_query_payload=get_query_payload, expect=RECORDS)
         if get_query_payload:
             return answer
-        self._check_answer(answer, "objectgroupslist/")
         return self._table(answer, atlas_fields.GROUP_FIELDS, path="objectgroupslist/", what="custom-list rows", query=data)
 
     # -- writes, one id per call ------------------------------------------------------
@@ -1124,56 +1163,48 @@ class AtlasClass(ServiceQuery):
         so far, the ids not sent marked ``sent=False`` with when to retry;
         ``"wait"`` waits as the server says, with a countdown on stderr, and goes on.
         """
-        if on_rate_limit not in ("return", "wait"):
-            raise ValueError(f"on_rate_limit must be 'return' (stop at the first HTTP 429 and return the "
-                             f"outcomes so far) or 'wait' (wait as the server says, then go on); "
-                             f"got {on_rate_limit!r}")
         max_workers = check_max_workers(int(conf.max_workers), self.max_workers_limit)
         ok_when = ok_when or (lambda status, info: info in self._SUCCESS)
-        self._announce_cost(path, len(ids), on_rate_limit)
-        gate = _QuotaGate(path, len(ids), wait=on_rate_limit == "wait")
-
-        def not_sent(oid, status=0):
-            return {"atlas_id": oid, "status": status, "sent": False, "ok": False, "info": gate.not_sent_info()}
+        # The base's quota gate: the cost said first; at a 429 it keeps the rest unsent, or waits.
+        gate = quota_gate(self, path, len(ids), on_rate_limit, stacklevel=4)
 
         def one(item):
             index, oid = item
-            while True:
-                if not gate.before_send():
-                    return not_sent(oid)
-                try:
-                    # A 429 comes straight back here (max_wait=0): the gate decides, not a silent sleep.
-                    response = self._http("POST", path, data=payload_for(index, oid), auth="required",
-                                          idempotent=idempotent, max_wait=0)
-                except (LoginError, AuthorizationError):
-                    raise
-                except RateLimitError as exc:  # the server did not act on it: not sent
-                    if gate.throttled(exc.retry_after, index):
-                        continue
-                    return not_sent(oid, 429)
-                except AstroqueryExtError as exc:
-                    detail = exc.detail or str(exc)
-                    return {"atlas_id": oid, "status": exc.status or 0, "sent": True, "info": detail,
-                            "ok": bool(exc.status and ok_when(exc.status, detail))}
-                break
-            gate.sent()
+            try:
+                response = self._http("POST", path, data=payload_for(index, oid), auth="required",
+                                      idempotent=idempotent)
+            except (LoginError, AuthorizationError):
+                raise
+            except RateLimitError as exc:  # the server did not act on it: not sent
+                return {"atlas_id": oid, "status": exc.status or 0, "sent": False, "ok": False,
+                        "info": gate.not_sent_info()}
+            except AstroqueryExtError as exc:
+                if getattr(exc, "unsent", False):  # the batch stopped (the server stopped answering)
+                    return {"atlas_id": oid, "status": 0, "sent": False, "ok": False, "info": str(exc)}
+                detail = exc.detail or str(exc)
+                return {"atlas_id": oid, "status": exc.status or 0, "sent": True, "info": detail,
+                        "ok": bool(exc.status and ok_when(exc.status, detail))}
             status = response.status_code
             try:
-                body = response.json() if response.content.strip() else {}
+                body = loads(response.content) if response.content.strip() else {}
             except ValueError:
                 body = {}
             info = body.get("info", body.get("Error", "")) if isinstance(body, Mapping) else str(body)
             return {"atlas_id": oid, "status": status, "sent": True, "info": info or "",
                     "ok": bool(ok_when(status, info))}
 
-        rows = bounded_map(one, list(enumerate(ids.tolist())), max_workers=max_workers)
+        rows = bounded_map(gate.wrap(one), list(enumerate(ids.tolist())), max_workers=max_workers)
         table = self._table(rows, atlas_fields.OUTCOME_FIELDS, path=path, what="ids", query=dict(extra or {}),
                             warn_empty=False)
         unsent = int((~np.asarray(table["sent"], dtype=bool)).sum())
         if gate.retry_at is not None:
             table.meta["retry_after"] = gate.retry_after
             table.meta["retry_at"] = gate.retry_at_iso()
-        if unsent:
+        if unsent and gate.retry_at is None:  # not the quota: the batch's circuit breaker stopped it
+            warnings.warn(f"{path.rstrip('/')}: {unsent} of {len(table)} ids were not sent (sent=False in the "
+                          f"result): {table['info'][~np.asarray(table['sent'], dtype=bool)][0]}",
+                          AstropyUserWarning, stacklevel=3)
+        elif unsent:
             warnings.warn(f"{path.rstrip('/')}: the hourly quota ran out (HTTP 429) after {len(table) - unsent} "
                           f"of {len(table)} ids; {unsent} were not sent (sent=False in the result). "
                           f"Send them again after {gate.retry_at_iso()} (in {gate.retry_after:.0f} s): e.g. "
@@ -1184,22 +1215,6 @@ class AtlasClass(ServiceQuery):
             warnings.warn(f"{failed} of {len(table)} {path.rstrip('/')} calls did not succeed; see the 'info' "
                           f"column of the result", AstropyUserWarning, stacklevel=3)
         return table
-
-    def _announce_cost(self, path: str, n: int, on_rate_limit: str) -> None:
-        """Say what a per-id write costs against the hourly quota, before sending it."""
-        quota = int(conf.requests_per_hour)
-        message = (f"{path.rstrip('/')}: {n} id(s) = {n} request(s), one per id, against the quota of "
-                   f"{quota} requests per hour per user (shared with every other call of this account)")
-        if n <= quota:
-            log.info(message)
-            return
-        hours = math.ceil(n / quota) - 1
-        then = ("stops at the first HTTP 429 and returns the outcomes so far, the ids not sent marked "
-                "sent=False with when to retry (on_rate_limit='wait' waits instead)"
-                if on_rate_limit == "return" else
-                "waits at each HTTP 429 as the server says, with a countdown (Ctrl-C stops it)")
-        warnings.warn(f"{message}: more than one hour's quota, so at least {hours} h more of waiting. "
-                      f"The call {then}.", AstropyUserWarning, stacklevel=4)
 
     @_per_id_write
     def add_to_custom_list(self, ids, list, *, on_rate_limit: str = "return") -> Table:
@@ -1252,6 +1267,7 @@ class AtlasClass(ServiceQuery):
                                 extra={"list_id": group}, on_rate_limit=on_rate_limit)
 
     @_per_id_write
+    @shared_doc(insert_date=_INSERT_DATE_DOC)
     def set_detection_list(self, ids, list, *, insert_date=None, on_rate_limit: str = "return") -> Table:
         """Move objects to another main list (``objectdetectionlist/``, one request per id).
 
@@ -1261,9 +1277,7 @@ class AtlasClass(ServiceQuery):
             ATLAS ids.
         list : {"possible", "eyeball", "galcand"} or {3, 4, 12}
             The target main list; the server refuses any other.
-        insert_date : `~astropy.time.Time`, datetime, str or float, optional
-            When the move is dated (default: now, on the server); any time
-            ``since`` takes.
+        {insert_date}
         {on_rate_limit}
 
         Returns
@@ -1303,7 +1317,6 @@ class AtlasClass(ServiceQuery):
                             get_query_payload=get_query_payload, expect=RECORDS)
         if get_query_payload:
             return answer
-        self._check_answer(answer, path)
         return self._table(answer, fields, path=path, what="rows",
                            query={k: v for k, v in data.items() if k != "objects"} |
                            ({"n_ids": data["objects"].count(",") + 1} if "objects" in data else {}))
@@ -1328,6 +1341,13 @@ class AtlasClass(ServiceQuery):
             change as you write: never cached).
         get_query_payload : bool
             Return the request instead of sending it.
+
+        Returns
+        -------
+        `~astropy.table.Table`
+            One row per score row: ``atlas_id``, ``preal``, ``pgal``,
+            ``pfast``, ``rank``, ``rank_alt1``, ``is_gal_cand``,
+            ``timestamp``, ``username``, ``debug``, ``row_id``...
         """
         extra = {}
         if min_row_id is not None:
@@ -1344,18 +1364,30 @@ class AtlasClass(ServiceQuery):
                               cache=cache, get_query_payload=get_query_payload)
 
     @_per_id_write
+    @shared_doc(insert_date=_INSERT_DATE_DOC)
     def add_vra_scores(self, ids, *, preal=None, pgal=None, pfast=None, rank=None, rank_alt1=None,
                        is_gal_cand=None, debug: bool = False, insert_date=None,
                        on_rate_limit: str = "return") -> Table:
         """Append VRA score rows (``vrascores/``, one request per id; every call adds a row).
 
-        Each value is one number for all ids or a sequence with one per id;
-        ``preal``, ``pgal`` and ``pfast`` are probabilities (0 to 1).
+        Each value is one number for all ids or a sequence with one per id.
         Writes that may have reached the server are never repeated (a 429
         means the server did not act, so a throttled id is "not sent").
 
         Parameters
         ----------
+        ids : int, str or sequence
+            ATLAS ids.
+        preal, pgal, pfast : float or sequence of float, optional
+            The probabilities (0 to 1) that the object is real, galactic,
+            fast.
+        rank, rank_alt1 : float or sequence of float, optional
+            The VRA rank and its alternative.
+        is_gal_cand : int or sequence of int, optional
+            Whether the object is a galaxy candidate (1) or not (0).
+        debug : bool
+            Write debug rows (read back with ``query_vra_scores(debug=True)``).
+        {insert_date}
         {on_rate_limit}
 
         Returns
@@ -1389,40 +1421,80 @@ class AtlasClass(ServiceQuery):
 
         return self._write_each("vrascores/", ids, payload, idempotent=False, on_rate_limit=on_rate_limit)
 
+    @shared_doc(parameters=_VRA_READ_DOC)
     def query_vra_todo(self, ids=None, *, since=None, cache: bool = True, get_query_payload: bool = False) -> Table:
-        """The VRA to-do list (``vratodolist/``): all entries, those of some ids, or those since a time."""
+        """The VRA to-do list (``vratodolist/``): all entries, those of some ids, or those since a time.
+
+        {parameters}
+
+        Returns
+        -------
+        `~astropy.table.Table`
+            ``atlas_id`` and ``timestamp``, one row per entry.
+        """
         return self._vra_read("vratodolist/", atlas_fields.VRA_TODO_FIELDS, ids, since=since, cache=cache,
                               get_query_payload=get_query_payload)
 
     @_per_id_write
+    @shared_doc(insert_date=_INSERT_DATE_DOC)
     def add_vra_todo(self, ids, *, insert_date=None, on_rate_limit: str = "return") -> Table:
         """Put objects on the VRA to-do list (``vratodo/``, one request per id).
 
         Parameters
         ----------
+        ids : int, str or sequence
+            ATLAS ids.
+        {insert_date}
         {on_rate_limit}
+
+        Returns
+        -------
+        `~astropy.table.Table`
+            Per id ``sent``, ``ok``, ``status``, ``info``.
         """
         ids = parse_ids(ids)
         when = _datetime_arg(insert_date, "insert_date")
         return self._write_each("vratodo/", ids, lambda i, oid: {"objectid": str(oid), **(
             {"insertdate": when} if when else {})}, idempotent=True, on_rate_limit=on_rate_limit)
 
+    @shared_doc(parameters=_VRA_READ_DOC)
     def query_vra_rank(self, ids=None, *, since=None, cache: bool = True, get_query_payload: bool = False) -> Table:
-        """VRA ranks (``vraranklist/``): one row per ranked object."""
+        """VRA ranks (``vraranklist/``): one row per ranked object.
+
+        {parameters}
+
+        Returns
+        -------
+        `~astropy.table.Table`
+            ``atlas_id``, ``rank``, ``rank_alt1``, ``is_gal_cand``,
+            ``timestamp``.
+        """
         return self._vra_read("vraranklist/", atlas_fields.VRA_RANK_FIELDS, ids, since=since, cache=cache,
                               get_query_payload=get_query_payload)
 
     @_per_id_write
+    @shared_doc(insert_date=_INSERT_DATE_DOC)
     def set_vra_rank(self, ids, rank, *, rank_alt1=None, is_gal_cand=None, insert_date=None,
                      on_rate_limit: str = "return") -> Table:
         """Set the VRA rank of objects (``vrarank/``: one row per object, replaced on each call).
 
-        ``rank`` (required), ``rank_alt1`` and ``is_gal_cand`` are one value
-        for all ids or one per id.
-
         Parameters
         ----------
+        ids : int, str or sequence
+            ATLAS ids.
+        rank : float or sequence of float
+            The rank: one for all ids or one per id.
+        rank_alt1 : float or sequence of float, optional
+            The alternative rank, likewise.
+        is_gal_cand : int or sequence of int, optional
+            Whether the object is a galaxy candidate (1) or not (0), likewise.
+        {insert_date}
         {on_rate_limit}
+
+        Returns
+        -------
+        `~astropy.table.Table`
+            Per id ``sent``, ``ok``, ``status``, ``info``.
         """
         ids = parse_ids(ids)
         n = len(ids)
@@ -1455,6 +1527,10 @@ class AtlasClass(ServiceQuery):
         names : str or sequence of str
             External designations, matched exactly, without the ``AT``/``SN``
             prefix (a leading ``AT``/``SN`` and spaces are removed here).
+        cache : bool
+            Use the response cache within the endpoint's lifetime (an hour).
+        get_query_payload : bool
+            Return the request instead of sending it.
 
         Returns
         -------
@@ -1480,7 +1556,6 @@ class AtlasClass(ServiceQuery):
                             expect=list_of(RECORDS))
         if get_query_payload:
             return answer
-        self._check_answer(answer, "externalxmlist/")
         rows, unmatched = [], []
         for name, matches in zip(cleaned, answer):
             if not matches:

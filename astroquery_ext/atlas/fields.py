@@ -2,7 +2,7 @@
 
 Each endpoint's table has a fixed list of `~astroquery_ext._base.Field`
 columns, so its columns and dtypes are the same whether it has one row or
-none. Names follow the server's keys (spec section 5), except that every
+none. Names follow the server's keys, except that every
 table names the ATLAS object id ``atlas_id``.
 
 The big parts of ``objects/`` answers (``lc``, ``lcnondets``, ``fp``:

@@ -43,7 +43,7 @@ import sys
 import warnings
 
 from astroquery_ext import SERVICES, __version__
-from astroquery_ext.cli.output import PROG, Result, UsageError, emit, format_for, say, write_table
+from astroquery_ext.cli.output import PROG, Result, UsageError, emit, format_for, say, terminal_safe, write_table
 from astroquery_ext.cli.service import ServiceCLI, add_service, explain, in_cli_terms, run_service_command
 from astroquery_ext.cli.tools import add_tools
 
@@ -96,6 +96,13 @@ def _run(args, extra: list[str], stdout) -> Result:
     return run_service_command(args.service_cli, args)
 
 
+class _SafeFormatter(logging.Formatter):
+    """Log lines on standard error with the control characters of what servers sent shown escaped."""
+
+    def format(self, record) -> str:
+        return terminal_safe(super().format(record), keep="\n")
+
+
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     say(f"warning: {in_cli_terms(' '.join(str(message).split()), _CURRENT.get('service'))}")
 
@@ -130,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(str(exc))
     if getattr(args, "verbose", False):
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter(f"{PROG}: %(message)s"))
+        handler.setFormatter(_SafeFormatter(f"{PROG}: %(message)s"))
         log = logging.getLogger("astroquery_ext")
         log.addHandler(handler)
         log.setLevel(logging.DEBUG)

@@ -68,7 +68,7 @@ class Grad300CLI(ServiceCLI):
             p.add_argument("--scan-name", help="file name, case-insensitive substring")
             p.add_argument("--from", dest="date_from", metavar="DATE", help="scans starting on or after (ISO, UTC)")
             p.add_argument("--to", dest="date_to", metavar="DATE", help="scans starting on or before (ISO, UTC)")
-            p.add_argument("--limit", type=int, metavar="N", help="at most N scans per scan type")
+            p.add_argument("--limit", type=int, metavar="N", help="at most N scans in all (the total over every scan type, not per type; -1: all)")
 
         query = sub.add_parser("query", parents=[common, table_options()], help="scans that match, as a table")
         filters(query)

@@ -10,9 +10,12 @@ import argparse
 import contextlib
 import io
 import json
+import errno
 import math
 import os
+import re
 import shutil
+import stat
 import sys
 from pathlib import Path
 from typing import Any
@@ -30,9 +33,34 @@ class UsageError(Exception):
     """A command line that parses but makes no sense (exit status 2)."""
 
 
+#: What a terminal may take as a command: C0 and C1 controls (ESC, BEL, CSI...), DEL, and the
+#: bidirectional overrides and isolates that reorder what is shown (text that hides other text).
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def _escaped(match: re.Match) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def terminal_safe(text: str, *, keep: str = "") -> str:
+    """``text`` with every control character shown escaped (``\\x1b``, ``\\u202e``), except those in ``keep``.
+
+    What a server sent must never reach a terminal raw: an escape sequence can
+    retitle the window, move the cursor or hide text. Files (``-o``) and
+    redirected output keep the data as received; only what is printed to a
+    terminal, and every message on standard error, goes through here.
+    """
+    if keep:
+        return "".join(part if part in keep else _CONTROLS.sub(_escaped, part)
+                       for part in re.split(f"([{re.escape(keep)}])", text))
+    return _CONTROLS.sub(_escaped, text)
+
+
 def say(message: str) -> None:
-    """A message for the user: standard error, never standard output."""
-    print(f"{PROG}: {message}", file=sys.__stderr__ if sys.stderr is None else sys.stderr, flush=True)
+    """A message for the user: standard error, never standard output; control characters escaped."""
+    print(f"{PROG}: {terminal_safe(str(message), keep=chr(10))}",
+          file=sys.__stderr__ if sys.stderr is None else sys.stderr, flush=True)
 
 
 # -- results -----------------------------------------------------------------------------------
@@ -122,11 +150,13 @@ def table_records(table) -> list[dict]:
     return [dict(zip(names, row)) for row in zip(*columns)] if names else []
 
 
-def _flatten_for(table, fmt: str):
+def _flatten_for(table, fmt: str, *, escape: bool = False):
     """A copy of ``table`` for the csv writer or the plain ``table`` text.
 
     Object columns (lists, dicts) become compact JSON text; multidimensional
     columns become JSON text for csv; Time columns become ISO text for csv.
+    ``escape``: text cells with control characters are shown escaped
+    (`terminal_safe`) before the columns are lined up.
     """
     import numpy as np
     from astropy.table import MaskedColumn, Table
@@ -151,6 +181,10 @@ def _flatten_for(table, fmt: str):
             out[name] = MaskedColumn(np.array(text, dtype=str) if text else np.array([], dtype=str),
                                      mask=[v is None for v in values], unit=getattr(col, "unit", None),
                                      description=getattr(col.info, "description", None))
+        elif escape and kind == "U" and len(col) and any(_CONTROLS.search(v) for v in np.ravel(np.asarray(col))):
+            safe = np.vectorize(terminal_safe, otypes=[str])(np.asarray(col))
+            out[name] = MaskedColumn(safe, mask=np.ma.getmaskarray(col), unit=getattr(col, "unit", None),
+                                     description=getattr(col.info, "description", None))
     out.meta = {}
     return out
 
@@ -169,12 +203,13 @@ def format_for(path: str | None, fmt: str | None) -> str:
                      f"({', '.join(FORMATS)})")
 
 
-def write_table(table, fmt: str, stream, *, width: int | None = None) -> list[str]:
+def write_table(table, fmt: str, stream, *, width: int | None = None, escape: bool = False) -> list[str]:
     """Write ``table`` in ``fmt`` to a binary stream.
 
     ``width`` (the plain ``table`` format only) fits the lines to that many
     characters, leaving out middle columns as astropy's ``pprint`` does.
-    Returns the columns left out that way (none otherwise).
+    ``escape`` (output to a terminal): text cells are shown with their
+    control characters escaped. Returns the columns left out by ``width``.
     """
     if fmt == "json":
         stream.write(json.dumps(table_records(table), indent=None, allow_nan=False).encode() + b"\n")
@@ -187,7 +222,7 @@ def write_table(table, fmt: str, stream, *, width: int | None = None) -> list[st
         data = buffer.getvalue()
         stream.write(data if isinstance(data, bytes) else data.encode())
         return []
-    flat = _flatten_for(table, fmt)
+    flat = _flatten_for(table, fmt, escape=escape)
     if fmt == "table":
         lines = flat.pformat(max_lines=-1, max_width=-1 if width is None else width)
         stream.write(("\n".join(lines) + "\n").encode())
@@ -221,24 +256,88 @@ def directory_target(path: str | os.PathLike, option: str = "--output") -> Path:
 
 @contextlib.contextmanager
 def _output_stream(path: str | None, stdout):
-    """The binary stream to write to: standard output, or a file written atomically."""
+    """The binary stream to write to: standard output, or a file written as downloads are.
+
+    A terminal gets the bytes with their control characters escaped
+    (`terminal_safe`); a pipe or a file gets them as they are.
+    """
     if path is None or path == "-":
-        yield stdout.buffer if hasattr(stdout, "buffer") else _TextAsBinary(stdout)
+        out = stdout.buffer if hasattr(stdout, "buffer") else _TextAsBinary(stdout)
+        if not _is_terminal(stdout):
+            yield out
+        else:
+            buffer = io.BytesIO()
+            yield buffer
+            text = buffer.getvalue().decode("utf-8", "replace")
+            out.write(terminal_safe(text, keep="\n\t").encode())
         stdout.flush()
         return
     if is_directory_target(path):
         raise UsageError(f"--output {path!r} is a directory; give a file name")
+    with atomic_output(path) as handle:
+        yield handle
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike):
+    """A binary file handle whose bytes replace ``path`` at once when the block ends without error.
+
+    As downloads are written: ``<name>.part`` is created exclusively in the
+    target directory without following links (whatever another user planted
+    under that name is removed, never written through: the directory is held
+    open, so a swapped parent cannot redirect it either), then renamed over
+    the target. An existing target keeps its permission bits (a 0600 file
+    stays 0600); a new one gets the usual mode for new files (umask).
+    On an error the ``.part`` file is removed and the target left as it was.
+    """
     target = Path(path)
     if not target.parent.is_dir():
         raise ValueError(f"--output: directory {str(target.parent)!r} does not exist")
-    part = target.with_name(target.name + ".part")
+    name, part = target.name, target.name + ".part"
+    directory = os.open(target.parent, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
     try:
-        with open(part, "wb") as handle:
-            yield handle
-        os.replace(part, target)
+        try:
+            kept = os.stat(name, dir_fd=directory, follow_symlinks=False)
+        except FileNotFoundError:
+            kept = None
+        if kept is not None and stat.S_ISDIR(kept.st_mode):
+            raise UsageError(f"--output {os.fspath(path)!r} is a directory; give a file name")
+        fd = _create_exclusive(part, directory)
+        try:
+            with open(fd, "wb", closefd=True) as handle:
+                if kept is not None and stat.S_ISREG(kept.st_mode):
+                    os.fchmod(handle.fileno(), stat.S_IMODE(kept.st_mode))
+                yield handle
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(part, name, src_dir_fd=directory, dst_dir_fd=directory)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(part, dir_fd=directory)
+            raise
     finally:
-        if part.exists():
-            part.unlink()
+        os.close(directory)
+
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
+def _create_exclusive(name: str, directory: int) -> int:
+    """A new file ``name`` in the directory ``directory`` (a descriptor), created exclusively, never
+    through a link: anything in its way that is not a directory (a planted link, a stale part) is
+    removed first (the link itself, not what it points to)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(3):
+        try:
+            return os.open(name, flags, 0o666, dir_fd=directory)
+        except FileExistsError:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(name, dir_fd=directory)
+        except OSError as exc:  # ELOOP: a link, where the platform says so instead of EEXIST
+            if exc.errno != errno.ELOOP:
+                raise
+            os.unlink(name, dir_fd=directory)
+    raise FileExistsError(errno.EEXIST, f"{name} keeps being created by someone else", name)
 
 
 class _TextAsBinary:
@@ -296,10 +395,11 @@ def emit(result: Result | None, args, stdout) -> None:
         table = select_columns(result.value, getattr(args, "columns", None), default=result.columns,
                                hidden=result.hidden, plain=fmt == "table")
         width = None
-        if fmt == "table" and to_stdout and _is_terminal(stdout):
+        terminal = to_stdout and _is_terminal(stdout)
+        if fmt == "table" and terminal:
             width = max(40, shutil.get_terminal_size().columns)
         with _output_stream(output, stdout) as stream:
-            left_out = write_table(table, fmt, stream, width=width)
+            left_out = write_table(table, fmt, stream, width=width, escape=terminal)
         if left_out:
             say(f"{len(table.colnames) - len(left_out)} of {len(table.colnames)} columns fit the terminal "
                 f"({width} characters); --columns A,B,... chooses them, --format csv or ecsv (or -o FILE) "

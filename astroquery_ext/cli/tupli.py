@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -155,6 +156,157 @@ def cmd_unpublish(client, args) -> Result:
     return Result()
 
 
+# -- users and roles ---------------------------------------------------------------------------
+
+#: Where ``users change-password`` reads the new password when there is no terminal to ask on.
+NEW_PASSWORD_VARIABLE = "ASTROQUERY_EXT_TUPLI_NEW_PASSWORD"
+
+
+def cmd_users_list(client, args) -> Result:
+    return Result(client.list_users(), kind="table")
+
+
+def cmd_users_change_password(client, args) -> Result:
+    from astroquery_ext._base import register_secret
+
+    password = os.environ.get(NEW_PASSWORD_VARIABLE) or None
+    if password is not None:
+        register_secret(password)
+    elif not client.credentials.interactive():
+        raise ValueError(f"no new password: set {NEW_PASSWORD_VARIABLE}, or run the command on a terminal "
+                         f"to be asked (twice); a password is never taken from the command line")
+    client.change_password(args.username, password)   # without one: asked twice on the terminal
+    say(f"tupli: password of {args.username} changed")
+    return Result()
+
+
+def cmd_users_delete(client, args) -> Result:
+    from astroquery_ext.cli.service import remember
+
+    yourself = client.whoami() == args.username
+    client.delete_user(args.username)
+    if yourself:  # the module logged out and forgot the stored login; so does the command line
+        remember("tupli", client.server, None)
+    say(f"tupli: user {args.username} deleted{' (you: logged out)' if yourself else ''}")
+    return Result()
+
+
+def cmd_roles_list(client, args) -> Result:
+    return Result(client.list_roles(), kind="table")
+
+
+def cmd_roles_create(client, args) -> Result:
+    rights = [r.strip() for item in args.rights for r in item.split(",") if r.strip()]
+    return Result(client.create_role(args.name, rights, args.description), kind="json")
+
+
+def cmd_roles_delete(client, args) -> Result:
+    client.delete_role(args.name)
+    say(f"tupli: role {args.name} deleted")
+    return Result()
+
+
+# -- recording episodes from a file ---------------------------------------------------------------
+
+#: Columns of ``episodes tuples`` that say where a step belongs, not what it is.
+_PLACE_COLUMNS = ("episode_id", "step")
+#: Columns a text format (CSV, a FITS string column) holds as JSON text.
+_JSON_COLUMNS = ("state", "action", "info")
+
+
+def _tuples_from_lines(text: str, name: str) -> list[dict]:
+    """JSON lines (one step a line), or one JSON array of steps (``episodes tuples --format json``)."""
+    stripped = text.lstrip()
+    if stripped.startswith("["):
+        rows = _json_arg(text, name)
+        where = [f"item {i}" for i in range(len(rows))]
+    else:
+        rows, where = [], []
+        for number, line in enumerate(text.splitlines(), 1):
+            if line.strip():
+                rows.append(_json_arg(line, f"{name}, line {number}"))
+                where.append(f"line {number}")
+    for row, at in zip(rows, where):
+        if not isinstance(row, dict):
+            raise ValueError(f"{name}, {at}: each step must be a JSON object with state, action, reward; "
+                             f"got {type(row).__name__}")
+    if not rows:
+        raise ValueError(f"{name} holds no steps")
+    return rows
+
+
+def _tuples_from_table(path: str) -> list[dict]:
+    """A table's rows as steps; columns a text format holds as JSON text (CSV, FITS) read back."""
+    from astropy.table import Table
+
+    try:
+        table = Table.read(path)
+    except Exception as exc:  # noqa: BLE001 - astropy raises many kinds for an unreadable file
+        raise ValueError(f"{path} could not be read as a table (ECSV, FITS, VOTable) or JSON lines: "
+                         f"{exc}") from None
+    text = [name for name in _JSON_COLUMNS if name in table.colnames and table[name].dtype.kind in "SU"]
+    steps = []
+    for i in range(len(table)):
+        step = {name: table[name][i] for name in table.colnames}
+        for name in text:
+            cell = step[name].decode() if isinstance(step[name], bytes) else str(step[name])
+            step[name] = _json_arg(cell, f"{path}: column {name!r}, row {i}") if cell else None
+        steps.append(step)
+    return steps
+
+
+def _episodes_in(steps: list[dict], name: str) -> list[list[dict]]:
+    """Steps grouped into episodes by ``episode_id`` (in the order they first appear), else one episode."""
+    if not any("episode_id" in s for s in steps):
+        return [steps]
+    if not all("episode_id" in s for s in steps):
+        raise ValueError(f"{name}: some steps have an episode_id and some do not")
+    episodes: dict[Any, list[dict]] = {}
+    for step in steps:
+        episodes.setdefault(str(step["episode_id"]), []).append(step)
+    out = []
+    for group in episodes.values():
+        if all("step" in s for s in group):
+            group = sorted(group, key=lambda s: int(s["step"]))
+        out.append(group)
+    return out
+
+
+def _plain(step: dict) -> dict:
+    import numpy as np
+
+    row = {}
+    for key, value in step.items():
+        if key in _PLACE_COLUMNS:
+            continue
+        if isinstance(value, np.generic):
+            value = value.item()
+        row[key] = value
+    return row
+
+
+def cmd_episodes_record(client, args) -> Result:
+    name = "standard input" if args.file == "-" else args.file
+    if args.file != "-" and not Path(args.file).is_file():
+        raise ValueError(f"no file {args.file!r}")
+    if args.file == "-" or Path(args.file).suffix.lower() in (".jsonl", ".ndjson", ".json"):
+        steps = _tuples_from_lines(_read_text(args.file), name)
+    else:
+        steps = _tuples_from_table(args.file)
+    episodes = [[_plain(step) for step in group] for group in _episodes_in(steps, name)]
+    metadata = None
+    if args.metadata:
+        metadata = _json_arg(args.metadata, "--metadata")
+        if not isinstance(metadata, dict):
+            raise ValueError("--metadata must be a JSON object")
+    if len(episodes) == 1:
+        table = client.record_episode(args.benchmark_id, episodes[0], metadata)
+    else:
+        table = client.record_episodes(args.benchmark_id, episodes, metadata)
+    say(f"tupli: {len(table)} episode(s) of {sum(map(len, episodes))} steps recorded")
+    return Result(table, kind="table")
+
+
 def cmd_signup(client, args) -> Result:
     return Result(client.signup(args.username), kind="json")
 
@@ -253,7 +405,52 @@ class TupliCLI(ServiceCLI):
         tuples.add_argument("--episode", metavar="ID", help="one episode")
         filters(tuples, benchmark=True)
         tuples.set_defaults(handler=cmd_episodes_tuples)
+        record = eps.add_parser(
+            "record", parents=[common, table], help="record episodes from a file of steps",
+            description="Record the steps in FILE as episodes of a benchmark. FILE is JSON lines (one step a "
+                        "line: {\"state\": [...], \"action\": ..., \"reward\": ..., \"terminal\": false, "
+                        "\"timeout\": false, \"info\": {}}), a JSON array of such steps, or a table "
+                        "(ECSV, FITS, VOTable) with those columns, such as 'episodes tuples -o steps.ecsv' "
+                        "writes. Steps with an episode_id are recorded as one episode per id, in the order "
+                        "of their step column; otherwise the whole file is one episode. Prints the "
+                        "recorded episodes' headers.")
+        record.add_argument("file", help="JSON lines (.jsonl, .json; '-': standard input) or a table file")
+        record.add_argument("--benchmark-id", required=True, metavar="ID", help="the benchmark the episodes ran on")
+        record.add_argument("--metadata", metavar="JSON", help="metadata of every episode, a JSON object")
+        record.set_defaults(handler=cmd_episodes_record)
         item_actions(eps, "episode")
+
+        users = kind("users", "user accounts")
+        users.add_parser("list", parents=[common, table], help="users and their group memberships (a login)"
+                         ).set_defaults(handler=cmd_users_list)
+        change = users.add_parser(
+            "change-password", parents=[common], help="set a new password (yours, or anyone's as admin)",
+            description=f"Set a new password for USER. The new password comes from {NEW_PASSWORD_VARIABLE}, "
+                        f"else it is asked for on a terminal (twice); never from the command line. A password "
+                        f"kept in the keyring for USER is updated.")
+        change.add_argument("username", metavar="USER")
+        change.set_defaults(handler=cmd_users_change_password)
+        delete = users.add_parser("delete", parents=[common],
+                                  help="delete a user and their private items (yourself, or anyone as admin)",
+                                  description="Delete USER and their private items. Deleting yourself also "
+                                              "logs out and removes the stored login.")
+        delete.add_argument("username", metavar="USER")
+        delete.set_defaults(handler=cmd_users_delete)
+
+        roles = kind("roles", "roles and their rights")
+        roles.add_parser("list", parents=[common, table], help="roles and their rights (admin only)"
+                         ).set_defaults(handler=cmd_roles_list)
+        create = roles.add_parser("create", parents=[common, js], help="create a role (admin only)")
+        create.add_argument("name")
+        create.add_argument("--rights", required=True, action="append", metavar="RIGHT[,RIGHT]",
+                            help="the rights it grants, comma-separated or repeated (benchmark_read, episode_create, "
+                                 "role_management...: a wrong one is refused with the list)")
+        create.add_argument("--description")
+        create.set_defaults(handler=cmd_roles_create)
+        delete = roles.add_parser("delete", parents=[common], help="delete a role, and take it from everyone "
+                                                                     "(admin only)")
+        delete.add_argument("name")
+        delete.set_defaults(handler=cmd_roles_delete)
 
         groups = kind("groups", "groups")
         groups.add_parser("list", parents=[common, table], help="groups on the server").set_defaults(

@@ -2,6 +2,8 @@
 groups, triggers), behind CERN single sign-on (OpenID Connect)."""
 from astropy import config as _config
 
+from astroquery_ext._base.deadline import total_timeout_item as _total_timeout_item
+
 _ISSUER = "https://auth.cern.ch/auth/realms/cern"
 _OIDC = _ISSUER + "/protocol/openid-connect"
 
@@ -12,6 +14,7 @@ class Conf(_config.ConfigNamespace):
     server = _config.ConfigItem("https://atlas-glance.cern.ch/atlas/analysis/api/",
                                 "API root URL (the nine search endpoints live under it).")
     timeout = _config.ConfigItem(60.0, "Seconds to wait for the server.")
+    total_timeout = _total_timeout_item(__name__)
     web_base_url = _config.ConfigItem("https://atlas-glance.cern.ch/atlas/analysis",
                                       "Root of the Glance web pages that the web_url columns link to.")
     row_limit = _config.ConfigItem(-1, "Largest number of records a query returns (-1: all).")

@@ -31,6 +31,7 @@ from astroquery_ext._base import (
     AuthState, Field, LoginError, NotFoundError, RemoteServiceError, ServiceQuery, check_max_workers, env_var,
     fetch_offset_pages, gc_paused)
 from astroquery_ext._base.args import pattern_arg
+from astroquery_ext._base.docs import shared_doc
 from astroquery_ext._base.oauth import OAuthClient, OIDCEndpoints
 from astroquery_ext._base.shapes import RECORDS, object_with
 from astroquery_ext.glance import conf, dsl
@@ -110,6 +111,36 @@ _QUERY_PARAMETERS = """Parameters
             columns. ``record`` holds each whole record (a dict); ``meta`` the
             service, URL, query and time.
 """
+
+#: The sections of the ``get_*`` methods but `get_analysis` (`shared_doc`).
+_GET_DOC = """Parameters
+----------
+ref_code : str
+    Its reference code, as above: matched exactly, else case-insensitively.
+cache : bool
+    Use the response cache within the endpoint's lifetime (an hour); False: ask the server.
+
+Returns
+-------
+`~astropy.table.Table`
+    One row, the columns of the matching ``query_*`` method (it stacks
+    with them); ``table["record"][0]`` is the whole record as the server sends it.
+
+Raises
+------
+`~astroquery_ext.exceptions.NotFoundError`
+    No record has this reference code."""
+
+#: The sections of the ``*_url`` methods (`shared_doc`).
+_URL_DOC = """Parameters
+----------
+ref_code : str
+    Its reference code (checked: a non-empty string without spaces).
+
+Returns
+-------
+str
+    The page's URL, built here: nothing is sent."""
 
 
 class GlanceClass(ServiceQuery):
@@ -483,14 +514,13 @@ class GlanceClass(ServiceQuery):
     def _page(self, endpoint: str, params: Mapping, offset: int, limit: int, cache) -> tuple[list, int | None]:
         answer = self._json("GET", endpoint, params={"offset": offset, "limit": limit, **params},
                             auth="required", cache=cache, expect=_SEARCH_ENVELOPE)
-        results = answer.get("results") if isinstance(answer, dict) else None
-        if not isinstance(results, list) or not all(isinstance(r, dict) for r in results):
+        if answer is None:  # an empty body: expect= checks the envelope of any other answer
             raise RemoteServiceError(
-                f"{self.name}: GET {endpoint} answered something other than the search envelope "
+                f"{self.name}: GET {endpoint} answered an empty body instead of the search envelope "
                 f"{{'numberOfResults': ..., 'results': [...]}}. Check that the server URL is the API root "
                 f"(…/atlas/analysis/api/).", url=self._url(endpoint), service=self.service)
         total = answer.get("numberOfResults")
-        return results, (int(total) if isinstance(total, int) and not isinstance(total, bool) else None)
+        return answer["results"], (int(total) if isinstance(total, int) and not isinstance(total, bool) else None)
 
     def _search(self, mode: str, query: Any, *, sort_by: Any, sort_desc: Any, row_limit: Any,
                 max_workers: Any, cache: bool | None, get_query_payload: bool = False) -> Table | dict:
@@ -584,8 +614,10 @@ class GlanceClass(ServiceQuery):
     @_query_doc("publication")
     def query_publications(self, query=None, *, sort_by=None, sort_desc=False, row_limit=None,
                            max_workers=None, cache=True, get_query_payload=False) -> Table:
-        """All {what} (analyses, papers, CONF and PUB notes in one summary list) that match a query
-        (``GET /{endpoint}``), one row each. ``referenceCode`` matches temporary and final codes.
+        """All {what} that match a query (``GET /{endpoint}``), one row each.
+
+        Publications are analyses, papers, CONF and PUB notes in one summary
+        list; ``referenceCode`` matches temporary and final codes.
 
         {parameters}
         """
@@ -680,28 +712,54 @@ class GlanceClass(ServiceQuery):
         """
         return self._get("analysis", ref_code, ("referenceCode",), cache)
 
+    @shared_doc(sections=_GET_DOC)
     def get_paper(self, ref_code: str, *, cache: bool = True) -> Table:
-        """One paper, a one-row Table (see `get_analysis`); ``ref_code`` like ``"HDBS-2018-33"``."""
+        """One paper, a one-row Table (see `get_analysis`); ``ref_code`` like ``"HDBS-2018-33"``.
+
+        {sections}
+        """
         return self._get("paper", ref_code, ("referenceCode",), cache)
 
+    @shared_doc(sections=_GET_DOC)
     def get_confnote(self, ref_code: str, *, cache: bool = True) -> Table:
-        """One CONF note, a one-row Table (see `get_analysis`), by its temporary
-        (``"CONF-SUSY-2023-04"``) or final (``"ATLAS-CONF-2023-009"``) reference code."""
+        """One CONF note, a one-row Table (see `get_analysis`).
+
+        By its temporary (``"CONF-SUSY-2023-04"``) or final
+        (``"ATLAS-CONF-2023-009"``) reference code.
+
+        {sections}
+        """
         return self._get("confnote", ref_code, ("temporaryReferenceCode", "finalReferenceCode"), cache)
 
+    @shared_doc(sections=_GET_DOC)
     def get_pubnote(self, ref_code: str, *, cache: bool = True) -> Table:
-        """One PUB note, a one-row Table (see `get_analysis`), by its temporary
-        (``"PUB-EGAM-2019-01"``) or final (``"ATL-PHYS-PUB-2019-029"``) reference code."""
+        """One PUB note, a one-row Table (see `get_analysis`).
+
+        By its temporary (``"PUB-EGAM-2019-01"``) or final
+        (``"ATL-PHYS-PUB-2019-029"``) reference code.
+
+        {sections}
+        """
         return self._get("pubnote", ref_code, ("temporaryReferenceCode", "finalReferenceCode"), cache)
 
+    @shared_doc(sections=_GET_DOC)
     def get_plot(self, ref_code: str, *, cache: bool = True) -> Table:
-        """One approval plot, a one-row Table (see `get_analysis`); ``ref_code`` like ``"PLOT-MUON-2018-08"``."""
+        """One approval plot, a one-row Table (see `get_analysis`); ``ref_code`` like ``"PLOT-MUON-2018-08"``.
+
+        {sections}
+        """
         return self._get("plot", ref_code, ("referenceCode",), cache)
 
+    @shared_doc(sections=_GET_DOC)
     def get_publication(self, ref_code: str, *, cache: bool = True) -> Table:
-        """The publication summary (``type``, codes, ``status``, ``shortTitle``, ``groups``) of any
-        analysis, paper or note, by its reference code (temporary or final for notes): a one-row
-        Table with the columns of `query_publications`."""
+        """The publication summary of any analysis, paper or note, as a one-row Table.
+
+        The summary has ``type``, the codes, ``status``, ``shortTitle`` and
+        ``groups``, the columns of `query_publications`; ``ref_code`` is any
+        of the record's codes (temporary or final for notes).
+
+        {sections}
+        """
         code = _code_arg(ref_code)
         endpoint, _what = ENDPOINTS["publication"]
         query = (dsl.F("referenceCode") == code).to_dsl()
@@ -730,24 +788,44 @@ class GlanceClass(ServiceQuery):
     def _link_prefix(self, kind: str) -> str:
         return f"{self.web_base_url}/{self._PAGES[kind][0]}?ref_code="
 
+    @shared_doc(sections=_URL_DOC)
     def analysis_url(self, ref_code: str) -> str:
-        """The web page of an analysis: ``{web_base_url}/analyses/details.php?ref_code=...``."""
+        """The web page of an analysis: ``{web_base_url}/analyses/details.php?ref_code=...``.
+
+        {sections}
+        """
         return self._web("analysis", ref_code)
 
+    @shared_doc(sections=_URL_DOC)
     def paper_url(self, ref_code: str) -> str:
-        """The web page of a paper: ``{web_base_url}/papers/details.php?ref_code=...``."""
+        """The web page of a paper: ``{web_base_url}/papers/details.php?ref_code=...``.
+
+        {sections}
+        """
         return self._web("paper", ref_code)
 
+    @shared_doc(sections=_URL_DOC)
     def confnote_url(self, ref_code: str) -> str:
-        """The web page of a CONF note (temporary or final code): ``{web_base_url}/confnotes/details?ref_code=...``."""
+        """The web page of a CONF note (temporary or final code): ``{web_base_url}/confnotes/details?ref_code=...``.
+
+        {sections}
+        """
         return self._web("confnote", ref_code)
 
+    @shared_doc(sections=_URL_DOC)
     def pubnote_url(self, ref_code: str) -> str:
-        """The web page of a PUB note (temporary or final code): ``{web_base_url}/pubnotes/details?ref_code=...``."""
+        """The web page of a PUB note (temporary or final code): ``{web_base_url}/pubnotes/details?ref_code=...``.
+
+        {sections}
+        """
         return self._web("pubnote", ref_code)
 
+    @shared_doc(sections=_URL_DOC)
     def plot_url(self, ref_code: str) -> str:
-        """The web page of an approval plot: ``{web_base_url}/plots/details.php?ref_code=...``."""
+        """The web page of an approval plot: ``{web_base_url}/plots/details.php?ref_code=...``.
+
+        {sections}
+        """
         return self._web("plot", ref_code)
 
     def _web_field(self, mode: str) -> Field:

@@ -135,7 +135,7 @@ _MAX_DEPTH = 200  # nesting of parentheses the parser accepts (it recurses)
 _CATALOGUE_PATH = Path(__file__).with_name("data") / "query-fields.toml"
 
 # Fields present in the catalogue that the server refuses to filter on
-# (api.yml: filtering publications on these answers 400; spec glance.md 2.2).
+# (api.yml: filtering publications on these answers 400).
 _REJECTED_FIELDS = {
     "publication": {
         "temporaryReferenceCode": "use 'referenceCode', which matches the temporary or final code",

@@ -33,6 +33,7 @@ from astroquery_ext._base import (
     download_many, gc_paused,
     fetch_offset_pages, jwt_expiry, parse_time, records_to_table, safe_filename)
 from astroquery_ext._base.args import choice_arg, int_arg, text_arg, time_arg, to_datetime
+from astroquery_ext._base.docs import shared_doc
 from astroquery_ext._base.serialize import as_result
 from astroquery_ext._base.shapes import RECORDS
 from astroquery_ext.grad300 import conf
@@ -40,13 +41,29 @@ from astroquery_ext.grad300.fields import DOWNLOAD_FIELDS, KNOWN_KEYS, SCAN_FIEL
 
 __all__ = ["Grad300", "Grad300Class", "SCAN_TYPES"]
 
+#: The parameters `query_source`, `query_scan_name` and `query_date_range` pass on to `query`, and
+#: what they return (`shared_doc`).
+_QUERY_OPTIONS_DOC = """scan_type : str, optional
+    One scan type (``TPI``, ``Images``, ``Spectrum``, ``OnOff``); default all four.
+cache : bool
+    Use the response cache within the listing's lifetime; False: ask the server.
+get_query_payload : bool
+    Return the first page's request instead of sending anything, as `query` does.
+**kwargs
+    ``row_limit`` and ``max_workers``, as `query` takes them.
+
+Returns
+-------
+`~astropy.table.Table`
+    One row per scan, with the columns of `query`."""
+
 #: The scan types, in the order queries return them (canonical spelling of the API).
 SCAN_TYPES = ("TPI", "Images", "Spectrum", "OnOff")
 _ALIASES = {"tpi": "TPI", "image": "Images", "images": "Images", "spectrum": "Spectrum",
             "spectra": "Spectrum", "onoff": "OnOff", "on_off": "OnOff", "on-off": "OnOff"}
 
 
-# What astropy says about files as RadioUniversePRO writes them (spec 10.1):
+# What astropy says about files as RadioUniversePRO writes them:
 # no padding after the last HDU (less than one 2880-byte block missing), and
 # the non-standard "DIAMETER =" card. Only these are silenced.
 #: The scan type a GRAD-300 file name states (``20250212-083213_TPI-GRAD300-SUN_01#_01#.fits``).
@@ -259,7 +276,10 @@ class Grad300Class(ServiceQuery):
 
         Returns
         -------
-        `~astropy.table.Table`
+        `~astropy.table.Table` or dict
+            The page's scans, one row each, with the columns of `query`
+            (fewer than ``limit`` rows: the last page). With
+            ``get_query_payload=True``: the request, nothing sent.
         """
         scan_type = _scan_type_arg(scan_type)
         offset = int_arg(offset, "offset", minimum=0)
@@ -411,25 +431,57 @@ class Grad300Class(ServiceQuery):
                 return False
         return True
 
+    @shared_doc(options=_QUERY_OPTIONS_DOC)
     def query_source(self, source: str, *, scan_type: str | None = None, cache: bool = True,
                      get_query_payload: bool = False, **kwargs) -> Table:
-        """Scans of one target (case-insensitive substring, e.g. ``"casa"``); see `query`."""
+        """Scans of one target (case-insensitive substring, e.g. ``"casa"``); see `query`.
+
+        Parameters
+        ----------
+        source : str
+            A case-insensitive substring of the target's name.
+        {options}
+
+        Examples
+        --------
+        >>> from astroquery_ext.grad300 import Grad300
+        >>> scans = Grad300.query_source("casa", scan_type="TPI")  # doctest: +SKIP
+        >>> scans["id", "source", "date"]  # doctest: +SKIP
+        """
         text_arg(source, "source")
         return self.query(scan_type, source=source, cache=cache, get_query_payload=get_query_payload, **kwargs)
 
+    @shared_doc(options=_QUERY_OPTIONS_DOC)
     def query_scan_name(self, scan_name: str, *, scan_type: str | None = None, cache: bool = True,
                         get_query_payload: bool = False, **kwargs) -> Table:
-        """Scans whose file name contains ``scan_name`` (case-insensitive); see `query`."""
+        """Scans whose file name contains ``scan_name`` (case-insensitive); see `query`.
+
+        Parameters
+        ----------
+        scan_name : str
+            A case-insensitive substring of the scan's file name.
+        {options}
+        """
         text_arg(scan_name, "scan_name")
         return self.query(scan_type, scan_name=scan_name, cache=cache, get_query_payload=get_query_payload,
                           **kwargs)
 
+    @shared_doc(options=_QUERY_OPTIONS_DOC)
     def query_date_range(self, date_from=None, date_to=None, *, scan_type: str | None = None, cache: bool = True,
                          get_query_payload: bool = False, **kwargs) -> Table:
         """Scans that started between ``date_from`` and ``date_to`` (inclusive, UTC); see `query`.
 
-        The dates are any time `query` takes: a Time, a datetime (naive =
-        UTC), an ISO string or a number of MJD.
+        Parameters
+        ----------
+        date_from, date_to : `~astropy.time.Time`, datetime, str or float, optional
+            The bounds (at least one): a Time, a datetime (naive = UTC), an
+            ISO string or a number of MJD.
+        {options}
+
+        Raises
+        ------
+        ValueError
+            Neither bound given.
         """
         if date_from is None and date_to is None:
             raise ValueError("query_date_range needs date_from, date_to or both")

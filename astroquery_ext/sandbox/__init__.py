@@ -38,17 +38,17 @@ import ssl
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from astroquery_ext._base.extras import require_extra
 from astroquery_ext.sandbox import _modes
 from astroquery_ext.sandbox.faults import Fault
 
-__all__ = ["Sandbox", "Fault", "AVAILABLE_SERVICES", "SandboxError"]
+__all__ = ["Sandbox", "Fault", "AVAILABLE_SERVICES", "SandboxError", "start_all"]
 
 #: Services the harness knows. ``testbed`` is a minimal generic service used by
 #: the shared base's tests (and a template for new apps).
@@ -124,6 +124,9 @@ class Sandbox:
                                  f"choose from {', '.join(AVAILABLE_SERVICES)}")
         if not options:
             raise ValueError("services must name at least one service")
+        # Imported here: the server processes import this package and need none of the clients' base.
+        from astroquery_ext._base.extras import require_extra
+
         require_extra("sandbox", "The sandbox")
         if isinstance(mode, Mapping):
             unknown = set(mode) - set(options)
@@ -145,6 +148,7 @@ class Sandbox:
         self._tls = bool(tls)
         self._tls_files: dict[str, Path] = {}
         self._servers: dict[str, _Server] = {}
+        self._watchdog: tuple[int, ...] = ()
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -157,26 +161,39 @@ class Sandbox:
 
     def start(self) -> "Sandbox":
         """Start every service and wait until each answers."""
+        return start_all([self])[0]
+
+    def _launch(self) -> bool:
+        """Spawn the servers (without waiting for them); False if already running."""
         if self._servers:
-            return self
+            return False
         if self._given_data_dir is None:
+            # mkdtemp makes it 0700: what the services store is private to this user.
             self._data_dir = Path(tempfile.mkdtemp(prefix="astroquery-ext-sandbox-"))
         else:
             self._data_dir = Path(self._given_data_dir)
-            self._data_dir.mkdir(parents=True, exist_ok=True)
+            self._data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         # A sandbox left running (a notebook, a doc page) must not outlive Python.
         atexit.register(self.stop)
         try:
             if self._tls:
                 self._tls_files = _make_tls_files(self._data_dir / "tls")
+            # The servers watch the read end: it reads EOF once this process is gone, however it died.
+            self._watchdog = os.pipe()
             for name in self._options:
                 self._servers[name] = self._spawn(name)
+        except BaseException:
+            self.stop()
+            raise
+        return True
+
+    def _await_ready(self) -> None:
+        try:
             for server in self._servers.values():
                 self._wait_ready(server)
         except BaseException:
             self.stop()
             raise
-        return self
 
     def stop(self) -> None:
         """Stop every server (SIGTERM, then SIGKILL after 10 s)."""
@@ -192,6 +209,9 @@ class Sandbox:
                 server.process.kill()
                 server.process.wait()
             server.sock.close()
+        for fd in self._watchdog:
+            os.close(fd)
+        self._watchdog = ()
         if self._given_data_dir is None and self._data_dir is not None:
             shutil.rmtree(self._data_dir, ignore_errors=True)
             self._data_dir = None
@@ -310,6 +330,35 @@ class Sandbox:
         rules = [Fault.from_any(f).to_dict() for f in faults]
         return self._control(service, "PUT", "faults", rules)
 
+    def reset(self, service: str) -> None:
+        """Put what ``service`` stores back as it was when it started.
+
+        What clients wrote since (ATLAS list changes and VRA rows, Tupli
+        benchmarks, artifacts, episodes, users, groups...) and data added with
+        `load_data` are gone, and ATLAS's request-rate windows start over.
+        Faults and the request log are not touched.
+        """
+        self._control(service, "POST", "reset")
+
+    def load_data(self, service: str, **what: Any) -> dict:
+        """Add your own data to a running service; returns what was added.
+
+        ATLAS: ``objects=`` a table file (FITS, ECSV...; one row per object:
+        ``ra``, ``dec``, optionally ``atlas_id`` and ``name``) and
+        ``lightcurves=`` a table file of detections (``atlas_id``, ``mjd``,
+        ``mag``, ``magerr``, ``filter``). GRAD300: ``scans=`` a list of the
+        scan FITS files to serve. Paths are read by the server, on this
+        machine. What is loaded is gone after `reset`.
+        """
+        payload = {k: (str(v) if isinstance(v, os.PathLike) else
+                       [str(p) for p in v] if isinstance(v, (list, tuple)) else v) for k, v in what.items()}
+        for key, value in payload.items():  # the server runs elsewhere: absolute paths only
+            if isinstance(value, str) and os.path.exists(value):
+                payload[key] = os.path.abspath(value)
+            elif isinstance(value, list):
+                payload[key] = [os.path.abspath(p) if os.path.exists(p) else p for p in value]
+        return self._control(service, "POST", "load", payload)
+
     def faults(self, service: str) -> list[dict]:
         """The rules in force, each with how often it ``fired``."""
         return self._control(service, "GET", "faults")
@@ -357,7 +406,7 @@ class Sandbox:
         scheme = "https" if self._tls else "http"
         origin = f"{scheme}://127.0.0.1:{sock.getsockname()[1]}"
         service_dir = self._data_dir / name
-        service_dir.mkdir(parents=True, exist_ok=True)
+        service_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         log_path = service_dir / "server.log"
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [_PACKAGE_PARENT, env.get("PYTHONPATH")]))
@@ -365,11 +414,17 @@ class Sandbox:
                "--service", name, "--fd", str(sock.fileno()), "--origin", origin,
                "--data-dir", str(service_dir), "--seed", str(self._seed),
                "--options", json.dumps(self._options[name]),
-               "--faults", json.dumps(self._faults[name]), "--log-level", self._log_level]
+               "--faults", json.dumps(self._faults[name]), "--log-level", self._log_level,
+               "--watchdog-fd", str(self._watchdog[0]), "--parent-pid", str(os.getpid())]
+        if threading.current_thread() is threading.main_thread():
+            # Linux kills the server when the *thread* that spawned it ends: ask only from the main thread.
+            cmd.append("--parent-death-signal")
+        if self._given_data_dir is None:  # an orphaned server removes the temporary data it was given
+            cmd += ["--remove-if-orphaned", str(self._data_dir)]
         if self._tls:
             cmd += ["--tls-cert", str(self._tls_files["cert"]), "--tls-key", str(self._tls_files["key"])]
         with open(log_path, "ab") as log_file:
-            process = subprocess.Popen(cmd, pass_fds=(sock.fileno(),), stdin=subprocess.DEVNULL,
+            process = subprocess.Popen(cmd, pass_fds=(sock.fileno(), self._watchdog[0]), stdin=subprocess.DEVNULL,
                                        stdout=log_file, stderr=subprocess.STDOUT, env=env,
                                        cwd=str(service_dir))
         return _Server(name, process, origin, sock, log_path)
@@ -417,6 +472,28 @@ class Sandbox:
                                   ca_file=self._tls_files.get("ca"))
         except urllib.error.HTTPError as exc:
             raise SandboxError(f"sandbox {service} {route}: HTTP {exc.code}: {exc.read()[:500]!r}") from None
+
+
+def start_all(sandboxes: Iterable[Sandbox]) -> list[Sandbox]:
+    """Start several sandboxes at once: every server is spawned, then each is waited for.
+
+    Their start-up work overlaps, so four services start in about the time of
+    the slowest. Sandboxes already running are left as they are. If one fails
+    to start, those this call started are stopped again.
+    """
+    sandboxes = list(sandboxes)
+    launched = []
+    try:
+        for sandbox in sandboxes:
+            if sandbox._launch():
+                launched.append(sandbox)
+        for sandbox in launched:
+            sandbox._await_ready()
+    except BaseException:
+        for sandbox in launched:
+            sandbox.stop()
+        raise
+    return sandboxes
 
 
 def _make_tls_files(directory: Path) -> dict[str, Path]:

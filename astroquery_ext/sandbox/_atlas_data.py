@@ -31,7 +31,7 @@ CUSTOM_GROUPS = {2: "mookodi", 14: "salt", 16: "mookodi_live", 17: "mookodi_peak
 MAIN_LISTS = ["garbage", "follow_up", "good", "possible", "eyeball", "attic", "stars", "agn",
               "fasttrack", "movers", "magellanic_clouds", "pm_stars", "galcand", "duplicates"]
 
-#: Objects pinned to the fixture universe (shared/fixtures/atlas/README.md):
+#: Objects pinned to recorded ATLAS answers:
 #: same ids, positions, names and lists; their light curves are synthetic.
 ANCHORS = [
     dict(id=1000005291314656200, followup_id=38748445, ra=0.02158, dec=31.78178, atlas_designation="ATLAS20bbfr",
@@ -135,15 +135,6 @@ def _letters(n: int, width: int) -> str:
 
 def _year(mjd: float) -> int:
     return (MJD_EPOCH + _dt.timedelta(days=float(mjd))).year
-
-
-def _f(x, nd):
-    """A rounded float, or None."""
-    return None if x is None else round(float(x), nd)
-
-
-def _js(value) -> str:
-    return json.dumps(value, separators=(",", ":"))
 
 
 # -- the catalogue -----------------------------------------------------------
@@ -452,6 +443,9 @@ class Catalogue:
 
     def rows(self, i: int) -> dict:
         """``{"lc": (mjds, texts), "lcnondets": (...), "fp": (...)}`` of one object."""
+        pinned = self.extra[i].get("rows")  # an object loaded from the user's files
+        if pinned is not None:
+            return pinned
         with self._cache_lock:
             hit = self._cache.get(i)
             if hit is not None:
@@ -579,6 +573,60 @@ class Catalogue:
             return ([m for m, _ in rows], [t for _, t in rows])
 
         return {"lc": pack(lc_rows), "lcnondets": pack(nd_rows), "fp": pack(fp_rows)}
+
+    # ---- objects of the user's own (loaded at run time, dropped by truncate) -----
+
+    def add_object(self, record: dict, lc: list[dict]) -> int:
+        """Add an object with its light curve: ``lc`` rows with ``mjd``, ``filter`` and ``mag``,
+        ``magerr`` (None: a non-detection, with ``mag5sig``), optional ``ra``/``dec``. Returns its index."""
+        i = len(self.objects)
+        oid = record["id"]
+        lc = sorted(lc, key=lambda r: r["mjd"])
+        det = [r for r in lc if r.get("mag") is not None]
+        nondet = [r for r in lc if r.get("mag") is None]
+
+        def expname(r):
+            return f"u{int(r['mjd'])}o{int((r['mjd'] % 1) * 10000):04d}{r['filter']}"
+
+        def exp_id(r):
+            return int(round((r["mjd"] - 57000.0) * 1440)) * 5
+
+        def inserted(r):
+            return mjd_to_iso(r["mjd"] + 25 / 1440)
+
+        lc_rows = [(r["mjd"], json.dumps({
+            "id": oid, "mag": r["mag"], "magerr": r.get("magerr"), "mjd": r["mjd"], "exptime": 30.0,
+            "filter": r["filter"], "zp": None, "expname": expname(r), "ra": r.get("ra", record["ra"]),
+            "dec": r.get("dec", record["dec"]), "atlas_metadata_id": exp_id(r), "pointing": None,
+            "mag5sig": r.get("mag5sig"), "x": None, "y": None, "major": None, "minor": None, "phi": None,
+            "det": 0, "chin": None, "pvr": None, "ptr": None, "pmv": None, "pkn": None, "pno": None,
+            "pbn": None, "pcr": None, "pxt": None, "psc": None, "dup": 0, "wpflx": None, "dflx": None,
+            "date_inserted": inserted(r)}, separators=(",", ":"))) for r in det]
+        nd_rows = [(r["mjd"], json.dumps({
+            "id": exp_id(r), "mjd": r["mjd"], "exptime": 30.0, "filter": r["filter"], "zp": None,
+            "expname": expname(r), "filename": expname(r) + ".ddc", "input": None, "reference": None,
+            "pointing": None, "mag5sig": r.get("mag5sig"), "date_inserted": inserted(r)},
+            separators=(",", ":"))) for r in nondet]
+        rows = {key: ([m for m, _ in got], [t for _, t in got])
+                for key, got in (("lc", lc_rows), ("lcnondets", nd_rows), ("fp", []))}
+        mjd = np.array([r["mjd"] for r in det], float)
+        empty_xm = {"sherlock_crossmatches": [], "sherlock_classifications": [], "tns_crossmatches": [],
+                    "external_crossmatches": []}
+        self.objects.append(record)
+        self.by_id[oid] = i
+        self.extra.append({"rows": rows, "mjd": mjd, "detected": np.ones(len(det), bool),
+                           "observed": np.array([r["mag"] for r in det], float),
+                           "filter": np.array([r["filter"] for r in det], str),
+                           "mjd_disc": float(mjd[0]) if len(mjd) else self.mjd_end, "has_fp": False,
+                           "n_fp": 0, "xm": empty_xm})
+        return i
+
+    def truncate(self, n: int) -> None:
+        """Drop the objects added after the first ``n``."""
+        for record in self.objects[n:]:
+            self.by_id.pop(record["id"], None)
+        del self.objects[n:]
+        del self.extra[n:]
 
     def rows_json(self, i: int, key: str, mjd: float | None) -> str:
         """The JSON array text of ``lc``/``lcnondets``/``fp`` rows, cut at ``mjd``."""

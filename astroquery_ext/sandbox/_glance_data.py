@@ -3,7 +3,7 @@
 Everything here is synthetic: groups, people, titles and dates are drawn from
 small vocabularies with a ``random.Random(seed)``, so the same seed and sizes
 give byte-identical records. The record shapes follow the Glance API
-(``specs/glance.md`` section 2.4): camelCase keys, no extra keys, lists never
+(its published ``api.yml``): camelCase keys, no extra keys, lists never
 ``null``, scalars that the API sends as strings sent as strings, reference
 codes in the forms the real service uses:
 
@@ -388,7 +388,7 @@ class _Gen:
     def meetings(self, kind: str, start: _dt.date) -> list[dict]:
         r = self.r
         r.random()  # (kept so the rest of the data stays as it was for a seed)
-        out = []  # never null: api.yml, the captured record and specs/glance.md all say a list
+        out = []  # never null: api.yml and a captured record both say a list
         for k in range(r.randint(0, 2)):
             d = self.date(start, 500)
             out.append({"title": f"{kind} meeting {k + 1}",

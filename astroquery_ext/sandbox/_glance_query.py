@@ -1,7 +1,7 @@
 """The Glance sandbox's own server-side query engine (``queryString``).
 
 Independent of any client-side parser: it reads what the real server is known
-to accept (``specs/glance.md`` section 3.1) and is lenient about the rest.
+to accept (the ``queryString`` operators of its ``api.yml``) and is lenient about the rest.
 
 Grammar, as parsed here::
 

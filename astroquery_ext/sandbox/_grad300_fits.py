@@ -1,4 +1,4 @@
-"""FITS synthesis for the GRAD300 sandbox (layouts of ``specs/grad300.md`` §10).
+"""FITS synthesis for the GRAD300 sandbox (the layouts RadioUniversePRO writes).
 
 Every file is written as header blocks built card by card plus data produced in
 chunks of rows, so the byte length of a file is known before it is written
@@ -9,14 +9,14 @@ Layouts (row lengths fixed by the spec; header lengths fixed by our cards):
 ``TPI``       primary (no data) + BINTABLE, 124-byte rows, headers 14 400 bytes
 ``Images``    one primary int16 N x N image, header 5 760 bytes
 ``Spectrum``  primary (no data) + BINTABLE, 16 460-byte rows, headers 11 520 bytes
-``OnOff``     primary (no data) + BINTABLE, 53-byte rows (layout invented, spec §10.5)
+``OnOff``     primary (no data) + BINTABLE, 53-byte rows (layout invented)
 
 ``raw=True`` reproduces the RadioUniversePRO quirks of the real archive: no
 padding after the last HDU, and the non-standard ``DIAMETER =`` card (space
 before ``=``). Otherwise the files are standard FITS (padded to 2880 bytes).
 
 Names of the four TPI/Spectrum double columns after ``Elevation`` are not
-known (spec §10.3/10.4); we call them ``AZ_OFFSET``, ``EL_OFFSET`` (pointing
+known; we call them ``AZ_OFFSET``, ``EL_OFFSET`` (pointing
 offsets, deg) and ``GLON``, ``GLAT`` (galactic coordinates of the pointing).
 """
 
@@ -92,7 +92,7 @@ def _pad_header(cards: list[str]) -> bytes:
 
 
 def _common_cards(scan: dict, raw: bool) -> list[str]:
-    """The 44 observation keywords of every RadioUniversePRO file (spec §10.1)."""
+    """The 44 observation keywords of every RadioUniversePRO file."""
     date_obs = scan["date"][:19]
     date_end = scan["date_end"][:19]
     blank = " " * 19

@@ -15,7 +15,8 @@ Each entry of `DIFFERENCES` is one service option whose value differs between
 the modes, with the evidence for the production value. An option given
 explicitly in ``Sandbox(services={name: {...}})`` wins over both modes.
 `FIXED` lists what was brought in line with production for good (no option:
-nothing is gained by the lenient form). ``docs/sandbox.rst`` shows both tables.
+nothing is gained by the lenient form); `UNLIKE` what still differs from the
+real services in both modes. ``docs/sandbox.rst`` shows the three tables.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-__all__ = ["MODES", "DIFFERENCES", "FIXED", "Difference", "options_for", "check_mode"]
+__all__ = ["MODES", "DIFFERENCES", "FIXED", "UNLIKE", "Difference", "options_for", "check_mode"]
 
 MODES = ("production", "relaxed")
 
@@ -74,6 +75,12 @@ DIFFERENCES: tuple[Difference, ...] = (
     Difference("glance", "list_operators", False, True,
                "no 'in [...]' / 'not in [...]': 400",
                "fixtures/glance/api.yml (the operators listed are =, !=, contain, not-contain)"),
+    Difference("glance", "api_fields", True, False,
+               "a search names only the fields api.yml lists for its endpoint; any other field answers 400 "
+               "'Unknown field ...' (e.g. documentation.repositories.label, extraMetadata.notes, the "
+               "containers 'groups' or 'phase1'); relaxed: every path of the records",
+               "fixtures/glance/api.yml (queryString: 'Field names ... must match the names below exactly', "
+               "the searchable fields of each endpoint); specs/glance.md §3.6"),
     Difference("glance", "password_grant", False, True,
                "the OIDC token endpoint refuses grant_type=password for the public clients "
                "(unauthorized_client)",
@@ -99,12 +106,45 @@ FIXED: tuple[tuple[str, str, str], ...] = (
      "DRF JSONRenderer (COMPACT_JSON = True)"),
     ("atlas", "timestamps the API writes (VRA tables, list moves) are whole seconds",
      "the server's MySQL DATETIME columns (no fraction); fixtures/atlas/exchanges/vrascoreslist.json"),
+    ("atlas", "auth-token/ authenticates a Basic header first: a malformed one (no credentials, blanks, bad "
+     "base64) or one naming no valid user answers 403 {\"detail\": \"Invalid basic header. ...\"} before any "
+     "throttle or field check",
+     "DRF's default authentication classes on the token view (SessionAuthentication first, so a failure is "
+     "403 without WWW-Authenticate), BasicAuthentication.authenticate"),
     ("glance", "no phase0.*Meetings array is null", "fixtures/glance/api.yml (arrays, not nullable); "
      "fixtures/glance/responses (captured record); specs/glance.md"),
     ("glance", "errors are sent as application/json", "fixtures/glance/api.yml (error responses)"),
     ("tupli", "open_access is read as a deployment reads OPEN_ACCESS_MODE: any non-empty string, even "
      "'False', leaves the server open; only '' (or a Python False) closes it",
      "specs/tupli.md §2 (raw strings tested for truthiness; observed); specs/tupli_peer_recipe.md"),
+)
+
+#: Where the sandbox differs from the real services in both modes (what a test against it cannot show).
+UNLIKE: tuple[tuple[str, str, str], ...] = (
+    ("atlas", "objectlist/ honours the newer optional filter fields (vra_gte/lte, rb_pix_gte/lte, ra_gte/lte, "
+     "dec_gte/lte, sherlock_class, spec_type); a server at snapshot ac9f2aec ignores them silently "
+     "(option list_filters=False does the same)",
+     "specs/atlas.md §5.3 (newer server only; which version runs is not known)"),
+    ("atlas", "sample data: synthetic objects and light curves (deterministic from the seed); no images, "
+     "no Sherlock or TNS lookups behind the crossmatch fields",
+     "the sandbox's data module"),
+    ("atlas", "request-rate windows live in the sandbox process and start over on Sandbox.reset (the pytest "
+     "plugin resets after each test); the real counters are per server process too, but never reset on request",
+     "specs/atlas.md §3 (Django local-memory cache)"),
+    ("grad300", "scan FITS files are synthesised to the documented layouts (or loaded from your files), "
+     "not observations", "specs/grad300.md §6"),
+    ("glance", "the login provider approves a browser or device login at once for its test users "
+     "(auto_approve), with no CERN single sign-on page, MFA or consent screen",
+     "the sandbox's OIDC provider; specs/glance.md §4"),
+    ("glance", "records are synthetic (shapes of the captured responses); the catalogue is fixed at start",
+     "fixtures/glance/responses"),
+    ("tupli", "MongoDB is mongomock (in memory) and artifact bytes are files in the data dir instead of GridFS; "
+     "pytupli's own server code runs unchanged on top",
+     "specs/tupli_peer_recipe.md"),
+    ("all", "served on 127.0.0.1 over HTTP/1.1 by uvicorn (HTTPS only with tls=True, with the sandbox's own CA); "
+     "no reverse proxy in front (no proxy headers, body limits or timeouts of a deployment); the extra "
+     "/_sandbox/ control routes (info, faults, request log, reset, load) answer without authentication",
+     "the sandbox's harness"),
 )
 
 RELAXED: dict[str, dict[str, Any]] = {}

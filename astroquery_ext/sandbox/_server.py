@@ -15,15 +15,29 @@ Besides the service's own routes, the server answers under ``/_sandbox/``:
 ``DELETE /_sandbox/requests``     forget them
 ``GET|PUT /_sandbox/faults``      the fault rules in force / replace them
 ``GET /_sandbox/usage``           CPU seconds this server process has used so far
+``POST /_sandbox/reset``          what the service stores back as it was at start (see `SandboxService.reset`)
+``POST /_sandbox/load``           add the caller's own data (see `SandboxService.load`)
 ``POST /_sandbox/<control>``      one of the service's test controls (e.g. Glance's ``expire-access-tokens``)
+
+The server dies with the process that started it, however that one ends:
+it watches the read end of a pipe whose write end only the parent holds
+(``--watchdog-fd``: EOF means the parent is gone, on every platform), and on
+Linux it also asks for a parent-death signal (``--parent-death-signal``).
+An orphaned server removes the temporary data directory it was given with
+``--remove-if-orphaned``.
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import ctypes
 import importlib
 import json
+import os
+import shutil
+import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -138,6 +152,19 @@ class ControlApp:
             return await _json(send, 200, self.log.snapshot())
         if route == "usage" and method == "GET":
             return await _json(send, 200, {"cpu_seconds": time.process_time()})
+        if route in ("reset", "load") and method == "POST":
+            action = getattr(self.service, route)
+            if action is None:
+                if route == "reset":  # nothing stored: nothing to put back
+                    return await _json(send, 200, {"ok": True})
+                return await _json(send, 501, {"detail": f"the {self.name} sandbox loads no data of yours"})
+            try:
+                answer = action(json.loads(body or b"{}")) if route == "load" else action()
+            except (ValueError, TypeError, KeyError, OSError) as exc:
+                return await _json(send, 400, {"detail": f"{type(exc).__name__}: {exc}"})
+            except Exception as exc:  # noqa: BLE001 - the caller gets the reason, not a bare 500
+                return await _json(send, 500, {"detail": f"{type(exc).__name__}: {exc}"})
+            return await _json(send, 200, answer if answer is not None else {"ok": True})
         if route == "faults":
             if method == "PUT":
                 try:
@@ -180,7 +207,21 @@ def main(argv=None) -> None:
     parser.add_argument("--log-level", default="warning")
     parser.add_argument("--tls-cert", default=None, help="PEM certificate: serve HTTPS")
     parser.add_argument("--tls-key", default=None)
+    parser.add_argument("--watchdog-fd", type=int, default=None,
+                        help="read end of a pipe only the parent writes to: EOF means the parent is gone")
+    parser.add_argument("--parent-pid", type=int, default=None)
+    parser.add_argument("--parent-death-signal", action="store_true",
+                        help="on Linux, get SIGTERM when the parent thread ends (prctl PR_SET_PDEATHSIG)")
+    parser.add_argument("--remove-if-orphaned", default=None, metavar="DIR",
+                        help="a temporary data directory to remove when the parent died")
     args = parser.parse_args(argv)
+    if args.parent_death_signal:
+        _ask_parent_death_signal()
+    orphaned, stopping = threading.Event(), threading.Event()
+    # A SIGTERM (the harness's stop or the parent-death signal) before uvicorn runs stops it at once;
+    # while it runs, uvicorn handles it and raises it again once stopped: caught here, so that the
+    # cleanup below still runs.
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
 
     import uvicorn
 
@@ -196,7 +237,44 @@ def main(argv=None) -> None:
            if args.tls_cert else {})
     config = uvicorn.Config(app, fd=args.fd, log_level=args.log_level, access_log=False,
                             timeout_keep_alive=30, lifespan="auto", **tls)
-    uvicorn.Server(config).run()
+    server = uvicorn.Server(config)
+    if args.watchdog_fd is not None:
+        threading.Thread(target=_watch_parent, args=(args.watchdog_fd, server, orphaned), daemon=True,
+                         name="parent-watchdog").start()
+    if args.parent_pid is not None and os.getppid() != args.parent_pid:
+        orphaned.set()  # the parent died before this process could watch it
+    elif not stopping.is_set():
+        server.run()
+    if args.remove_if_orphaned and (orphaned.is_set() or os.getppid() != args.parent_pid):
+        shutil.rmtree(args.remove_if_orphaned, ignore_errors=True)
+
+
+def _ask_parent_death_signal() -> None:
+    """SIGTERM to this process when its parent ends (Linux only; elsewhere the watchdog pipe does it)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        PR_SET_PDEATHSIG = 1
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
+def _watch_parent(fd: int, server, orphaned: threading.Event) -> None:
+    """Block until the parent's end of the pipe closes, then stop the server (forcefully if need be)."""
+    while True:
+        try:
+            if not os.read(fd, 1024):
+                break
+        except InterruptedError:
+            continue
+        except OSError:
+            break
+    orphaned.set()
+    server.should_exit = True
+    time.sleep(10)  # a graceful stop takes well under this; otherwise do not linger
+    os._exit(1)
 
 
 if __name__ == "__main__":

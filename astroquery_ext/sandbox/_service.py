@@ -56,6 +56,14 @@ class SandboxService:
     #: Anything else a client or a test needs (OIDC endpoints, sizes...).
     #: JSON-serialisable.
     info: dict[str, Any] = dataclasses.field(default_factory=dict)
+    #: Puts what the service stores back as it was when it started, and starts its
+    #: rate windows over (``POST /_sandbox/reset``; the pytest plugin calls it after
+    #: each test). None: the service stores nothing.
+    reset: Callable[[], Any] | None = None
+    #: Adds the caller's own data, given as a JSON-able dict (file paths on this
+    #: machine...); returns a JSON-able summary (``POST /_sandbox/load``). What it
+    #: adds is gone after `reset`. None: the service loads nothing.
+    load: Callable[[dict], Any] | None = None
     #: Test controls of this service: ``POST /_sandbox/<name>`` calls ``controls[name]()``
     #: and answers its JSON-serialisable result (`Sandbox.control`).
     controls: dict[str, Callable[[], Any]] = dataclasses.field(default_factory=dict)

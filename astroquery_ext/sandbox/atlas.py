@@ -1,7 +1,7 @@
-"""ATLAS Transient Server sandbox: the REST API of ``shared/specs/atlas.md`` on loopback.
+"""ATLAS Transient Server sandbox: the REST API of the ATLAS Transient Server on loopback.
 
 The API root is ``/api/`` (``Sandbox.url("atlas")`` is ``http://127.0.0.1:PORT/api/``).
-Every endpoint of spec section 5 answers as the Django/DRF server does: POST
+Every endpoint the clients use answers as the Django/DRF server does: POST
 (form, multipart or JSON) and GET (query string), DRF-style 400 field errors,
 token authentication (``Authorization: Token <key>`` or ``?token=``) with
 expiry, the 403 for read-only writers, a per-user sliding-window throttle
@@ -46,6 +46,8 @@ on ``auth-token/``).
 
 from __future__ import annotations
 
+import base64
+import binascii
 import collections
 import datetime as _dt
 import hashlib
@@ -351,6 +353,10 @@ class AtlasService:
                                 "staff": staff, "active": active, "profile": profile,
                                 "description": desc, "expired_at_start": expired}
         self._init_tokens()
+        # What reset() puts back: the stored tables as they are now, and the sample objects only.
+        self._n_sample = self.n_objects
+        self._start_state = sqlite3.connect(":memory:", check_same_thread=False)
+        self.db.backup(self._start_state)
         if opts.get("prewarm", True):
             threading.Thread(target=self._prewarm, daemon=True).start()
 
@@ -440,6 +446,83 @@ class AtlasService:
                 row = (key, created)
             user["token"] = row[0]
 
+    def reset(self) -> None:
+        """The stored tables back as they were at start; the throttle windows start over."""
+        with self.lock:
+            self._start_state.backup(self.db)
+            self.overrides = {row[0]: (row[1], row[2]) for row in
+                              self.db.execute("SELECT id, detection_list_id, date_modified FROM object_overrides")}
+            for name, user in self.users.items():
+                user["token"] = self.db.execute("SELECT key FROM tokens WHERE username=?", (name,)).fetchone()[0]
+            self._set_objects(self._n_sample)
+        with self.throttle_lock:
+            self.history.clear()
+
+    def _set_objects(self, n: int) -> None:
+        """Keep the first ``n`` objects (under the lock): positions and indexes follow."""
+        self.cat.truncate(n)
+        self.n_objects = len(self.cat.objects)
+        self._ra = np.radians([o["ra"] for o in self.cat.objects])
+        self._dec = np.radians([o["dec"] for o in self.cat.objects])
+        self._xm_index = None
+
+    def load(self, payload: dict) -> dict:
+        """Objects of the user's own, with their light curves, from table files (FITS, ECSV...).
+
+        ``objects``: one row per object, ``ra``/``dec`` (deg), optional ``atlas_id``,
+        ``name`` (the ATLAS designation), ``other_designation``, ``detection_list_id``
+        (default 2, good), ``sherlock_class``. ``lightcurves`` (optional): ``atlas_id``,
+        ``mjd``, ``filter`` (c/o), ``mag``, ``magerr`` (a masked or NaN mag: a
+        non-detection), optional ``mag5sig``, ``ra``, ``dec``. Dropped by `reset`.
+        """
+        from astropy.table import Table
+
+        unknown = set(payload) - {"objects", "lightcurves"}
+        if unknown or "objects" not in payload:
+            raise ValueError("the ATLAS sandbox loads objects= (a table file) and optionally lightcurves=; "
+                             f"got {', '.join(sorted(payload)) or 'nothing'}")
+        objects = _columns(Table.read(payload["objects"]), ("ra", "dec"), "objects")
+        curves: dict[int, list[dict]] = collections.defaultdict(list)
+        if payload.get("lightcurves"):
+            lc = _columns(Table.read(payload["lightcurves"]), ("atlas_id", "mjd", "filter", "mag"), "lightcurves")
+            for k in range(len(lc["mjd"])):
+                mag = _number(lc["mag"][k])
+                row = {"mjd": float(lc["mjd"][k]), "filter": str(lc["filter"][k]).strip(), "mag": mag,
+                       "magerr": _number(lc["magerr"][k]) if "magerr" in lc and mag is not None else None}
+                for name in ("mag5sig", "ra", "dec"):
+                    if name in lc and _number(lc[name][k]) is not None:
+                        row[name] = _number(lc[name][k])
+                curves[int(lc["atlas_id"][k])].append(row)
+        template = dict.fromkeys(self.cat.objects[0]) if self.cat.objects else {}
+        added = []
+        with self.lock:
+            before = self.n_objects
+            try:
+                for k in range(len(objects["ra"])):
+                    ra, dec = float(objects["ra"][k]), float(objects["dec"][k])
+                    oid = int(objects["atlas_id"][k]) if "atlas_id" in objects else data.atlas_id(ra, dec)
+                    if oid in self.cat.by_id:
+                        raise ValueError(f"objects: ATLAS id {oid} is already in the sandbox")
+                    rows = curves.pop(oid, [])
+                    first = min((r["mjd"] for r in rows), default=None)
+                    record = dict(template, id=oid, ra=ra, dec=dec, detection_list_id=2, followup_id=oid % 10**8,
+                                  date_inserted=data.mjd_to_iso(first) if first else None)
+                    for column, key in (("name", "atlas_designation"), ("other_designation", "other_designation"),
+                                        ("sherlock_class", "sherlockClassification"),
+                                        ("detection_list_id", "detection_list_id")):
+                        if column in objects and not _is_masked(objects[column][k]):
+                            value = objects[column][k]
+                            record[key] = int(value) if key == "detection_list_id" else str(value).strip()
+                    self.cat.add_object(record, rows)
+                    added.append(oid)
+                if curves:
+                    raise ValueError(f"lightcurves: rows for ids not in objects: {sorted(curves)[:5]}")
+            except BaseException:
+                self._set_objects(before)  # nothing half-loaded
+                raise
+            self._set_objects(len(self.cat.objects))
+        return {"atlas_ids": added}
+
     def _prewarm(self):
         for i in range(self.n_objects):
             self.cat.rows(i)
@@ -492,6 +575,37 @@ class AtlasService:
             return self._token_user(key)
         return None
 
+    def _basic_authentication(self, headers) -> None:
+        """``auth-token/`` authenticates a ``Basic`` header first, as DRF's BasicAuthentication does.
+
+        The view keeps DRF's default authentication classes (Session, then Basic): a
+        ``Basic`` header that is malformed or names no valid user fails with 403 (the
+        first class, Session, gives no ``WWW-Authenticate``, so DRF answers 403, not
+        401), before any throttle or field check. A valid one changes nothing.
+        """
+        parts = headers.get("authorization", "").encode("latin-1").split()
+        if not parts or parts[0].lower() != b"basic":
+            return
+        if len(parts) == 1:
+            raise HTTPResult(403, {"detail": "Invalid basic header. No credentials provided."})
+        if len(parts) > 2:
+            raise HTTPResult(403, {"detail": "Invalid basic header. Credentials string should not contain spaces."})
+        try:
+            raw = base64.b64decode(parts[1])
+            try:
+                decoded = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                decoded = raw.decode("latin-1")
+            username, password = decoded.split(":", 1)
+        except (TypeError, ValueError, binascii.Error):
+            raise HTTPResult(403, {"detail": "Invalid basic header. Credentials not correctly base64 encoded."}) \
+                from None
+        user = self.users.get(username)
+        if user is None or user["password"] != password:
+            raise HTTPResult(403, {"detail": "Invalid username/password."})
+        if not user["active"]:
+            raise HTTPResult(403, {"detail": INACTIVE})
+
     def throttle(self, key: str, rate: int) -> None:
         now = time.time()
         with self.throttle_lock:
@@ -514,6 +628,7 @@ class AtlasService:
         kind = ENDPOINTS[name]
         try:
             if kind == "auth":
+                self._basic_authentication(headers)
                 self.throttle(f"anon:{client}", self.rates["anon"])
                 if method == "OPTIONS":
                     return self._options(name)
@@ -937,6 +1052,24 @@ def _parse_multipart(content_type: str, body: bytes) -> dict:
     return out
 
 
+def _is_masked(value) -> bool:
+    return value is np.ma.masked or (isinstance(value, float) and math.isnan(value))
+
+
+def _number(value) -> float | None:
+    return None if _is_masked(value) else float(value)
+
+
+def _columns(table, required: tuple[str, ...], what: str) -> dict:
+    """The columns of ``table`` by lower-case name; ValueError naming the ones missing."""
+    columns = {name.lower(): table[name] for name in table.colnames}
+    missing = [name for name in required if name not in columns]
+    if missing:
+        raise ValueError(f"{what}: the table needs the columns {', '.join(required)}; "
+                         f"missing {', '.join(missing)} (has {', '.join(table.colnames)})")
+    return columns
+
+
 def create_service(ctx: SandboxContext) -> SandboxService:
     svc = AtlasService(ctx)
     app = FastAPI(title="ATLAS Transient Server (sandbox)", docs_url=None, redoc_url=None, openapi_url=None)
@@ -1012,4 +1145,5 @@ def create_service(ctx: SandboxContext) -> SandboxService:
         "main_lists": {str(k): v for k, v in enumerate(data.MAIN_LISTS)},
         "main_list_sizes": {str(k): main_counts.get(k, 0) for k in range(14)},
     }
-    return SandboxService(app=app, root="/api/", credentials=dict(users["vra_bot"]), users=users, info=info)
+    return SandboxService(app=app, root="/api/", credentials=dict(users["vra_bot"]), users=users, info=info,
+                          reset=svc.reset, load=svc.load)

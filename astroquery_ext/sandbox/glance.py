@@ -42,6 +42,9 @@ API
   ``max_limit`` 1000, ``accept_base_tokens`` False, ``required_role``
   ``"atlas-readers"`` (None: no role check), ``cache_control`` ``"no-store"``
   (``""``: send no Cache-Control header, as the real server presumably does),
+  ``api_fields`` True: a search names only the fields api.yml lists for
+  its endpoint (others: 400 "Unknown field"; relaxed mode: False, every leaf
+  path of the records, e.g. ``documentation.repositories.label``),
   ``strict_dsl`` True, as the published API (only upper-case AND/OR and
   lower-case operators; relaxed mode: False, any case), ``list_operators``
   False, as the published API (relaxed mode: True, ``in [...]``/``not in [...]``
@@ -75,6 +78,7 @@ import json
 import threading
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -134,6 +138,12 @@ def _int_option(opts: dict, name: str, default: int) -> int:
     return default if value is None else int(value)
 
 
+#: The searchable fields api.yml lists for each search endpoint, by mode.
+_API_FIELDS = {mode: set(names) for mode, names in
+               json.loads((Path(__file__).with_name("_glance_api_fields.json")).read_text()).items()
+               if not mode.startswith("_")}
+
+
 def create_service(ctx: SandboxContext) -> SandboxService:
     opts = dict(ctx.options)
     scale = float(opts.get("scale", 1))
@@ -149,6 +159,7 @@ def create_service(ctx: SandboxContext) -> SandboxService:
     strict = bool(opts.get("strict_dsl", True))
     list_operators = bool(opts.get("list_operators", False))
     null_neg = bool(opts.get("null_matches_negation", False))
+    api_fields = _API_FIELDS if bool(opts.get("api_fields", True)) else None
     quirks = opts.get("quirks", list(KNOWN_QUIRKS)) or []
     quirks = set(KNOWN_QUIRKS) if quirks == "all" or "all" in quirks else set(quirks)
     unknown = quirks - set(KNOWN_QUIRKS)
@@ -196,6 +207,9 @@ def create_service(ctx: SandboxContext) -> SandboxService:
         else:
             if mode == "analysis":
                 fields.add("extraMetadata")  # searchable per api.yml, though a free-form object
+            if api_fields is not None:  # as the real server: what its API documents, nothing more
+                fields &= api_fields[mode]
+                booleans &= fields
             coll = Collection(mode, records, equivalents=_equivalents(mode), fields=fields, booleans=booleans)
             collections[mode] = coll
     chunks: dict[str, list[bytes | None]] = {m: [None] * len(c.records) for m, c in collections.items()}

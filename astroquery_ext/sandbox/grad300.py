@@ -1,4 +1,4 @@
-"""GRAD300 radio-telescope backend: a faithful local server (``specs/grad300.md``).
+"""GRAD300 radio-telescope backend: a faithful local server.
 
 The real backend is a FastAPI "full-stack template" fork; this app speaks the
 same wire protocol under ``/api/v1``:
@@ -292,6 +292,8 @@ def create_service(ctx: SandboxContext) -> SandboxService:
     build_locks_guard = threading.Lock()
 
     def ensure_file(scan_type: str, scan_id: int, synth: dict, size: int) -> Path:
+        if "user_file" in synth:  # a scan loaded from the user's file: served as it is
+            return Path(synth["user_file"])
         path = files_dir / scan_type / f"{scan_id}.fits"
         if path.exists() and path.stat().st_size == size:
             return path
@@ -315,6 +317,55 @@ def create_service(ctx: SandboxContext) -> SandboxService:
         for scan_type, scan_id, synth, size in rows:
             if only is None or (scan_type, scan_id) in only:
                 ensure_file(scan_type, scan_id, json.loads(synth), size)
+
+    # -- the user's own scans (Sandbox.load_data("grad300", scans=[...])), dropped by reset --
+    loaded_dir = data_dir / "loaded"
+    write_lock = threading.Lock()
+
+    def reset() -> None:
+        with write_lock:
+            con = sqlite3.connect(db_path)
+            try:
+                con.execute("DELETE FROM scans WHERE synth LIKE '{\"user_file\"%'")
+                con.commit()
+            finally:
+                con.close()
+            shutil.rmtree(loaded_dir, ignore_errors=True)
+
+    def load(payload: dict) -> dict:
+        """Scan FITS files of the user's own: ``scans`` (paths), optional ``scan_type`` (else read
+        from the file name's tag, e.g. ``..._TPI-...``, or the OBSMODE/EXTNAME of the file)."""
+        unknown = set(payload) - {"scans", "scan_type"}
+        if unknown or not payload.get("scans"):
+            raise ValueError("the GRAD300 sandbox loads scans= (a list of FITS files) and optionally "
+                             f"scan_type=; got {', '.join(sorted(payload)) or 'nothing'}")
+        given = payload.get("scan_type")
+        if given is not None and given not in SCAN_TYPES:
+            raise ValueError(f"scan_type must be one of {', '.join(SCAN_TYPES)}; got {given!r}")
+        added = []
+        with write_lock:
+            con = sqlite3.connect(db_path)
+            try:
+                for source in payload["scans"]:
+                    scan_type = given or _scan_type_of(Path(source))
+                    scan_id = con.execute("SELECT coalesce(max(id), 0) + 1 FROM scans WHERE scan_type=?",
+                                          (scan_type,)).fetchone()[0]
+                    target = loaded_dir / scan_type / f"{scan_id}.fits"
+                    target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                    shutil.copyfile(source, target)
+                    record = _record_of(target, Path(source).name, scan_id, scan_type)
+                    con.execute("INSERT INTO scans VALUES (?,?,?,?,?,?,?,?)", (
+                        scan_type, scan_id, record["object"].casefold(), record["file_name"].casefold(),
+                        datetime.fromisoformat(record["date"].replace("Z", "+00:00")).timestamp(),
+                        record["size"], json.dumps(record, ensure_ascii=False),
+                        json.dumps({"user_file": str(target)})))
+                    added.append({"scan_type": scan_type, "id": scan_id, "file_name": record["file_name"]})
+                con.commit()
+            finally:
+                con.close()
+        return {"scans": added}
+
+    reset()  # a catalogue kept in data_dir holds no scans loaded by an earlier run
 
     if opts.get("prebuild"):
         build_all()
@@ -485,5 +536,62 @@ def create_service(ctx: SandboxContext) -> SandboxService:
         app=app, root=f"{API_PREFIX}/",
         credentials=account(default),
         users={u["email"]: account(u) for u in users.values()},
-        info=info,
+        info=info, reset=reset, load=load,
     )
+
+
+def _scan_type_of(path: Path) -> str:
+    """The scan type a file states: its name's tag (``_TPI-``...), else OBSMODE or EXTNAME."""
+    from astropy.io import fits
+
+    from astroquery_ext.sandbox._grad300_data import TAGS
+
+    for scan_type, tag in TAGS.items():
+        if f"_{tag}-" in path.name.upper():
+            return scan_type
+    with fits.open(path) as hdul:
+        for hdu in hdul:
+            for key in ("OBSMODE", "EXTNAME"):
+                word = str(hdu.header.get(key, "")).upper()
+                for scan_type, tag in TAGS.items():
+                    if word.startswith(tag) or word == scan_type.upper():
+                        return scan_type
+    raise ValueError(f"{path.name}: cannot tell its scan type (no _TPI-/_IMAGE-/_SPECTRUM-/_ONOFF- in the "
+                     "name, no OBSMODE); give scan_type=")
+
+
+def _record_of(path: Path, name: str, scan_id: int, scan_type: str) -> dict:
+    """The listing record of a scan file, from its header (as the backend indexes its files)."""
+    from astropy.io import fits
+
+    def iso(text) -> str | None:
+        if not text:
+            return None
+        when = datetime.fromisoformat(str(text).strip()[:19])
+        return when.replace(tzinfo=timezone.utc).isoformat().replace("+00:00", "Z")
+
+    with fits.open(path) as hdul:
+        header = {}
+        nsamples = None
+        for hdu in hdul:
+            for key in ("OBJECT", "DATE-OBS", "DATE-END", "RA", "DEC"):
+                if key in hdu.header and key not in header:
+                    header[key] = hdu.header[key]
+            if nsamples is None and isinstance(hdu, fits.BinTableHDU):
+                nsamples = hdu.header.get("NAXIS2")
+    date = iso(header.get("DATE-OBS")) or iso(datetime.fromtimestamp(path.stat().st_mtime, timezone.utc)
+                                              .strftime("%Y-%m-%dT%H:%M:%S"))
+    end = iso(header.get("DATE-END")) or date
+
+    def number(key):
+        try:
+            return float(header[key])
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    return {"id": scan_id, "file_path": f"/data/GRAD-300/{date[:10].replace('-', '')}/FITS/{name}",
+            "file_name": name, "size": path.stat().st_size, "ctime": date, "mtime": end,
+            "object": str(header.get("OBJECT", "")).strip(), "ra": number("RA"), "dec": number("DEC"),
+            "gain": None, "comment": None, "date": date, "date_obs": date, "date_end": end,
+            "azimuth": None, "elevation": None,
+            "nsamples": nsamples if scan_type in ("TPI", "Spectrum") else None}

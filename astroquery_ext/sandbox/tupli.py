@@ -23,7 +23,7 @@ modules and the environment here affects nothing else.
 
 URL layout: the API sits at the server root (``Sandbox.url("tupli")`` is
 ``http://127.0.0.1:PORT/``): ``/access/users/token``, ``/benchmarks/list``,
-``/artifacts/upload``... as in ``shared/specs/tupli.md``. pytupli's own client
+``/artifacts/upload``..., as pytupli's server has them. pytupli's own client
 builds URLs as ``f"{base_url}/access/..."``, so give it the URL without the
 trailing slash.
 
@@ -78,6 +78,7 @@ visible artifact's bytes into the server's memory.
 
 from __future__ import annotations
 
+import copy
 import datetime
 import hashlib
 import importlib.metadata
@@ -458,6 +459,26 @@ def create_service(ctx: SandboxContext) -> SandboxService:
         if persist:
             _save_state(database, state_path)
 
+    start_state: dict[str, Any] = {}
+
+    def take_snapshot():
+        start_state["docs"] = {name: list(database[name].find({})) for name in database.list_collection_names()}
+        start_state["blobs"] = set(_blob_files(ctx.data_dir))
+
+    async def startup():
+        await on_startup()
+        take_snapshot()
+
+    def reset():
+        """Every collection (users, groups, benchmarks, artifacts, episodes, tokens) as it was at start."""
+        for name in database.list_collection_names():
+            database[name].drop()
+        for name, docs in start_state["docs"].items():
+            if docs:
+                database[name].insert_many(copy.deepcopy(docs))
+        for path in set(_blob_files(ctx.data_dir)) - start_state["blobs"]:
+            path.unlink(missing_ok=True)
+
     user_info = {"admin": {"username": "admin", "password": admin_password, "admin": True,
                            "memberships": [{"group": "global", "roles": ["admin"]}]}}
     for name, password in users.items():
@@ -469,8 +490,13 @@ def create_service(ctx: SandboxContext) -> SandboxService:
                            "memberships": memberships}
     default_user = "alice" if "alice" in users else next(iter(users), "admin")
     return SandboxService(
-        app=_TupliApp(pytupli_app, on_startup, on_shutdown), root="/",
-        credentials=dict(user_info[default_user]), users=user_info, info=info)
+        app=_TupliApp(pytupli_app, startup, on_shutdown), root="/",
+        credentials=dict(user_info[default_user]), users=user_info, info=info, reset=reset)
+
+
+def _blob_files(data_dir: Path) -> list[Path]:
+    blobs = data_dir / "artifacts"
+    return [p for p in blobs.rglob("*") if p.is_file()] if blobs.is_dir() else []
 
 
 async def _make_sample(app, users: dict, seed: int, n_episodes: int, n_tuples: int) -> dict:

@@ -1,6 +1,6 @@
 """`TupliClass`: users, groups, roles, benchmarks, artifacts and episodes of a Tupli server.
 
-Wire protocol: pytupli 1.2.9's server (``shared/specs/tupli.md``). What this
+Wire protocol: that of pytupli 1.2.9's server. What this
 module adds to the shared base:
 
 - login with the JSON token endpoint; the access and refresh tokens are kept
@@ -37,6 +37,7 @@ from astroquery_ext._base import (
     LoginError, NotFoundError, ServiceQuery, bounded_map, check_max_workers, download_file,
     gc_paused, jwt_expiry, warn_if_empty)
 from astroquery_ext._base.args import text_arg
+from astroquery_ext._base.docs import shared_doc
 from astroquery_ext._base.serialize import as_result
 from astroquery_ext._base.shapes import RECORDS, object_with
 from astroquery_ext.tupli import conf
@@ -57,6 +58,35 @@ RIGHTS = ("benchmark_create", "benchmark_read", "benchmark_delete",
           "user_create", "user_read", "user_update", "user_delete",
           "group_create", "group_read", "group_update", "group_delete",
           "role_management")
+
+# Docstring sections several methods share (`shared_doc`).
+_NOT_CACHED_DOC = """cache : bool
+    Accepted as on every query method; Tupli answers are never cached
+    (content changes as users write)."""
+_LIST_OPTIONS_DOC = _NOT_CACHED_DOC + """
+get_query_payload : bool
+    Return the request instead of sending it."""
+_FILTER_DOC = """filter : `~astroquery_ext.tupli.Filter` or dict, optional
+    Only the items that match (a `~astroquery_ext.tupli.Filter`
+    expression, or its dict form); default all you can see."""
+
+
+def _list_sections(columns: str, what: str, *, filtered: bool = True) -> str:
+    """The Parameters and Returns sections of a ``list_*`` call."""
+    return "\n".join(["Parameters", "----------", *([_FILTER_DOC] if filtered else []), _LIST_OPTIONS_DOC, "",
+                      "Returns", "-------", "`~astropy.table.Table` or dict", f"    {columns}: one row per {what}.",
+                      "    With ``get_query_payload=True``: the request, nothing sent."])
+
+
+def _item_parameters(kind: str, *more: str) -> str:
+    """The Parameters section of a call on one stored item: its id, then the ``more`` parameters."""
+    return "\n".join([f"Parameters\n----------\n{kind}_id : str\n    The {kind}'s id.", *more])
+
+
+_PUBLISH_TO = """group : str
+    The group that may read it (default ``global``: everyone)."""
+_UNPUBLISH_FROM = """group : str
+    The group to take it back from."""
 
 # -- the service class --------------------------------------------------------------------
 
@@ -148,6 +178,11 @@ class TupliClass(ServiceQuery):
         bool
             True.
 
+        Other Parameters
+        ----------------
+        *deprecated_password : str
+            Deprecated: the password as second positional argument (see ``password``).
+
         Raises
         ------
         LoginError
@@ -203,20 +238,33 @@ class TupliClass(ServiceQuery):
         return self._state(token, state.refresh_token, state.principal, state.extra)
 
     def signup(self, username: str, password: str | None = None) -> dict:
-        """Create a user account; returns ``{"username", "memberships"}``.
+        """Create a user account.
 
-        ``password`` defaults to ``ASTROQUERY_EXT_TUPLI_PASSWORD`` or a prompt.
         Servers in open-signup mode let anyone sign up; others need an admin
         logged in.
+
+        Parameters
+        ----------
+        username : str
+            The new user's name.
+        password : str, optional
+            The new user's password; default ``ASTROQUERY_EXT_TUPLI_PASSWORD``,
+            else a prompt on a terminal.
+
+        Returns
+        -------
+        dict
+            ``{"username": ..., "memberships": [...]}``, as the server answers.
         """
         text_arg(username, "username", exact=True)
         password = self.credentials.resolve("password", password, account=username, use_store=False)
         return self._json("POST", "access/users/create", json={"username": username, "password": password})
 
+    @shared_doc(sections=_list_sections("``username``, ``groups``, ``memberships``", "user", filtered=False))
     def list_users(self, *, cache: bool = True, get_query_payload: bool = False) -> Table:
         """All users with their explicit group memberships (needs a login).
 
-        ``cache`` and ``get_query_payload`` as everywhere (Tupli answers are never cached).
+        {sections}
         """
         records = self._json("GET", "access/users/list", auth="required", cache=cache,
                              get_query_payload=get_query_payload, expect=RECORDS)
@@ -227,9 +275,19 @@ class TupliClass(ServiceQuery):
     def change_password(self, username: str, password: str | None = None) -> None:
         """Set a new password for ``username`` (yourself, or anyone as admin).
 
-        ``password`` is the new password; without it you are asked on a
-        terminal (twice). A password stored in the keyring for that user is
-        updated.
+        A password stored in the keyring for that user is updated.
+
+        Parameters
+        ----------
+        username : str
+            Whose password.
+        password : str, optional
+            The new password; without it you are asked on a terminal (twice).
+
+        Raises
+        ------
+        ValueError
+            No password given and no terminal to ask on, or the two typed differ.
         """
         text_arg(username, "username", exact=True)
         if password is None:
@@ -250,6 +308,11 @@ class TupliClass(ServiceQuery):
 
         Deleting yourself also logs out; the stored login and password of the
         deleted user are forgotten.
+
+        Parameters
+        ----------
+        username : str
+            Whom to delete.
         """
         text_arg(username, "username", exact=True)
         self._json("DELETE", "access/users/delete", params={"username": username}, auth="required")
@@ -269,16 +332,30 @@ class TupliClass(ServiceQuery):
         return group
 
     def create_group(self, name: str, description: str | None = None) -> dict:
-        """Create a group; you become its ``group_admin`` and ``contributor``."""
+        """Create a group; you become its ``group_admin`` and ``contributor``.
+
+        Parameters
+        ----------
+        name : str
+            The group's name (not ``global``, the server-wide scope).
+        description : str, optional
+            What the group is for.
+
+        Returns
+        -------
+        dict
+            The group as the server stored it.
+        """
         self._check_group(name, "name")
         optional_str_arg(description, "description")
         return self._json("POST", "access/groups/create", json={"name": name, "description": description},
                           auth="required")
 
+    @shared_doc(sections=_list_sections("``name``, ``description``", "group", filtered=False))
     def list_groups(self, *, cache: bool = True, get_query_payload: bool = False) -> Table:
         """Groups on the server (pytupli's server lists every group).
 
-        ``cache`` and ``get_query_payload`` as everywhere (Tupli answers are never cached).
+        {sections}
         """
         records = self._json("GET", "access/groups/list", auth="optional", cache=cache,
                              get_query_payload=get_query_payload, expect=RECORDS)
@@ -287,20 +364,47 @@ class TupliClass(ServiceQuery):
         return self._table(records, GROUP_FIELDS, path="access/groups/list", what="groups")
 
     def read_group(self, name: str) -> dict:
-        """One group: ``{"name", "description", "members"}``."""
+        """One group: ``{"name", "description", "members"}``.
+
+        Parameters
+        ----------
+        name : str
+            The group's name.
+
+        Returns
+        -------
+        dict
+            The group with its members and their roles.
+        """
         self._check_group(name, "name")
         return self._json("GET", "access/groups/read", params={"group_name": name}, auth="required")
 
     def delete_group(self, name: str) -> None:
-        """Delete a group and everyone's membership in it (items keep it in ``published_in``)."""
+        """Delete a group and everyone's membership in it (items keep it in ``published_in``).
+
+        Parameters
+        ----------
+        name : str
+            The group's name.
+        """
         self._check_group(name, "name")
         self._json("DELETE", "access/groups/delete", params={"group_name": name}, auth="required")
 
     def add_group_members(self, group: str, members: Mapping[str, str | Sequence[str]]) -> dict:
         """Give users roles in a group: ``{"bob": "member", "carol": ["member", "contributor"]}``.
 
-        A user's roles in the group are replaced, not merged. Returns the
-        group with its members.
+        Parameters
+        ----------
+        group : str
+            The group's name.
+        members : dict
+            A role name or a list of role names per user name. A user's
+            roles in the group are replaced, not merged.
+
+        Returns
+        -------
+        dict
+            The group with its members.
         """
         self._check_group(group)
         if not isinstance(members, Mapping) or not members:
@@ -317,7 +421,20 @@ class TupliClass(ServiceQuery):
                           auth="required")
 
     def remove_group_members(self, group: str, users: str | Iterable[str]) -> dict:
-        """Take users out of a group; returns the group with its remaining members."""
+        """Take users out of a group.
+
+        Parameters
+        ----------
+        group : str
+            The group's name.
+        users : str or iterable of str
+            The user names.
+
+        Returns
+        -------
+        dict
+            The group with its remaining members.
+        """
         self._check_group(group)
         users = [users] if isinstance(users, str) else list(users)
         if not users:
@@ -326,10 +443,11 @@ class TupliClass(ServiceQuery):
         return self._json("POST", "access/groups/remove-members", json={"group_name": group, "members": body},
                           auth="required")
 
+    @shared_doc(sections=_list_sections("``role``, ``rights``, ``description``", "role", filtered=False))
     def list_roles(self, *, cache: bool = True, get_query_payload: bool = False) -> Table:
         """Roles and their rights (admin only on pytupli's server).
 
-        ``cache`` and ``get_query_payload`` as everywhere (Tupli answers are never cached).
+        {sections}
         """
         records = self._json("GET", "access/roles/list", auth="required", cache=cache,
                              get_query_payload=get_query_payload, expect=RECORDS)
@@ -338,7 +456,22 @@ class TupliClass(ServiceQuery):
         return self._table(records, ROLE_FIELDS, path="access/roles/list", what="roles")
 
     def create_role(self, name: str, rights: Iterable[str], description: str | None = None) -> dict:
-        """Create a role with the given rights (see `RIGHTS`; admin only)."""
+        """Create a role with the given rights (admin only).
+
+        Parameters
+        ----------
+        name : str
+            The role's name.
+        rights : str or iterable of str
+            Rights from `RIGHTS` (``"benchmark_read"``, ``"episode_create"``...).
+        description : str, optional
+            What the role is for.
+
+        Returns
+        -------
+        dict
+            The role as the server stored it.
+        """
         text_arg(name, "name", exact=True)
         optional_str_arg(description, "description")
         rights = [rights] if isinstance(rights, str) else list(rights)
@@ -350,7 +483,13 @@ class TupliClass(ServiceQuery):
                           json={"role": name, "rights": [r.lower() for r in rights], "description": description})
 
     def delete_role(self, name: str) -> None:
-        """Delete a role and take it from every membership (admin only)."""
+        """Delete a role and take it from every membership (admin only).
+
+        Parameters
+        ----------
+        name : str
+            The role's name.
+        """
         text_arg(name, "name", exact=True)
         self._json("DELETE", "access/roles/delete", params={"role_name": name}, auth="required")
 
@@ -396,6 +535,14 @@ class TupliClass(ServiceQuery):
             second benchmark with the same hash from the same user (or in
             ``global``): a `~astroquery_ext.exceptions.ConflictError` naming the
             existing benchmark's id.
+        get_query_payload : bool
+            Return the request instead of sending it.
+
+        Returns
+        -------
+        dict
+            The stored benchmark's header: ``id``, ``hash``, ``metadata``,
+            ``created_by``...
         """
         if not isinstance(serialized, str):
             raise TypeError(f"serialized must be a str; got {type(serialized).__name__}")
@@ -430,31 +577,57 @@ class TupliClass(ServiceQuery):
         error.existing = found[0] if found else None
         return error
 
+    @shared_doc(parameters=_item_parameters("benchmark", _NOT_CACHED_DOC))
     def load_benchmark(self, benchmark_id: str, *, cache: bool = True) -> dict:
-        """One benchmark: its header plus ``serialized``."""
+        """One benchmark: its header plus ``serialized``.
+
+        {parameters}
+
+        Returns
+        -------
+        dict
+            ``id``, ``hash``, ``metadata``, ``created_by``... and ``serialized``.
+        """
         id_arg(benchmark_id, "benchmark_id")
         return self._json("GET", "benchmarks/load", params={"benchmark_id": benchmark_id}, cache=cache,
                           expect=object_with("id"))
 
+    @shared_doc(sections=_list_sections("``id``, ``name``, ``description``, ``difficulty``, ``version``...",
+                                        "benchmark"))
     def list_benchmarks(self, filter: Filter | Mapping | None = None, *, cache: bool = True,
                         get_query_payload: bool = False) -> Table:
-        """Benchmarks you can see, optionally filtered (`Filter` keys: ``metadata.name``, ``hash``...)."""
+        """Benchmarks you can see, optionally filtered (`Filter` keys: ``metadata.name``, ``hash``...).
+
+        {sections}
+        """
         out = self._list("benchmarks", filter, BENCHMARK_FIELDS, cache=cache, get_query_payload=get_query_payload)
         if get_query_payload:
             return out
         records, query = out
         return self._table(records, BENCHMARK_FIELDS, path="benchmarks/list", what="benchmarks", query=query)
 
+    @shared_doc(parameters=_item_parameters("benchmark"))
     def delete_benchmark(self, benchmark_id: str) -> None:
-        """Delete a benchmark (not its episodes or artifacts). A missing id is not an error on the server."""
+        """Delete a benchmark (not its episodes or artifacts). A missing id is not an error on the server.
+
+        {parameters}
+        """
         self._delete("benchmarks", benchmark_id)
 
+    @shared_doc(parameters=_item_parameters("benchmark", _PUBLISH_TO))
     def publish_benchmark(self, benchmark_id: str, group: str = "global") -> None:
-        """Let a group (default everyone: ``global``) read your benchmark."""
+        """Let a group (default everyone: ``global``) read your benchmark.
+
+        {parameters}
+        """
         self._publish("benchmarks", benchmark_id, group, True)
 
+    @shared_doc(parameters=_item_parameters("benchmark", _UNPUBLISH_FROM))
     def unpublish_benchmark(self, benchmark_id: str, group: str) -> None:
-        """Take a benchmark back from a group (needs ``benchmark_delete`` in that group)."""
+        """Take a benchmark back from a group (needs ``benchmark_delete`` in that group).
+
+        {parameters}
+        """
         self._publish("benchmarks", benchmark_id, group, False)
 
     # -- artifacts -------------------------------------------------------------------------
@@ -470,6 +643,12 @@ class TupliClass(ServiceQuery):
             ``name`` (default: the file's name), ``description``,
             ``benchmark_id``, ``extra`` (a dict). Latin-1 text only: the server
             cannot send other characters back.
+
+        Returns
+        -------
+        dict
+            The stored artifact's record: ``id``, ``hash``, ``metadata``,
+            ``created_by``...
 
         Notes
         -----
@@ -522,6 +701,7 @@ class TupliClass(ServiceQuery):
         Parameters
         ----------
         artifact_id : str
+            The artifact's id.
         path : path-like, optional
             A file to write (streamed to ``<path>.part``, renamed when
             complete), or an existing directory (the file name the uploader
@@ -534,6 +714,7 @@ class TupliClass(ServiceQuery):
         Returns
         -------
         bytes or `~pathlib.Path`
+            The bytes without ``path``; else the path of the file written.
 
         Raises
         ------
@@ -571,25 +752,42 @@ class TupliClass(ServiceQuery):
         # Errors keep their class (NotFoundError, LoginError...) from the base.
         return download_file(self, job, overwrite=overwrite).path
 
+    @shared_doc(sections=_list_sections("``id``, ``name``, ``description``, ``benchmark_id``, ``hash``...",
+                                        "artifact"))
     def list_artifacts(self, filter: Filter | Mapping | None = None, *, cache: bool = True,
                        get_query_payload: bool = False) -> Table:
-        """Artifacts you can see. `Filter` keys are relative to the metadata: ``name``, ``extra.kind``..."""
+        """Artifacts you can see. `Filter` keys are relative to the metadata: ``name``, ``extra.kind``...
+
+        {sections}
+        """
         out = self._list("artifacts", filter, ARTIFACT_FIELDS, cache=cache, get_query_payload=get_query_payload)
         if get_query_payload:
             return out
         records, query = out
         return self._table(records, ARTIFACT_FIELDS, path="artifacts/list", what="artifacts", query=query)
 
+    @shared_doc(parameters=_item_parameters("artifact"))
     def delete_artifact(self, artifact_id: str) -> None:
-        """Delete an artifact. A missing id is not an error on the server."""
+        """Delete an artifact. A missing id is not an error on the server.
+
+        {parameters}
+        """
         self._delete("artifacts", artifact_id)
 
+    @shared_doc(parameters=_item_parameters("artifact", _PUBLISH_TO))
     def publish_artifact(self, artifact_id: str, group: str = "global") -> None:
-        """Let a group (default ``global``) read your artifact."""
+        """Let a group (default ``global``) read your artifact.
+
+        {parameters}
+        """
         self._publish("artifacts", artifact_id, group, True)
 
+    @shared_doc(parameters=_item_parameters("artifact", _UNPUBLISH_FROM))
     def unpublish_artifact(self, artifact_id: str, group: str) -> None:
-        """Take an artifact back from a group."""
+        """Take an artifact back from a group.
+
+        {parameters}
+        """
         self._publish("artifacts", artifact_id, group, False)
 
     # -- episodes ---------------------------------------------------------------------------
@@ -600,17 +798,27 @@ class TupliClass(ServiceQuery):
 
     def record_episode(self, benchmark_id: str, tuples: Any, metadata: Mapping | None = None, *,
                        get_query_payload: bool = False) -> Table:
-        """Record one episode; returns its header as a one-row Table (the columns of `record_episodes`:
-        ``id``, ``n_tuples``, ``terminated``...).
+        """Record one episode of a benchmark.
 
         Parameters
         ----------
         benchmark_id : str
+            The benchmark's id.
         tuples : Table, dict of arrays, or list of dicts
             One row (or list entry) per step, with ``state``, ``action``,
             ``reward`` and optionally ``terminal``, ``timeout`` (bools) and
             ``info`` (dicts). At least one step.
         metadata : dict, optional
+            Anything JSON can hold, stored with the episode.
+        get_query_payload : bool
+            Return the request instead of sending it.
+
+        Returns
+        -------
+        `~astropy.table.Table` or dict
+            The episode's header as one row, the columns of
+            `record_episodes` (``id``, ``n_tuples``, ``terminated``...).
+            With ``get_query_payload=True``: the request, nothing sent.
         """
         data = self._episode_body(benchmark_id, tuples, metadata)
         if get_query_payload:
@@ -634,6 +842,30 @@ class TupliClass(ServiceQuery):
         may not have been (the answer was lost: recording is not idempotent,
         so they are never sent twice; look for them before sending them
         again). HTTP 429 is waited out and repeated: the server did not act.
+
+        Parameters
+        ----------
+        benchmark_id : str
+            The benchmark's id.
+        episodes : sequence
+            The episodes, each as `record_episode` takes ``tuples``.
+        metadata : dict or sequence of dict, optional
+            One dict for all episodes, or one per episode.
+        max_workers : int, optional
+            Requests in flight at once; default ``conf.max_workers``.
+
+        Returns
+        -------
+        `~astropy.table.Table`
+            One row per episode, in the order given: ``id``,
+            ``benchmark_id``, ``n_tuples``, ``terminated``, ``timeout``,
+            ``metadata``...
+
+        Raises
+        ------
+        ~astroquery_ext.exceptions.AstroqueryExtError
+            Some episodes failed (the class of the first failure); its
+            ``.results`` holds each episode's header or error.
         """
         if isinstance(episodes, (Mapping, Table)) or not isinstance(episodes, Sequence) or not episodes:
             raise ValueError("episodes must be a non-empty list of episodes (each a Table, dict of arrays "
@@ -706,12 +938,25 @@ class TupliClass(ServiceQuery):
         error.results = results
         return error
 
+    @shared_doc(filter=_FILTER_DOC, options=_LIST_OPTIONS_DOC)
     def list_episodes(self, filter: Filter | Mapping | None = None, include_tuples: bool = False, *,
                       cache: bool = True, get_query_payload: bool = False) -> Table:
         """Episodes you can see (`Filter` keys: ``benchmark_id``, ``metadata.<k>``, ``n_tuples``...).
 
-        With ``include_tuples=True`` a ``tuples`` column holds each episode's
-        steps as a Table (as `get_episode` gives them).
+        Parameters
+        ----------
+        {filter}
+        include_tuples : bool
+            Add a ``tuples`` column holding each episode's steps as a Table
+            (as `get_episode` gives them).
+        {options}
+
+        Returns
+        -------
+        `~astropy.table.Table` or dict
+            ``id``, ``benchmark_id``, ``n_tuples``, ``terminated``...: one
+            row per episode. With ``get_query_payload=True``: the request,
+            nothing sent.
         """
         if not isinstance(include_tuples, bool):
             raise TypeError("include_tuples must be True or False")
@@ -728,11 +973,23 @@ class TupliClass(ServiceQuery):
             table["tuples"] = column
         return table
 
+    @shared_doc(parameters=_item_parameters("episode", _NOT_CACHED_DOC))
     def get_episode(self, episode_id: str, *, cache: bool = True) -> Table:
         """The steps of one episode as a Table; its header is in ``table.meta["episode"]``.
 
-        Columns: ``state``, ``action``, ``reward`` (numeric arrays when every
-        step has the same shape), ``terminal``, ``timeout``, ``info``.
+        {parameters}
+
+        Returns
+        -------
+        `~astropy.table.Table`
+            One row per step: ``state``, ``action``, ``reward`` (numeric
+            arrays when every step has the same shape), ``terminal``,
+            ``timeout``, ``info``.
+
+        Raises
+        ------
+        `~astroquery_ext.exceptions.NotFoundError`
+            No episode with this id is visible to you.
         """
         id_arg(episode_id, "episode_id")
         records, _ = self._list("episodes", Filter("id") == episode_id, EPISODE_FIELDS, cache=cache,
@@ -746,8 +1003,27 @@ class TupliClass(ServiceQuery):
         table.meta.update(self._provenance("episodes/list", episode=header))
         return table
 
+    @shared_doc(filter=_FILTER_DOC, cache=_NOT_CACHED_DOC)
     def get_tuples(self, filter: Filter | Mapping | None = None, *, cache: bool = True) -> Table:
-        """The steps of every matching episode in one Table (``episode_id``, ``step``, then the tuple columns)."""
+        """The steps of every matching episode in one Table.
+
+        Parameters
+        ----------
+        {filter}
+        {cache}
+
+        Returns
+        -------
+        `~astropy.table.Table`
+            One row per step: ``episode_id``, ``step``, then the columns
+            `get_episode` has.
+
+        Examples
+        --------
+        >>> from astroquery_ext.tupli import Filter, Tupli
+        >>> steps = Tupli.get_tuples(Filter("benchmark_id") == benchmark_id)  # doctest: +SKIP
+        >>> steps.group_by("episode_id")  # doctest: +SKIP
+        """
         with gc_paused():
             records, query = self._list("episodes", filter, EPISODE_FIELDS, cache=cache,
                                         extra={"include_tuples": True})
@@ -757,16 +1033,28 @@ class TupliClass(ServiceQuery):
             warn_if_empty(table, "episode tuples")
         return table
 
+    @shared_doc(parameters=_item_parameters("episode"))
     def delete_episode(self, episode_id: str) -> None:
-        """Delete an episode. A missing id is not an error on the server."""
+        """Delete an episode. A missing id is not an error on the server.
+
+        {parameters}
+        """
         self._delete("episodes", episode_id)
 
+    @shared_doc(parameters=_item_parameters("episode", _PUBLISH_TO))
     def publish_episode(self, episode_id: str, group: str = "global") -> None:
-        """Let a group (default ``global``) read your episode."""
+        """Let a group (default ``global``) read your episode.
+
+        {parameters}
+        """
         self._publish("episodes", episode_id, group, True)
 
+    @shared_doc(parameters=_item_parameters("episode", _UNPUBLISH_FROM))
     def unpublish_episode(self, episode_id: str, group: str) -> None:
-        """Take an episode back from a group."""
+        """Take an episode back from a group.
+
+        {parameters}
+        """
         self._publish("episodes", episode_id, group, False)
 
     # -- errors --------------------------------------------------------------------------------

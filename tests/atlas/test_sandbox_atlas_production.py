@@ -7,6 +7,7 @@ The relaxed mode's values are checked once, at the end.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from pathlib import Path
@@ -161,3 +162,28 @@ def test_relaxed_mode_is_explicit_and_lenient(http):
         r = http.post(box.url("atlas") + "objects/", json={"objects": "1000005291314656200", "mjd": None},
                       headers={"Authorization": f"Token {token}"})
         assert r.status_code == 200
+
+
+@pytest.mark.parametrize("header, detail", [
+    ("Basic", "Invalid basic header. No credentials provided."),
+    ("Basic a b", "Invalid basic header. Credentials string should not contain spaces."),
+    ("basic !!!notbase64", "Invalid basic header. Credentials not correctly base64 encoded."),
+    ("Basic " + base64.b64encode(b"no-colon").decode(),
+     "Invalid basic header. Credentials not correctly base64 encoded."),
+    ("Basic " + base64.b64encode(b"vra_bot:wrong").decode(), "Invalid username/password."),
+])
+def test_auth_token_refuses_a_bad_basic_header_with_403(sb, http, header, detail):
+    # DRF's default authentication classes on the token view: SessionAuthentication, then
+    # BasicAuthentication; the first gives no WWW-Authenticate, so a failure is 403, not 401.
+    answer = http.post(sb.url("atlas") + "auth-token/", headers={"Authorization": header},
+                       data={"username": "vra_bot", "password": "vra_bot-password"})
+    assert (answer.status_code, answer.json()) == (403, {"detail": detail})
+    assert "WWW-Authenticate" not in answer.headers
+
+
+def test_auth_token_takes_a_valid_basic_header_and_other_schemes_as_before(sb, http):
+    creds = {"username": "vra_bot", "password": "vra_bot-password"}
+    basic = "Basic " + base64.b64encode(b"vra_bot:vra_bot-password").decode()
+    for header in (basic, "Token abc", "Bearer x"):
+        answer = http.post(sb.url("atlas") + "auth-token/", headers={"Authorization": header}, data=creds)
+        assert answer.status_code == 200 and len(answer.json()["token"]) == 40

@@ -58,9 +58,14 @@ def test_keyring_errors_on_get_set_delete_fall_back(no_keyring):
     assert store.get("nobody") is None
 
 
+#: Access tokens live 3 s: long enough that a renewed one outlives the few requests that follow it on a
+#: loaded machine (1 s did not), short enough to wait out.
+TOKEN_TTL = 3
+
+
 @pytest.fixture(scope="module")
 def short_tokens():
-    with Sandbox(services={"testbed": {"token_ttl": 1}}) as sb:
+    with Sandbox(services={"testbed": {"token_ttl": TOKEN_TTL}}) as sb:
         yield sb
 
 
@@ -79,7 +84,7 @@ def test_threads_sharing_a_client_refresh_once(short_tokens):
     client = TestbedClass(server=short_tokens.url("testbed"))
     _expired_session(client, short_tokens)
     import time
-    time.sleep(1.2)  # let the access token expire
+    time.sleep(TOKEN_TTL + 0.2)  # let the access token expire
     before = client.counters()["refreshes"]
     results, errors = [], []
 
@@ -99,14 +104,19 @@ def test_threads_sharing_a_client_refresh_once(short_tokens):
 
 
 SCRIPT = r"""
-import sys, time
+import os, sys, time
 from astropy.config.paths import set_temp_config, set_temp_cache
 sys.path.insert(0, {root!r})
 from tests.base.testbed_client import TestbedClass
 with set_temp_config({config!r}), set_temp_cache({cache!r}):
     client = TestbedClass(server={server!r})
     client.login("alice")          # the stored session: no password needed
-    time.sleep(max(0.0, {start} - time.time()))
+    # Both processes hold the expired session before either renews it: a barrier, not a start time
+    # (starting Python takes seconds on a loaded machine).
+    open({barrier!r} + "/" + str(os.getpid()), "w").close()
+    deadline = time.monotonic() + 120
+    while len(os.listdir({barrier!r})) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
     print(client.whoami(cache=False)["user"])
 """
 
@@ -115,15 +125,16 @@ def test_two_processes_refresh_once(short_tokens, tmp_path, no_keyring, user_sta
     import time
     client = TestbedClass(server=short_tokens.url("testbed"))
     _expired_session(client, short_tokens)   # stored in the 0600 file (no keyring)
-    time.sleep(1.2)
+    time.sleep(TOKEN_TTL + 0.2)
     before = client.counters()["refreshes"]
-    start = time.time() + 3
+    barrier = tmp_path / "barrier"
+    barrier.mkdir()
     code = SCRIPT.format(root=os.getcwd(), config=str(user_state.config_dir.parent),
-                         cache=str(tmp_path), server=client.server, start=start)
+                         cache=str(tmp_path), server=client.server, barrier=str(barrier))
     env = dict(os.environ, PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring")
     procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               env=env, text=True) for _ in range(2)]
-    outputs = [p.communicate(timeout=60) for p in procs]
+    outputs = [p.communicate(timeout=180) for p in procs]
     assert [o[0].strip() for o in outputs] == ["alice", "alice"], outputs
     assert client.counters()["refreshes"] == before + 1
 

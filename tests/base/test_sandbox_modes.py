@@ -90,5 +90,7 @@ def test_docs_table_lists_every_difference():
     table = page[page.index("What differs between the modes"):page.index("What the sandbox now does")]
     for d in _modes.DIFFERENCES:
         assert f"``{d.option}``" in table, d.option
-    fixed = page[page.index("What the sandbox now does"):page.index("Each row has a test")]
+    fixed = page[page.index("What the sandbox now does"):page.index("Where the sandbox still differs")]
     assert fixed.count("   * - ") == len(_modes.FIXED) + 1  # one per row, and the header
+    unlike = page[page.index("Where the sandbox still differs"):page.index("Each row has a test")]
+    assert unlike.count("   * - ") == len(_modes.UNLIKE) + 1

@@ -95,3 +95,9 @@ def test_grad300_errors_name_commands(fresh_cli, sandbox):
     run = _runner(fresh_cli, sandbox)
     error = run("query", "--type", "TPI", expect=1).stderr
     assert "'astroquery-ext grad300 login --username EMAIL" in error and "Grad300.login" not in error
+
+
+def test_limit_is_the_total_and_help_says_so(grad):
+    assert "the total over every scan type" in " ".join(grad("query", "--help").stdout.split())
+    scans = json.loads(grad("query", "--limit", "3", "--format", "json").stdout)
+    assert len(scans) == 3                      # 3 in all (per scan type it would be 3 of each of 4 types)

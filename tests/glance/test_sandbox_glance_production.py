@@ -123,3 +123,36 @@ def test_relaxed_mode_switches_them_the_lenient_way():
         assert box.mode("glance") == "relaxed"
         assert info["quirks"] == [] and info["strict_dsl"] is False and info["list_operators"] is True
         assert info["password_grant"] is True
+
+
+def _api_yml_fields(endpoint):
+    """The searchable fields api.yml lists under the endpoint's queryString parameter."""
+    import re
+
+    spec = yaml.safe_load(API_YML.read_text())
+    described = next(p["description"] for p in spec["paths"]["/" + endpoint]["get"]["parameters"]
+                     if p["name"] == "queryString")
+    return set(re.findall(r"<li><code>([^<]+)</code>", described[described.index("searchable fields"):]))
+
+
+@pytest.mark.parametrize("endpoint, field", [
+    ("searchAnalysis", "documentation.repositories.label"),
+    ("searchAnalysis", "extraMetadata.notes"),
+    ("searchAnalysis", "groups"),
+    ("searchPaper", "documentation.repositories.gitlabId"),
+    ("searchConfnote", "documentation.repositories.url"),
+    ("searchPubnote", "documentation.repositories"),
+    ("searchTrigger", "category"),
+])
+def test_a_field_api_yml_does_not_list_is_refused(api, endpoint, field):
+    assert field not in _api_yml_fields(endpoint)
+    answer = api(endpoint, queryString=f'"{field}" = "x"', limit=1)
+    assert answer.status_code == 400 and "Unknown field" in answer.text
+
+
+@pytest.mark.parametrize("endpoint", ["searchAnalysis", "searchPaper", "searchConfnote", "searchPubnote",
+                                      "searchPlot", "searchTrigger"])
+def test_every_field_api_yml_lists_is_accepted(api, endpoint):
+    for field in sorted(_api_yml_fields(endpoint)):
+        answer = api(endpoint, queryString=f'"{field}" != "__EMPTY__"', limit=1)
+        assert answer.status_code == 200, (field, answer.text)

@@ -234,6 +234,16 @@ def test_glance_shifted_page_with_duplicates_is_an_error(glance_sandbox, user_st
             client.query_analyses(row_limit=60, cache=False, max_workers=1)
 
 
+@pytest.mark.parametrize("body", [b"", b"[]", b'{"numberOfResults": 3}'])
+def test_glance_search_answer_without_the_envelope_is_an_error(glance_sandbox, user_state, body):
+    """An empty body is not checked by expect= (it parses to None): Glance says what happened for it too."""
+    with HostileServer(upstream=_root(glance_sandbox.url("glance"))) as proxy:
+        client = _glance(glance_sandbox, proxy)
+        proxy.route("/searchAnalysis", answer(body))
+        with pytest.raises(RemoteServiceError, match="searchAnalysis"):
+            client.query_analyses(cache=False)
+
+
 def test_atlas_answer_with_a_swapped_record_is_an_error(atlas_sandbox, user_state):
     ids = atlas_sandbox.info("atlas")["example_ids"][:3]
     others = atlas_sandbox.info("atlas")["example_ids"][3:4]
