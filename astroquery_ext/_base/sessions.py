@@ -18,7 +18,7 @@ import json
 import logging
 from typing import Iterable
 
-from astroquery_ext._base.auth import AuthState
+from astroquery_ext._base.auth import AuthState, password_check
 from astroquery_ext._base.redaction import register_secret
 
 __all__ = ["SessionsMixin", "SESSION_PREFIX"]
@@ -121,6 +121,15 @@ class SessionsMixin:
             with self.store.lock(account):
                 self.store.delete(account)
         self.store.forget_server(where)
+
+    def _password_changed(self, username: str, password: str) -> None:
+        """After a password change: the stored session of ``username`` is used for the new password
+        only (the old one, at hand in the environment or keyring, no longer "logs in" through it)."""
+        with self.store.lock(self._session_account(username)):
+            stored = self._load_session(username)
+            if stored is not None and stored.principal == username:
+                self._save_session(dataclasses.replace(
+                    stored, extra=dict(stored.extra, password_check=password_check(password))))
 
     def _forget_user(self, username: str) -> None:
         """Remove what is stored for one user of this server (a deleted account)."""

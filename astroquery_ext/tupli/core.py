@@ -302,6 +302,7 @@ class TupliClass(ServiceQuery):
                    auth="required")
         if self.store.get(username) is not None:
             self.store.set(username, password)
+        self._password_changed(username, password)
 
     def delete_user(self, username: str) -> None:
         """Delete a user (yourself, or anyone as admin) and their private content.
