@@ -9,8 +9,9 @@ Helpers for fewer modules are imported from their own room, not from here:
 argument checks (``_base.args``), endpoint shapes (``_base.shapes``), the
 OAuth/OIDC flows (``_base.oauth``, Glance), streamed JSON readers
 (``_base.tables``), table serialisation (``_base.serialize``), batch progress
-(``_base.progress``), shared docstring sections (``_base.docs``). The rooms of `ServiceQuery` itself are ``_base.http``,
-``_base.errors`` and ``_base.auth`` (see ``docs/developer.rst``).
+(``_base.progress``), shared docstring sections (``_base.docs``). The rooms of
+`ServiceQuery` itself are ``_base.http``, ``_base.errors``, ``_base.auth`` and
+``_base.sessions`` (see ``docs/developer.rst``).
 """
 
 from astroquery_ext._base.cache import ResponseCache

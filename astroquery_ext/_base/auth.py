@@ -17,12 +17,14 @@ import base64
 import dataclasses
 import functools
 import hashlib
+import hmac
 import json as jsonlib
 import logging
 import math
 import os
+import secrets
 import time
-from typing import Any, ClassVar, Iterable, Mapping
+from typing import Any, Callable, ClassVar, Mapping
 
 from astroquery.query import LoginABCMeta
 
@@ -152,36 +154,74 @@ class AuthState:
 
 
 
+# -- a stored session is used only for the password at hand ----------------------------
+
+
+def password_check(password: str) -> str:
+    """A salted scrypt hash of the password, kept with a stored session to tell a wrong password later."""
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=2 ** 14, r=8, p=1, dklen=32)
+    return f"scrypt${salt.hex()}${digest.hex()}"
+
+
+def password_matches(state: AuthState, password: str) -> bool:
+    """Whether ``password`` is the one ``state`` was obtained with (False for a session stored without a check)."""
+    check = state.extra.get("password_check")
+    try:
+        _, salt, digest = check.split("$")
+        mine = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt), n=2 ** 14, r=8, p=1, dklen=32)
+    except (AttributeError, ValueError):
+        return False
+    return hmac.compare_digest(mine.hex(), digest)
+
+
 # -- failed logins leave no password behind -----------------------------------------
+
+#: The methods whose failures are scrubbed: each may hold a password in its frames.
+SCRUBBED_METHODS = ("login", "signup", "change_password")
 
 
 class _ServiceMeta(LoginABCMeta):
-    """astroquery's metaclass replaces ``login`` by a wrapper that returns None
-    whenever a class defines ``_login``; service classes keep their own, wrapped
-    so that a failed login leaves no password in its traceback's frames."""
+    """The one place where a failed call that handles a password is cleaned up.
+
+    astroquery's metaclass replaces ``login`` by a wrapper that returns None
+    whenever a class defines ``_login``; service classes keep their own. Each
+    of `SCRUBBED_METHODS` a class defines is wrapped so that, when it fails,
+    the finished frames of its traceback (and of the exceptions chained to
+    it) lose their locals: a password read or given, the request body.
+    """
 
     def __new__(mcls, name, bases, attrs):
-        if "login" in attrs:
-            attrs = dict(attrs, login=_forgetting_locals(attrs["login"]))
+        attrs = dict(attrs, **{n: _forgetting_locals(attrs[n]) for n in SCRUBBED_METHODS if n in attrs})
         return abc.ABCMeta.__new__(mcls, name, bases, attrs)
 
 
-def _forgetting_locals(login):
-    @functools.wraps(login)
+def _forgetting_locals(method):
+    @functools.wraps(method)
     def wrapper(self, *args, **kwargs):
         try:
-            return login(self, *args, **kwargs)
+            return method(self, *args, **kwargs)
         except BaseException as exc:
-            # The login's frames have finished: their locals (a password read or given for this
-            # login, the request body) go; so do this frame's arguments (a deprecated password).
+            # The call's frames have finished: their locals go; so do this frame's
+            # arguments (a password given as an argument).
             scrub_chain(exc)
             args = kwargs = None  # noqa: F841
             raise
     return wrapper
 
 
+# -- the login state of a client --------------------------------------------------------
+
+
 class AuthMixin:
-    """The login state of a client: log in, keep, renew and forget a login."""
+    """The login state of a client: the one login order, renewal, logout.
+
+    A service writes only how it obtains a token: `_obtain` (a user name and
+    password exchanged for a token) or, for a login without a password
+    (Glance's single sign-on), an ``obtain`` function given to `_log_in`;
+    `_refresh` where the service can renew a token otherwise than by logging
+    in again.
+    """
 
     #: The Authorization scheme of this service.
     auth_scheme: ClassVar[str] = "Bearer"
@@ -189,6 +229,11 @@ class AuthMixin:
     #: once (``_refresh``) and the request repeated. Some services answer 403
     #: for an expired token.
     renew_statuses: ClassVar[frozenset] = frozenset({401})
+    #: Whether the service logs in with a user name and password (exchanged by `_obtain`).
+    uses_password: ClassVar[bool] = True
+    #: Whether ``login(token=..., store_token=True)`` stores the token given (ATLAS's
+    #: long-lived API tokens); elsewhere a token given is for this object only.
+    stores_given_token: ClassVar[bool] = False
 
     def login(self, *args, **kwargs) -> bool:  # pragma: no cover - every service defines its own
         """Log in; returns True or raises `~astroquery_ext.exceptions.LoginError`."""
@@ -209,13 +254,14 @@ class AuthMixin:
         return self._auth is not None
 
     def whoami(self) -> str | None:
-        """The user this object is logged in as, when known (it does not ask the server).
+        """The user this object is logged in as, without asking the server.
 
         Returns
         -------
         str or None
-            The user name; None when not logged in, or logged in with a
-            token that names no user.
+            The user name; None when not logged in, or logged in with a token
+            given directly (``token=`` or ``ASTROQUERY_EXT_<SERVICE>_TOKEN``)
+            without a user name: the client cannot tell whose token it is.
         """
         state = self._auth
         return state.principal if state is not None else None
@@ -229,60 +275,120 @@ class AuthMixin:
             self._resume = False
         return True
 
-    def _login_with_given_token(self, token: str | None, username: str | None) -> bool | None:
-        """Log in with ``token=``, or (no ``username`` given) ``ASTROQUERY_EXT_<SERVICE>_TOKEN``.
+    # -- the one login order --------------------------------------------------------------
 
-        Such a token comes from elsewhere: it is used as given, never stored
-        and never renewed. Returns None when there is no such token, so that
-        ``login()`` goes on with the user name and password.
+    def _log_in(self, username: str | None = None, *, token: str | None = None, store_token: bool = True,
+                reenter_password: bool = False, store_password: bool = False, password: str | None = None,
+                obtain: Callable[[str | None], AuthState] | None = None,
+                accept: Callable[[AuthState], bool] | None = None) -> bool:
+        """The login order every service's ``login`` follows.
+
+        1. A token given (``token``, else ``ASTROQUERY_EXT_<SERVICE>_TOKEN``
+           when no user name is given): used as given, never renewed.
+        2. The stored session of the user (``username``, the environment,
+           ``conf.username``, else the user stored last), if usable: not
+           expired and not due for renewal, else renewed (`_usable_session`);
+           a session is used only for the password at hand, if one is.
+        3. Otherwise obtained: ``obtain(username)``, or the password (``password``,
+           the environment, the keyring, a prompt) exchanged by `_obtain`.
+        4. Stored (``store_token``). Steps 2-4 hold the account's lock, across
+           threads and processes: processes starting together log in once.
         """
-        if token is None and (username is not None or not os.environ.get(env_var(self.service, "token"))):
+        if token is not None or (username is None and os.environ.get(env_var(self.service, "token"))):
+            return self._log_in_with_token(token, username, store_token)
+        named = self._named_user(username)
+        with self._auth_lock, self.store.lock(self._session_account(named or self._default_username())):
+            if not reenter_password:
+                stored = self._usable_session(named, password)
+                if stored is not None and (accept is None or accept(stored)):
+                    return self._set_auth(stored)
+            state = obtain(named) if obtain is not None else self._obtain_with_password(
+                named, password, reenter=reenter_password, keep=store_password)
+            state = dataclasses.replace(state, extra=dict(state.extra, persist=store_token))
+            if store_token:
+                self._save_session(state)
+            return self._set_auth(state)
+
+    def _log_in_with_token(self, token: str | None, username: str | None, store_token: bool) -> bool:
+        """Step 1: a token from elsewhere, used as given; ``username`` only names it (unchecked)."""
+        where = "token" if token is not None else env_var(self.service, "token")
+        token = self._check_given_token(token if token is not None else os.environ[where], where)
+        register_secret(token)
+        keep = store_token and self.stores_given_token and where == "token"
+        state = AuthState(token=token, scheme=self.auth_scheme, principal=username,
+                          principal_checked=username is None, expires_at=jwt_expiry(token),
+                          extra={"direct": True, "persist": keep})
+        if keep:
+            with self.store.lock(self._session_account(username)):
+                self._save_session(state)
+        return self._set_auth(state)
+
+    def _named_user(self, username: str | None = None) -> str | None:
+        """The user named by the argument, ``ASTROQUERY_EXT_<SERVICE>_USERNAME`` or ``conf.username`` (no prompt)."""
+        return username or os.environ.get(env_var(self.service, "username")) or \
+            getattr(self.conf, "username", None) or None
+
+    def _usable_session(self, named: str | None, password: str | None = None) -> AuthState | None:
+        """Step 2, the one rule: the stored session if not expired and not due for renewal, else
+        renewed; None when there is none, it cannot be renewed, or it is not for the password at hand."""
+        stored = self._load_session(named)
+        if stored is None:
             return None
-        token = self.credentials.resolve("token", token, prompt=False)
-        return self._set_auth(AuthState(token=token, scheme=self.auth_scheme, expires_at=jwt_expiry(token),
-                                        extra={"persist": False}))
+        if self.uses_password and not stored.extra.get("direct"):
+            at_hand = password if password is not None else self._password_at_hand(named or stored.principal)
+            if at_hand is not None and not password_matches(stored, at_hand):
+                return None  # a wrong password never "logs in" through a stored session
+        if not stored.renewal_due():
+            return stored
+        try:
+            return self._renew(stored, persist=True)
+        except LoginError as exc:
+            log.info("astroquery_ext: the stored %s session could not be renewed (%s); logging in again",
+                     self.service, exc.detail or "refused")
+            return None
 
-    @staticmethod
-    def _keeps_login(state: AuthState) -> bool:
-        """Whether ``state`` is stored for later processes (``login(store_token=True)``):
-        the one signal, ``extra["persist"]``, that every service sets and the base reads."""
-        return bool(state.extra.get("persist", False))
+    def _obtain_with_password(self, named: str | None, password: str | None, *, reenter: bool,
+                              keep: bool) -> AuthState:
+        """Step 3 for a password service: the user name and password found, exchanged by `_obtain`."""
+        try:
+            username = self.credentials.resolve("username", named, default=self._default_username())
+        except LoginError as exc:
+            raise self._no_user_error(exc) from None
+        password = self.credentials.resolve("password", password, account=username, use_store=not reenter)
+        try:
+            state = self._obtain(username, password)
+            if keep:
+                self.store.set(username, password)
+            return dataclasses.replace(state, extra=dict(state.extra, password_check=password_check(password)))
+        finally:
+            del password
 
-    def _default_username(self) -> str | None:
-        """The user name a bare ``login()`` uses when neither the argument, the
-        environment nor ``conf.username`` gives one: the original's user in an
-        unpickled copy, else the user of the login stored last for this server."""
-        hint = getattr(self, "_principal_hint", None)
-        if hint:
-            return hint
-        return self.store.last_user(self._where())
-
-    def logout(self, *, forget: bool = False) -> None:
-        """Forget the token held in memory and drop this user's cache entries.
-
-        Parameters
-        ----------
-        forget : bool
-            Also remove the credentials stored in the keyring (or the file store).
-        """
-        with self._auth_lock:
-            state, self._auth = self._auth, None
-            self._authenticated = False
-            self._session.cookies.clear()
-        if state is not None:
-            self._cache.drop_identity(state.fingerprint(self.service, self.server))
-            try:
-                self._revoke(state)
-            except Exception as exc:  # logout must not fail because the server did
-                log.warning("astroquery_ext: %s could not revoke the token on the server (%s); "
-                            "it was forgotten locally", self.service, type(exc).__name__)
-        if forget:
-            for account in self._stored_accounts(state):
-                self.store.delete(account)
-            if state is None or not state.principal or self.store.last_user(self._where()) == state.principal:
-                self.store.remember_user(self._where(), None)
+    def _password_at_hand(self, username: str | None) -> str | None:
+        """The password the environment or the keyring gives now (never a prompt), or None."""
+        if not username:
+            return None
+        try:
+            with no_prompt():
+                return self.credentials.resolve("password", account=username, prompt=False)
+        except LoginError:
+            return None
 
     # Hooks a service overrides ------------------------------------------------
+
+    def _obtain(self, username: str, password: str) -> AuthState:
+        """Exchange a user name and password for a token: the one part of a login a
+        password service writes (a `~astroquery_ext.exceptions.LoginError` when refused)."""
+        raise NotImplementedError(f"{type(self).__name__} logs in without a password")
+
+    def _check_given_token(self, token: Any, where: str) -> str:
+        """A token given directly, checked (``where`` names its source for the message)."""
+        if not isinstance(token, str) or not token.strip():
+            raise ValueError(f"{where} must be a non-empty string (the value is not shown here)")
+        return token.strip()
+
+    def _no_user_error(self, exc: LoginError) -> LoginError:
+        """The error when no user name can be found (a service may say more)."""
+        return exc
 
     def _auto_login(self) -> None:
         """Log in without prompting (environment or keyring), or raise `~astroquery_ext.exceptions.LoginError`."""
@@ -294,82 +400,87 @@ class AuthMixin:
         return state.header()
 
     def _refresh(self, state: AuthState) -> AuthState | None:
-        """Get a new token for ``state`` from the server; None when this service cannot."""
-        return None
+        """A new token for ``state``; None when it cannot be had without asking the user.
+
+        The base logs in again with the password at hand (environment or
+        keyring, never a prompt); a service with refresh tokens overrides it.
+        """
+        username = state.principal or self._named_user()
+        if not self.uses_password or not username:
+            return None
+        password = self._password_at_hand(username)
+        if password is None:
+            return None
+        try:
+            fresh = self._obtain(username, password)
+        except LoginError:
+            return None
+        kept = {k: v for k, v in state.extra.items() if k != "direct"}  # persist, ...: as the login was
+        return dataclasses.replace(fresh, extra={**kept, **fresh.extra, "password_check": password_check(password)})
 
     def _revoke(self, state: AuthState) -> None:
         """Tell the server the token is no longer needed (when it has a way)."""
 
-    def _stored_accounts(self, state: AuthState | None) -> Iterable[str]:
-        """Keyring accounts ``logout(forget=True)`` removes."""
-        return ()
+    # -- renewal, across threads and processes ------------------------------------------
 
-    # Stored sessions (tokens that can be renewed) -----------------------------
-
-    def _session_account(self, principal: str | None) -> str:
-        """Keyring account of a stored session: one per user *and* server, so a
-        sandbox or staging login never shadows a production one."""
-        return f"session:{principal or 'default'}@{self.server.rstrip('/')}"
-
-    def _where(self) -> str:
-        """This client's server, as stored logins are filed under it."""
-        return self.server.rstrip("/")
-
-    def _save_session(self, state: AuthState) -> str:
-        account = self._session_account(state.principal)
-        where = self.store.set(account, state.to_json())
-        if state.principal and account != self._session_account(None):  # sessions stored per user
-            # How a bare login() in a new process finds it (a user name, kept
-            # apart from the secrets).
-            self.store.remember_user(self._where(), state.principal)
-        return where
-
-    def _load_session(self, principal: str | None) -> AuthState | None:
-        """The stored session of ``principal``; for None, the newest of the unnamed
-        session and the last stored user's."""
-        accounts = [self._session_account(principal)]
-        if principal is None:
-            last = self._default_username()
-            if last and self._session_account(last) not in accounts:
-                accounts.append(self._session_account(last))
-        found = []
-        for account in accounts:
-            stored = self.store.get(account)
-            state = AuthState.from_json(stored) if stored else None
-            if state is not None:
-                found.append(state)
-        return max(found, key=lambda s: s.obtained_at) if found else None
+    @staticmethod
+    def _keeps_login(state: AuthState) -> bool:
+        """Whether ``state`` is stored for later processes (``login(store_token=True)``):
+        the one signal, ``extra["persist"]``, that the base sets and reads."""
+        return bool(state.extra.get("persist", False))
 
     def _renew(self, state: AuthState, *, persist: bool | None = None) -> AuthState | None:
         """Renew ``state`` once across threads and processes.
 
-        Holds the account's lock; if another thread or process renewed while
-        we waited, its fresh token is used instead of asking the server again.
-        ``persist`` (default: whether ``state`` is kept, `_keeps_login`) stores
-        the fresh token for other processes.
+        Holds the account's lock. A token another thread or process obtained
+        while we waited is used instead of asking the server again; a stored
+        session renewed elsewhere is renewed from its (newest) refresh token,
+        never from an older one this process holds. ``persist`` (default:
+        whether ``state`` is kept) stores the fresh token for other processes.
         """
+        if state.extra.get("forked_from"):
+            raise self._forked_error(state)
         persist = self._keeps_login(state) if persist is None else persist
-        # A token another thread or process obtained while we waited is used
-        # unless it has expired: "due for renewal" is no reason to log in again
-        # (with short-lived tokens and a slow login, the waiters would each
-        # find the fresh token already due and renew once more).
         with self._auth_lock:
-            if self._auth is not None and self._auth is not state and self._auth.token != state.token \
-                    and not self._auth.expired():
-                return self._auth  # another thread renewed while we waited
+            current = self._auth
+            # "Due for renewal" is no reason to renew again: with short-lived tokens and a slow
+            # login, the waiters would each find the fresh token already due and renew once more.
+            if current is not None and current.token != state.token and current.principal == state.principal \
+                    and not current.expired():
+                return current  # another thread renewed while we waited
             with self.store.lock(self._session_account(state.principal)):
+                base = state
                 if persist:
                     stored = self._load_session(state.principal)
-                    if stored is not None and stored.token != state.token and not stored.expired():
-                        self._set_auth(stored)
-                        return stored
-                fresh = self._refresh(state)
+                    if stored is not None and stored.token != state.token:
+                        if not stored.expired():
+                            self._set_auth(stored)
+                            return stored
+                        if stored.refresh_token and stored.obtained_at >= state.obtained_at:
+                            base = stored  # renewed elsewhere since: its refresh token is the live one
+                fresh = self._refresh(base)
                 if fresh is None:
                     return None
                 if persist:
                     self._save_session(fresh)
                 self._set_auth(fresh)
                 return fresh
+
+    def _forked_login(self, state: AuthState | None, parent: int) -> AuthState | None:
+        """The login a forked child keeps. One held in memory only (``store_token=False``)
+        with a refresh token is not renewed there: renewing would spend the single-use
+        refresh token the parent and the other children hold too."""
+        if state is None or not state.refresh_token or self._keeps_login(state):
+            return state
+        return dataclasses.replace(state, extra=dict(state.extra, forked_from=parent))
+
+    def _forked_error(self, state: AuthState) -> LoginError:
+        return LoginError(
+            f"{self.name}: the login of this process (pid {os.getpid()}) was inherited by fork from process "
+            f"{state.extra['forked_from']}, made with store_token=False, and its token has expired. It is not "
+            f"renewed here: that would spend the refresh token the other processes hold and log them out. "
+            f"Log in with store_token=True before forking (processes then share renewals through the stored "
+            f"login), or log in in each worker.", service=self.service)
 
     def _current_auth(self, auth: str) -> AuthState | None:
         if auth == "none":
@@ -383,7 +494,8 @@ class AuthMixin:
                 if self._auth is None:
                     self._auto_login()
                 state = self._auth
-        if state is not None and state.renewal_due() and state.refresh_token:
+        if state is not None and state.renewal_due() and state.refresh_token \
+                and (not state.extra.get("forked_from") or state.expired()):
             state = self._renew(state) or state
         return state
 
@@ -395,6 +507,7 @@ class AuthMixin:
         """The identity of requests made as ``state`` (`ANONYMOUS` for None)."""
         return ANONYMOUS if state is None else state.fingerprint(self.service, self.server)
 
+    # -- processes: an unpickled copy, a fan-out --------------------------------------------
 
     def _resume_login(self) -> None:
         """In an unpickled copy of a logged-in client: log in as the original did, without prompting."""
@@ -424,4 +537,3 @@ class AuthMixin:
         """
         if auth != "none":
             self._current_auth(auth)
-

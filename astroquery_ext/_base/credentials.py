@@ -11,9 +11,9 @@ Resolution order for any secret (token, username, password):
 5. otherwise a `~astroquery_ext.exceptions.LoginError` saying how to provide it.
 
 Keyring failures (no backend, a locked or broken one) are caught on get, set
-and delete, and fall back to the private file. A file lock lets two processes
-that both want to refresh a token do it once: the second one, after waiting,
-finds the fresh token.
+and delete, and fall back to the private file. A file lock (``filelock``:
+POSIX and Windows alike) lets two processes that both want to refresh a
+token do it once: the second one, after waiting, finds the fresh token.
 """
 
 from __future__ import annotations
@@ -26,54 +26,19 @@ import json
 import logging
 import os
 import sys
-import threading
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, ContextManager, Iterator
 
 from astropy.config.paths import get_config_dir_path
 
+from astroquery_ext._base.locks import held, lock_file_name
 from astroquery_ext._base.private import private_dir, write_private
 from astroquery_ext._base.exceptions import LoginError
 from astroquery_ext._base.redaction import register_secret
 
-try:  # POSIX
-    import fcntl
-except ImportError:  # pragma: no cover - Windows: in-process locking only
-    fcntl = None
-
 __all__ = ["TokenStore", "CredentialChain", "env_var", "no_prompt"]
 
 log = logging.getLogger("astroquery_ext")
-
-class _AccountLock:
-    """A thread lock plus, while held, the flock'd file that extends it to other processes.
-
-    The file lock is taken only at the outermost level: a second flock on a
-    new descriptor of the same file would block against our own first one.
-    """
-
-    def __init__(self):
-        self.thread_lock = threading.RLock()
-        self.depth = 0
-        self.fd: int | None = None
-
-
-_THREAD_LOCKS: dict[str, _AccountLock] = {}
-_THREAD_LOCKS_GUARD = threading.Lock()
-
-
-def _forget_locks_after_fork() -> None:
-    # A forked child has only the thread that forked: locks held by the
-    # parent's other threads would never be released here. The child starts
-    # with none; the flock'd files still order it against other processes.
-    global _THREAD_LOCKS, _THREAD_LOCKS_GUARD
-    _THREAD_LOCKS = {}
-    _THREAD_LOCKS_GUARD = threading.Lock()
-
-
-if hasattr(os, "register_at_fork"):  # POSIX
-    os.register_at_fork(after_in_child=_forget_locks_after_fork)
-
 
 _PROMPT_ALLOWED = contextvars.ContextVar("astroquery_ext_prompt_allowed", default=True)
 
@@ -191,28 +156,15 @@ class TokenStore:
             if data.pop(account, None) is not None:
                 self._write_file(data)
 
-    @contextlib.contextmanager
-    def lock(self, account: str) -> Iterator[None]:
-        """Hold the lock of one account, across threads and processes. Re-entrant."""
-        name = f"{self.service}.{account}"
-        with _THREAD_LOCKS_GUARD:
-            lock = _THREAD_LOCKS.setdefault(name, _AccountLock())
-        with lock.thread_lock:
-            lock.depth += 1
-            try:
-                if lock.depth == 1 and fcntl is not None:
-                    private_dir(self.directory)
-                    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in account)
-                    lock.fd = os.open(self.directory / f".{self.service}.{safe}.lock",
-                                      os.O_RDWR | os.O_CREAT, 0o600)
-                    fcntl.flock(lock.fd, fcntl.LOCK_EX)
-                yield
-            finally:
-                lock.depth -= 1
-                if lock.depth == 0 and lock.fd is not None:
-                    fcntl.flock(lock.fd, fcntl.LOCK_UN)
-                    os.close(lock.fd)
-                    lock.fd = None
+    def lock(self, account: str) -> ContextManager[None]:
+        """Hold the lock of one account, across threads and processes (a file lock,
+        portable through ``filelock``). Re-entrant."""
+        private_dir(self.directory)
+        return held(self.directory / lock_file_name(f"{self.service}.{account}"))
+
+    def file_accounts(self) -> list[str]:
+        """The accounts held in the file store (the keyring cannot list its entries)."""
+        return sorted(self._read_file())
 
     # Who logged in last (user names, not secrets) -----------------------------
 
@@ -236,16 +188,39 @@ class TokenStore:
         return value if isinstance(value, str) and value else None
 
     def remember_user(self, where: str, username: str | None) -> None:
-        """Note ``username`` as the last user of ``where``; None forgets it."""
+        """Note ``username`` as the last user of ``where`` (and one who logged in there); None
+        forgets who was last."""
         key = f"{self.service} {where}"
         with self.lock("last_users"):
             data = self._read_users()
-            if data.get(key) == username or (username is None and key not in data):
+            known = data.setdefault("known", {})
+            users = known.setdefault(key, []) if isinstance(known, dict) else []
+            if username is not None and username not in users:
+                users.append(username)
+            elif data.get(key) == username or (username is None and key not in data):
                 return
             if username is None:
                 del data[key]
             else:
                 data[key] = username
+            write_private(self.users_file, json.dumps(data, indent=1).encode())
+
+    def known_users(self, where: str) -> list[str]:
+        """Every user whose login was stored for ``where`` (a server URL)."""
+        known = self._read_users().get("known")
+        users = known.get(f"{self.service} {where}") if isinstance(known, dict) else None
+        return [u for u in users if isinstance(u, str)] if isinstance(users, list) else []
+
+    def forget_server(self, where: str) -> None:
+        """Forget who logged in to ``where``: the last user and every known one."""
+        key = f"{self.service} {where}"
+        with self.lock("last_users"):
+            data = self._read_users()
+            known = data.get("known") if isinstance(data.get("known"), dict) else {}
+            if key not in data and key not in known:
+                return
+            data.pop(key, None)
+            known.pop(key, None)
             write_private(self.users_file, json.dumps(data, indent=1).encode())
 
     def __repr__(self) -> str:

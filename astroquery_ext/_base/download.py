@@ -50,26 +50,23 @@ import threading
 import time
 import urllib.parse
 from pathlib import Path
-from typing import Callable, Iterator, Mapping, NoReturn, Protocol, Sequence
+from typing import Callable, ContextManager, Iterator, Mapping, NoReturn, Protocol, Sequence
 
 import requests
 from urllib3.exceptions import HTTPError as Urllib3Error
 
 from astroquery_ext._base.cache import _effective_ttl
 from astroquery_ext._base.deadline import progress as body_progress
+from astroquery_ext._base.locks import held
 from astroquery_ext._base.private import private_dir
 from astroquery_ext._base.exceptions import AstroqueryExtError, DownloadError, RemoteServiceError
 from astroquery_ext._base.files import (
-    _NOFOLLOW, CHUNK, NAME_MAX, PART_SUFFIX, _hash_prefix, _open_part, _regular_size, _remove, _sha256_file,
+    CHUNK, NAME_MAX, PART_SUFFIX, _hash_prefix, _open_part, _regular_size, _remove, _sha256_file,
     filename_from_disposition, safe_filename)
 from astroquery_ext._base.progress import BatchProgress
 from astroquery_ext._base.policy import batch_breaker
 from astroquery_ext._base.http import Retryable
 
-try:  # POSIX
-    import fcntl
-except ImportError:  # pragma: no cover - Windows: in-process locking only
-    fcntl = None
 
 __all__ = ["safe_filename", "filename_from_disposition", "download_file", "download_many", "cached_download",
            "DownloadClient", "DownloadJob", "DownloadResult", "PART_SUFFIX", "NAME_MAX"]
@@ -606,27 +603,9 @@ def _run(one: Callable[[DownloadJob], DownloadResult], jobs: list[DownloadJob], 
 
 # -- a validated file in the cache ------------------------------------------------------------------
 
-_FILE_LOCKS: dict[str, threading.Lock] = {}
-_FILE_LOCKS_GUARD = threading.Lock()
-
-
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    """One holder at a time for ``path``: a thread lock, plus a flock'd ``.<name>.lock`` for other processes."""
-    key = os.fspath(path)
-    with _FILE_LOCKS_GUARD:
-        lock = _FILE_LOCKS.setdefault(key, threading.Lock())
-    with lock:
-        fd = -1
-        if fcntl is not None:
-            fd = os.open(path.parent / f".{path.name}.lock", os.O_RDWR | os.O_CREAT | _NOFOLLOW, 0o600)
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            if fd >= 0:
-                fcntl.flock(fd, fcntl.LOCK_UN)
-                os.close(fd)
+def _file_lock(path: Path) -> ContextManager[None]:
+    """One holder at a time for ``path``, across threads and processes (`~astroquery_ext._base.locks.held`)."""
+    return held(path.parent / f".{path.name}.lock")
 
 
 def cached_download(client: DownloadClient, job: DownloadJob, *, subdir: str | Sequence[str] = (),

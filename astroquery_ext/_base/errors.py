@@ -207,6 +207,18 @@ class ErrorsMixin:
             f"verified ({redact(reason)}). If it is signed by a private CA, trust that CA: "
             f"{self.name}.verify = '/path/to/ca.pem', or set REQUESTS_CA_BUNDLE.", service=self.service)
 
+    def _redirect_refused(self, response: requests.Response, what: str) -> LoginError:
+        """A redirect answered to a request that carries credentials: not followed."""
+        location = response.headers.get("Location") or "nowhere"
+        target = urllib.parse.urljoin(response.url or "", location)
+        response.close()
+        return LoginError(
+            f"{self.name}: {redact(what)} answered HTTP {response.status_code}, a redirect to "
+            f"{redact_url(target)!r}. The request carries credentials (a password or a token), so it was not "
+            f"sent on there and the login stopped. Check the server URL ({self._server_setting()}); if the "
+            f"service moved, point the client at its new address.", status=response.status_code,
+            url=redact_url(response.url or ""), service=self.service)
+
     def _check_answer(self, answer: Any, path: str) -> None:
         """Hook: raise the service's own error for a refusal it answers with HTTP 200 (ATLAS's
         ``{"info": ...}``). Called for answers that do not have the endpoint's shape."""

@@ -169,13 +169,16 @@ class _Request:
         return self.data() if callable(self.data) else self.data
 
 
-def _register_body_secrets(*bodies: Any) -> None:
-    """A credential sent in a body is masked wherever it is echoed."""
+def _register_body_secrets(*bodies: Any) -> bool:
+    """A credential sent in a body is masked wherever it is echoed. Returns whether a body holds one."""
+    found = False
     for body in bodies:
         if isinstance(body, Mapping):
             for key, value in body.items():
                 if isinstance(key, str) and _BODY_SECRET.search(key):
                     register_secret(value)
+                    found = True
+    return found
 
 
 class HttpMixin:
@@ -394,7 +397,8 @@ class HttpMixin:
     def _http(self, method: str, path: str, *, params=None, data=None, json=None, files=None,
               headers: "Mapping[str, str] | Callable[[], Mapping[str, str]] | None" = None, auth: str = "optional",
               idempotent: bool | None = None, stream: bool = False, retries: int | None = None,
-              timeout=None, read: Callable[[requests.Response], T] | None = None) -> Any:
+              timeout=None, read: Callable[[requests.Response], T] | None = None,
+              follow_redirects: bool | None = None) -> Any:
         """Send a request (auth, retry policy, one renewal on 401); raise on any error status.
 
         Parameters
@@ -418,6 +422,13 @@ class HttpMixin:
             or ``read`` raising `Retryable`, repeats the whole request), the
             response is closed afterwards, and ``_http`` returns ``value``.
             Without it ``_http`` returns the response itself.
+        follow_redirects : bool, optional
+            Default: follow, unless the body holds a credential (a password, a
+            token...). A request that carries credentials (pass False for token
+            calls whose body does not say so) never follows a redirect: a 3xx
+            raises `~astroquery_ext.exceptions.LoginError` and nothing is sent
+            to its ``Location``. Requests that follow keep credentials only for
+            the same origin (requests drops them across origins).
 
         Returns
         -------
@@ -425,12 +436,14 @@ class HttpMixin:
         """
         method = method.upper()
         url = self._url(path)
-        _register_body_secrets(data, json)
+        credentials = _register_body_secrets(data, json)
+        if follow_redirects is None:
+            follow_redirects = not credentials
         replayable = files is None and (callable(data) or data is None
                                         or isinstance(data, (bytes, str, Mapping, list, tuple)))
         # Always streamed underneath: the body is read here, bounded in size
         # (decompression bombs) and under the deadline, unless the caller reads it.
-        send_kwargs = dict(params=params, json=json, files=files, stream=True)
+        send_kwargs = dict(params=params, json=json, files=files, stream=True, allow_redirects=follow_redirects)
         if timeout is not None:
             send_kwargs["timeout"] = timeout
         request = _Request(method=method, url=url, what=f"{method} {urllib.parse.urlsplit(redact_url(url)).path}",
@@ -491,6 +504,8 @@ class HttpMixin:
             if not self._renewed_for(request, response, state):
                 break
         status = response.status_code
+        if 300 <= status < 400 and not request.send_kwargs["allow_redirects"]:
+            raise self._redirect_refused(response, request.what)
         if status == 429 or status in RETRY_STATUSES:
             raise _RetryableStatus(self, response, request.method, request.url, state,
                                    acted=status != 429, retry_after=self._retry_after(response))
@@ -527,7 +542,8 @@ class HttpMixin:
               auth: str = "optional", cache: bool | None = False, ttl: float | None = None,
               idempotent: bool | None = None, get_query_payload: bool = False,
               empty: Any = None, headers: Mapping[str, str] | None = None,
-              expect: Shape | None = None, timeout: float | None = None) -> Any:
+              expect: Shape | None = None, timeout: float | None = None,
+              follow_redirects: bool | None = None) -> Any:
         """A request whose answer is JSON, parsed; cached when ``cache`` allows.
 
         Parameters
@@ -546,6 +562,8 @@ class HttpMixin:
         headers : dict, optional
             Extra headers for this request (never put in the cache key; never
             an Authorization header: that comes from the login state).
+        follow_redirects : bool, optional
+            As `_http`'s (False for token calls).
         expect : Shape, optional
             The shape the endpoint declares (`~astroquery_ext._base.shapes`).
             An answer of another shape raises `RemoteServiceError` and is
@@ -574,6 +592,7 @@ class HttpMixin:
         where = urllib.parse.urlsplit(redact_url(url)).path
         value, content, status, asked_as = self._http(
             method, url, params=params, data=data, json=json, auth=auth, headers=headers, timeout=timeout,
+            follow_redirects=follow_redirects,
             idempotent=method in IDEMPOTENT_METHODS if idempotent is None else idempotent,
             read=functools.partial(self._parse_json, what=f"{method} {where}", url=redact_url(url), empty=empty))
         if content is None:

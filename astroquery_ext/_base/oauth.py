@@ -163,7 +163,8 @@ class OAuthClient:
         ep = self.endpoints
         data = dict(form, client_id=ep.client_id)
         try:
-            answer = self._query._json("POST", ep.token_endpoint, data=data, auth="none", cache=False)
+            answer = self._query._json("POST", ep.token_endpoint, data=data, auth="none", cache=False,
+                                       follow_redirects=False)
         except AstroqueryExtError as exc:
             if exc.status in (400, 401):
                 raise LoginError(f"{self._query.name}: {what} was refused by the login service: "
@@ -334,7 +335,8 @@ class OAuthClient:
             raise LoginError(f"{self._query.name}: this login service offers no device flow")
         scopes = tuple(ep.scopes) + (("offline_access",) if offline else ())
         start = self._query._json("POST", ep.device_authorization_endpoint, auth="none", cache=False,
-                                  data={"client_id": ep.client_id, "scope": " ".join(scopes)})
+                                  data={"client_id": ep.client_id, "scope": " ".join(scopes)},
+                                  follow_redirects=False)
         if not isinstance(start, dict) or not isinstance(start.get("device_code"), str) or \
                 not start["device_code"] or not isinstance(start.get("user_code"), str):
             raise LoginError(f"{self._query.name}: the login service's device-flow answer has no device code "
@@ -352,7 +354,7 @@ class OAuthClient:
             time.sleep(interval)
             try:
                 answer = self._query._json(
-                    "POST", ep.token_endpoint, auth="none", cache=False,
+                    "POST", ep.token_endpoint, auth="none", cache=False, follow_redirects=False,
                     data={"grant_type": DEVICE_GRANT, "device_code": start["device_code"], "client_id": ep.client_id})
             except AstroqueryExtError as exc:
                 error = self._oauth_error(exc)
@@ -404,7 +406,7 @@ class OAuthClient:
     def revoke(self, token: str, hint: str = "refresh_token") -> None:
         ep = self.endpoints
         if ep.revocation_endpoint:
-            self._query._http("POST", ep.revocation_endpoint, auth="none", retries=1,
+            self._query._http("POST", ep.revocation_endpoint, auth="none", retries=1, follow_redirects=False,
                               data={"token": token, "token_type_hint": hint, "client_id": ep.client_id})
 
     # -- ID tokens ----------------------------------------------------------------------

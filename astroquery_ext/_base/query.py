@@ -23,7 +23,9 @@ room                          concern
 `~._base.http.HttpMixin`      session, retry policy, deadlines, bounded bodies;
                               ``_http``, ``_json``
 `~._base.errors.ErrorsMixin`  status -> exception, the server's words, what to do
-`~._base.auth.AuthMixin`      login state, stored sessions, renewal, logout
+`~._base.auth.AuthMixin`      the one login order, renewal across processes
+`~._base.sessions.            stored logins: kept, forgotten (``logout(forget=True)``),
+SessionsMixin`                moved (``export_session``/``import_session``)
 this module                   configuration read at call time, the client's life
                               across fork and pickle, astroquery's cache API and
                               class attributes, result tables
@@ -50,6 +52,7 @@ from astroquery_ext._base.http import TRANSIENT_ERRORS, HttpMixin, Retryable, lo
 from astroquery_ext._base.raw import RawRequests
 from astroquery_ext._base.redaction import redact, redact_url, register_secret
 from astroquery_ext._base.serialize import as_result, provenance
+from astroquery_ext._base.sessions import SessionsMixin
 from astroquery_ext._base.tables import Field, records_to_table, warn_if_empty, warn_truncated
 
 # AuthState ... register_secret: importable from here as before the base had rooms.
@@ -63,7 +66,8 @@ __all__ = ["ServiceQuery", "AuthState", "Retryable", "TRANSIENT_ERRORS", "error_
 # sockets, shared with the parent: two processes writing requests on one socket
 # read each other's answers) and its locks (held, perhaps, by a parent thread
 # that does not exist in the child). Every live client gets a new session and
-# new locks in the child, before the child runs any code of its own.
+# new locks in the child, before the child runs any code of its own; a login
+# held in memory only is marked not to be renewed there (`AuthMixin._forked_login`).
 
 _CLIENTS: "weakref.WeakSet[ServiceQuery]" = weakref.WeakSet()
 
@@ -77,7 +81,8 @@ if hasattr(os, "register_at_fork"):  # POSIX
     os.register_at_fork(after_in_child=_renew_after_fork)
 
 
-class ServiceQuery(RawRequests, HttpMixin, ErrorsMixin, AuthMixin, QueryWithLogin, metaclass=_ServiceMeta):
+class ServiceQuery(RawRequests, HttpMixin, ErrorsMixin, AuthMixin, SessionsMixin, QueryWithLogin,
+                   metaclass=_ServiceMeta):
     """Base class of the astroquery_ext service classes.
 
     Parameters
@@ -137,9 +142,12 @@ class ServiceQuery(RawRequests, HttpMixin, ErrorsMixin, AuthMixin, QueryWithLogi
         """
         # The parent's session is dropped, not closed: closing would shut
         # sockets the parent is still using.
+        parent = vars(self).get("_pid")
         self._session = self._new_session()
         self._auth_lock = threading.RLock()
         self._pid = os.getpid()
+        if parent is not None and parent != self._pid:  # a forked child
+            self._auth = self._forked_login(vars(self).get("_auth"), parent)
 
     def __getstate__(self) -> dict:
         """The pickled client: its settings, never a token, password or refresh token.

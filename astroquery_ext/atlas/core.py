@@ -37,8 +37,8 @@ from astroquery.utils import TableList
 from astroquery_ext._base import (
     AstroqueryExtError, AuthorizationError, AuthState, IncompleteResultWarning, InvalidQueryError, LoginError,
     RateLimitError,
-    RemoteServiceError, Retryable, ServiceQuery, redact, bounded_map, gc_paused, check_max_workers, chunked, env_var,
-    no_prompt, redact_url,
+    RemoteServiceError, Retryable, ServiceQuery, redact, bounded_map, gc_paused, check_max_workers, chunked,
+    redact_url,
     warn_if_empty)
 from astroquery_ext._base.args import angle_arg, float_arg, iso_utc, position_arg, time_arg
 from astroquery_ext._base.docs import shared_doc
@@ -314,6 +314,8 @@ class AtlasClass(ServiceQuery):
     service = "atlas"
     conf = conf
     auth_scheme = "Token"
+    #: ``login(token=..., store_token=True)`` keeps an API token for later processes.
+    stores_given_token = True
     #: Cache lifetimes (docs/caching.rst): a cone search for 5 minutes (a
     #: night's new detections show up), cross-matches to external names for an
     #: hour; lists and VRA tables, which change as the survey runs and as you
@@ -386,59 +388,27 @@ class AtlasClass(ServiceQuery):
             # passed first still works, with a warning.
             warnings.warn(f"{self.name}.login(token) with the token as first argument is deprecated: "
                           f"the first argument is the user name; use {self.name}.login(token=...)",
-                          AstropyDeprecationWarning, stacklevel=2)
+                          AstropyDeprecationWarning, stacklevel=3)
             token, username = username, None
-        if token is not None:
-            token = self._check_token(token)
-            # The user name is only what the caller says: the cache keys this
-            # login on the token, never on the name (principal_checked=False).
-            state = AuthState(token=token, scheme=self.auth_scheme, principal=username,
-                              principal_checked=username is None, extra={"persist": store_token})
-            if store_token:
-                self._save_session(state)
-            return self._set_auth(state)
-        if username is None:
-            env_token = self._env(env_var(self.service, "token"))
-            if env_token:
-                return self._set_auth(AuthState(token=self._check_token(env_token, "ASTROQUERY_EXT_ATLAS_TOKEN"),
-                                                scheme=self.auth_scheme, extra={"persist": False}))
-        named = username or self._env(env_var(self.service, "username")) or conf.username or None
-        if store_token and not reenter_password:
-            stored = self._load_session(named)
-            if stored is not None and not stored.expired():
-                return self._set_auth(stored)
-        try:
-            username = self.credentials.resolve("username", named or self._default_username())
-        except LoginError:
-            raise LoginError(
-                f"No ATLAS credentials: call {self.name}.login(token=...) with your API token, or set "
-                f"ASTROQUERY_EXT_ATLAS_TOKEN; or log in with a password: {self.name}.login('username') "
-                f"with ASTROQUERY_EXT_ATLAS_PASSWORD set, the password in the keyring (service "
-                f"'astroquery_ext.atlas', account = user name; login(..., store_password=True) puts it "
-                f"there), or on a terminal.", service=self.service) from None
-        state = self._exchange_password(username, persist=store_token, use_store=not reenter_password,
-                                        keep_password=store_password)
-        if store_token:
-            self._save_session(state)
-        return self._set_auth(state)
+        return self._log_in(username, token=token, store_token=store_token, reenter_password=reenter_password,
+                            store_password=store_password)
 
-    @staticmethod
-    def _env(name: str) -> str | None:
-        import os
-        return os.environ.get(name) or None
-
-    @staticmethod
-    def _check_token(token, where: str = "token") -> str:
+    def _check_given_token(self, token: str, where: str) -> str:
         if not isinstance(token, str) or not _TOKEN_TEXT.fullmatch(token.strip()):
             raise ValueError(f"{where} must be the 40-character hexadecimal ATLAS API token "
                              f"(the value is not shown here)")
         return token.strip()
 
-    def _exchange_password(self, username: str, *, persist: bool, prompt: bool = True, use_store: bool = True,
-                           keep_password: bool = False) -> AuthState:
-        """POST auth-token/ with the user's password; the password lives only in this frame
-        (and in the keyring when ``keep_password``, after the server accepted it)."""
-        password = self.credentials.resolve("password", account=username, prompt=prompt, use_store=use_store)
+    def _no_user_error(self, exc: LoginError) -> LoginError:
+        return LoginError(
+            f"No ATLAS credentials: call {self.name}.login(token=...) with your API token, or set "
+            f"ASTROQUERY_EXT_ATLAS_TOKEN; or log in with a password: {self.name}.login('username') "
+            f"with ASTROQUERY_EXT_ATLAS_PASSWORD set, the password in the keyring (service "
+            f"'astroquery_ext.atlas', account = user name; login(..., store_password=True) puts it "
+            f"there), or on a terminal.", service=self.service)
+
+    def _obtain(self, username: str, password: str) -> AuthState:
+        """POST auth-token/ with the user's password."""
         try:
             answer = self._json("POST", "auth-token/", data={"username": username, "password": password},
                                 auth="none", idempotent=False)
@@ -448,36 +418,12 @@ class AtlasClass(ServiceQuery):
                 f"name and password (ASTROQUERY_EXT_ATLAS_PASSWORD, or the keyring entry "
                 f"'astroquery_ext.atlas' / {username!r}).", status=exc.status, detail=exc.detail,
                 url=exc.url, service=self.service) from None
-        else:
-            if keep_password:
-                self.store.set(username, password)
-        finally:
-            del password
         if not isinstance(answer, Mapping) or not isinstance(answer.get("token"), str):
             raise RemoteServiceError(f"{self.name}: auth-token/ answered without a token", service=self.service)
         expires_in = answer.get("expires_in")
         expires_at = time.time() + float(expires_in) if isinstance(expires_in, (int, float)) else None
         return AuthState(token=answer["token"], scheme=self.auth_scheme, principal=username,
-                         expires_at=expires_at, extra={"persist": persist, "refreshed": bool(answer.get("refreshed"))})
-
-    def _refresh(self, state: AuthState) -> AuthState | None:
-        # Called once on a 401: exchange the password again, from the environment
-        # or the keyring only (never a prompt: this may run in a cron job).
-        username = state.principal or self._env(env_var(self.service, "username")) or conf.username or None
-        if not username:
-            return None
-        with no_prompt():
-            try:
-                fresh = self._exchange_password(username, persist=self._keeps_login(state), prompt=False)
-            except LoginError:
-                return None
-        return fresh
-
-    def _stored_accounts(self, state):
-        accounts = {self._session_account(None)}
-        if state is not None and state.principal:
-            accounts.add(self._session_account(state.principal))
-        return sorted(accounts)
+                         expires_at=expires_at, extra={"refreshed": bool(answer.get("refreshed"))})
 
     def logout(self, *, forget: bool = False) -> None:
         """Forget the token, drop this user's cached answers and the in-memory memo.
@@ -485,7 +431,9 @@ class AtlasClass(ServiceQuery):
         Parameters
         ----------
         forget : bool
-            Also remove the token stored in the keyring (or the file store).
+            Also remove every secret stored for ATLAS at this server (stored
+            tokens, stored passwords of the users who logged in here, who
+            logged in last), whether or not this process logged in.
         """
         self._clear_memo()
         super().logout(forget=forget)

@@ -14,14 +14,13 @@ from __future__ import annotations
 import difflib
 import hashlib
 import logging
-import os
 import re
 import threading
 import time
 import urllib.parse
 import warnings
 from collections.abc import Mapping
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 import numpy as np
 from astropy.table import Table
@@ -33,7 +32,7 @@ from astroquery_ext._base import (
     fetch_offset_pages, gc_paused)
 from astroquery_ext._base.args import pattern_arg
 from astroquery_ext._base.docs import shared_doc
-from astroquery_ext._base.oauth import OAuthClient, OIDCEndpoints, jwt_expiry
+from astroquery_ext._base.oauth import OAuthClient, OIDCEndpoints
 from astroquery_ext._base.shapes import RECORDS, object_with
 from astroquery_ext.glance import conf, dsl
 from astroquery_ext.glance.fields import FIELDS
@@ -182,6 +181,8 @@ class GlanceClass(ServiceQuery):
     service = "glance"
     conf = conf
     auth_scheme = "Bearer"
+    #: CERN single sign-on: the password is typed at CERN's page, never here.
+    uses_password = False
     #: Glance records change slowly, but do change: cached answers live an hour.
     cache_ttl = 3600.0
 
@@ -332,66 +333,34 @@ class GlanceClass(ServiceQuery):
         """
         if login_hint is not None:
             warnings.warn(f"{self.name}.login(login_hint=...) is deprecated: use {self.name}.login(username)",
-                          AstropyDeprecationWarning, stacklevel=2)
+                          AstropyDeprecationWarning, stacklevel=3)
             username = username or login_hint
         if username is not None and (not isinstance(username, str) or not username.strip()):
             raise ValueError(f"username must be a non-empty string (the CERN user name); got {username!r}")
         if method not in _METHODS:
             raise ValueError(f"method must be one of {', '.join(map(repr, _METHODS))}; got {method!r}")
-        if token is not None or os.environ.get(env_var(self.service, "token")):
-            return self._login_with_token(self.credentials.resolve("token", token, prompt=False))
-        if not force:
-            stored = self._resume_session(offline=offline)
-            if stored is not None:
-                return self._set_auth(stored)
         timeout = float(self.conf.login_timeout if timeout is None else timeout)
-        if method == "device":
-            state = self._oauth.login_with_device(offline=offline, timeout=timeout, show=show, persist=store_token)
-        else:
-            port = int(self._setting("callback_port") if port is None else port)
-            state = self._oauth.login_with_browser(
-                port=port, timeout=timeout, offline=offline, open_browser=open_browser,
-                manual=method == "manual", ask=ask or input, login_hint=username, persist=store_token,
-                redirect_host=self._setting("callback_host"))
-        if store_token:
-            with self.store.lock(self._session_account(None)):
-                self._save_session(state)
-        return self._set_auth(state)
 
-    def _login_with_token(self, token: str) -> bool:
-        return self._set_auth(AuthState(
-            token=token, scheme=self.auth_scheme, expires_at=jwt_expiry(token),
-            extra={"direct": True, "persist": False}))
+        def obtain(named: str | None) -> AuthState:  # the browser, manual or device login
+            if method == "device":
+                return self._oauth.login_with_device(offline=offline, timeout=timeout, show=show)
+            return self._oauth.login_with_browser(
+                port=int(self._setting("callback_port") if port is None else port), timeout=timeout,
+                offline=offline, open_browser=open_browser, manual=method == "manual", ask=ask or input,
+                login_hint=named, redirect_host=self._setting("callback_host"))
 
-    def _resume_session(self, *, offline: bool = False) -> AuthState | None:
-        """The stored session, refreshed if due; None when there is none that works."""
-        state = self._load_session(None)
-        if state is None or not state.refresh_token and state.expired():
-            return None
-        if offline and not state.extra.get("offline"):
-            return None
-        if state.renewal_due():
-            try:
-                state = self._renew(state, persist=True)
-            except LoginError as exc:
-                log.info("astroquery_ext: the stored Glance session could not be renewed (%s); logging in again",
-                         exc.detail or "refused")
-                return None
-        return state
+        return self._log_in(username, token=token, store_token=store_token, reenter_password=force,
+                            obtain=obtain, accept=(lambda stored: stored.extra.get("offline")) if offline else None)
 
     def _auto_login(self) -> None:
-        # A query needs a login: use the environment or a stored session, never a browser.
-        token = os.environ.get(env_var(self.service, "token"))
-        if token:
-            self._login_with_token(token)
-            return
-        state = self._resume_session()
-        if state is None:
-            raise LoginError(
-                f"Not logged in to Glance: call {self.name}.login() (a browser login, once; the session is "
-                f"kept in the keyring), {self.name}.login(method='device') on a machine without a browser, "
-                f"or set {env_var(self.service, 'token')} to an API token.", service=self.service)
-        self._set_auth(state)
+        # A query needs a login: a token in the environment or a stored session, never a browser.
+        self._log_in(obtain=self._no_login_here)
+
+    def _no_login_here(self, named: str | None) -> AuthState:
+        raise LoginError(
+            f"Not logged in to Glance: call {self.name}.login() (a browser login, once; the session is "
+            f"kept in the keyring), {self.name}.login(method='device') on a machine without a browser, "
+            f"or set {env_var(self.service, 'token')} to an API token.", service=self.service)
 
     # Hooks of the base --------------------------------------------------------------
 
@@ -422,7 +391,15 @@ class GlanceClass(ServiceQuery):
         audience = self._setting("exchange_audience")
         if state.extra.get("direct") or not audience:
             return state.header()
-        return {"Authorization": f"Bearer {self._exchanged_token(state, audience)}"}
+        try:
+            return {"Authorization": f"Bearer {self._exchanged_token(state, audience)}"}
+        except LoginError:
+            # The login service refused the exchange: the login token no longer works (it expired
+            # or was revoked before its time). Renewed once, as a 401 would be.
+            fresh = self._renew(state)
+            if fresh is None:
+                raise
+            return {"Authorization": f"Bearer {self._exchanged_token(fresh, audience)}"}
 
     @staticmethod
     def _exchange_key(audience: str, base_token: str) -> str:
@@ -460,8 +437,9 @@ class GlanceClass(ServiceQuery):
             self._oauth.revoke(state.refresh_token, "refresh_token")
         self._oauth.revoke(state.token, "access_token")
 
-    def _stored_accounts(self, state: AuthState | None) -> Iterable[str]:
-        return [self._session_account(None)]
+    def _session_scope(self) -> dict:
+        # A session belongs to its login service and client as much as to the API server.
+        return dict(super()._session_scope(), issuer=self._setting("issuer"), client_id=self._setting("client_id"))
 
     def logout(self, *, forget: bool = False) -> None:
         """Log out: revoke the session's tokens on the server and forget them here.

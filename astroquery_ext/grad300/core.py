@@ -9,19 +9,14 @@ form; there is no refresh token.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import hashlib
-import hmac
 import io
 import itertools
 import os
 import re
-import secrets
 import shutil
 import tempfile
 import threading
-import time
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -35,8 +30,8 @@ from astropy.utils.exceptions import AstropyUserWarning
 from astroquery_ext._base import (
     AuthState, DownloadError, DownloadJob, InvalidQueryError, LoginError, NoResultsWarning, NotFoundError,
     RemoteServiceError, ResponseCache, ServiceQuery, bounded_map, cached_download, check_max_workers, download_file,
-    download_many, env_var, gc_paused,
-    fetch_offset_pages, jwt_expiry, no_prompt, parse_time, records_to_table, safe_filename)
+    download_many, gc_paused,
+    fetch_offset_pages, jwt_expiry, parse_time, records_to_table, safe_filename)
 from astroquery_ext._base.args import choice_arg, int_arg, text_arg, time_arg, to_datetime
 from astroquery_ext._base.docs import shared_doc
 from astroquery_ext._base.serialize import as_result
@@ -117,30 +112,6 @@ def _scan_name(row: Any) -> Any:
     return _field(row, "file_name") if name is None else name
 
 
-def _password_check(password: str) -> str:
-    """A salted scrypt hash of the password, kept with a stored session to tell a wrong password later."""
-    salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode(), salt=salt, n=2 ** 14, r=8, p=1, dklen=32)
-    return f"scrypt${salt.hex()}${digest.hex()}"
-
-
-def _password_matches(state: AuthState, password: str | None, *, strict: bool = False) -> bool:
-    """Whether ``password`` is the one the stored session was obtained with.
-
-    No password given: True (the session stands on its own), unless ``strict``.
-    A session stored without a check (older versions): only when no password is given.
-    """
-    if password is None:
-        return not strict
-    check = state.extra.get("password_check") if isinstance(state.extra, Mapping) else None
-    try:
-        _, salt, digest = check.split("$")
-        mine = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt), n=2 ** 14, r=8, p=1, dklen=32)
-    except (AttributeError, ValueError):
-        return False
-    return hmac.compare_digest(mine.hex(), digest)
-
-
 class Grad300Class(ServiceQuery):
     """Query the GRAD300 scan archive and download its FITS files.
 
@@ -199,50 +170,11 @@ class Grad300Class(ServiceQuery):
         bool
             True; failures raise `~astroquery_ext.exceptions.LoginError`.
         """
-        given = self._login_with_given_token(token, username)
-        if given is not None:
-            return given
-        username = self.credentials.resolve("username", username,
-                                            default=self.conf.username or self._default_username())
-        if store_token and not reenter_password:
-            # A stored session is used only for the password given now, if one
-            # is (environment, keyring): a wrong password never "logs in".
-            given = self._password_at_hand(username)
-            stored = self._load_session(username)
-            if stored is not None and not stored.renewal_due() and _password_matches(stored, given):
-                return self._set_auth(stored)
-        # Whether the password can be found again without asking, to log in
-        # again when the token expires (the password is not kept in memory).
-        renewable = store_password or bool(os.environ.get(env_var(self.service, "password"))) or (
-            not reenter_password and bool(self.store.get(username)))
-        password = self.credentials.resolve("password", account=username, use_store=not reenter_password)
-        with self.store.lock(self._session_account(username)) if store_token else contextlib.nullcontext():
-            # Processes starting together with a stale session log in once:
-            # the others find the session the first one stored meanwhile.
-            stored = self._load_session(username) if store_token and not reenter_password else None
-            if stored is not None and not stored.expired() and \
-                    stored.obtained_at > time.time() - 60 and _password_matches(stored, password, strict=True):
-                return self._set_auth(stored)
-            state = self._password_login(username, password)
-            if store_password:
-                self.store.set(username, password)
-            state = AuthState(token=state.token, scheme=self.auth_scheme, principal=username,
-                              expires_at=state.expires_at,
-                              extra={"renewable": renewable, "persist": store_token,
-                                     "password_check": _password_check(password)})
-            if store_token:
-                self._save_session(state)
-        return self._set_auth(state)
+        return self._log_in(username, token=token, store_token=store_token, reenter_password=reenter_password,
+                            store_password=store_password)
 
-    def _password_at_hand(self, username: str) -> str | None:
-        """The password the environment or the keyring gives now (never a prompt), or None."""
-        try:
-            with no_prompt():
-                return self.credentials.resolve("password", account=username, prompt=False)
-        except LoginError:
-            return None
-
-    def _password_login(self, username: str, password: str) -> AuthState:
+    def _obtain(self, username: str, password: str) -> AuthState:
+        """POST login/access-token with the e-mail address and password."""
         try:
             answer = self._json("POST", "login/access-token", data={"username": username, "password": password},
                                 auth="none", cache=False)
@@ -256,24 +188,6 @@ class Grad300Class(ServiceQuery):
                                      url=self._url("login/access-token"), service=self.service)
         return AuthState(token=token, scheme=self.auth_scheme, principal=username,
                          expires_at=jwt_expiry(token))
-
-    def _refresh(self, state: AuthState) -> AuthState | None:
-        # No refresh tokens here: log in again, if the password is at hand without a prompt.
-        if not (state.principal and state.extra.get("renewable")):
-            return None
-        try:
-            with no_prompt():
-                password = self.credentials.resolve("password", account=state.principal)
-            fresh = self._password_login(state.principal, password)
-        except LoginError:
-            return None
-        return AuthState(token=fresh.token, scheme=self.auth_scheme, principal=state.principal,
-                         expires_at=fresh.expires_at, extra=dict(state.extra, password_check=_password_check(password)))
-
-    def _stored_accounts(self, state: AuthState | None) -> Iterable[str]:
-        if state is None or not state.principal:
-            return []
-        return [state.principal, self._session_account(state.principal)]
 
     def test_token(self) -> dict:
         """Ask the server who the token belongs to.

@@ -316,6 +316,15 @@ class Sandbox:
         """
         return float(self._control(service, "GET", "usage")["cpu_seconds"])
 
+    def control(self, service: str, name: str) -> Any:
+        """Run one of a service's test controls and return its result.
+
+        Glance: ``"expire-access-tokens"`` expires every access token issued so
+        far (refresh tokens stay valid), so a test passes a token's lifetime
+        without waiting for it.
+        """
+        return self._control(service, "POST", name)["result"]
+
     def set_faults(self, service: str, faults: Iterable[Fault | dict] = ()) -> list[dict]:
         """Replace the fault rules of one service (``[]`` switches faults off)."""
         rules = [Fault.from_any(f).to_dict() for f in faults]

@@ -141,6 +141,9 @@ class OIDCProvider:
         self._sessions: dict[str, _Session] = {}
         self._refresh_jtis: dict[str, str] = {}      # live refresh-token jti -> sid
         self._revoked_access: set[str] = set()
+        #: Access tokens issued so far (jti), and those a test expired early (`expire_access_tokens`).
+        self._issued_access: set[str] = set()
+        self._expired_access: set[str] = set()
         self._devices: dict[str, dict] = {}          # device_code -> state
         self._user_codes: dict[str, str] = {}        # user_code -> device_code
         self.stats = self._zero_stats()
@@ -215,6 +218,7 @@ class OIDCProvider:
             body["id_token"] = self._sign(idt)
         with self._lock:
             self._refresh_jtis[rjti] = sess.sid
+            self._issued_access.add(access["jti"])
         return body
 
     def _new_session(self, username: str, client_id: str, scope: str, nonce: str | None = None) -> _Session:
@@ -249,9 +253,21 @@ class OIDCProvider:
         with self._lock:
             sess = self._sessions.get(claims.get("sid", ""))
             revoked = claims.get("jti") in self._revoked_access
+            expired = claims.get("jti") in self._expired_access
+        if expired:
+            raise OAuthError("invalid_token", "Token has expired", 401)
         if sess is None or sess.revoked or revoked:
             raise OAuthError("invalid_token", "Token has been revoked or its session is no longer active", 401)
         return claims
+
+    def expire_access_tokens(self) -> int:
+        """Expire now every access token issued so far (login and exchanged ones; refresh tokens
+        stay valid): a test's way to pass a token's lifetime without waiting. Returns how many."""
+        with self._lock:
+            count = len(self._issued_access)
+            self._expired_access |= self._issued_access
+            self._issued_access = set()
+        return count
 
     # -- stats ---------------------------------------------------------------------
 
@@ -408,6 +424,8 @@ class OIDCProvider:
                      "aud": audience, "typ": "Bearer", "azp": client_id, "sid": sess.sid,
                      "session_state": sess.sid, "scope": sess.scope, **self._user_claims(sess.username)}
         self._count("exchanges")
+        with self._lock:
+            self._issued_access.add(exchanged["jti"])
         return {"access_token": self._sign(exchanged), "expires_in": ttl, "refresh_expires_in": 0,
                 "token_type": "Bearer", "issued_token_type": TOKEN_TYPE_ACCESS, "not-before-policy": 0,
                 "session_state": sess.sid, "scope": sess.scope}

@@ -17,6 +17,7 @@ Besides the service's own routes, the server answers under ``/_sandbox/``:
 ``GET /_sandbox/usage``           CPU seconds this server process has used so far
 ``POST /_sandbox/reset``          what the service stores back as it was at start (see `SandboxService.reset`)
 ``POST /_sandbox/load``           add the caller's own data (see `SandboxService.load`)
+``POST /_sandbox/<control>``      one of the service's test controls (e.g. Glance's ``expire-access-tokens``)
 
 The server dies with the process that started it, however that one ends:
 it watches the read end of a pipe whose write end only the parent holds
@@ -171,6 +172,8 @@ class ControlApp:
                 except (ValueError, TypeError) as exc:
                     return await _json(send, 400, {"detail": str(exc)})
             return await _json(send, 200, self.plan.to_list())
+        if route in self.service.controls and method == "POST":
+            return await _json(send, 200, {"result": self.service.controls[route]()})
         return await _json(send, 404, {"detail": f"no sandbox control route {scope['path']}"})
 
 

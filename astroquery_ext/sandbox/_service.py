@@ -64,3 +64,6 @@ class SandboxService:
     #: machine...); returns a JSON-able summary (``POST /_sandbox/load``). What it
     #: adds is gone after `reset`. None: the service loads nothing.
     load: Callable[[dict], Any] | None = None
+    #: Test controls of this service: ``POST /_sandbox/<name>`` calls ``controls[name]()``
+    #: and answers its JSON-serialisable result (`Sandbox.control`).
+    controls: dict[str, Callable[[], Any]] = dataclasses.field(default_factory=dict)

@@ -405,4 +405,5 @@ def create_service(ctx: SandboxContext) -> SandboxService:
                                 "revocation_endpoint", "jwks_uri", "device_authorization_endpoint",
                                 "client_id", "scopes", "exchange_audience")},
         "callback_host": "127.0.0.1", "callback_port": 0}
-    return SandboxService(app=app, root=root, credentials=dict(users["alice"]), users=users, info=info)
+    return SandboxService(app=app, root=root, credentials=dict(users["alice"]), users=users, info=info,
+                          controls={"expire-access-tokens": oidc.expire_access_tokens})

@@ -21,7 +21,6 @@ from __future__ import annotations
 import getpass
 import hashlib
 import json
-import math
 import os
 import re
 import time
@@ -146,10 +145,11 @@ class TupliClass(ServiceQuery):
         In order: ``token=``; ``ASTROQUERY_EXT_TUPLI_TOKEN`` (when no
         ``username`` is given); the login stored by an earlier
         ``login(..., store_token=True)`` (keyring, else a 0600 file) in this
-        process or another, while its refresh token is valid: of ``username``,
-        else of the user who logged in last; otherwise the password of
-        ``username`` from ``ASTROQUERY_EXT_TUPLI_PASSWORD``, the keyring, or a
-        prompt on a terminal.
+        process or another, of ``username``, else of the user who logged in
+        last, if usable (not expired and not due for renewal, else renewed with
+        its refresh token); otherwise the password of ``username`` from
+        ``ASTROQUERY_EXT_TUPLI_PASSWORD``, the keyring, or a prompt on a
+        terminal. The order is the same for every service (docs/login.rst).
 
         Parameters
         ----------
@@ -198,22 +198,16 @@ class TupliClass(ServiceQuery):
                 f"{self.name}.login(password=...) is deprecated and will be removed: set "
                 f"ASTROQUERY_EXT_TUPLI_PASSWORD, keep the password in the keyring with "
                 f"login(username, store_password=True), or type it at the prompt",
-                AstropyDeprecationWarning, stacklevel=2)
+                AstropyDeprecationWarning, stacklevel=3)
         if persist is not None:
             warnings.warn(f"{self.name}.login(persist=...) is deprecated: use store_token=...",
-                          AstropyDeprecationWarning, stacklevel=2)
+                          AstropyDeprecationWarning, stacklevel=3)
             store_token = bool(persist)
-        given = self._login_with_given_token(token, username)
-        if given is not None:
-            return given
-        username = self.credentials.resolve("username", username,
-                                            default=self.conf.username or self._default_username())
-        if password is None and store_token and not reenter_password:
-            stored = self._load_session(username)
-            if stored is not None and (stored.extra.get("refresh_expires_at") or math.inf) > time.time() + 5:
-                return self._set_auth(stored)
-        password = self.credentials.resolve("password", password, account=username,
-                                            use_store=not reenter_password)
+        return self._log_in(username, token=token, store_token=store_token, reenter_password=reenter_password,
+                            store_password=store_password, password=password)
+
+    def _obtain(self, username: str, password: str) -> AuthState:
+        """POST access/users/token with the user name and password."""
         answer = self._json("POST", "access/users/token", json={"username": username, "password": password},
                             auth="none")
         try:
@@ -221,38 +215,28 @@ class TupliClass(ServiceQuery):
         except (KeyError, TypeError):
             raise LoginError(f"{self.name}: the server's token answer has no access/refresh token; "
                              f"is {self.server} a Tupli server?", service=self.service) from None
-        state = self._state(access, refresh, username, store_token)
-        if store_password:
-            self.store.set(username, password)
-        if store_token:
-            self._save_session(state)
-        return self._set_auth(state)
+        return self._state(access, refresh, username)
 
-    def _state(self, access: str, refresh: str | None, username: str, persist: bool) -> AuthState:
-        refresh_exp = jwt_expiry(refresh)
+    def _state(self, access: str, refresh: str | None, username: str, extra: Mapping | None = None) -> AuthState:
         return AuthState(token=access, scheme=self.auth_scheme, principal=username,
                          expires_at=jwt_expiry(access), refresh_token=refresh,
-                         extra={"persist": persist, "refresh_expires_at": refresh_exp})
+                         extra=dict(extra or {}, refresh_expires_at=jwt_expiry(refresh)))
 
     def _refresh(self, state: AuthState) -> AuthState | None:
+        # The refresh endpoint while the refresh token lives; else a new login with the password at hand.
         expires = state.extra.get("refresh_expires_at")
         if not state.refresh_token or (expires is not None and expires <= time.time()):
-            return None
+            return super()._refresh(state)
         try:
             answer = self._json("POST", "access/users/refresh-token", auth="none", idempotent=True,
-                                headers={"Authorization": f"Bearer {state.refresh_token}"})
+                                headers={"Authorization": f"Bearer {state.refresh_token}"}, follow_redirects=False)
         except LoginError:
-            return None
+            return super()._refresh(state)
         # pytupli 1.2.9 answers {"token": ...}; accept the wrapped form too.
         token = (answer or {}).get("token") or ((answer or {}).get("access_token") or {}).get("token")
         if not token:
             return None
-        return self._state(token, state.refresh_token, state.principal, self._keeps_login(state))
-
-    def _stored_accounts(self, state: AuthState | None) -> Iterable[str]:
-        if state is None or not state.principal:
-            return ()
-        return [self._session_account(state.principal), state.principal]
+        return self._state(token, state.refresh_token, state.principal, state.extra)
 
     def signup(self, username: str, password: str | None = None) -> Table:
         """Create a user account.
@@ -320,11 +304,13 @@ class TupliClass(ServiceQuery):
                    auth="required")
         if self.store.get(username) is not None:
             self.store.set(username, password)
+        self._password_changed(username, password)
 
     def delete_user(self, username: str) -> None:
         """Delete a user (yourself, or anyone as admin) and their private content.
 
-        Deleting yourself also logs out and forgets the stored session.
+        Deleting yourself also logs out; the stored login and password of the
+        deleted user are forgotten.
 
         Parameters
         ----------
@@ -334,7 +320,8 @@ class TupliClass(ServiceQuery):
         text_arg(username, "username", exact=True)
         self._json("DELETE", "access/users/delete", params={"username": username}, auth="required")
         if self.whoami() == username:
-            self.logout(forget=True)
+            self.logout()
+        self._forget_user(username)
 
     # -- groups and roles -------------------------------------------------------------------
 

@@ -112,7 +112,7 @@ RENEWER = textwrap.dedent("""
 
 @pytest.fixture(scope="module")
 def short_tokens():
-    with Sandbox(services={"grad300": {"token_ttl": 3, "n_scans": {"TPI": 3, "Images": 1, "Spectrum": 1,
+    with Sandbox(services={"grad300": {"token_ttl": 6, "n_scans": {"TPI": 3, "Images": 1, "Spectrum": 1,
                                                                     "OnOff": 1}}}) as sandbox:
         yield sandbox
 
@@ -132,10 +132,12 @@ def test_three_grad300_processes_renewing_at_once_log_in_once(short_tokens, tmp_
         Grad300Class(server={url!r}).login({cred['username']!r})
     """)
     subprocess.run([sys.executable, "-c", first], env=env, check=True, timeout=120)
-    time.sleep(4)  # the stored session's token (3 s) has expired
+    time.sleep(7)  # the stored session's token (6 s) has expired
     short_tokens.clear_request_log("grad300")
     login_at = time.time() + 10  # once all three are up
-    go_at = login_at + 5         # the tokens they got have expired too
+    # The tokens they got have expired too. Generous: on a loaded machine the three logins
+    # (each checks the password against the stored session's scrypt hash) take seconds.
+    go_at = login_at + 12
     procs = [subprocess.Popen([sys.executable, "-c", RENEWER.format(root=os.getcwd(), url=url, user=cred["username"],
                                                                     login_at=login_at, go_at=go_at)],
                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -252,6 +252,7 @@ def test_glance_secrets(glance_sandbox, user_state, no_keyring):
 
 
 def test_tupli_secrets(tupli_sandbox, user_state, no_keyring, tmp_path):
+    """With signup and change_password failures (a taken name, a server that cannot be reached)."""
     cred = tupli_sandbox.credentials("tupli", "bob")
     with Audit() as audit:
         audit.secret(cred["password"])
@@ -267,6 +268,13 @@ def test_tupli_secrets(tupli_sandbox, user_state, no_keyring, tmp_path):
         wrong = "wrong-" + cred["password"]   # (a literal would show in the traceback's source lines)
         audit.secret(wrong)
         audit.error("wrong password", lambda: TupliClass(server=tupli.server).login("bob", wrong, store_token=False))
+        # signup and change_password hold a password in their frames too: a failure leaves none there
+        other = "other-" + cred["password"]
+        audit.secret(other)
+        audit.error("signup taken", lambda: tupli.signup("bob", other))
+        audit.error("signup lost", lambda: TupliClass(server="http://127.0.0.1:9/").signup("carl", other))
+        audit.error("change_password lost", lambda: TupliClass(server="http://127.0.0.1:9/").change_password(
+            "bob", other))
         tupli.delete_artifact(item["id"])
         _finish(audit, user_state, tupli, "tupli")
 
