@@ -140,7 +140,7 @@ def redact_value(value: Any, _depth: int = 0) -> Any:
     if isinstance(value, dict):
         return {k: ("***" if isinstance(k, str) and SECRET_PARAM.search(k) and isinstance(v, str) and v
                     else redact_value(v, _depth + 1)) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
+    if type(value) in (list, tuple):  # not subclasses such as TableList: result containers, kept as they are
         return type(value)(redact_value(v, _depth + 1) for v in value)
     return value
 
