@@ -20,7 +20,7 @@ import pytest
 from astropy.table import Table
 
 from astroquery_ext._base import Field
-from astroquery_ext.exceptions import AstroqueryExtError, TableWriteError
+from astroquery_ext.exceptions import AstroqueryExtError, RemoteServiceError, TableWriteError
 from astroquery_ext.results import ResultTable
 from astroquery_ext.tupli import TupliClass
 
@@ -110,10 +110,14 @@ def test_a_surrogate_the_server_cannot_store_is_the_packages_error(tupli_sandbox
 DEPTH = 900
 
 
+def _nested(depth: int) -> str:
+    return "[" * depth + "1" + "]" * depth
+
+
 class _Hostile(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
-        nested = "[" * DEPTH + "1" + "]" * DEPTH
-        body = ('[{"id": 1, "name": "lone \\ud800 surrogate", "tags": ' + nested + '},'
+        tags = _nested(DEPTH) if self.path.endswith("/deep") else '["a"]'
+        body = ('[{"id": 1, "name": "lone \\ud800 surrogate", "tags": ' + tags + '},'
                 ' {"id": 2, "name": "fine", "tags": []}]').encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -135,34 +139,56 @@ def hostile_server():
     server.server_close()
 
 
+FIELDS = [Field("id", "int64"), Field("name", "str"), Field("tags", "object")]
+
+
 @pytest.fixture(scope="module")
-def hostile_table(hostile_server):
+def hostile_client(hostile_server):
     from tests.base.testbed_client import TestbedClass
 
     client = TestbedClass(server=hostile_server)
     client.login(token="not-a-secret-here")
-    fields = [Field("id", "int64"), Field("name", "str"), Field("tags", "object")]
-    return client._table(client._json("GET", "items"), fields, path="items", what="items")
+    return client
+
+
+@pytest.fixture(scope="module")
+def hostile_table(hostile_client):
+    return hostile_client._table(hostile_client._json("GET", "items"), FIELDS, path="items", what="items")
 
 
 def test_hostile_values_are_held_in_memory(hostile_table):
     assert hostile_table["name"][0] == "lone \ud800 surrogate"
-    depth, value = 0, hostile_table["tags"][0]
-    while isinstance(value, list):
-        depth, value = depth + 1, value[0]
-    assert depth == DEPTH
+    assert list(hostile_table["tags"][0]) == ["a"]
+
+
+def test_nesting_deeper_than_the_bound_is_refused_when_read(hostile_client):
+    # The base bounds nesting before decoding (512 levels): a 900-deep answer never becomes a table.
+    with pytest.raises(RemoteServiceError, match="nested too deeply"):
+        hostile_client._json("GET", "items/deep")
 
 
 @pytest.mark.parametrize("ext", list(FORMATS))
-@pytest.mark.parametrize("column", ["name", "tags"])
-def test_unwritable_values_raise_the_packages_error_naming_the_column(hostile_table, column, ext, tmp_path):
-    table = hostile_table[["id", column]]
+def test_unwritable_values_raise_the_packages_error_naming_the_column(hostile_table, ext, tmp_path):
+    table = hostile_table[["id", "name"]]
     path = tmp_path / f"hostile.{ext}"
-    with pytest.raises(TableWriteError, match=f"column '{column}', row 0"):  # a ValueError, not UnicodeEncodeError
+    with pytest.raises(TableWriteError, match="column 'name', row 0"):  # a ValueError, not UnicodeEncodeError
         table.write(path)
     assert not path.exists(), "nothing is written"
     table[1:].write(path)  # the other row is fine
     assert len(ResultTable.read(path)) == 1
+
+
+@pytest.mark.parametrize("ext", list(FORMATS))
+def test_nesting_no_writer_can_follow_is_the_packages_error(ext, tmp_path):
+    # A value a user built in memory, deeper than any JSON writer follows.
+    deep: list = [1]
+    for _ in range(5000):
+        deep = [deep]
+    table = ResultTable({"id": [1, 2], "tags": np.array([deep, []], dtype=object)})
+    path = tmp_path / f"deep.{ext}"
+    with pytest.raises(TableWriteError, match="column 'tags', row 0"):
+        table.write(path)
+    assert not path.exists(), "nothing is written"
 
 
 def test_a_surrogate_in_lists_and_dicts_is_written_as_a_json_escape(tmp_path):

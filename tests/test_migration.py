@@ -720,6 +720,9 @@ def _tupli_cli_users(env):
     assert "alice" in env.cli("tupli", "users", "list")
     name = _unique("cliuser")
     env.cli("tupli", "signup", name, env={"ASTROQUERY_EXT_TUPLI_PASSWORD": "cli-password-1"})
+    # The new user's password is no longer the one in the environment: the admin's again (a stored
+    # session is used only with its own password, or none).
+    _cli_login_as(env, "admin")
     env.cli("tupli", "users", "change-password", name, env={"ASTROQUERY_EXT_TUPLI_NEW_PASSWORD": "cli-password-2"})
     env.cli("tupli", "users", "delete", name)
 

@@ -369,7 +369,8 @@ def test_progress_bar_shows_in_jupyter(atlas_sandbox, tmp_path, monkeypatch):
     token = atlas_sandbox.credentials("atlas")["token"]
     code = (
         "import warnings\n"
-        "from astroquery_ext.atlas import AtlasClass\n"
+        "from astroquery_ext.atlas import AtlasClass, conf\n"
+        "conf.chunk_size = 2  # three requests: long work, which shows progress\n"
         f"atlas = AtlasClass(server={atlas_sandbox.url('atlas')!r})\n"
         f"atlas.login(token={token!r}, store_token=False)\n"
         "ids = [int(i) for i in atlas.query_list('good', cache=False)['atlas_id'][:5]]\n"

@@ -134,6 +134,6 @@ class IncompleteResultWarning(UserWarning):
 # Tracebacks, reprs and docs name the public path (astroquery_ext.exceptions.LoginError), not this module.
 for _cls in (AstroqueryExtError, LoginError, AuthorizationError, NotFoundError, ConflictError,
              InvalidQueryError, RemoteServiceError, RateLimitError, DownloadError,
-             ServiceTimeoutError, IncompleteResultWarning):
+             ServiceTimeoutError, TableWriteError, IncompleteResultWarning):
     _cls.__module__ = "astroquery_ext.exceptions"
 del _cls

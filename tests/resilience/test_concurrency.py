@@ -231,13 +231,18 @@ def test_glance_refresh_under_8_threads_happens_once(short_lived, user_state):
 # -- two processes, one cache and one token store -------------------------------------------------
 
 CHILD = r"""
-import sys, time, json
+import os, pathlib, sys, time, json
 from astropy.config.paths import set_temp_config, set_temp_cache
 from astroquery_ext.tupli import TupliClass
+# A file barrier: both children log in at the same moment, however long each took to start.
+barrier = pathlib.Path({barrier!r})
+(barrier / str(os.getpid())).touch()
+deadline = time.monotonic() + 120
+while len(list(barrier.iterdir())) < 2 and time.monotonic() < deadline:
+    time.sleep(0.01)
 with set_temp_config({config!r}), set_temp_cache({cache!r}):
     tupli = TupliClass(server={server!r})
-    tupli.login("alice")             # the stored session: no password
-    time.sleep(max(0.0, {start} - time.time()))
+    tupli.login("alice")             # the stored session (expired: one of the two renews it, under the lock)
     table = tupli.list_benchmarks(cache=True)
     print(json.dumps(sorted(table["id"].tolist())))
 """
@@ -251,10 +256,11 @@ def test_two_processes_share_cache_and_tokens(short_lived, user_state, no_keyrin
     expected = sorted(tupli.list_benchmarks()["id"].tolist())
     time.sleep(3.2)
     before = _count(short_lived, "tupli", "POST", "/refresh-token")
-    start = time.time() + 4
+    barrier = tmp_path / "barrier"
+    barrier.mkdir()
     cache = tmp_path / "shared-cache"
     code = CHILD.format(config=str(user_state.config_dir.parent), cache=str(cache),
-                        server=short_lived.url("tupli"), start=start)
+                        server=short_lived.url("tupli"), barrier=str(barrier))
     env = dict(os.environ, PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring")
     procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               env=env, text=True) for _ in range(2)]
