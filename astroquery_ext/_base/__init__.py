@@ -30,7 +30,8 @@ from astroquery_ext._base.http import Retryable
 from astroquery_ext._base.query import ServiceQuery
 from astroquery_ext._base.redaction import redact, redact_url, register_secret
 from astroquery_ext._base.serialize import ResultTable, as_result, prepare_table
-from astroquery_ext._base.tables import Field, gc_paused, parse_time, records_to_table, warn_if_empty, warn_truncated
+from astroquery_ext._base.tables import Field, gc_paused, records_to_table, warn_if_empty, warn_truncated
+from astroquery_ext._base.times import parse_time
 
 __all__ = [
     "ServiceQuery", "AuthState", "Retryable", "ResponseCache", "TokenStore", "CredentialChain", "env_var", "no_prompt",

@@ -5,7 +5,7 @@ Some answers are a JSON array of records, each holding a few *bulk parts*
 next to small parts (one object row, a few cross-matches). For those:
 
 1. the body is cut into batches of whole records as its blocks arrive
-   (`~astroquery_ext._base.tables.ArrayStream`: element boundaries found by a
+   (`~astroquery_ext._base.stream.ArrayStream`: element boundaries found by a
    validating skip, never guessed);
 2. each batch is decoded once by msgspec into its small parts, the bulk parts
    kept as raw JSON (`msgspec.Raw`, no value built) and rewritten as one line
@@ -52,7 +52,9 @@ import pyarrow.json as pa_json
 
 from astroquery_ext._base.exceptions import RemoteServiceError
 from astroquery_ext._base.tables import (
-    ArrayStream, Field, RecordSchema, TableBuilder, time_stamps, to_array, wrong_type_error)
+    Field, RecordSchema, TableBuilder, to_array)
+from astroquery_ext._base.times import time_stamps
+from astroquery_ext._base.stream import ArrayStream, wrong_type_error
 
 __all__ = ["BulkRecords", "string_column"]
 

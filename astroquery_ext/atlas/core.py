@@ -45,7 +45,7 @@ from astroquery_ext._base.docs import shared_doc
 from astroquery_ext._base.progress import BatchProgress
 from astroquery_ext._base.policy import quota_gate
 from astroquery_ext._base.http import loads
-from astroquery_ext._base.tables import read_ahead
+from astroquery_ext._base.stream import read_ahead
 from astroquery_ext._base.shapes import RECORDS, Shape, any_of, list_of, object_with
 from astroquery_ext.atlas import conf
 from astroquery_ext.atlas import _wire

@@ -126,7 +126,7 @@ def test_typed_decoder_values_masks_units_and_times():
 
 @pytest.mark.parametrize("size", [1, 2, 3, 7, 16, 61, 10_000])
 def test_array_stream_gives_the_same_rows_whatever_the_block_size(size):
-    from astroquery_ext._base.tables import ArrayStream
+    from astroquery_ext._base.stream import ArrayStream
     stream = ArrayStream(_schema().decoder(), batch_bytes=size)
     batches = []
     for i in range(0, len(BODY), size):
@@ -150,7 +150,7 @@ def test_array_stream_decodes_in_place_whatever_the_spacing_blocks_and_batches(s
 
     import msgspec
 
-    from astroquery_ext._base.tables import ArrayStream
+    from astroquery_ext._base.stream import ArrayStream
     rng = random.Random(seed)
     space = lambda: rng.choice(["", " ", "\n", " \t\r\n "])  # noqa: E731
     elements = [{"i": i, "s": "],[" * rng.randrange(3), "x": [rng.random(), None, {"k": "}"}]}
@@ -176,7 +176,7 @@ def test_array_stream_decodes_in_place_whatever_the_spacing_blocks_and_batches(s
 def test_array_stream_cut_or_malformed_is_a_json_error(body, error):
     import json
 
-    from astroquery_ext._base.tables import ArrayStream
+    from astroquery_ext._base.stream import ArrayStream
     stream = ArrayStream(_schema().decoder())
     with pytest.raises(json.JSONDecodeError, match=error):
         for i in range(0, max(len(body), 1), 5):
@@ -189,7 +189,7 @@ def test_array_stream_cut_or_malformed_is_a_json_error(body, error):
     ('{"name": [1]}', "$[1].name"), ('{"ok": "yes"}', "$[1].ok"), ('{"when": 5}', "$[1].when"),
 ])
 def test_a_value_of_the_wrong_type_is_an_error_naming_where_it_is(record, where):
-    from astroquery_ext._base.tables import ArrayStream
+    from astroquery_ext._base.stream import ArrayStream
     from astroquery_ext.exceptions import RemoteServiceError
     stream = ArrayStream(_schema().decoder(), "the test answer")
     with pytest.raises(RemoteServiceError, match="wrong type") as info:

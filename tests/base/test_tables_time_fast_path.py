@@ -7,7 +7,7 @@ import pytest
 from astropy.time import Time
 
 from astroquery_ext._base import Field, records_to_table
-from astroquery_ext._base.tables import time_column
+from astroquery_ext._base.times import time_column
 
 
 @pytest.mark.parametrize("values", [

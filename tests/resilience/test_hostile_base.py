@@ -305,7 +305,7 @@ def test_a_body_that_keeps_arriving_is_not_cut_at_the_timeout(user_state, tmp_pa
     """A slow link is not an attack: 384 KiB at 96 KiB/s (4 s) with timeout=1 (a 2 s deadline) completes,
     as an answer read by the base, a body read through read_ahead (ATLAS objects/) and a download."""
     from astroquery_ext._base import DownloadJob, download_file
-    from astroquery_ext._base.tables import read_ahead
+    from astroquery_ext._base.stream import read_ahead
 
     body = json.dumps(list(range(70_000))).encode()[: 384 * 1024 - 1] .rsplit(b",", 1)[0] + b"]"
     with HostileServer() as server:
