@@ -276,12 +276,15 @@ def _float_text(text: str) -> float | None:
 def _check_range(ra_text: str, dec_text: str, name: str, value: str) -> None:
     """RA in [0, 360) degrees and Dec in [-90, 90], checked before SkyCoord wraps RA (400 -> 40)."""
     ra, dec = _float_text(ra_text), _float_text(dec_text)
+    # Degrees as written are checked as they are; hours go through a conversion in which 24h comes out
+    # as 359.99999999999994 deg, so those are held to 360 less a rounding's width.
+    top = 360.0 if ra is not None else 360 - 1e-9
     try:
         ra = Angle(ra_text, unit=u.hourangle).deg if ra is None else ra
         dec = Angle(dec_text, unit=u.deg).deg if dec is None else dec
     except (ValueError, u.UnitsError, TypeError):
         return  # not this form: SkyCoord says what is wrong
-    if not 0 <= ra < 360 - 1e-9:  # 24h read as hours is 359.99999999999994
+    if not 0 <= ra < top:
         raise ValueError(f"{name} {value!r}: RA {ra:.6g} deg is outside [0, 360)")
     if not -90 <= dec <= 90:
         raise ValueError(f"{name} {value!r}: Dec {dec:g} deg is outside [-90, 90]")
