@@ -87,7 +87,7 @@ class CircuitBreaker(_Engaged):
     """
 
     #: Default threshold: a few failures in a row, whichever calls of the batch they come from.
-    THRESHOLD = 3
+    THRESHOLD = 5
     _slot = "breaker"
 
     def __init__(self, threshold: int = THRESHOLD):
