@@ -47,17 +47,15 @@ from astroquery_ext._base.args import row_limit_arg
 from astroquery_ext._base.auth import AuthMixin, AuthState, _ServiceMeta
 from astroquery_ext._base.cache import ResponseCache
 from astroquery_ext._base.credentials import CredentialChain, TokenStore
-from astroquery_ext._base.errors import ErrorsMixin, error_detail
-from astroquery_ext._base.http import TRANSIENT_ERRORS, HttpMixin, Retryable, loads
+from astroquery_ext._base.errors import ErrorsMixin
+from astroquery_ext._base.http import HttpMixin
 from astroquery_ext._base.raw import RawRequests
-from astroquery_ext._base.redaction import redact, redact_url, register_secret
+from astroquery_ext._base.redaction import redact_url
 from astroquery_ext._base.serialize import as_result, provenance
 from astroquery_ext._base.sessions import SessionsMixin
 from astroquery_ext._base.tables import Field, records_to_table, warn_if_empty, warn_truncated
 
-# AuthState ... register_secret: importable from here as before the base had rooms.
-__all__ = ["ServiceQuery", "AuthState", "Retryable", "TRANSIENT_ERRORS", "error_detail", "loads", "redact",
-           "redact_url", "register_secret"]
+__all__ = ["ServiceQuery"]
 
 
 # -- processes -------------------------------------------------------------------
