@@ -153,6 +153,13 @@ def pattern_arg(value: Any, name: str, pattern: "re.Pattern[str] | str", what: s
     return str(value)
 
 
+def errors_arg(errors: Any) -> str:
+    """``errors=`` of a batch call: ``"raise"`` (the first failure, carrying what succeeded) or ``"ignore"``."""
+    if errors not in ("raise", "ignore"):
+        raise ValueError(f"errors must be 'raise' or 'ignore'; got {errors!r}")
+    return errors
+
+
 def choice_arg(value: Any, name: str, choices: Sequence[str], *,
                aliases: Mapping[str, str] | None = None) -> str:
     """One of ``choices`` (case-insensitive; ``aliases`` maps other spellings), in its canonical spelling."""

@@ -57,6 +57,7 @@ from urllib3.exceptions import HTTPError as Urllib3Error
 
 from astroquery_ext._base.cache import _effective_ttl
 from astroquery_ext._base.deadline import progress as body_progress
+from astroquery_ext._base.args import errors_arg
 from astroquery_ext._base.locks import held
 from astroquery_ext._base.private import private_dir
 from astroquery_ext._base.exceptions import AstroqueryExtError, DownloadError, RemoteServiceError
@@ -500,8 +501,7 @@ def download_many(client: DownloadClient, jobs: Sequence[DownloadJob], *, max_wo
     within about a second: transfers are aborted and the batch's ``.part``
     files are removed before the exception propagates.
     """
-    if errors not in ("raise", "ignore"):
-        raise ValueError(f"errors must be 'raise' or 'ignore'; got {errors!r}")
+    errors_arg(errors)
     sizes = [job.expected_size for job in jobs]
     by_bytes = all(s is not None for s in sizes)
     progress = BatchProgress(sum(sizes) if by_bytes else len(jobs), show_progress and len(jobs) > 0)

@@ -40,7 +40,7 @@ from astroquery_ext._base import (
     RemoteServiceError, Retryable, ServiceQuery, redact, bounded_map, gc_paused, check_max_workers, chunked,
     redact_url,
     warn_if_empty)
-from astroquery_ext._base.args import angle_arg, float_arg, iso_utc, position_arg, time_arg
+from astroquery_ext._base.args import angle_arg, errors_arg, float_arg, iso_utc, position_arg, time_arg
 from astroquery_ext._base.docs import shared_doc
 from astroquery_ext._base.progress import BatchProgress
 from astroquery_ext._base.policy import quota_gate
@@ -278,11 +278,6 @@ _ON_RATE_LIMIT_DOC = """on_rate_limit : {"return", "wait"}
             stops sending and returns at once, the ids not sent marked
             ``sent=False`` and ``meta["retry_at"]`` (a list, one entry per call) saying when to send them;
             ``"wait"`` waits as the server says, with a countdown, and goes on."""
-
-
-def _errors_arg(errors) -> None:
-    if errors not in ("raise", "ignore"):
-        raise ValueError(f"errors must be 'raise' or 'ignore'; got {errors!r}")
 
 
 def _per_id_write(func):
@@ -586,7 +581,7 @@ class AtlasClass(ServiceQuery):
         """
         wanted = parse_ids(ids)
         mjd = _mjd_arg(mjd_min)
-        _errors_arg(errors)
+        errors_arg(errors)
         if get_query_payload:
             return self._objects_payload(wanted, mjd)
         parts, failure = self._objects(wanted, mjd, cache=cache, show_progress=show_progress)
@@ -614,7 +609,7 @@ class AtlasClass(ServiceQuery):
             ``conf.chunk_size`` ids), nothing sent.
         """
         wanted = parse_ids(ids)
-        _errors_arg(errors)
+        errors_arg(errors)
         if get_query_payload:
             return self._objects_payload(wanted, None)
         parts, failure = None, None
@@ -660,7 +655,7 @@ class AtlasClass(ServiceQuery):
         ...     print(atlas_id, len(rows), rows["detected"].sum())
         """
         wanted = parse_ids(ids)
-        _errors_arg(errors)
+        errors_arg(errors)
         if get_query_payload:
             return self._objects_payload(wanted, _mjd_arg(mjd_min))
         parts, failure = self._objects(wanted, _mjd_arg(mjd_min), cache=cache, show_progress=show_progress)
@@ -687,7 +682,7 @@ class AtlasClass(ServiceQuery):
             Objects without forced photometry have no rows.
         """
         wanted = parse_ids(ids)
-        _errors_arg(errors)
+        errors_arg(errors)
         if get_query_payload:
             return self._objects_payload(wanted, _mjd_arg(mjd_min))
         parts, failure = self._objects(wanted, _mjd_arg(mjd_min), cache=cache, show_progress=show_progress)

@@ -32,7 +32,7 @@ from astroquery_ext._base import (
     RemoteServiceError, ResponseCache, ServiceQuery, bounded_map, cached_download, check_max_workers, download_file,
     download_many, gc_paused,
     fetch_offset_pages, jwt_expiry, parse_time, records_to_table, safe_filename)
-from astroquery_ext._base.args import choice_arg, int_arg, text_arg, time_arg, to_datetime
+from astroquery_ext._base.args import choice_arg, errors_arg, int_arg, text_arg, time_arg, to_datetime
 from astroquery_ext._base.docs import shared_doc
 from astroquery_ext._base.serialize import as_result
 from astroquery_ext._base.shapes import RECORDS
@@ -646,8 +646,7 @@ class Grad300Class(ServiceQuery):
                                 f"their scan type (ids are counted per type): query first, or pass "
                                 f"[{{'id': ..., 'scan_type': ...}}].")
         max_workers = check_max_workers(max_workers, self.max_workers_limit)
-        if errors not in ("raise", "ignore"):
-            raise ValueError(f"errors must be 'raise' or 'ignore'; got {errors!r}")
+        errors_arg(errors)
         directory = Path(download_dir)
         jobs, taken = [], set()
         for index, row in enumerate(rows):
