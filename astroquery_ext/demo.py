@@ -105,6 +105,13 @@ def tour_grad300(sandbox, out: Path) -> None:
     print("\n>>> Grad300.download_scans(scans[:3], download_dir=...)")
     manifest = grad.download_scans(scans[:3], download_dir=out / "grad300", show_progress=False)
     show(manifest)
+    print("\n>>> Grad300.get_json('users/me')          # any endpoint, with the client's login and errors")
+    me = grad.get_json("users/me")
+    print({key: me[key] for key in sorted(me) if key in ("username", "email", "is_active")})
+    print(">>> other = Grad300Class(server=...); other.import_session(Grad300.export_session())")
+    other = Grad300Class(server=sandbox.url("grad300"))
+    other.import_session(grad.export_session(), store_token=False)   # the text is a secret: never printed
+    print(f"other.whoami() -> {other.whoami()!r}   # the login moved, no password asked")
 
 
 def tour_glance(sandbox, out: Path) -> None:
