@@ -319,9 +319,13 @@ class Sandbox:
     def control(self, service: str, name: str) -> Any:
         """Run one of a service's test controls and return its result.
 
-        Glance: ``"expire-access-tokens"`` expires every access token issued so
-        far (refresh tokens stay valid), so a test passes a token's lifetime
-        without waiting for it.
+        Every service: ``"expire-access-tokens"`` expires every access token
+        issued so far (refresh tokens stay valid; ATLAS's staff tokens never
+        expire), so a test passes a token's lifetime without waiting for it:
+        the next request with one is answered as an expired token is. ATLAS:
+        ``"end-throttle-windows"`` starts every request-rate window over
+        (stored data untouched), so a test passes ``throttle_period`` without
+        waiting. Each returns how many tokens (windows) it ended.
         """
         return self._control(service, "POST", name)["result"]
 

@@ -458,6 +458,25 @@ class AtlasService:
         with self.throttle_lock:
             self.history.clear()
 
+    def expire_access_tokens(self) -> int:
+        """Expire now every non-staff token (as if its ``token_ttl`` had passed): a test's way to pass a
+        token's lifetime without waiting. Returns how many."""
+        staff = [name for name, user in self.users.items() if user["staff"]]
+        long_ago = _now_us() - int((self.token_ttl + 1) * 1e6)
+        with self.lock:
+            marks = ",".join("?" * len(staff))
+            cursor = self.db.execute(f"UPDATE tokens SET created=? WHERE created>? AND username NOT IN ({marks})",
+                                     (long_ago, long_ago, *staff))
+        return cursor.rowcount
+
+    def end_throttle_windows(self) -> int:
+        """Start every throttle window over (as `reset` does, keeping the stored data): a test's way to pass
+        ``throttle_period`` without waiting. Returns how many windows were open."""
+        with self.throttle_lock:
+            count = sum(1 for hist in self.history.values() if hist)
+            self.history.clear()
+        return count
+
     def _set_objects(self, n: int) -> None:
         """Keep the first ``n`` objects (under the lock): positions and indexes follow."""
         self.cat.truncate(n)
@@ -1169,4 +1188,6 @@ def create_service(ctx: SandboxContext) -> SandboxService:
         "main_list_sizes": {str(k): main_counts.get(k, 0) for k in range(14)},
     }
     return SandboxService(app=app, root="/api/", credentials=dict(users["vra_bot"]), users=users, info=info,
-                          reset=svc.reset, load=svc.load)
+                          reset=svc.reset, load=svc.load,
+                          controls={"expire-access-tokens": svc.expire_access_tokens,
+                                    "end-throttle-windows": svc.end_throttle_windows})

@@ -53,6 +53,14 @@ def create_service(ctx: SandboxContext) -> SandboxService:
         return {"access_token": access, "refresh_token": refresh, "token_type": "bearer",
                 "expires_in": token_ttl}
 
+    def expire_access_tokens() -> int:
+        """Expire now every access token that can expire (the seeded ones never do)."""
+        with lock:
+            due = [tok for tok, (_, expires) in tokens.items() if expires != float("inf")]
+            for tok in due:
+                tokens[tok] = (tokens[tok][0], 0.0)
+        return len(due)
+
     def user_of(authorization: str | None) -> str | JSONResponse:
         if not authorization or not authorization.lower().startswith("bearer "):
             return JSONResponse({"detail": "Not authenticated"}, status_code=401,
@@ -193,4 +201,5 @@ def create_service(ctx: SandboxContext) -> SandboxService:
         credentials={"username": "alice", "password": USERS["alice"], "token": rng_tokens["alice"]},
         users={u: {"username": u, "password": p, "token": rng_tokens[u]} for u, p in USERS.items()},
         info={"n_items": n_items, "file_size": file_size},
+        controls={"expire-access-tokens": expire_access_tokens},
     )

@@ -16,7 +16,12 @@ bootstrap of roles and ``admin``), after swapping the database underneath:
   the settings below (pytupli calls ``load_dotenv(override=True)`` at import);
 * the token lifetimes, open-access/open-signup flags and bcrypt cost are set on
   pytupli's module constants (setting pytupli's ``*_TOKEN_EXPIRE_MINUTES`` env
-  vars breaks its login with a 500, so they are removed from the environment).
+  vars breaks its login with a 500, so they are removed from the environment);
+* pytupli's token minting and checking are wrapped (`_ExpiringTokens`) for one
+  test control, ``Sandbox.control("tupli", "expire-access-tokens")``: every
+  access token issued so far is answered as an expired one is (401 "Could not
+  validate credentials"), refresh tokens stay valid, so a test passes an access
+  token's lifetime without waiting for it.
 
 The service runs in its own process (see ``_server.py``), so patching pytupli's
 modules and the environment here affects nothing else.
@@ -85,6 +90,7 @@ import importlib.metadata
 import json
 import os
 import random
+import threading
 import uuid
 from pathlib import Path
 from typing import Any
@@ -323,6 +329,57 @@ class _SeededIds:
 # -- the service -----------------------------------------------------------------
 
 
+class _ExpiringTokens:
+    """Access tokens pytupli issues, remembered so that a test can expire them now (a test control).
+
+    pytupli signs access and refresh tokens alike (``{"issuer", "exp"}``): an
+    access token is one minted with the access-token lifetime (with equal
+    lifetimes, refresh tokens count as access tokens too). A token minted in
+    the same second as an expired one would be that very token: it gets one
+    second more of life instead.
+    """
+
+    def __init__(self, authorization, users_endpoints):
+        self.lock = threading.Lock()
+        self.issued: set[str] = set()
+        self.expired: set[str] = set()
+        mint = users_endpoints.create_token
+
+        def create_token(data: dict, expires_delta: datetime.timedelta = datetime.timedelta(minutes=15)) -> str:
+            access = expires_delta == datetime.timedelta(minutes=users_endpoints.ACCESS_TOKEN_EXPIRE_MINUTES)
+            while True:
+                token = mint(data, expires_delta)
+                with self.lock:
+                    if token not in self.expired:
+                        if access:
+                            self.issued.add(token)
+                        return token
+                expires_delta += datetime.timedelta(seconds=1)
+
+        real_jwt, expired = authorization.jwt, self.expired
+
+        class _Jwt:  # what pytupli's authorization module calls ``jwt``
+            def __getattr__(self, name):
+                return getattr(real_jwt, name)
+
+            @staticmethod
+            def decode(token, *args, **kwargs):
+                if token in expired:
+                    raise real_jwt.ExpiredSignatureError("expired by the sandbox's control")
+                return real_jwt.decode(token, *args, **kwargs)
+
+        users_endpoints.create_token = create_token
+        authorization.jwt = _Jwt()
+
+    def expire_access_tokens(self) -> int:
+        """Expire every access token issued so far; returns how many."""
+        with self.lock:
+            count = len(self.issued)
+            self.expired |= self.issued
+            self.issued = set()
+        return count
+
+
 class _TupliApp:
     """pytupli's app, with our setup after its startup and a snapshot before its shutdown."""
 
@@ -413,6 +470,7 @@ def create_service(ctx: SandboxContext) -> SandboxService:
     authorization.OPEN_ACCESS_MODE = "True" if open_access else ""
     authorization.OPEN_SIGNUP_MODE = "True" if open_signup else ""
     authorization.pwd_context = authorization.pwd_context.copy(bcrypt__rounds=bcrypt_rounds)
+    tokens = _ExpiringTokens(authorization, users_endpoints)
 
     sample: dict[str, Any] = {}
     info = {
@@ -491,7 +549,8 @@ def create_service(ctx: SandboxContext) -> SandboxService:
     default_user = "alice" if "alice" in users else next(iter(users), "admin")
     return SandboxService(
         app=_TupliApp(pytupli_app, startup, on_shutdown), root="/",
-        credentials=dict(user_info[default_user]), users=user_info, info=info, reset=reset)
+        credentials=dict(user_info[default_user]), users=user_info, info=info, reset=reset,
+        controls={"expire-access-tokens": tokens.expire_access_tokens})
 
 
 def _blob_files(data_dir: Path) -> list[Path]:

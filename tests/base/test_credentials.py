@@ -58,19 +58,15 @@ def test_keyring_errors_on_get_set_delete_fall_back(no_keyring):
     assert store.get("nobody") is None
 
 
-#: Access tokens live 3 s: long enough that a renewed one outlives the few requests that follow it on a
-#: loaded machine (1 s did not), short enough to wait out.
-TOKEN_TTL = 3
-
-
 @pytest.fixture(scope="module")
-def short_tokens():
-    with Sandbox(services={"testbed": {"token_ttl": TOKEN_TTL}}) as sb:
+def expiring_tokens():
+    """Access tokens that expire when a test says so (the sandbox's control), never while it works."""
+    with Sandbox(services={"testbed": {}}) as sb:
         yield sb
 
 
 def _expired_session(client, sb):
-    """Log in, then keep the session but make the access token expire now."""
+    """Log in with the password from the environment (the session is stored); the session."""
     creds = sb.credentials("testbed")
     os.environ["ASTROQUERY_EXT_TESTBED_PASSWORD"] = creds["password"]
     try:
@@ -80,11 +76,10 @@ def _expired_session(client, sb):
     return client._auth
 
 
-def test_threads_sharing_a_client_refresh_once(short_tokens):
-    client = TestbedClass(server=short_tokens.url("testbed"))
-    _expired_session(client, short_tokens)
-    import time
-    time.sleep(TOKEN_TTL + 0.2)  # let the access token expire
+def test_threads_sharing_a_client_refresh_once(expiring_tokens):
+    client = TestbedClass(server=expiring_tokens.url("testbed"))
+    _expired_session(client, expiring_tokens)
+    assert expiring_tokens.control("testbed", "expire-access-tokens") >= 1  # the clients learn it from a 401
     before = client.counters()["refreshes"]
     results, errors = [], []
 
@@ -121,11 +116,10 @@ with set_temp_config({config!r}), set_temp_cache({cache!r}):
 """
 
 
-def test_two_processes_refresh_once(short_tokens, tmp_path, no_keyring, user_state):
-    import time
-    client = TestbedClass(server=short_tokens.url("testbed"))
-    _expired_session(client, short_tokens)   # stored in the 0600 file (no keyring)
-    time.sleep(TOKEN_TTL + 0.2)
+def test_two_processes_refresh_once(expiring_tokens, tmp_path, no_keyring, user_state):
+    client = TestbedClass(server=expiring_tokens.url("testbed"))
+    _expired_session(client, expiring_tokens)   # stored in the 0600 file (no keyring)
+    assert expiring_tokens.control("testbed", "expire-access-tokens") >= 1
     before = client.counters()["refreshes"]
     barrier = tmp_path / "barrier"
     barrier.mkdir()

@@ -8,6 +8,7 @@ that expires under load is renewed once, whoever notices first.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -182,43 +183,45 @@ def _count(sandbox, service, method, suffix):
 
 
 @pytest.fixture(scope="module")
-def short_lived():
-    services = {"tupli": {"bcrypt_rounds": 4, "access_token_minutes": 0.05, "sample_data": False},
-                "grad300": {"n_scans": 40, "token_ttl": 2},
-                "glance": {"n_analyses": 60, "access_token_ttl": 3, "exchange_token_ttl": 3}}
+def expiring_tokens():
+    """Tokens that expire when a test says so (the sandbox's control), never while a test works."""
+    services = {"tupli": {"bcrypt_rounds": 4, "sample_data": False}, "grad300": {"n_scans": 40},
+                "glance": {"n_analyses": 60}}
     with Sandbox(services=services) as sb:
         yield sb
 
 
-def test_tupli_refresh_under_8_threads_happens_once(short_lived, user_state):
-    tupli = TupliClass(server=short_lived.url("tupli"))
-    tupli.login("alice", short_lived.credentials("tupli", "alice")["password"], store_token=False)
-    time.sleep(3.2)   # the access token expired
-    before = _count(short_lived, "tupli", "POST", "/refresh-token")
+def test_tupli_refresh_under_8_threads_happens_once(expiring_tokens, user_state):
+    tupli = TupliClass(server=expiring_tokens.url("tupli"))
+    tupli.login("alice", expiring_tokens.credentials("tupli", "alice")["password"], store_token=False)
+    assert expiring_tokens.control("tupli", "expire-access-tokens") >= 1  # the client learns it from a 401
+    before = _count(expiring_tokens, "tupli", "POST", "/refresh-token")
     results = _run_threads([lambda: tupli.list_benchmarks()["id"].tolist() for _ in range(THREADS)])
     assert all(r == results[0] for r in results)
-    assert _count(short_lived, "tupli", "POST", "/refresh-token") == before + 1
+    assert _count(expiring_tokens, "tupli", "POST", "/refresh-token") == before + 1
 
 
-def test_grad300_relogin_under_8_threads_happens_once(short_lived, user_state, monkeypatch):
-    cred = short_lived.credentials("grad300")
+def test_grad300_relogin_under_8_threads_happens_once(expiring_tokens, user_state, monkeypatch):
+    cred = expiring_tokens.credentials("grad300")
     monkeypatch.setenv("ASTROQUERY_EXT_GRAD300_PASSWORD", cred["password"])
-    grad = Grad300Class(server=short_lived.url("grad300"))
+    grad = Grad300Class(server=expiring_tokens.url("grad300"))
     grad.login(cred["username"])
     expected = [grad.list_scans("TPI", offset=k, limit=3, cache=False)["id"].tolist() for k in range(THREADS)]
-    time.sleep(3.2)
-    before = _count(short_lived, "grad300", "POST", "/login/access-token")
+    assert expiring_tokens.control("grad300", "expire-access-tokens") >= 1  # answered 403, as an expired JWT is
+    before = _count(expiring_tokens, "grad300", "POST", "/login/access-token")
     results = _run_threads([lambda k=k: grad.list_scans("TPI", offset=k, limit=3, cache=False)["id"].tolist()
                             for k in range(THREADS)])
     assert results == expected
-    assert _count(short_lived, "grad300", "POST", "/login/access-token") == before + 1
+    assert _count(expiring_tokens, "grad300", "POST", "/login/access-token") == before + 1
 
 
-def test_glance_refresh_under_8_threads_happens_once(short_lived, user_state):
-    glance = short_lived.client("glance")
+def test_glance_refresh_under_8_threads_happens_once(expiring_tokens, user_state):
+    glance = expiring_tokens.client("glance")
     glance.login(open_browser=lambda url: requests.get(url, timeout=10))
-    stats = short_lived.origin("glance") + "/_glance/stats"
-    time.sleep(3.2)
+    stats = expiring_tokens.origin("glance") + "/_glance/stats"
+    assert expiring_tokens.control("glance", "expire-access-tokens") >= 1
+    # The client knows when its tokens expire: it renews before sending, and no request meets a 401.
+    glance._set_auth(dataclasses.replace(glance._auth, expires_at=time.time() - 1))
     before = requests.get(stats, timeout=10).json()
     results = _run_threads([lambda: table_digest(glance.query_analyses(cache=False)) for _ in range(THREADS)])
     after = requests.get(stats, timeout=10).json()
@@ -248,26 +251,26 @@ with set_temp_config({config!r}), set_temp_cache({cache!r}):
 """
 
 
-def test_two_processes_share_cache_and_tokens(short_lived, user_state, no_keyring, tmp_path):
-    tupli = TupliClass(server=short_lived.url("tupli"))
-    tupli.login("alice", short_lived.credentials("tupli", "alice")["password"], store_token=True)
+def test_two_processes_share_cache_and_tokens(expiring_tokens, user_state, no_keyring, tmp_path):
+    tupli = TupliClass(server=expiring_tokens.url("tupli"))
+    tupli.login("alice", expiring_tokens.credentials("tupli", "alice")["password"], store_token=True)
     for k in range(3):
         tupli.store_benchmark(f'{{"env": "proc-{k}"}}', {"name": f"proc-{k}"})
     expected = sorted(tupli.list_benchmarks()["id"].tolist())
-    time.sleep(3.2)
-    before = _count(short_lived, "tupli", "POST", "/refresh-token")
+    assert expiring_tokens.control("tupli", "expire-access-tokens") >= 1  # the stored session's token too
+    before = _count(expiring_tokens, "tupli", "POST", "/refresh-token")
     barrier = tmp_path / "barrier"
     barrier.mkdir()
     cache = tmp_path / "shared-cache"
     code = CHILD.format(config=str(user_state.config_dir.parent), cache=str(cache),
-                        server=short_lived.url("tupli"), barrier=str(barrier))
+                        server=expiring_tokens.url("tupli"), barrier=str(barrier))
     env = dict(os.environ, PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring")
     procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               env=env, text=True) for _ in range(2)]
     outputs = [p.communicate(timeout=120) for p in procs]
     import json
     assert [json.loads(o[0]) for o in outputs] == [expected, expected], outputs
-    assert _count(short_lived, "tupli", "POST", "/refresh-token") == before + 1
+    assert _count(expiring_tokens, "tupli", "POST", "/refresh-token") == before + 1
     # Tupli answers are never cached, whatever cache= says (docs/caching.rst: its content changes as
     # users write and delete): the two processes share the token store, and write no cache entry.
     entries = check_cache(cache / "astropy" / "astroquery_ext" / "tupli")

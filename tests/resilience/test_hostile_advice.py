@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import pytest
 
@@ -97,55 +98,86 @@ def test_grad300_login_with_a_wrong_password_fails_even_with_a_stored_session(gr
 
 
 RENEWER = textwrap.dedent("""
-    import sys, time
+    import os, sys, time
     sys.path.insert(0, {root!r})
     from astroquery_ext.grad300 import Grad300Class
+
+    def meet(step):  # a file barrier: all three at once, however long each took to get here
+        os.makedirs(f"{barrier}/{{step}}", exist_ok=True)
+        open(f"{barrier}/{{step}}/{{os.getpid()}}", "w").close()
+        deadline = time.monotonic() + 300
+        while len(os.listdir(f"{barrier}/{{step}}")) < 3 or not os.path.exists(f"{barrier}/{{step}}.go"):
+            if time.monotonic() > deadline:
+                sys.exit(f"no go for {{step}}")
+            time.sleep(0.01)
+
     grad = Grad300Class(server={url!r})
     grad.retry_backoff = 0.01
-    time.sleep(max(0.0, {login_at!r} - time.time()))  # all three, at once, with an expired stored session
+    meet("login")   # all three, at once, with a stored session whose token has expired
     grad.login({user!r})
-    time.sleep(max(0.0, {go_at!r} - time.time()))   # all three, at once, with an expired token
+    meet("renew")   # all three, at once, with a token the server has expired
     grad.list_scans("TPI", limit=1, cache=False)
     print("ok")
 """)
 
+STALE = textwrap.dedent("""
+    import dataclasses, sys, time
+    sys.path.insert(0, {root!r})
+    from astroquery_ext.grad300 import Grad300Class
+    grad = Grad300Class(server={url!r})
+    grad.login({user!r})
+    grad._save_session(dataclasses.replace(grad._auth, expires_at=time.time() - 1))  # stored, expired
+""")
+
 
 @pytest.fixture(scope="module")
-def short_tokens():
-    with Sandbox(services={"grad300": {"token_ttl": 6, "n_scans": {"TPI": 3, "Images": 1, "Spectrum": 1,
-                                                                    "OnOff": 1}}}) as sandbox:
+def grad300_small():
+    with Sandbox(services={"grad300": {"n_scans": {"TPI": 3, "Images": 1, "Spectrum": 1, "OnOff": 1}}}) as sandbox:
         yield sandbox
 
 
-def test_three_grad300_processes_renewing_at_once_log_in_once(short_tokens, tmp_path):
+def _all_at(barrier: Path, step: str, timeout: float = 300) -> None:
+    """Wait until the three children stand at ``step`` (they go on when ``<step>.go`` exists)."""
+    deadline = time.monotonic() + timeout
+    while not (barrier / step).is_dir() or len(list((barrier / step).iterdir())) < 3:
+        assert time.monotonic() < deadline, f"the children never met at {step}"
+        time.sleep(0.01)
+
+
+def _logins(box) -> list[dict]:
+    return [e for e in box.request_log("grad300") if e["path"].endswith("login/access-token")]
+
+
+def test_three_grad300_processes_renewing_at_once_log_in_once(grad300_small, tmp_path):
     """Attack: three processes renewing an expired token together made 2 password logins in one run of two."""
-    cred = short_tokens.credentials("grad300")
+    box = grad300_small
+    cred = box.credentials("grad300")
     env = dict(os.environ, ASTROQUERY_EXT_GRAD300_PASSWORD=cred["password"], XDG_CONFIG_HOME=str(tmp_path),
                XDG_CACHE_HOME=str(tmp_path / "cache"), PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring")
     (tmp_path / "astropy").mkdir()
     (tmp_path / "cache" / "astropy").mkdir(parents=True)
-    url = short_tokens.url("grad300")
-    first = textwrap.dedent(f"""
-        import sys
-        sys.path.insert(0, {os.getcwd()!r})
-        from astroquery_ext.grad300 import Grad300Class
-        Grad300Class(server={url!r}).login({cred['username']!r})
-    """)
-    subprocess.run([sys.executable, "-c", first], env=env, check=True, timeout=120)
-    time.sleep(7)  # the stored session's token (6 s) has expired
-    short_tokens.clear_request_log("grad300")
-    login_at = time.time() + 10  # once all three are up
-    # The tokens they got have expired too. Generous: on a loaded machine the three logins
-    # (each checks the password against the stored session's scrypt hash) take seconds.
-    go_at = login_at + 12
-    procs = [subprocess.Popen([sys.executable, "-c", RENEWER.format(root=os.getcwd(), url=url, user=cred["username"],
-                                                                    login_at=login_at, go_at=go_at)],
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for _ in range(3)]
-    outputs = [p.communicate(timeout=120) for p in procs]
+    url, barrier = box.url("grad300"), tmp_path / "barrier"
+    barrier.mkdir()
+    stale = STALE.format(root=os.getcwd(), url=url, user=cred["username"])
+    subprocess.run([sys.executable, "-c", stale], env=env, check=True, timeout=120)
+    box.clear_request_log("grad300")
+    code = RENEWER.format(root=os.getcwd(), url=url, user=cred["username"], barrier=str(barrier))
+    procs = [subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    try:
+        _all_at(barrier, "login")
+        (barrier / "login.go").touch()
+        _all_at(barrier, "renew")
+        starting = _logins(box)   # three login() calls with a stale stored session
+        box.clear_request_log("grad300")
+        assert box.control("grad300", "expire-access-tokens") >= 1
+        (barrier / "renew.go").touch()
+        outputs = [p.communicate(timeout=300) for p in procs]
+    finally:
+        for p in procs:
+            p.kill()
     assert [o[0].strip() for o in outputs] == ["ok"] * 3, outputs
-    logins = [e for e in short_tokens.request_log("grad300") if e["path"].endswith("login/access-token")]
-    starting = [e for e in logins if e["time"] < go_at]   # three login() calls with a stale stored session
-    renewing = [e for e in logins if e["time"] >= go_at]  # three renewals of an expired token
-    assert (len(starting), len(renewing)) == (1, 1), json.dumps(short_tokens.request_log("grad300"), indent=1)
-    Figures.record("advice", "grad300-3-process-renewal", processes=3, password_logins=len(logins))
+    renewing = _logins(box)       # three renewals of a token the server no longer takes
+    assert (len(starting), len(renewing)) == (1, 1), json.dumps(box.request_log("grad300"), indent=1)
+    Figures.record("advice", "grad300-3-process-renewal", processes=3,
+                   password_logins=len(starting) + len(renewing))

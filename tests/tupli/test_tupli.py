@@ -487,9 +487,9 @@ def test_bad_episodes_raise_before_sending(alice, bench_id, tupli_sandbox, tuple
 
 
 @pytest.fixture(scope="module")
-def short_tokens():
-    with Sandbox(services={"tupli": {"access_token_minutes": 0.03, "refresh_token_minutes": 0.5,
-                                     "bcrypt_rounds": 4, "sample_data": False}}) as sb:
+def expiring_tokens():
+    """Access tokens that expire when a test says so (the sandbox's control), never while it works."""
+    with Sandbox(services={"tupli": {"bcrypt_rounds": 4, "sample_data": False}}) as sb:
         yield sb
 
 
@@ -497,43 +497,44 @@ def _refreshes(sb):
     return [e for e in sb.request_log("tupli") if e["path"].endswith("refresh-token")]
 
 
-def test_expired_access_token_is_refreshed_and_shared_through_the_store(short_tokens):
-    url = short_tokens.url("tupli")
+def test_expired_access_token_is_refreshed_and_shared_through_the_store(expiring_tokens):
+    url = expiring_tokens.url("tupli")
     c = TupliClass(server=url)
     _login(c, "alice", "alice-password")
     first = c._auth.token
-    time.sleep(2.0)  # access tokens live 1.8 s
-    short_tokens.clear_request_log("tupli")
+    expiring_tokens.control("tupli", "expire-access-tokens")
+    c._set_auth(dataclasses.replace(c._auth, expires_at=time.time() - 1))  # as the client sees it: renew first
+    expiring_tokens.clear_request_log("tupli")
     assert len(c.list_users()) == 3
-    assert len(_refreshes(short_tokens)) == 1 and c._auth.token != first
+    assert len(_refreshes(expiring_tokens)) == 1 and c._auth.token != first
     assert c._auth.refresh_token  # the server sends no new one; the old is kept
     # Another client (another process, say) picks up the renewed session instead of logging in
     # (no password here): the same token, or, if it is due for renewal by now, one refreshed from it.
-    short_tokens.clear_request_log("tupli")
+    expiring_tokens.clear_request_log("tupli")
     other = TupliClass(server=url)
     other.login("alice")
     assert other.whoami() == "alice"
-    paths = [e["path"] for e in short_tokens.request_log("tupli")]
+    paths = [e["path"] for e in expiring_tokens.request_log("tupli")]
     assert other._auth.token == c._auth.token if not paths else paths == ["/access/users/refresh-token"]
 
 
-def test_a_401_on_a_token_we_thought_valid_renews_once_and_repeats(short_tokens):
-    c = TupliClass(server=short_tokens.url("tupli"))
+def test_a_401_on_a_token_we_thought_valid_renews_once_and_repeats(expiring_tokens):
+    c = TupliClass(server=expiring_tokens.url("tupli"))
     _login(c, "bob", "bob-password", store_token=False)
     c._set_auth(dataclasses.replace(c._auth, expires_at=None))  # unknown expiry: no early renewal
-    time.sleep(2.0)
-    short_tokens.clear_request_log("tupli")
+    expiring_tokens.control("tupli", "expire-access-tokens")
+    expiring_tokens.clear_request_log("tupli")
     assert c.create_group(_unique("g"))["description"].mask[0]
-    statuses = [(e["path"], e["status"]) for e in short_tokens.request_log("tupli")]
+    statuses = [(e["path"], e["status"]) for e in expiring_tokens.request_log("tupli")]
     assert statuses[0][1] == 401 and statuses[1] == ("/access/users/refresh-token", 200)
     assert statuses[2][1] == 200 and len(statuses) == 3
 
 
-def test_expired_refresh_token_asks_to_log_in_again(short_tokens):
-    c = TupliClass(server=short_tokens.url("tupli"))
+def test_expired_refresh_token_asks_to_log_in_again(expiring_tokens):
+    c = TupliClass(server=expiring_tokens.url("tupli"))
     _login(c, "bob", "bob-password", store_token=False)
     c._set_auth(dataclasses.replace(c._auth, extra={**c._auth.extra, "refresh_expires_at": time.time() - 1}))
-    time.sleep(2.0)
+    expiring_tokens.control("tupli", "expire-access-tokens")
     with pytest.raises(LoginError, match="Could not validate credentials.*login"):
         c.list_users()
 
