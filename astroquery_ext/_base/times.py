@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import warnings
 from typing import Any, Sequence
 
 import numpy as np
@@ -79,16 +78,25 @@ def time_stamps(values: Sequence | np.ndarray, mask: np.ndarray | None = None) -
         utc = np.char.endswith(text, "+00:00")
         if utc.any():
             text = np.where(utc, np.char.replace(text, "+00:00", ""), text)
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("error")  # numpy only warns about other offsets: parse those carefully
+        if _plain_utc(text):
+            try:
                 stamps = text.astype("datetime64[us]")
-        except (ValueError, UserWarning, DeprecationWarning):
-            stamps = None
+            except ValueError:
+                stamps = None
     if stamps is None:
         parsed = [None if m else parse_time(v) for v, m in zip(array.tolist(), missing)]
         stamps = np.array([p if p is not None else np.datetime64("NaT") for p in parsed], dtype="datetime64[us]")
     return stamps, missing | np.isnat(stamps)
+
+
+def _plain_utc(text: np.ndarray) -> bool:
+    """Whether numpy reads every one of ``text`` as it is meant: ``YYYY-MM-DD`` first and no UTC offset
+    after it (numpy applies an offset with a warning, and reads ``20200101`` as a year)."""
+    if len(text) == 0 or text.dtype.itemsize // 4 < 10:
+        return False
+    chars = np.ascontiguousarray(text).view("U1").reshape(len(text), -1)
+    return bool((chars[:, 4] == "-").all() and (chars[:, 7] == "-").all()
+                and not (np.char.find(text, "+") >= 0).any() and not (np.char.rfind(text, "-") > 7).any())
 
 
 def _time_from_stamps(stamps: np.ndarray, missing: np.ndarray) -> Time:

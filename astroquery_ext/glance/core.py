@@ -25,7 +25,6 @@ from typing import Any, Callable
 import numpy as np
 from astropy.table import Table
 from astropy.utils.exceptions import AstropyDeprecationWarning
-from erfa import ErfaWarning
 
 from astroquery_ext._base import (
     AuthState, Field, LoginError, NotFoundError, RemoteServiceError, ServiceQuery, check_max_workers, env_var,
@@ -550,11 +549,8 @@ class GlanceClass(ServiceQuery):
                 lambda offset, limit: self._page(endpoint, params, offset, limit, cache),
                 page_size=page_size, row_limit=row_limit, max_workers=max_workers,
                 what=f"{self.name}: GET {endpoint}")
-            with warnings.catch_warnings():
-                # Planned dates and this year's lie past the leap-second table: ERFA's "dubious year" is noise.
-                warnings.filterwarnings("ignore", message=".*dubious year", category=ErfaWarning)
-                return self._table(records, fields, path=endpoint, what=what, query=params,
-                                   row_limit=row_limit, truncated=truncated)
+            return self._table(records, fields, path=endpoint, what=what, query=params,
+                               row_limit=row_limit, truncated=truncated)
 
     def _query_doc(mode):  # noqa: N805 - a decorator used in the class body
         endpoint, what = ENDPOINTS[mode]
@@ -670,10 +666,8 @@ class GlanceClass(ServiceQuery):
         """One record as a one-row Table with the columns of the matching ``query_*``."""
         endpoint, what = ENDPOINTS[mode]
         fields = [self._web_field(mode) if f.name == "web_url" else f for f in FIELDS[mode]]
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*dubious year", category=ErfaWarning)
-            return self._table([record], fields, path=endpoint, what=what, query={"queryString": query},
-                               warn_empty=False)
+        return self._table([record], fields, path=endpoint, what=what, query={"queryString": query},
+                           warn_empty=False)
 
     def _get(self, mode: str, ref_code: Any, keys: tuple[str, ...], cache: bool | None,
              get_query_payload: bool = False) -> Table | dict:

@@ -12,12 +12,12 @@ from __future__ import annotations
 import datetime as dt
 import io
 import itertools
+import math
 import os
 import re
 import shutil
 import tempfile
 import threading
-import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Iterable
@@ -25,10 +25,9 @@ from typing import Any, Iterable
 import numpy as np
 from astropy.io import fits
 from astropy.table import Row, Table
-from astropy.utils.exceptions import AstropyUserWarning
 
 from astroquery_ext._base import (
-    AuthState, DownloadError, DownloadJob, InvalidQueryError, LoginError, NoResultsWarning, NotFoundError,
+    AuthState, DownloadError, DownloadJob, InvalidQueryError, LoginError, NotFoundError,
     RemoteServiceError, ResponseCache, ServiceQuery, bounded_map, cached_download, check_max_workers, download_file,
     download_many, gc_paused,
     fetch_offset_pages, jwt_expiry, parse_time, records_to_table, safe_filename)
@@ -63,21 +62,47 @@ _ALIASES = {"tpi": "TPI", "image": "Images", "images": "Images", "spectrum": "Sp
             "spectra": "Spectrum", "onoff": "OnOff", "on_off": "OnOff", "on-off": "OnOff"}
 
 
-# What astropy says about files as RadioUniversePRO writes them:
-# no padding after the last HDU (less than one 2880-byte block missing), and
-# the non-standard "DIAMETER =" card. Only these are silenced.
 #: The scan type a GRAD-300 file name states (``20250212-083213_TPI-GRAD300-SUN_01#_01#.fits``).
 _FILE_TYPE = re.compile(r"_(TPI|IMAGE|SPECTRUM|ONOFF)-", re.IGNORECASE)
 _FILE_TYPES = {"TPI": "TPI", "IMAGE": "Images", "SPECTRUM": "Spectrum", "ONOFF": "OnOff"}
-_PADDING_WARNING = re.compile(r"actual file length \((\d+)\) is smaller than the expected size \((\d+)\)")
+_BLOCK, _CARD = 2880, 80
 
 
-def _quirk(message: Warning) -> bool:
-    text = str(message)
-    match = _PADDING_WARNING.search(text)
-    if match:
-        return 0 < int(match.group(2)) - int(match.group(1)) < 2880
-    return "non-standard convention" in text and "DIAMETER =" in text
+def _mended(data: bytes) -> bytes:
+    """A file as RadioUniversePRO writes it, made standard where that writer is known to stray.
+
+    It leaves out the padding after the last HDU (astropy: "File may have
+    been truncated") and writes its ``DIAMETER =`` card with the value
+    indicator one column late (astropy: "non-standard convention"): the
+    padding is added (zeros, when every data byte is there) and the ``=`` put
+    in column 9, the value staying where it is. Nothing else is touched: any
+    other fault warns or fails as astropy has it.
+    """
+    out = bytearray(data)
+    start = 0
+    while start < len(out):
+        cards, end = {}, None
+        for at in range(start, len(out) - _CARD + 1, _CARD):
+            if out[at:at + 10] == b"DIAMETER =":
+                out[at:at + 10] = b"DIAMETER= "
+            elif out[at:at + 8] == b"END     ":
+                end = at + _CARD
+                break
+            elif out[at + 8:at + 10] == b"= ":
+                cards[bytes(out[at:at + 8]).rstrip()] = bytes(out[at + 10:at + _CARD]).split(b"/")[0].strip()
+        if end is None:
+            break
+        try:
+            axes = [int(cards[b"NAXIS%d" % i]) for i in range(1, int(cards[b"NAXIS"]) + 1)]
+            size = (abs(int(cards[b"BITPIX"])) // 8 * int(cards.get(b"GCOUNT", b"1"))
+                    * (int(cards.get(b"PCOUNT", b"0")) + (math.prod(axes) if axes else 0)))
+        except (KeyError, ValueError):
+            break
+        data_start = start + -(-(end - start) // _BLOCK) * _BLOCK
+        start = data_start + -(-size // _BLOCK) * _BLOCK
+        if data_start + size <= len(out) < start:  # only the padding is missing
+            out += bytes(start - len(out))
+    return bytes(out)
 
 
 def _scan_type_arg(value: Any, name: str = "scan_type") -> str:
@@ -248,9 +273,9 @@ class Grad300Class(ServiceQuery):
         return source, scan_name, date_from, date_to
 
     def _scan_table(self, records: list[dict], *, path: str, query: dict, row_limit=None,
-                    truncated: bool = False) -> Table:
+                    truncated: bool = False, warn_empty: bool = True) -> Table:
         table = self._table(records, SCAN_FIELDS, path=path, what="scans", query=query,
-                            row_limit=row_limit, truncated=truncated)
+                            row_limit=row_limit, truncated=truncated, warn_empty=warn_empty)
         extras = sorted(set().union(*records) - KNOWN_KEYS)
         if extras:  # keys a newer server adds: kept, with inferred types
             more = records_to_table([{k: r.get(k) for k in extras} for r in records])
@@ -356,6 +381,13 @@ class Grad300Class(ServiceQuery):
         `~astropy.table.Table`
             One row per scan; ``ra`` in degrees (``ra_hours`` as served), times as `~astropy.time.Time`.
         """
+        return self._query(scan_type, source=source, scan_name=scan_name, date_from=date_from, date_to=date_to,
+                           row_limit=row_limit, max_workers=max_workers, cache=cache,
+                           get_query_payload=get_query_payload)
+
+    def _query(self, scan_type, *, source, scan_name, date_from, date_to, row_limit, max_workers, cache,
+               get_query_payload, warn_empty: bool = True):
+        """`query`; ``warn_empty=False`` for a caller that reports an empty result itself."""
         types = SCAN_TYPES if scan_type is None else (_scan_type_arg(scan_type),)
         source, scan_name, date_from, date_to = self._filters(source, scan_name, date_from, date_to)
         row_limit = self._row_limit(row_limit)
@@ -417,7 +449,7 @@ class Grad300Class(ServiceQuery):
             if row_limit is not None and len(records) > row_limit:
                 records, truncated = records[:row_limit], True
             return self._scan_table(records, path="scans/" + (types[0] + "/" if len(types) == 1 else ""),
-                                    query=query, row_limit=row_limit, truncated=truncated)
+                                    query=query, row_limit=row_limit, truncated=truncated, warn_empty=warn_empty)
 
     @staticmethod
     def _matches(record: dict, source, scan_name, date_from, date_to) -> bool:
@@ -581,26 +613,21 @@ class Grad300Class(ServiceQuery):
             shutil.rmtree(scratch, ignore_errors=True)
 
     def _read(self, path: Path, kind: str, scan_id: int):
-        """Parse a downloaded file; the archive's known quirks do not warn."""
+        """Parse a downloaded file; the archive's known quirks do not warn (`_mended`)."""
         try:
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                result = fits.open(io.BytesIO(path.read_bytes()), memmap=False, lazy_load_hdus=False)
-                for hdu in result:
-                    hdu.data  # noqa: B018 - load now, so errors surface here
-                if kind == "TPI":
-                    index = next((i for i, h in enumerate(result) if isinstance(h, fits.BinTableHDU)), None)
-                    if index is None:
-                        raise ValueError("no binary table in the file")
-                    Table.read(result, hdu=index)  # the samples must read as a table
+            result = fits.open(io.BytesIO(_mended(path.read_bytes())), memmap=False, lazy_load_hdus=False)
+            for hdu in result:
+                hdu.data  # noqa: B018 - load now, so errors surface here
+            if kind == "TPI":
+                index = next((i for i, h in enumerate(result) if isinstance(h, fits.BinTableHDU)), None)
+                if index is None:
+                    raise ValueError("no binary table in the file")
+                Table.read(result, hdu=index)  # the samples must read as a table
         except (OSError, ValueError, TypeError, IndexError) as exc:
             raise RemoteServiceError(f"{self.name}: the FITS file of {kind} scan {scan_id} cannot be read "
                                      f"({type(exc).__name__}: {exc}). Report it to the GRAD300 archive.",
                                      url=self._url(f"scans/{kind}/{scan_id}/download"),
                                      service=self.service) from None
-        for w in caught:
-            if not (issubclass(w.category, AstropyUserWarning) and _quirk(w.message)):
-                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         return result
 
     def download_scans(self, rows: Any, download_dir: str | os.PathLike = ".", *, max_workers: int = 4,
@@ -687,9 +714,9 @@ class Grad300Class(ServiceQuery):
     def _by_name(self, scan_name: str, scan_type: str | None) -> Table:
         """The one catalogue row whose file name is exactly ``scan_name`` (a one-row Table)."""
         text_arg(scan_name, "scan_name", exact=True)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", category=NoResultsWarning)
-            candidates = self.query(scan_type, scan_name=scan_name, row_limit=-1)
+        candidates = self._query(scan_type, source=None, scan_name=scan_name, date_from=None, date_to=None,
+                                 row_limit=-1, max_workers=None, cache=True, get_query_payload=False,
+                                 warn_empty=False)
         matches = candidates[candidates["scan_name"] == scan_name]
         if len(matches) == 0:
             raise NotFoundError(f"{self.name}: no scan is named {scan_name!r}"

@@ -417,6 +417,7 @@ def test_archive_quirks_do_not_warn_and_special_files_read(client, sb):
         for kind in SCAN_TYPES:  # id 7: written as RadioUniversePRO does (no padding, DIAMETER card)
             result = client.get_scan(7, scan_type=kind)
             assert isinstance(result, fits.HDUList) and len(result) > 0
+            assert result[-1].header["DIAMETER"] == 3  # "DIAMETER =" read as the value it is meant to be
         empty = Table.read(client.get_scan(special["empty_tpi"]["id"], scan_type="TPI")[1])
         assert len(empty) == 0 and "LEFT_POL" in empty.colnames
         corrupt = Table.read(client.get_scan(special["corrupt_azel"]["id"], scan_type="TPI")[1])
