@@ -24,7 +24,7 @@ from astroquery_ext._base.exceptions import (
     ServiceTimeoutError, IncompleteResultWarning,
     MaxResultsWarning, NoResultsWarning, NotFoundError, RateLimitError, RemoteServiceError)
 from astroquery_ext._base.paging import (
-    bounded_map, check_max_workers, chunked, fetch_cursor_pages, fetch_offset_pages)
+    bounded_map, check_max_workers, chunked, fetch_cursor_pages, fetch_offset_pages, keep_received)
 from astroquery_ext._base.auth import AuthState, jwt_expiry
 from astroquery_ext._base.http import Retryable
 from astroquery_ext._base.query import ServiceQuery
@@ -37,7 +37,7 @@ __all__ = [
     "ServiceQuery", "AuthState", "Retryable", "ResponseCache", "TokenStore", "CredentialChain", "env_var", "no_prompt",
     "DownloadJob", "DownloadResult", "cached_download", "download_file", "download_many", "safe_filename",
     "filename_from_disposition", "Field", "gc_paused", "records_to_table", "parse_time", "warn_if_empty", "warn_truncated",
-    "bounded_map", "check_max_workers", "chunked", "fetch_offset_pages", "fetch_cursor_pages",
+    "bounded_map", "check_max_workers", "chunked", "fetch_offset_pages", "fetch_cursor_pages", "keep_received",
     "redact", "redact_url", "register_secret", "jwt_expiry",
     "AstroqueryExtError", "LoginError", "AuthorizationError", "NotFoundError", "ConflictError",
     "RateLimitError", "InvalidQueryError", "RemoteServiceError", "DownloadError", "ServiceTimeoutError", "IncompleteResultWarning",

@@ -42,7 +42,14 @@ class AstroqueryExtError(Exception):
         The service name (``"atlas"``...).
     payload : dict or None
         The error answer's JSON object, when it was one (machine-readable codes).
+    table : `~astropy.table.Table` or None
+        What a call of many requests received before it failed (the finished
+        chunks' rows, the pages before the missing one, the files downloaded,
+        the records written), as the call would have returned it; None for a
+        call of one request.
     """
+
+    table = None
 
     def __init__(self, message: str, *, status: int | None = None, detail: str | None = None,
                  url: str | None = None, service: str | None = None, payload: dict | None = None):

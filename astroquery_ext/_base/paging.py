@@ -15,17 +15,19 @@ Three shapes cover the services here:
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import itertools
 import json
 import warnings
-from typing import Any, Callable, Iterable, Sequence, TypeVar
+from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
 
 import msgspec
 
-from astroquery_ext._base.exceptions import IncompleteResultWarning, RemoteServiceError
+from astroquery_ext._base.exceptions import AstroqueryExtError, IncompleteResultWarning, RemoteServiceError
 from astroquery_ext._base.policy import batch_breaker
 
-__all__ = ["fetch_offset_pages", "fetch_cursor_pages", "bounded_map", "check_max_workers", "chunked"]
+__all__ = ["fetch_offset_pages", "fetch_cursor_pages", "bounded_map", "check_max_workers", "chunked",
+           "keep_received", "mark_received"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -180,8 +182,34 @@ def fetch_offset_pages(fetch: Callable[[int, int], tuple[list, int | None]], *, 
     first_size = page_size if limit is None else min(page_size, limit)
     if first_size == 0:
         return [], True
+    pages: dict[int, list] = {}  # offset -> records, as pages arrive (a failure keeps the first ones)
+    try:
+        return _offset_pages(fetch, pages, check, page_size, limit, first_size, max_workers)
+    except AstroqueryExtError as exc:
+        received, offset = [], 0
+        for start in sorted(pages):
+            if start != offset:
+                break
+            received.extend(pages[start])
+            offset = start + len(pages[start])
+        mark_received(exc, received)
+        raise
+
+
+def mark_received(exc: AstroqueryExtError, records: list) -> None:
+    """Mark ``exc`` with the records a paged read received before it (`keep_received` takes them).
+
+    Kept as they came, not redacted as an error's public attributes are: they
+    leave the call only as the error's ``.table``.
+    """
+    exc.__dict__["received"] = records
+
+
+def _offset_pages(fetch, pages: dict, check: _Checker, page_size: int, limit: int | None, first_size: int,
+                  max_workers: int) -> tuple[list, bool]:
     records, total = fetch(0, first_size)
     records = list(records)
+    pages[0] = records.copy()
     check.total(total)
     if len(records) < first_size:
         check.duplicates(records)
@@ -196,10 +224,10 @@ def fetch_offset_pages(fetch: Callable[[int, int], tuple[list, int | None]], *, 
             got, page_total = fetch(off, min(page_size, wanted - off))
             return list(got), page_total
 
-        for got, page_total in bounded_map(page, offsets, max_workers=max_workers):
+        for got, page_total in bounded_map(page, offsets, max_workers=max_workers,
+                                           on_done=lambda off, answer: pages.__setitem__(off, answer[0])):
             check.total(page_total)
-            records.extend(got)
-        records = records[:wanted]
+        records = [r for off in sorted(pages) for r in pages[off]][:wanted]
         check.duplicates(records)
         check.count(len(records), wanted)
         return records, limit is not None and total > limit
@@ -212,10 +240,11 @@ def fetch_offset_pages(fetch: Callable[[int, int], tuple[list, int | None]], *, 
                 break
             offsets.append(offset)
             offset += page_size
-        pages = bounded_map(lambda off: fetch(off, page_size if limit is None else min(page_size, limit - off))[0],
-                            offsets, max_workers=max_workers)
+        answers = bounded_map(lambda off: fetch(off, page_size if limit is None else min(page_size, limit - off))[0],
+                              offsets, max_workers=max_workers,
+                              on_done=lambda off, page: pages.__setitem__(off, list(page)))
         done = False
-        for off, page in zip(offsets, pages):
+        for off, page in zip(offsets, answers):
             records.extend(page)
             expected = page_size if limit is None else min(page_size, limit - off)
             if len(page) < expected:
@@ -229,6 +258,27 @@ def fetch_offset_pages(fetch: Callable[[int, int], tuple[list, int | None]], *, 
     records = records[:limit]
     check.duplicates(records)
     return records, more
+
+
+@contextlib.contextmanager
+def keep_received(build: Callable[[list], Any], what: str) -> Iterator[None]:
+    """A paged read that fails leaves with what it received: the error's ``.table``.
+
+    Inside, a `fetch_offset_pages` that fails marks its error with the records
+    of the pages before the first one missing (in collection order); this
+    puts ``build(those records)`` on the error as ``.table`` and says so in
+    its message. ``what`` names the records (``"scans"``).
+    """
+    try:
+        yield
+    except AstroqueryExtError as exc:
+        received = exc.__dict__.pop("received", None)
+        if received is None or exc.table is not None:
+            raise
+        exc.table = build(received)
+        exc.args = (f"{exc.args[0] if exc.args else exc} The {len(exc.table)} {what} received before it, in "
+                    f"order, are in this error's .table.",)
+        raise
 
 
 def fetch_cursor_pages(first: Callable[[], tuple[list, Any]], follow: Callable[[Any], tuple[list, Any]], *,

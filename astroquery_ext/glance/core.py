@@ -12,6 +12,7 @@ the exchanged token lives in memory only and is renewed before it expires.
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
 import logging
 import re
@@ -28,7 +29,7 @@ from astropy.utils.exceptions import AstropyDeprecationWarning
 
 from astroquery_ext._base import (
     AuthState, Field, LoginError, NotFoundError, RemoteServiceError, ServiceQuery, check_max_workers, env_var,
-    fetch_offset_pages, gc_paused)
+    fetch_offset_pages, gc_paused, keep_received)
 from astroquery_ext._base.args import pattern_arg
 from astroquery_ext._base.docs import shared_doc
 from astroquery_ext._base.oauth import OAuthClient, OIDCEndpoints
@@ -544,7 +545,9 @@ class GlanceClass(ServiceQuery):
             return self._json("GET", endpoint, params={"offset": 0, "limit": first, **params},
                               get_query_payload=True)
         fields = [self._web_field(mode) if f.name == "web_url" else f for f in FIELDS[mode]]
-        with gc_paused():
+        partial = functools.partial(self._table, fields=fields, path=endpoint, what=what, query=params,
+                                    warn_empty=False)
+        with gc_paused(), keep_received(partial, what):
             records, truncated = fetch_offset_pages(
                 lambda offset, limit: self._page(endpoint, params, offset, limit, cache),
                 page_size=page_size, row_limit=row_limit, max_workers=max_workers,

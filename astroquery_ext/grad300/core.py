@@ -10,6 +10,7 @@ form; there is no refresh token.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import io
 import itertools
 import math
@@ -27,12 +28,13 @@ from astropy.io import fits
 from astropy.table import Row, Table
 
 from astroquery_ext._base import (
-    AuthState, DownloadError, DownloadJob, InvalidQueryError, LoginError, NotFoundError,
+    AstroqueryExtError, AuthState, DownloadError, DownloadJob, InvalidQueryError, LoginError, NotFoundError,
     RemoteServiceError, ResponseCache, ServiceQuery, bounded_map, cached_download, check_max_workers, download_file,
     download_many, gc_paused,
-    fetch_offset_pages, jwt_expiry, parse_time, records_to_table, safe_filename)
+    fetch_offset_pages, jwt_expiry, keep_received, parse_time, records_to_table, safe_filename)
 from astroquery_ext._base.args import choice_arg, errors_arg, int_arg, text_arg, time_arg, to_datetime
 from astroquery_ext._base.docs import shared_doc
+from astroquery_ext._base.paging import mark_received
 from astroquery_ext._base.serialize import as_result
 from astroquery_ext._base.shapes import RECORDS
 from astroquery_ext.grad300 import conf
@@ -405,6 +407,8 @@ class Grad300Class(ServiceQuery):
         # one: the listing has no total); one gate keeps max_workers requests
         # in flight over all types together.
         gate = threading.BoundedSemaphore(max_workers)
+        received: dict[str, list[dict]] = {}  # by type, what came (a failure keeps the types before it)
+        complete: set[str] = set()
 
         def one_type(kind: str) -> tuple[list[dict], bool]:
             path = f"scans/{kind}/"
@@ -426,14 +430,23 @@ class Grad300Class(ServiceQuery):
                     seen.update(ids)
                 return page, None
 
-            records, truncated = fetch_offset_pages(fetch, page_size=page_size, row_limit=row_limit,
-                                                    max_workers=max_workers, what=f"{self.name}: GET {path}",
-                                                    key="id")
-            for record in records:
-                record["scan_type"] = kind
-            if (source, scan_name, date_from, date_to) == (None,) * 4:
-                return records, truncated
-            return [r for r in records if self._matches(r, source, scan_name, date_from, date_to)], truncated
+            def finished(records: list[dict]) -> list[dict]:
+                for record in records:
+                    record["scan_type"] = kind
+                if (source, scan_name, date_from, date_to) == (None,) * 4:
+                    return records
+                return [r for r in records if self._matches(r, source, scan_name, date_from, date_to)]
+
+            try:
+                records, truncated = fetch_offset_pages(fetch, page_size=page_size, row_limit=row_limit,
+                                                        max_workers=max_workers, what=f"{self.name}: GET {path}",
+                                                        key="id")
+            except AstroqueryExtError as exc:
+                received[kind] = finished(exc.__dict__.pop("received", []))
+                raise
+            received[kind] = records = finished(records)
+            complete.add(kind)
+            return records, truncated
 
         # Each type is fetched up to row_limit (concurrently); the first
         # row_limit scans in type order make the result.
@@ -442,14 +455,25 @@ class Grad300Class(ServiceQuery):
                                    ("date_from", date_from and _wire_time(date_from)),
                                    ("date_to", date_to and _wire_time(date_to)), ("row_limit", row_limit))
                  if v is not None}
-        with gc_paused():
-            results = bounded_map(one_type, types, max_workers=len(types))
+        path = "scans/" + (types[0] + "/" if len(types) == 1 else "")
+        partial = functools.partial(self._scan_table, path=path, query=query, row_limit=row_limit, warn_empty=False)
+        with gc_paused(), keep_received(partial, "scans"):
+            try:
+                results = bounded_map(one_type, types, max_workers=len(types))
+            except AstroqueryExtError as exc:
+                before = []
+                for kind in types:  # in type order, up to the first type not complete
+                    before += received.get(kind, [])
+                    if kind not in complete:
+                        break
+                mark_received(exc, before[:row_limit])
+                raise
             records = [r for kind_records, _ in results for r in kind_records]
             truncated = any(t for _, t in results)
             if row_limit is not None and len(records) > row_limit:
                 records, truncated = records[:row_limit], True
-            return self._scan_table(records, path="scans/" + (types[0] + "/" if len(types) == 1 else ""),
-                                    query=query, row_limit=row_limit, truncated=truncated, warn_empty=warn_empty)
+            return self._scan_table(records, path=path, query=query, row_limit=row_limit, truncated=truncated,
+                                    warn_empty=warn_empty)
 
     @staticmethod
     def _matches(record: dict, source, scan_name, date_from, date_to) -> bool:

@@ -881,7 +881,9 @@ class TupliClass(ServiceQuery):
         ------
         ~astroquery_ext.exceptions.AstroqueryExtError
             Some episodes failed (the class of the first failure); its
-            ``.results`` holds each episode's header or error.
+            ``.results`` holds each episode's header or error, its ``.table``
+            the recorded episodes' rows (``.table.meta["failed"]``: the
+            positions of the others in ``episodes``).
         """
         if isinstance(episodes, (Mapping, Table)) or not isinstance(episodes, Sequence) or not episodes:
             raise ValueError("episodes must be a non-empty list of episodes (each a Table, dict of arrays "
@@ -952,6 +954,10 @@ class TupliClass(ServiceQuery):
                             "header or its error.",
                             status=first.status, detail=first.detail, url=first.url, service=self.service)
         error.results = results
+        error.table = self._table([r for r in results if not isinstance(r, Exception)], EPISODE_FIELDS,
+                                  path="episodes/record", what="episodes",
+                                  query={"benchmark_id": benchmark_id, "n": len(results)}, warn_empty=False)
+        error.table.meta["failed"] = [i for i, _ in failed]
         return error
 
     @shared_doc(filter=_FILTER_DOC, options=_LIST_OPTIONS_DOC)

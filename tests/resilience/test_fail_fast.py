@@ -31,7 +31,7 @@ def grad300():
     with Sandbox(services={"grad300": {"n_scans": 80}}, mode="relaxed") as sb:
         client = Grad300Class(server=sb.url("grad300"))
         client.login(token=sb.credentials("grad300")["token"])
-        rows = [r for r in client.query(row_limit=-1, cache=False) if "evil" not in r["file_name"] and r["size"]]
+        rows = [r for r in client.query(row_limit=-1, cache=False) if "evil" not in r["scan_name"] and r["size"]]
         yield sb, client, rows[:N_FILES]
 
 
@@ -160,3 +160,46 @@ def test_per_id_writes_stop_in_seconds_and_say_which_ids_were_not_sent(atlas_san
     assert not result["ok"][2] and not any(result["sent"][3:])
     assert all("not sent" in info and "stopped answering" in info for info in result["info"][3:])
     assert any("7 of 10 ids were not sent" in str(w.message) for w in caught), [str(w.message) for w in caught]
+
+
+# -- paged catalogues: the pages before the one that failed ------------------------------------------
+
+#: Every request for a catalogue page after the 2nd is refused (an answer that is not retried).
+REFUSED_AFTER_2 = {"kind": "status", "status": 400, "nth": list(range(3, 1000))}
+
+
+def test_a_paged_catalogue_that_fails_keeps_the_pages_before(grad300, user_state):
+    from astroquery_ext.exceptions import AstroqueryExtError
+    from astroquery_ext.grad300 import conf as grad300_conf
+    sb, client, _ = grad300
+    whole = client.query("TPI", row_limit=-1, cache=False)
+    sb.set_faults("grad300", [Fault(path="*/scans/TPI/", **REFUSED_AFTER_2)])
+    try:
+        with grad300_conf.set_temp("page_size", 5), grad300_conf.set_temp("max_workers", 1):
+            with pytest.raises(AstroqueryExtError, match="The 10 scans received before it") as info:
+                client.query("TPI", row_limit=-1, cache=False)
+    finally:
+        sb.set_faults("grad300", [])
+    assert info.value.status == 400
+    assert list(info.value.table["id"]) == list(whole["id"][:10])  # the first two pages, in order
+    assert info.value.table.colnames == whole.colnames
+
+
+def test_a_paged_search_that_fails_keeps_the_pages_before(glance_sandbox, user_state):
+    import requests
+
+    from astroquery_ext.exceptions import AstroqueryExtError
+    from astroquery_ext.glance import conf as glance_conf
+    glance = glance_sandbox.client("glance")
+    glance.login(open_browser=lambda url: requests.get(url, timeout=30))
+    whole = glance.query_papers(cache=False)
+    glance_sandbox.set_faults("glance", [Fault(path="*/searchPaper", **REFUSED_AFTER_2)])
+    try:
+        with glance_conf.set_temp("page_size", 7), glance_conf.set_temp("max_workers", 1):
+            with pytest.raises(AstroqueryExtError, match="The 14 papers received before it") as info:
+                glance.query_papers(cache=False)
+    finally:
+        glance_sandbox.set_faults("glance", [])
+    assert list(info.value.table["referenceCode"]) == list(whole["referenceCode"][:14])
+    assert info.value.table.colnames == whole.colnames
+

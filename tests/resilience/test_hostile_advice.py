@@ -45,6 +45,9 @@ def test_a_502_after_the_gateway_forwarded_is_reported_as_unknown_not_as_refused
     text = str(err.value)
     assert "refused" not in text and "can be sent again" not in text
     assert "1 may or may not have been recorded" in text and "HTTP 502" in text and "list_episodes" in text
+    recorded = err.value.table  # what succeeded, as record_episodes would have returned it
+    assert [m["i"] for m in recorded["metadata"]] == [0, 2] and recorded.meta["failed"] == [1]
+    assert list(recorded["id"]) == [r["id"] for r in err.value.results if not isinstance(r, Exception)]
     stored = sorted(m["i"] for m in alice.list_episodes(Filter("benchmark_id") == bench)["metadata"])
     assert stored == [0, 1, 2]  # sending episode 1 again would have recorded it twice
     Figures.record("advice", "episodes-502", attacks=1, held=1)
