@@ -5,8 +5,9 @@ Some answers are a JSON array of records, each holding a few *bulk parts*
 next to small parts (one object row, a few cross-matches). For those:
 
 1. the body is cut into batches of whole records as its blocks arrive
-   (`~astroquery_ext._base.stream.ArrayStream`: element boundaries found by a
-   validating skip, never guessed);
+   (`~astroquery_ext._base.stream.ArrayStream`: at the last place where a
+   record's ``opening`` follows a comma, the cut proved right by the batch's
+   decode; where it is not, element boundaries are found by a validating skip);
 2. each batch is decoded once by msgspec into its small parts, the bulk parts
    kept as raw JSON (`msgspec.Raw`, no value built) and rewritten as one line
    per record (newline-delimited JSON);
@@ -202,12 +203,17 @@ class BulkRecords:
         The prefix value of a decoded record, or None to drop the record's bulk rows.
     batch_bytes : int
         About how much JSON is parsed at a time (the unit of work of the pool).
+    opening : bytes, optional
+        How every record is expected to begin (``b'{"object":'``): batches are
+        then cut where it follows a comma and checked by their decode, not
+        record by record (see `~astroquery_ext._base.stream.ArrayStream`).
     """
 
     def __init__(self, name: str, parts: Mapping[str, Sequence[Field]], small: Sequence[tuple],
-                 prefix: Field, prefix_of: Callable[[Any], Any], *, batch_bytes: int = 4 << 20):
+                 prefix: Field, prefix_of: Callable[[Any], Any], *, batch_bytes: int = 4 << 20,
+                 opening: bytes | None = None):
         self.parts = {p: list(fields) for p, fields in parts.items()}
-        self.prefix, self.prefix_of, self.batch_bytes = prefix, prefix_of, batch_bytes
+        self.prefix, self.prefix_of, self.batch_bytes, self.opening = prefix, prefix_of, batch_bytes, opening
         for p, fields in self.parts.items():
             for f in fields:
                 if f.key is not None and f.convert is None and f.dtype not in _ARROW_TYPES:
@@ -336,7 +342,8 @@ class BulkReader:
 
     def __init__(self, records: BulkRecords, where: str, *, pending: int = 4):
         self.records, self.where, self.pending = records, where, pending
-        self.stream = ArrayStream(_Splitter(records), where, batch_bytes=records.batch_bytes)
+        self.stream = ArrayStream(_Splitter(records), where, batch_bytes=records.batch_bytes,
+                                  opening=records.opening)
         self._builders = records.builders()
         self._futures: collections.deque = collections.deque()
 

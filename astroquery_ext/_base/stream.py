@@ -55,6 +55,13 @@ class ArrayStream:
         What the body is, for error messages.
     batch_bytes : int
         About how many bytes of JSON `feed_batches` decodes at a time.
+    opening : bytes, optional
+        How every element is expected to begin (e.g. ``b'{"object":'``). When
+        given, a batch is first cut at the last ``","`` followed by it and
+        decoded at once, without the skip of each element: a cut that is not
+        between two elements (inside a string, or in a nested array) makes the
+        batch invalid JSON, and the skip then finds the boundaries as usual.
+        Whatever the answer, the elements and errors are the same.
 
     Attributes
     ----------
@@ -72,8 +79,9 @@ class ArrayStream:
     """
 
     def __init__(self, decoder: msgspec.json.Decoder, where: str = "the server's answer", *,
-                 batch_bytes: int = 1 << 20):
+                 batch_bytes: int = 1 << 20, opening: bytes | None = None):
         self._decoder = decoder
+        self._guess = None if opening is None else b"," + opening
         self.batch_bytes = batch_bytes
         self._where = where
         self._buf = bytearray()
@@ -131,6 +139,10 @@ class ArrayStream:
             self.started = True
             del buf[:i]  # keep the "[": each batch is decoded in place, between its two delimiters
             self._scan, self._open = 1, 0
+        if self._guess is not None and not final:
+            guessed = self._guessed_batch()
+            if guessed is not None:
+                return guessed
         n = len(buf)
         if not final and n - self._scan < self._need:
             return []
@@ -220,6 +232,32 @@ class ArrayStream:
         elif final:
             raise self._bad("was cut off" if self.started else "is empty")
         return out
+
+
+    def _guessed_batch(self) -> list[list] | None:
+        """The elements up to the last guessed boundary, decoded at once; None to take the usual way
+        (nothing to guess from yet, or the guess was wrong: the skip then finds the boundaries)."""
+        buf = self._buf
+        start = self._scan if self._after else self._open  # the "[" or "," before the next element
+        if len(buf) - start < self.batch_bytes:
+            return []  # wait for a batch's worth (the end of the body is read the usual way)
+        cut = buf.rfind(self._guess, start + 1)
+        if cut < 0 or (not self._after and cut < self._scan):
+            return None
+        before, after = buf[start], buf[cut]
+        buf[start], buf[cut] = 0x5B, 0x5D
+        try:
+            with memoryview(buf) as view, view[start:cut + 1] as piece:
+                batch = self._decoder.decode(piece)
+        except (msgspec.DecodeError, RecursionError):  # not whole elements, or a wrong value: the usual way says which
+            return None
+        finally:
+            buf[start], buf[cut] = before, after
+        del buf[:cut]  # the "," stays: it opens the next element
+        self._scan, self._open, self._after, self._need = 0, 0, True, 0
+        self._elements += len(batch)
+        self.count += len(batch)
+        return [batch] if batch else []
 
 
 def wrong_type_error(exc: msgspec.ValidationError, where: str, before: int = 0) -> RemoteServiceError:

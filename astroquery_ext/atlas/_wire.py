@@ -38,7 +38,8 @@ def _object_id(record) -> int | None:
 
 #: How an objects/ record is read: lc, lcnondets and fp to columns, the rest as plain values.
 OBJECTS = BulkRecords("atlas_record", {p: atlas_fields.PART_FIELDS[p] for p in _BULK},
-                      [(p, Any, None) for p in _SMALL], prefix=atlas_fields.ATLAS_ID, prefix_of=_object_id)
+                      [(p, Any, None) for p in _SMALL], prefix=atlas_fields.ATLAS_ID, prefix_of=_object_id,
+                      opening=b'{"object":')
 
 
 class ObjectsResult:

@@ -167,6 +167,35 @@ def test_array_stream_decodes_in_place_whatever_the_spacing_blocks_and_batches(s
     assert got == elements and stream.count == len(elements) and stream.done
 
 
+@pytest.mark.parametrize("seed", range(8))
+def test_array_stream_guessed_batches_give_the_elements_of_the_skip(seed):
+    """With ``opening``, batches cut at a guessed boundary are decoded at once; a guess inside a string or a
+    nested list (the opening appears there too) is wrong JSON and the skip takes over: same elements."""
+    import random
+
+    import msgspec
+
+    from astroquery_ext._base.stream import ArrayStream
+    rng = random.Random(seed)
+    tricky = [',{"object":', '{"object":', "]", "[", '\\"', "x"]
+    elements = [{"object": {"id": i, "name": rng.choice(tricky)},
+                 "lc": [{"object": rng.choice(tricky)} for _ in range(rng.randrange(3))]}
+                for i in range(rng.randrange(0, 60))]
+    body = msgspec.json.encode(elements)
+    results = []
+    for opening in (None, b'{"object":'):
+        stream = ArrayStream(msgspec.json.Decoder(list[dict]), batch_bytes=rng.choice([1, 50, 400]), opening=opening)
+        got, i = [], 0
+        while i < len(body):
+            size = rng.choice([1, 7, 33, 200, 4096])
+            got += [e for batch in stream.feed_batches(body[i:i + size]) for e in batch]
+            i += size
+        got += [e for batch in stream.feed_batches(b"", final=True) for e in batch]
+        assert stream.count == len(elements) and stream.done
+        results.append(got)
+    assert results[0] == results[1] == elements
+
+
 @pytest.mark.parametrize("body, error", [
     (BODY[:-30], "was cut off"),
     (b'[{"id": 1}] [', "after its end"),
