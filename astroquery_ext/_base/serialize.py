@@ -499,9 +499,16 @@ def _write_fits(table, output, **kwargs):
     write_table_fits(_for_fits(table), output, **kwargs)
 
 
+def _long_fields() -> None:
+    """Lift the ``csv`` module's field limit (128 KiB) for this process: ECSV files of long texts read
+    back, with ``Table.read`` too (raised, never lowered)."""
+    csv.field_size_limit(max(csv.field_size_limit(), _FIELD_LIMIT))
+
+
 def _write_ecsv(table, output, **kwargs):
     from astropy.io.ascii.connect import io_write
 
+    _long_fields()  # what this process writes, it can read back
     with _far_dates_quiet():
         io_write("ascii.ecsv", _for_ecsv(table), output, **kwargs)
 
@@ -588,7 +595,7 @@ def _read_votable(input, **kwargs):
 def _read_ecsv(input, **kwargs):
     from astropy.io.ascii.connect import io_read
 
-    csv.field_size_limit(max(csv.field_size_limit(), _FIELD_LIMIT))  # long texts (raised, never lowered)
+    _long_fields()
     with _far_dates_quiet():
         table = as_result(io_read("ascii.ecsv", input, **kwargs))
     unescape_columns(table)
