@@ -275,9 +275,13 @@ def keep_received(build: Callable[[list], Any], what: str) -> Iterator[None]:
         received = exc.__dict__.pop("received", None)
         if received is None or exc.table is not None:
             raise
-        exc.table = build(received)
-        exc.args = (f"{exc.args[0] if exc.args else exc} The {len(exc.table)} {what} received before it, in "
-                    f"order, are in this error's .table.",)
+        try:
+            exc.table = build(received)
+        except Exception:  # noqa: BLE001 - records no table holds: the error that stopped the call stands
+            pass
+        else:
+            exc.args = (f"{exc.args[0] if exc.args else exc} The {len(exc.table)} {what} received before it, "
+                        f"in order, are in this error's .table.",)
         raise
 
 
