@@ -553,7 +553,10 @@ def _run(one: Callable[[DownloadJob], DownloadResult], jobs: list[DownloadJob], 
 
     The workers are daemon threads: a cancelled batch does not hold up the
     interpreter's exit while a worker waits for a server (a thread pool's
-    workers are joined at exit).
+    workers are joined at exit). This thread waits on a bare lock that the
+    last worker releases, not on a `threading.Event`: Ctrl-C landing just
+    after an Event's inner lock was taken leaves that lock held, and the
+    next wait on it (the grace below) hangs for good.
     """
     try:
         if max_workers <= 1 or len(jobs) <= 1:
@@ -562,7 +565,8 @@ def _run(one: Callable[[DownloadJob], DownloadResult], jobs: list[DownloadJob], 
         pending = iter(list(enumerate(jobs)))
         lock = threading.Lock()
         left = [min(max_workers, len(jobs))]
-        finished = threading.Event()
+        finished = threading.Lock()
+        finished.acquire()  # released by the last worker to end
 
         def worker() -> None:
             try:
@@ -580,12 +584,13 @@ def _run(one: Callable[[DownloadJob], DownloadResult], jobs: list[DownloadJob], 
             finally:
                 with lock:
                     left[0] -= 1
-                    if left[0] == 0:
-                        finished.set()
+                    last = left[0] == 0
+                if last:
+                    finished.release()
 
         for _ in range(left[0]):
             threading.Thread(target=worker, name="astroquery_ext-download", daemon=True).start()
-        while not finished.wait(0.25):
+        while not finished.acquire(timeout=0.25):  # a timed wait: Ctrl-C is seen within a quarter second
             pass
         for value in results:
             if isinstance(value, BaseException):
@@ -595,7 +600,7 @@ def _run(one: Callable[[DownloadJob], DownloadResult], jobs: list[DownloadJob], 
         # Ctrl-C: stop now, do not wait for the files in flight beyond a short grace.
         batch.cancel()
         if "finished" in locals():
-            finished.wait(_CANCEL_GRACE)
+            finished.acquire(timeout=_CANCEL_GRACE)
         for part in list(batch.parts):
             _remove(part)
         raise
