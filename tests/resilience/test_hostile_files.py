@@ -217,7 +217,8 @@ def test_ctrl_c_stops_a_four_worker_batch_within_about_a_second(tmp_path):
     """Attack: Ctrl-C waited for the files in flight (a slow server: minutes)."""
     with FileServer(4000, trickle=0.02) as server:  # 80 s a file
         script = textwrap.dedent(f"""
-            import sys
+            import faulthandler, signal, sys
+            faulthandler.register(signal.SIGUSR1, all_threads=True)  # where it stands, if it ever hangs
             sys.path.insert(0, {os.getcwd()!r})
             from pathlib import Path
             from astroquery_ext._base import DownloadJob, download_many
@@ -235,6 +236,11 @@ def test_ctrl_c_stops_a_four_worker_batch_within_about_a_second(tmp_path):
         proc.send_signal(signal.SIGINT)
         try:
             _, err = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGUSR1)  # every thread's stack, to stderr
+            time.sleep(2)
+            proc.kill()
+            pytest.fail("the batch ignored Ctrl-C for 30 s; its threads:\n" + proc.communicate()[1])
         finally:
             proc.kill()
         took = time.monotonic() - sent
