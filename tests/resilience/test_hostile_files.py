@@ -219,6 +219,12 @@ def test_ctrl_c_stops_a_four_worker_batch_within_about_a_second(tmp_path):
         script = textwrap.dedent(f"""
             import faulthandler, signal, sys
             faulthandler.register(signal.SIGUSR1, all_threads=True)  # where it stands, if it ever hangs
+            # Ctrl-C as at a terminal, whatever this test's process passed on: an xdist worker has been seen
+            # handing its children an ignored (or blocked) SIGINT, and the batch then never heard of it.
+            print("inherited SIGINT:", signal.getsignal(signal.SIGINT),
+                  "blocked:", signal.pthread_sigmask(signal.SIG_BLOCK, []), file=sys.stderr, flush=True)
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {{signal.SIGINT}})
             sys.path.insert(0, {os.getcwd()!r})
             from pathlib import Path
             from astroquery_ext._base import DownloadJob, download_many
