@@ -14,10 +14,11 @@ the ``/_sandbox/`` control routes, so apps never deal with either.
 from __future__ import annotations
 
 import dataclasses
+import threading
 from pathlib import Path
 from typing import Any, Callable
 
-__all__ = ["SandboxContext", "SandboxService"]
+__all__ = ["SandboxContext", "SandboxService", "TokenLedger"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,3 +68,39 @@ class SandboxService:
     #: Test controls of this service: ``POST /_sandbox/<name>`` calls ``controls[name]()``
     #: and answers its JSON-serialisable result (`Sandbox.control`).
     controls: dict[str, Callable[[], Any]] = dataclasses.field(default_factory=dict)
+
+
+class TokenLedger:
+    """The access tokens a service issued, so that a test can expire them now (``"expire-access-tokens"``).
+
+    ``mint(make)`` calls ``make(extra_seconds)`` for a token: JWTs whose only
+    varying claim is ``exp`` in whole seconds repeat within a second, and a
+    token equal to an expired one would be that one, so it is made again
+    with one second more of life until it is new.
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._issued: set[str] = set()
+        self._expired: set[str] = set()
+
+    def mint(self, make: Callable[[int], str], *, access: bool = True) -> str:
+        extra = 0
+        with self._lock:
+            while (token := make(extra)) in self._expired:
+                extra += 1
+            if access:
+                self._issued.add(token)
+        return token
+
+    def expired(self, token: str) -> bool:
+        return token in self._expired
+
+    def expire_all(self) -> int:
+        """Expire every access token issued so far; returns how many."""
+        with self._lock:
+            count = len(self._issued)
+            self._expired |= self._issued
+            self._issued = set()
+        return count
+

@@ -92,7 +92,7 @@ from fastapi.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm
 
 from astroquery_ext.sandbox import _grad300_fits as fitsgen
 from astroquery_ext.sandbox._grad300_data import SCAN_TYPES, _generate, _Params
-from astroquery_ext.sandbox._service import SandboxContext, SandboxService
+from astroquery_ext.sandbox._service import SandboxContext, SandboxService, TokenLedger
 
 __all__ = ["create_service"]
 
@@ -270,28 +270,11 @@ def create_service(ctx: SandboxContext) -> SandboxService:
                       "created_at": (created + timedelta(days=i)).isoformat().replace("+00:00", "Z")}
     by_email = {u["email"]: u for u in users.values()}
 
-    issued: set[str] = set()  # tokens handed out by login, until a test expires them
-    expired: set[str] = set()
-    tokens_lock = threading.Lock()
+    tokens = TokenLedger()  # what a test expires with the "expire-access-tokens" control
 
     def issue(uid: str, lifetime: float = token_ttl) -> str:
         exp = int(time.time() + lifetime)  # whole seconds, as PyJWT writes a datetime
-        with tokens_lock:
-            while True:  # a token of the same second as an expired one would be that one: a second later
-                token = jwt.encode({"exp": exp, "sub": uid}, secret, algorithm="HS256")
-                if token not in expired:
-                    issued.add(token)
-                    return token
-                exp += 1
-
-    def expire_access_tokens() -> int:
-        """Expire now every token logins have issued so far (answered as an expired JWT is): a test's
-        way to pass a token's lifetime without waiting. Returns how many."""
-        with tokens_lock:
-            count = len(issued)
-            expired.update(issued)
-            issued.clear()
-        return count
+        return tokens.mint(lambda extra: jwt.encode({"exp": exp + extra, "sub": uid}, secret, algorithm="HS256"))
 
     def public(user: dict) -> dict:
         return {k: user[k] for k in ("email", "is_active", "is_superuser", "full_name", "id",
@@ -401,7 +384,7 @@ def create_service(ctx: SandboxContext) -> SandboxService:
             raise HTTPException(status_code=401, detail="Not authenticated",
                                 headers={"WWW-Authenticate": "Bearer"})
         try:
-            if token in expired:
+            if tokens.expired(token):
                 raise jwt.ExpiredSignatureError("expired by the sandbox's control")
             payload = jwt.decode(token, secret, algorithms=["HS256"])
             uid = str(payload["sub"])
@@ -558,7 +541,7 @@ def create_service(ctx: SandboxContext) -> SandboxService:
         credentials=account(default),
         users={u["email"]: account(u) for u in users.values()},
         info=info, reset=reset, load=load,
-        controls={"expire-access-tokens": expire_access_tokens},
+        controls={"expire-access-tokens": tokens.expire_all},
     )
 
 

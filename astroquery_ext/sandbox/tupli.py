@@ -17,7 +17,7 @@ bootstrap of roles and ``admin``), after swapping the database underneath:
 * the token lifetimes, open-access/open-signup flags and bcrypt cost are set on
   pytupli's module constants (setting pytupli's ``*_TOKEN_EXPIRE_MINUTES`` env
   vars breaks its login with a 500, so they are removed from the environment);
-* pytupli's token minting and checking are wrapped (`_ExpiringTokens`) for one
+* pytupli's token minting and checking are wrapped (`_expiring_tokens`) for one
   test control, ``Sandbox.control("tupli", "expire-access-tokens")``: every
   access token issued so far is answered as an expired one is (401 "Could not
   validate credentials"), refresh tokens stay valid, so a test passes an access
@@ -90,12 +90,11 @@ import importlib.metadata
 import json
 import os
 import random
-import threading
 import uuid
 from pathlib import Path
 from typing import Any
 
-from astroquery_ext.sandbox._service import SandboxContext, SandboxService
+from astroquery_ext.sandbox._service import SandboxContext, SandboxService, TokenLedger
 
 __all__ = ["create_service", "BlobBucket"]
 
@@ -329,55 +328,36 @@ class _SeededIds:
 # -- the service -----------------------------------------------------------------
 
 
-class _ExpiringTokens:
-    """Access tokens pytupli issues, remembered so that a test can expire them now (a test control).
+def _expiring_tokens(authorization, users_endpoints) -> TokenLedger:
+    """pytupli's token minting and checking, wrapped so that a test can expire access tokens now.
 
     pytupli signs access and refresh tokens alike (``{"issuer", "exp"}``): an
     access token is one minted with the access-token lifetime (with equal
-    lifetimes, refresh tokens count as access tokens too). A token minted in
-    the same second as an expired one would be that very token: it gets one
-    second more of life instead.
+    lifetimes, refresh tokens count as access tokens too).
     """
+    tokens = TokenLedger()
+    mint = users_endpoints.create_token
 
-    def __init__(self, authorization, users_endpoints):
-        self.lock = threading.Lock()
-        self.issued: set[str] = set()
-        self.expired: set[str] = set()
-        mint = users_endpoints.create_token
+    def create_token(data: dict, expires_delta: datetime.timedelta = datetime.timedelta(minutes=15)) -> str:
+        access = expires_delta == datetime.timedelta(minutes=users_endpoints.ACCESS_TOKEN_EXPIRE_MINUTES)
+        return tokens.mint(lambda extra: mint(data, expires_delta + datetime.timedelta(seconds=extra)),
+                           access=access)
 
-        def create_token(data: dict, expires_delta: datetime.timedelta = datetime.timedelta(minutes=15)) -> str:
-            access = expires_delta == datetime.timedelta(minutes=users_endpoints.ACCESS_TOKEN_EXPIRE_MINUTES)
-            while True:
-                token = mint(data, expires_delta)
-                with self.lock:
-                    if token not in self.expired:
-                        if access:
-                            self.issued.add(token)
-                        return token
-                expires_delta += datetime.timedelta(seconds=1)
+    real_jwt = authorization.jwt
 
-        real_jwt, expired = authorization.jwt, self.expired
+    class _Jwt:  # what pytupli's authorization module calls ``jwt``
+        def __getattr__(self, name):
+            return getattr(real_jwt, name)
 
-        class _Jwt:  # what pytupli's authorization module calls ``jwt``
-            def __getattr__(self, name):
-                return getattr(real_jwt, name)
+        @staticmethod
+        def decode(token, *args, **kwargs):
+            if tokens.expired(token):
+                raise real_jwt.ExpiredSignatureError("expired by the sandbox's control")
+            return real_jwt.decode(token, *args, **kwargs)
 
-            @staticmethod
-            def decode(token, *args, **kwargs):
-                if token in expired:
-                    raise real_jwt.ExpiredSignatureError("expired by the sandbox's control")
-                return real_jwt.decode(token, *args, **kwargs)
-
-        users_endpoints.create_token = create_token
-        authorization.jwt = _Jwt()
-
-    def expire_access_tokens(self) -> int:
-        """Expire every access token issued so far; returns how many."""
-        with self.lock:
-            count = len(self.issued)
-            self.expired |= self.issued
-            self.issued = set()
-        return count
+    users_endpoints.create_token = create_token
+    authorization.jwt = _Jwt()
+    return tokens
 
 
 class _TupliApp:
@@ -470,7 +450,7 @@ def create_service(ctx: SandboxContext) -> SandboxService:
     authorization.OPEN_ACCESS_MODE = "True" if open_access else ""
     authorization.OPEN_SIGNUP_MODE = "True" if open_signup else ""
     authorization.pwd_context = authorization.pwd_context.copy(bcrypt__rounds=bcrypt_rounds)
-    tokens = _ExpiringTokens(authorization, users_endpoints)
+    tokens = _expiring_tokens(authorization, users_endpoints)
 
     sample: dict[str, Any] = {}
     info = {
@@ -550,7 +530,7 @@ def create_service(ctx: SandboxContext) -> SandboxService:
     return SandboxService(
         app=_TupliApp(pytupli_app, startup, on_shutdown), root="/",
         credentials=dict(user_info[default_user]), users=user_info, info=info, reset=reset,
-        controls={"expire-access-tokens": tokens.expire_access_tokens})
+        controls={"expire-access-tokens": tokens.expire_all})
 
 
 def _blob_files(data_dir: Path) -> list[Path]:
