@@ -233,7 +233,6 @@ class ArrayStream:
             raise self._bad("was cut off" if self.started else "is empty")
         return out
 
-
     def _guessed_batch(self) -> list[list] | None:
         """The elements up to the last guessed boundary, decoded at once; None to take the usual way
         (nothing to guess from yet, or the guess was wrong: the skip then finds the boundaries)."""
