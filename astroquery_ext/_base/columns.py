@@ -53,7 +53,7 @@ import pyarrow.json as pa_json
 
 from astroquery_ext._base.exceptions import RemoteServiceError
 from astroquery_ext._base.tables import (
-    Field, RecordSchema, TableBuilder, to_array)
+    Field, RecordSchema, TableBuilder, _finish, to_array)
 from astroquery_ext._base.times import time_stamps
 from astroquery_ext._base.stream import ArrayStream, wrong_type_error
 
@@ -61,6 +61,7 @@ __all__ = ["BulkRecords", "string_column"]
 
 _ARROW_TYPES = {"int64": pa.int64(), "float64": pa.float64(), "bool": pa.bool_(), "str": pa.string(),
                 "time": pa.string()}
+_NUMPY_TYPES = {"int64": np.int64, "float64": np.float64, "bool": bool}
 _NULL = msgspec.Raw(b"null")
 _NO_NEWLINES = bytes.maketrans(b"\r\n", b"  ")  # raw newlines in JSON are whitespace between tokens
 
@@ -89,12 +90,36 @@ os.register_at_fork(after_in_child=_forget_pool)
 
 
 # -- Arrow to numpy ----------------------------------------------------------------------
+#
+# Values are read from the arrays' buffers: Arrow's own ``to_numpy`` imports pandas on first
+# use (a second, and tens of MB, in a process that never asked for it).
+
+def _bits(buffer: pa.Buffer | None, offset: int, n: int) -> np.ndarray | None:
+    """An Arrow bitmap (validity, or boolean values) as n bools."""
+    if buffer is None:
+        return None
+    first, skip = divmod(offset, 8)
+    packed = np.frombuffer(buffer, np.uint8)[first:first + (skip + n + 7) // 8]
+    return np.unpackbits(packed, bitorder="little")[skip:skip + n].astype(bool)
+
 
 def _validity(array: pa.Array) -> np.ndarray | None:
     """Where ``array`` is null, or None when nowhere."""
     if array.null_count == 0:
         return None
-    return array.is_null().to_numpy(zero_copy_only=False)
+    valid = _bits(array.buffers()[0], array.offset, len(array))
+    return np.ones(len(array), bool) if valid is None else ~valid
+
+
+def _values(array: pa.Array, dtype) -> np.ndarray:
+    """The values of a fixed-width Arrow array as a new numpy array (what a null's slot holds is undefined)."""
+    n, buffer = len(array), array.buffers()[1]
+    if dtype == bool:
+        values = _bits(buffer, array.offset, n)
+        return np.zeros(n, bool) if values is None else values
+    if buffer is None:
+        return np.zeros(n, dtype)
+    return np.frombuffer(buffer, dtype)[array.offset:array.offset + n].copy()
 
 
 def string_column(array: pa.Array) -> tuple[np.ndarray, np.ndarray | None]:
@@ -136,6 +161,8 @@ def string_column(array: pa.Array) -> tuple[np.ndarray, np.ndarray | None]:
     width = max(int(char_lengths.max()), 1)
     if mask is None and (char_lengths == width).all():
         out = codes.reshape(n, width)
+        if not out.flags.writeable:  # a view of the decoded text: the column must be the table's own
+            out = out.copy()
     else:
         out = np.zeros((n, width), dtype=np.uint32)
         rows = np.repeat(np.arange(n), char_lengths)
@@ -144,40 +171,69 @@ def string_column(array: pa.Array) -> tuple[np.ndarray, np.ndarray | None]:
     return np.ascontiguousarray(out).view(f"<U{width}").reshape(n), mask
 
 
-def _stamps(array: pa.Array) -> tuple[np.ndarray, np.ndarray | None]:
-    """ISO 8601 texts as ``(datetime64[us] UTC, mask or None)``: UTC texts (a ``Z`` or nothing at the end)
-    parsed by Arrow; any other (an offset) by `time_stamps`, the one time parser, as elsewhere.
+def _stamps(array: pa.Array) -> pa.Array | tuple[np.ndarray, np.ndarray | None]:
+    """ISO 8601 texts as an Arrow array of UTC timestamps (microseconds): UTC texts (a ``Z`` or nothing at
+    the end) parsed by Arrow; any other (an offset) as ``(datetime64[us] UTC, mask or None)`` by
+    `time_stamps`, the one time parser, as elsewhere.
 
     (Arrow's zone-aware parsing would load a time-zone database on first use: seconds.)
     """
     try:
-        stamps = pa_compute.utf8_rtrim(array, characters="Zz").cast(pa.timestamp("us"))
+        return pa_compute.utf8_rtrim(array, characters="Zz").cast(pa.timestamp("us"))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         text, mask = string_column(array)
         stamps, missing = time_stamps(text, mask)
         return stamps, (missing if missing.any() else None)
-    # Read from the buffer (Arrow's own conversion of stamps imports pandas: a second on first use).
-    values = stamps.buffers()[1]
-    if values is None:
-        return np.full(len(stamps), np.datetime64("NaT", "us")), _validity(array)
-    return (np.frombuffer(values, dtype="datetime64[us]")[stamps.offset:stamps.offset + len(stamps)].copy(),
-            _validity(array))
+
+
+def _datetimes(stamps: pa.Array) -> tuple[np.ndarray, np.ndarray | None]:
+    """Arrow timestamps (microseconds) as ``(datetime64[us], mask or None)``."""
+    return _values(stamps, "datetime64[us]"), _validity(stamps)
+
+
+def _parsed(array: pa.Array, field: Field) -> pa.Array | tuple:
+    """One field's values of a parsed batch as kept until the table is built: Arrow arrays (compact:
+    texts as UTF-8, times as timestamps), or ``(data, mask)`` for times Arrow does not parse."""
+    return _stamps(array) if field.dtype == "time" else array
 
 
 def _column(array: pa.Array, field: Field) -> tuple[np.ndarray, np.ndarray | None]:
-    """One field's values of a parsed batch as ``(data, mask or None)``, as `to_array` gives them."""
+    """One field's Arrow values (as `_parsed` keeps them) as ``(data, mask or None)``, as `to_array` gives them."""
     if field.dtype == "str":
         return string_column(array)
     if field.dtype == "time":
-        return _stamps(array)
-    mask = _validity(array)
-    if field.dtype == "float64":
-        data = array.to_numpy(zero_copy_only=False)  # null -> NaN, as the row decoder reads None
-        mask = np.isnan(data)
-        return data, (mask if mask.any() else None)
-    fill = 0 if field.dtype == "int64" else False
-    data = (array.fill_null(fill) if mask is not None else array).to_numpy(zero_copy_only=False)
+        return _datetimes(array)
+    data, mask = _values(array, _NUMPY_TYPES[field.dtype]), _validity(array)
+    if mask is not None:  # as the row decoder reads None: NaN for a float (masked), 0 or False else
+        data[mask] = np.nan if field.dtype == "float64" else 0
     return data, mask
+
+
+class ColumnBuilder(TableBuilder):
+    """A `~astroquery_ext._base.tables.TableBuilder` whose chunks may also be Arrow arrays, as parsed.
+
+    Each column's Arrow chunks are joined and turned into numpy once, when
+    the table is built (not batch by batch): until then the values stay in
+    Arrow's compact form (texts as UTF-8, not numpy's four bytes per
+    character of the longest), and the columns are built side by side in
+    the shared pool (Arrow and numpy work without the GIL).
+    """
+
+    @staticmethod
+    def _stack(field: Field, chunks: list) -> tuple[np.ndarray, np.ndarray | None]:
+        if field.dtype == "str" and len(chunks) > 1 and all(isinstance(c, pa.Array) for c in chunks):
+            chunks = [pa.concat_arrays(chunks)]  # joined while compact: widened to numpy once
+        return TableBuilder._stack(field, [_column(c, field) if isinstance(c, pa.Array) else c for c in chunks])
+
+    def _columns(self, fields: Sequence[Field], release: bool) -> Iterator:
+        chunks = [self._chunks[f.name] for f in fields]
+        if release:
+            self._chunks = {f.name: [] for f in fields}
+        pool = _pool()
+        stacked = [pool.submit(self._stack, f, c) for f, c in zip(fields, chunks)]
+        del chunks  # each column's chunks go when it is built
+        for f, future in zip(fields, stacked):
+            yield _finish(f, *future.result())
 
 
 # -- the engine ----------------------------------------------------------------------------
@@ -237,7 +293,7 @@ class BulkRecords:
 
     def builders(self) -> dict[str, TableBuilder]:
         """Empty builders of the bulk tables (the prefix column first)."""
-        return {p: TableBuilder(fields, prefix=[self.prefix]) for p, fields in self.parts.items()}
+        return {p: ColumnBuilder(fields, prefix=[self.prefix]) for p, fields in self.parts.items()}
 
     def reader(self, where: str = "the server's answer") -> "BulkReader":
         """A reader of one answer."""
@@ -263,13 +319,16 @@ class BulkRecords:
             rows = lists.flatten()  # the rows of every record, in order (a null list has none)
             if rows.null_count:
                 raise _Rejected  # a row that is null, not an object: the typed decoder says where
-            counts = lists.value_lengths().fill_null(0).to_numpy(zero_copy_only=False)
+            lengths = lists.value_lengths()
+            counts, null_lists = _values(lengths, np.int32), _validity(lengths)
+            if null_lists is not None:
+                counts[null_lists] = 0
             n = len(rows)
             columns = {self.prefix.name: (np.repeat(prefixes, counts), None)}
             arrow = {f.key: rows.field(f.key) for f in self._arrow_fields(part)} if n else {}
             for f in fields:
                 if f.key in arrow and f.convert is None:
-                    columns[f.name] = _column(arrow[f.key], f)
+                    columns[f.name] = _parsed(arrow[f.key], f)
                 else:
                     columns[f.name] = to_array([None] * n, f.dtype, f.name)
             out[part] = (n, columns)

@@ -40,7 +40,7 @@ import json as _json
 import operator
 import threading
 import warnings
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import msgspec
 import numpy as np
@@ -479,36 +479,42 @@ class TableBuilder:
         ``release=True`` lets each column's chunks go as soon as the column is
         built (the builder is then empty): the peak holds one column twice, not all.
         """
-        columns = []
-        for f in self.prefix + self.fields:
-            chunks = self._chunks[f.name]
-            if release:
-                self._chunks[f.name] = []
-            if not chunks:
-                data, mask = np.zeros(0, dtype=_EMPTY[f.dtype]), None
-            elif len(chunks) == 1:
-                data, mask = chunks[0]
-            else:
-                kinds = {c[0].dtype.kind for c in chunks}
-                if "O" in kinds and len(kinds) > 1:  # an int64 column that went beyond int64 in one batch
-                    parts = []
-                    for d, m in chunks:
-                        d = d.astype(object)
-                        if m is not None:
-                            d[m] = None
-                        parts.append(d)
-                    data, mask = np.concatenate(parts), None
-                else:
-                    data = np.concatenate([c[0] for c in chunks])
-                    masked = any(c[1] is not None for c in chunks)
-                    mask = np.concatenate([c[1] if c[1] is not None else np.zeros(len(c[0]), bool)
-                                           for c in chunks]) if masked else None
-            columns.append(_finish(f, data, mask))
-        names = [f.name for f in self.prefix + self.fields]
-        table = Table(columns, names=names, copy=False)
+        fields = self.prefix + self.fields
+        columns = list(self._columns(fields, release))
+        table = Table(columns, names=[f.name for f in fields], copy=False)
         if meta:
             table.meta.update(meta)
         return table
+
+    def _columns(self, fields: Sequence[Field], release: bool) -> Iterator:
+        """Each field's finished column, in order (chunks let go as they are stacked with ``release``)."""
+        for f in fields:
+            chunks = self._chunks[f.name]
+            if release:
+                self._chunks[f.name] = []
+            yield _finish(f, *self._stack(f, chunks))
+
+    @staticmethod
+    def _stack(field: Field, chunks: list) -> tuple[np.ndarray, np.ndarray | None]:
+        """One column's chunks ``(data, mask or None)`` as one ``(data, mask or None)``."""
+        if not chunks:
+            return np.zeros(0, dtype=_EMPTY[field.dtype]), None
+        if len(chunks) == 1:
+            return chunks[0]
+        kinds = {c[0].dtype.kind for c in chunks}
+        if "O" in kinds and len(kinds) > 1:  # an int64 column that went beyond int64 in one batch
+            parts = []
+            for d, m in chunks:
+                d = d.astype(object)
+                if m is not None:
+                    d[m] = None
+                parts.append(d)
+            return np.concatenate(parts), None
+        data = np.concatenate([c[0] for c in chunks])
+        masked = any(c[1] is not None for c in chunks)
+        mask = np.concatenate([c[1] if c[1] is not None else np.zeros(len(c[0]), bool)
+                               for c in chunks]) if masked else None
+        return data, mask
 
 
 # -- records (dicts) to a Table ------------------------------------------------------------

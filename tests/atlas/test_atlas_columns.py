@@ -112,6 +112,24 @@ def test_sandbox_answers_give_the_recorded_tables(small_atlas):
     assert int(got["lightcurves"]["_rows"]) > 1000
 
 
+def test_every_column_can_be_written(small_atlas):
+    """Each column is the table's own writable array, as in any astropy Table, not a read-only view of
+    the decoder's buffers: for one object (one batch of the answer) and for several chunks."""
+    atlas, ids = small_atlas
+    with conf.set_temp("memo_timeout", 0), conf.set_temp("chunk_size", 15), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for asked in (ids[:1], ids):
+            parts = atlas.get_objects(asked, show_progress=False)
+            tables = dict(zip(parts.keys(), parts))
+            tables["lightcurves"] = atlas.get_lightcurves(asked, show_progress=False)
+            for name, table in tables.items():
+                for col in table.itercols():
+                    if len(col) and not isinstance(col, Time):
+                        col[0] = col[0]  # raises ValueError for a read-only array
+                        assert np.asarray(col).flags.writeable, (len(asked), name, col.info.name)
+            assert len(tables["lc"]) and len(tables["lcnondets"]) and len(tables["fp"])
+
+
 UNICODE_ROW = dict(LC_ROW, expname="03a58111o0595ö", pointing="SW064S09–é", filter="ø", mjd=58120.5,
                    atlas_metadata_id=2 ** 62 + 5, date_inserted="2017-12-24T09:34:02+02:00")
 NULL_ROW = {**{k: None for k in LC_ROW}, "mjd": 58121.25, "filter": "c"}
