@@ -16,11 +16,16 @@ next to small parts (one object row, a few cross-matches). For those:
    typed buffers, no Python object per value, without the GIL), in a small
    pool of threads shared by every call of the process, while the next blocks
    are received;
-4. each parsed batch becomes numpy chunks of the parts' columns: numbers as
-   they are, masks from Arrow validity, strings to numpy unicode through the
-   Arrow buffers (one vectorised scatter, no Python string per value); the
-   chunks are stacked and finished (units, masks, times) by the same
-   `~astroquery_ext._base.tables.TableBuilder` as every other table.
+4. each parsed batch's columns stay in Arrow's compact form (texts as UTF-8,
+   times parsed to timestamps) in a `ColumnBuilder`; when a table is asked
+   for, each column's batches are joined and turned into numpy once, the
+   columns side by side in the pool: numbers read from Arrow's buffers,
+   masks from Arrow validity, strings to numpy unicode through the Arrow
+   buffers (one vectorised scatter, no Python string per value); then
+   finished (units, masks, times) as every other table's columns
+   (`~astroquery_ext._base.tables.finish_column`). A caller that keeps the
+   builder (ATLAS's memo) keeps the compact form, and builds tables or
+   views (`ColumnBuilder.stacked`, one column at a time) from it.
 
 A batch that Arrow does not take as declared (an integer beyond int64, a
 number where text was declared, a row that is not an object...) is decoded
@@ -53,11 +58,11 @@ import pyarrow.json as pa_json
 
 from astroquery_ext._base.exceptions import RemoteServiceError
 from astroquery_ext._base.tables import (
-    Field, RecordSchema, TableBuilder, _finish, to_array)
+    Field, RecordSchema, TableBuilder, finish_column, to_array)
 from astroquery_ext._base.times import time_stamps
 from astroquery_ext._base.stream import ArrayStream, wrong_type_error
 
-__all__ = ["BulkRecords", "string_column"]
+__all__ = ["BulkRecords", "ColumnBuilder", "pool_map", "string_column"]
 
 _ARROW_TYPES = {"int64": pa.int64(), "float64": pa.float64(), "bool": pa.bool_(), "str": pa.string(),
                 "time": pa.string()}
@@ -87,6 +92,12 @@ def _forget_pool() -> None:  # a forked child has the pool object but not its th
 
 
 os.register_at_fork(after_in_child=_forget_pool)
+
+
+def pool_map(func: Callable, items: Iterable) -> list:
+    """``[func(item) for item in items]``, run side by side in the shared pool (for numpy and Arrow work,
+    which runs without the GIL: one column per item). Not to be called from the pool's own threads."""
+    return [future.result() for future in [_pool().submit(func, item) for item in items]]
 
 
 # -- Arrow to numpy ----------------------------------------------------------------------
@@ -233,7 +244,7 @@ class ColumnBuilder(TableBuilder):
         stacked = [pool.submit(self._stack, f, c) for f, c in zip(fields, chunks)]
         del chunks  # each column's chunks go when it is built
         for f, future in zip(fields, stacked):
-            yield _finish(f, *future.result())
+            yield finish_column(f, *future.result())
 
 
 # -- the engine ----------------------------------------------------------------------------
@@ -266,7 +277,7 @@ class BulkRecords:
     """
 
     def __init__(self, name: str, parts: Mapping[str, Sequence[Field]], small: Sequence[tuple],
-                 prefix: Field, prefix_of: Callable[[Any], Any], *, batch_bytes: int = 4 << 20,
+                 prefix: Field, prefix_of: Callable[[Any], Any], *, batch_bytes: int = 2 << 20,
                  opening: bytes | None = None):
         self.parts = {p: list(fields) for p, fields in parts.items()}
         self.prefix, self.prefix_of, self.batch_bytes, self.opening = prefix, prefix_of, batch_bytes, opening

@@ -315,7 +315,7 @@ def _str_array(values: list, types: set) -> np.ndarray:
 _EMPTY = {"float64": np.float64, "int64": np.int64, "bool": bool, "str": "U1", "time": "U1", "object": object}
 
 
-def _finish(field: Field, data: np.ndarray, mask: np.ndarray | None):
+def finish_column(field: Field, data: np.ndarray, mask: np.ndarray | None):
     """Data and mask of a whole column to a Column, MaskedColumn or Time."""
     if field.dtype == "time":
         return time_column(data, mask)
@@ -473,6 +473,16 @@ class TableBuilder:
             self._chunks[name].extend(chunks)
         self._rows += other._rows
 
+    @property
+    def names(self) -> list[str]:
+        """The columns' names, in order (the prefix first)."""
+        return [f.name for f in self.prefix + self.fields]
+
+    def stacked(self, name: str) -> tuple[Field, np.ndarray, np.ndarray | None]:
+        """One column of every row added: ``(field, data, mask or None)``, before `finish_column`."""
+        field = next(f for f in self.prefix + self.fields if f.name == name)
+        return (field, *self._stack(field, self._chunks[name]))
+
     def table(self, meta: Mapping[str, Any] | None = None, *, release: bool = False) -> Table:
         """The Table of every row added (same columns and dtypes when none was).
 
@@ -492,7 +502,7 @@ class TableBuilder:
             chunks = self._chunks[f.name]
             if release:
                 self._chunks[f.name] = []
-            yield _finish(f, *self._stack(f, chunks))
+            yield finish_column(f, *self._stack(f, chunks))
 
     @staticmethod
     def _stack(field: Field, chunks: list) -> tuple[np.ndarray, np.ndarray | None]:

@@ -5,9 +5,11 @@ object row, its light curve (``lc``: detections; ``lcnondets``: limits), its
 forced photometry (``fp``), and a few cross-matches. The bulk parts (hundreds
 of rows per object) are read straight into columns by the base's columnar
 engine (`~astroquery_ext._base.columns.BulkRecords`) while the answer
-arrives; the small parts are read as dicts. The light-curve views (``lc`` and
-``lcnondets`` merged, forced photometry) are ordered and grouped on columns,
-with astropy's public ``group_by``.
+arrives, and kept in its compact form (`ObjectsParts`, what the client's memo
+holds); the small parts are read as dicts. The light-curve views (``lc`` and
+``lcnondets`` merged, forced photometry) are built from the compact columns
+one column at a time, ordered and grouped on columns, with astropy's public
+``group_by``.
 """
 
 from __future__ import annotations
@@ -15,15 +17,17 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 import numpy as np
+from astropy import units as u
 from astropy.table import Column, MaskedColumn, Table
 from astropy.time import Time
 
 from astroquery_ext._base import records_to_table, warn_if_empty
-from astroquery_ext._base.columns import BulkRecords
+from astroquery_ext._base.columns import BulkRecords, pool_map
+from astroquery_ext._base.tables import finish_column
 from astroquery_ext._base.serialize import as_result
 from astroquery_ext.atlas import fields as atlas_fields
 
-__all__ = ["PARTS", "read_objects", "objects_parts", "merge_lightcurves", "forced_photometry", "rank"]
+__all__ = ["PARTS", "read_objects", "ObjectsParts", "merge_lightcurves", "forced_photometry", "rank"]
 
 PARTS = tuple(atlas_fields.PART_FIELDS)
 _BULK = atlas_fields.BULK_PARTS
@@ -105,22 +109,49 @@ def read_objects(blocks, progress) -> tuple[ObjectsResult, Any, int]:
     return result, reader.stream, reader.count
 
 
-def objects_parts(results: list[ObjectsResult], meta: Mapping) -> dict[str, Table]:
-    """The Table of each part from the answers of one call, in the order of the requests."""
-    parts = {}
-    bulk = OBJECTS.builders()
-    for part in PARTS:
-        if part in _BULK:
+class ObjectsParts(Mapping):
+    """The parts of one call's ``objects/`` answers, by name: each a Table built when it is asked for.
+
+    The small parts are Tables already; the bulk parts (``lc``, ``lcnondets``,
+    ``fp``) stay as the engine parsed them (Arrow's compact columns) and are
+    built into a Table on each access, so what the memo keeps is the compact
+    form and each caller gets tables of its own. `lightcurves` and
+    `forced_photometry` build their views straight from the parsed columns,
+    one column at a time, without building the parts' tables first.
+    """
+
+    def __init__(self, results: list[ObjectsResult], meta: Mapping):
+        self.meta = dict(meta)
+        self._bulk = OBJECTS.builders()
+        for part in _BULK:
             for result in results:
-                bulk[part].extend(result.bulk.pop(part))
-            table = bulk[part].table(release=True)
-        else:
+                self._bulk[part].extend(result.bulk.pop(part))
+        self._small = {}
+        for part in _SMALL:
             fields = atlas_fields.PART_FIELDS[part]
             rows = [row for r in results for row in r.small[part]]
-            table = records_to_table(rows, fields if part == "object" else [atlas_fields.ATLAS_ID] + fields)
-        table.meta.update(meta)
-        parts[part] = as_result(table)
-    return parts
+            self._small[part] = records_to_table(
+                rows, fields if part == "object" else [atlas_fields.ATLAS_ID] + fields)
+
+    def __getitem__(self, part: str) -> Table:
+        table = self._small[part].copy() if part in self._small else self._bulk[part].table()
+        table.meta.update(self.meta)
+        return as_result(table)
+
+    def __iter__(self):
+        return iter(PARTS)
+
+    def __len__(self) -> int:
+        return len(PARTS)
+
+    def lightcurves(self, wanted: np.ndarray, *, warn_empty: bool = True) -> Table:
+        """`merge_lightcurves` of the ``lc`` and ``lcnondets`` parts."""
+        return merge_lightcurves(self._bulk["lc"], self._bulk["lcnondets"], self.meta, wanted,
+                                 warn_empty=warn_empty)
+
+    def forced_photometry(self, wanted: np.ndarray, *, warn_empty: bool = True) -> Table:
+        """`forced_photometry` of the ``fp`` part."""
+        return forced_photometry(self._bulk["fp"], self.meta, wanted, warn_empty=warn_empty)
 
 
 # -- views ---------------------------------------------------------------------------------
@@ -152,64 +183,127 @@ def _grouped(columns: Mapping[str, Any], ranks: np.ndarray, meta: Mapping) -> Ta
     return grouped
 
 
-def forced_photometry(table: Table, wanted: np.ndarray, *, warn_empty: bool = True) -> Table:
-    """The fp rows, objects in the order of ``wanted``, by mjd within each, grouped by atlas_id."""
-    ranks = rank(np.asarray(table["atlas_id"]), wanted)
-    order = np.lexsort((np.asarray(table["mjd"]), ranks))
-    table = _grouped({name: table[name][order] for name in table.colnames}, ranks[order], table.meta)
+def _held(field, data: np.ndarray, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """A stacked bulk column as its part's table holds it: ``(data, mask)``, the mask all False where the
+    table's column has none (no null, or exact ``object`` values: None is the null there)."""
+    if mask is None or data.dtype.kind == "O" or not mask.any():
+        mask = np.zeros(len(data), bool)
+    return data, mask
+
+
+def _order(builders, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The rows of ``builders`` (one after the other) ordered by the position of their object in
+    ``wanted``, then by mjd: ``(order, ranks in that order)``."""
+    ids = np.concatenate([b.stacked("atlas_id")[1] for b in builders])
+    ranks = rank(ids, wanted)
+    order = np.lexsort((np.concatenate([b.stacked("mjd")[1] for b in builders]), ranks))
+    return order, ranks[order]
+
+
+def forced_photometry(fp, meta: Mapping, wanted: np.ndarray, *, warn_empty: bool = True) -> Table:
+    """The fp rows (a builder of the ``fp`` part), objects in the order of ``wanted``, by mjd within each,
+    grouped by atlas_id."""
+    order, ranks = _order([fp], wanted)
+
+    def ordered(name):  # numpy only: in the pool, side by side (times are finished first: see below)
+        field, data, mask = fp.stacked(name)
+        if field.dtype == "time":
+            return field, data, mask
+        return field, data[order], (None if mask is None else mask[order])
+
+    columns = {}
+    for field, data, mask in pool_map(ordered, fp.names):
+        # A time column is finished in the answer's order, then ordered: the value under a time's
+        # mask is the column's first time, and stays what the part's own table holds.
+        columns[field.name] = (finish_column(field, data, mask)[order] if field.dtype == "time"
+                               else finish_column(field, data, mask))
+    table = _grouped(columns, ranks, meta)
     if warn_empty:
         warn_if_empty(table, "forced-photometry rows")
     return table
 
 
-def merge_lightcurves(lc: Table, nondets: Table, meta, wanted: np.ndarray, *, warn_empty: bool = True) -> Table:
-    """Detections and limits in one table, objects in the order of ``wanted``, by mjd within each,
-    grouped by atlas_id."""
-    det = Table(lc, copy=False)
-    det.rename_column("atlas_metadata_id", "exposure_id")
-    non = nondets
-    n_det, n_non = len(det), len(non)
-    ranks = rank(np.concatenate([np.asarray(det["atlas_id"]), np.asarray(non["atlas_id"])]), wanted)
-    order = np.lexsort((np.concatenate([np.asarray(det["mjd"]), np.asarray(non["mjd"])]), ranks))
-    detected = np.concatenate([np.ones(n_det, bool), np.zeros(n_non, bool)])
-    mag = np.concatenate([np.ma.filled(np.ma.asarray(det["mag"], dtype=float), np.nan), np.zeros(n_non)])
+def _is_text(builders, name: str, renamed: Mapping) -> bool:
+    """Whether column ``name`` (as merged: ``renamed``) holds text."""
+    return any(f.dtype == "str" for b in builders for f in b.prefix + b.fields
+               if renamed.get(f.name, f.name) == name)
+
+
+def _J2000(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """jd1, jd2 of n masked times (the value under the mask)."""
+    filler = Time(np.full(n, 51544.0), format="mjd", scale="utc")
+    return filler.jd1, filler.jd2
+
+
+def merge_lightcurves(lc, nondets, meta: Mapping, wanted: np.ndarray, *, warn_empty: bool = True) -> Table:
+    """Detections and limits (builders of the ``lc`` and ``lcnondets`` parts) in one table, objects in the
+    order of ``wanted``, by mjd within each, grouped by atlas_id."""
+    builders = (lc, nondets)
+    sizes = (len(lc), len(nondets))
+    order, ranks = _order(builders, wanted)
+    detected = np.concatenate([np.ones(sizes[0], bool), np.zeros(sizes[1], bool)])
+    mag = np.concatenate([lc.stacked("mag")[1].astype(float), np.zeros(sizes[1])])
     columns = {"detected": Column(detected[order], description="True: a detection (lc); False: a "
                                   "non-detection (lcnondets), mag5sig is the limit"),
                "negative_flux": Column((detected & (mag < 0))[order],
                                        description="detection of negative difference flux (mag < 0)")}
-    for name in dict.fromkeys(det.colnames + non.colnames):
-        parts = [table[name] if name in table.colnames else None for table in (det, non)]
-        template = next(p for p in parts if p is not None)
-        if isinstance(template, Time):
-            both = [p if p is not None else Time(np.full(n, 51544.0), format="mjd", scale="utc")
-                    for p, n in zip(parts, (n_det, n_non))]
-            col = Time(np.concatenate([b.jd1 for b in both]), np.concatenate([b.jd2 for b in both]),
-                       format="jd", scale="utc")[order]
+    del detected, mag
+    where = np.empty_like(order)
+    where[order] = np.arange(len(order))  # where each row of lc, then of lcnondets, goes
+    places = (where[:sizes[0]], where[sizes[0]:])
+    renamed = {"atlas_metadata_id": "exposure_id"}  # the detections' exposure id, as the limits name it
+    names = list(dict.fromkeys([renamed.get(n, n) for n in lc.names] + nondets.names))
+
+    def merged(name):  # one column of both, in the merged order (numpy only: in the pool, side by side)
+        keys = [next((k for k in b.names if renamed.get(k, k) == name), None) if b is lc else
+                (name if name in b.names else None) for b in builders]
+        stacked = [b.stacked(k) if k is not None else None for b, k in zip(builders, keys)]
+        field = next(s[0] for s in stacked if s is not None)
+        if field.dtype == "time":  # Time objects are made in this thread, below
+            return field, stacked
+        # Each part's values written straight to their places: no joined copy of both.
+        present = [x[1].dtype for x in stacked if x is not None]
+        data = np.empty(len(order), dtype=np.result_type(*present))
+        mask = np.empty(len(order), bool)
+        for s, at in zip(stacked, places):
+            if s is None:
+                data[at] = np.zeros(1, dtype=present[0])[0]
+                mask[at] = True
+            else:
+                data[at], mask[at] = _held(*s)
+        return field, [data, mask]
+
+    # Texts first: their copies are the largest (four bytes a character), and made before the other
+    # merged columns exist they add least to the peak.
+    texts = [name for name in names if _is_text(builders, name, renamed)]
+    first_texts = texts + [name for name in names if name not in texts]
+    done = dict(zip(first_texts, pool_map(merged, first_texts)))
+    for name in names:
+        field, arrays = done.pop(name)
+        if field.dtype == "time":
+            both = []
+            for part_column, n in zip(arrays, sizes):
+                if part_column is None:
+                    both.append((*_J2000(n), np.ones(n, bool)))
+                else:
+                    part = finish_column(*part_column)
+                    both.append((part.jd1, part.jd2, np.ma.getmaskarray(part.mask)))
+            jd1, jd2, missing = (np.concatenate([b[i] for b in both])[order] for i in range(3))
+            col = Time(jd1, jd2, format="jd", scale="utc")
             col.format = "isot"
-            masks = [np.asarray(getattr(p, "mask", np.zeros(n, bool))) if p is not None else np.ones(n, bool)
-                     for p, n in zip(parts, (n_det, n_non))]
-            missing = np.concatenate(masks)[order]
             if missing.any():
                 col[missing] = np.ma.masked
             columns[name] = col
             continue
-        datas, masks = [], []
-        for p, n in zip(parts, (n_det, n_non)):
-            if p is None:
-                datas.append(np.zeros(n, dtype=template.dtype))
-                masks.append(np.ones(n, bool))
-            else:
-                datas.append(np.asarray(p))
-                masks.append(np.ma.getmaskarray(p))
-        data = np.concatenate(datas)[order]
-        mask = np.concatenate(masks)[order]
+        data, mask = arrays
+        unit = u.Unit(field.unit) if field.unit else None
         cls = MaskedColumn if mask.any() else Column
         kwargs = {"mask": mask} if mask.any() else {}
-        columns[name] = cls(data, unit=template.unit, description=template.description, **kwargs)
+        columns[name] = cls(data, unit=unit, description=field.description, **kwargs)
     front = ["atlas_id", "mjd", "filter", "detected", "mag", "magerr", "mag5sig", "negative_flux",
              "det", "dup", "zp", "exptime", "expname", "exposure_id"]
     names = front + [c for c in columns if c not in front]
-    merged = _grouped({name: columns[name] for name in names}, ranks[order], meta)
+    merged_table = _grouped({name: columns[name] for name in names}, ranks, meta)
     if warn_empty:
-        warn_if_empty(merged, "light-curve rows")
-    return merged
+        warn_if_empty(merged_table, "light-curve rows")
+    return merged_table

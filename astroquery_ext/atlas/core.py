@@ -585,7 +585,7 @@ class AtlasClass(ServiceQuery):
         if get_query_payload:
             return self._objects_payload(wanted, mjd)
         parts, failure = self._objects(wanted, mjd, cache=cache, show_progress=show_progress)
-        return self._complete(TableList(parts), failure, errors, len(wanted))
+        return self._complete(TableList({name: parts[name] for name in parts}), failure, errors, len(wanted))
 
     @shared_doc(ids=_OBJECT_IDS_DOC, fetch=_FETCH_DOC)
     def query_objects(self, ids, *, cache: bool = True, show_progress: bool = True, get_query_payload: bool = False,
@@ -617,7 +617,7 @@ class AtlasClass(ServiceQuery):
             parts = self._memo_get(wanted, None, any_mjd=True)
         if parts is None:
             parts, failure = self._objects(wanted, None, cache=cache, show_progress=show_progress)
-        table = parts["object"].copy(copy_data=False)
+        table = parts["object"]
         if failure is None:
             warn_if_empty(table, "objects")
         return self._complete(table, failure, errors, len(wanted))
@@ -659,9 +659,7 @@ class AtlasClass(ServiceQuery):
         if get_query_payload:
             return self._objects_payload(wanted, _mjd_arg(mjd_min))
         parts, failure = self._objects(wanted, _mjd_arg(mjd_min), cache=cache, show_progress=show_progress)
-        return self._complete(_wire.merge_lightcurves(parts["lc"], parts["lcnondets"], parts["object"].meta, wanted,
-                                                             warn_empty=failure is None),
-                              failure, errors, len(wanted))
+        return self._complete(parts.lightcurves(wanted, warn_empty=failure is None), failure, errors, len(wanted))
 
     @shared_doc(ids=_OBJECT_IDS_DOC, mjd_min=_MJD_MIN_DOC, fetch=_FETCH_DOC)
     def get_forced_photometry(self, ids, *, mjd_min=None, cache: bool = True, show_progress: bool = True,
@@ -686,8 +684,8 @@ class AtlasClass(ServiceQuery):
         if get_query_payload:
             return self._objects_payload(wanted, _mjd_arg(mjd_min))
         parts, failure = self._objects(wanted, _mjd_arg(mjd_min), cache=cache, show_progress=show_progress)
-        table = _wire.forced_photometry(parts["fp"], wanted, warn_empty=failure is None)
-        return self._complete(table, failure, errors, len(wanted))
+        return self._complete(parts.forced_photometry(wanted, warn_empty=failure is None), failure, errors,
+                              len(wanted))
 
 
     def _objects_payload(self, ids: np.ndarray, mjd: float | None) -> list[dict]:
@@ -695,9 +693,10 @@ class AtlasClass(ServiceQuery):
         return [self._json("POST", "objects/", data=_objects_data(chunk, mjd), get_query_payload=True)
                 for chunk in chunked(ids.tolist(), self._chunk_size())]
 
-    def _objects(self, ids: np.ndarray, mjd: float | None, *, cache, show_progress: bool) -> tuple[dict, Any]:
-        """The parts of ``objects/`` for ids (memo first), as shallow copies, and the first failed
-        request's error (None when all succeeded; the parts then hold what the others fetched)."""
+    def _objects(self, ids: np.ndarray, mjd: float | None, *, cache,
+                 show_progress: bool) -> tuple[_wire.ObjectsParts, Any]:
+        """The parts of ``objects/`` for ids (memo first; each table built anew when taken) and the first
+        failed request's error (None when all succeeded; the parts then hold what the others fetched)."""
         chunk_size = self._chunk_size()
         max_workers = check_max_workers(int(conf.max_workers), self.max_workers_limit)
         parts = self._memo_get(ids, mjd) if cache is not False else None
@@ -708,12 +707,12 @@ class AtlasClass(ServiceQuery):
                                                      show_progress=show_progress)
             if failure is None:
                 self._memo_put(ids, mjd, parts)
-        missing = parts["object"].meta.get("missing", [])
+        missing = parts.meta.get("missing", [])
         if missing:
             shown = ", ".join(map(str, missing[:5])) + (" ..." if len(missing) > 5 else "")
             warnings.warn(f"{len(missing)} of the {len(ids)} ids are not known to the server: {shown} "
                           f"(listed in meta['missing'])", UnknownIdsWarning, stacklevel=3)
-        return {name: table.copy(copy_data=False) for name, table in parts.items()}, failure
+        return parts, failure
 
     def _complete(self, result, failure, errors: str, asked: int):
         """``result`` of a call whose requests all succeeded; else (some failed) raise ``failure``
@@ -740,7 +739,7 @@ class AtlasClass(ServiceQuery):
         return size
 
     def _fetch_objects(self, ids: np.ndarray, mjd: float | None, *, chunk_size: int, max_workers: int,
-                       show_progress: bool) -> tuple[dict, Any]:
+                       show_progress: bool) -> tuple[_wire.ObjectsParts, Any]:
         chunks = chunked(ids.tolist(), chunk_size)
         self._login_once()
         quota = self.requests_per_hour
@@ -770,7 +769,7 @@ class AtlasClass(ServiceQuery):
         meta = self._provenance("objects/", {"n_ids": int(len(ids)), "mjd_min": mjd}, missing=missing)
         if failures:
             meta["failed"] = [oid for chunk, _ in failures for oid in chunk]
-        return _wire.objects_parts(results, meta), (failures[0][1] if failures else None)
+        return _wire.ObjectsParts(results, meta), (failures[0][1] if failures else None)
 
     def _fetch_chunk(self, chunk: list[int], mjd: float | None, progress: BatchProgress) -> _wire.ObjectsResult:
         data = _objects_data(chunk, mjd)
