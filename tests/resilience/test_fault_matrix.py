@@ -38,7 +38,7 @@ from ._helpers import (
     Figures, TRANSIENT_KINDS, assert_identical, check_cache, file_digests, fired, part_files,
     table_digest, transient_faults)
 
-TIMEOUT = 2.0   # client timeout; the "delay" fault sleeps past it
+TIMEOUT = 5.0   # client timeout; the "delay" fault sleeps past it (generous: a busy 2-core machine is slow)
 SIZES = {
     "ci": dict(rate=0.12, atlas_objects=60, atlas_chunk=3, lc_length=15, cones=10, grad_files=12, grad_page=8,
                glance_records=300, glance_page=25, episodes=24, artifact_mb=1),
