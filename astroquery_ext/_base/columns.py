@@ -236,15 +236,9 @@ class ColumnBuilder(TableBuilder):
             chunks = [pa.concat_arrays(chunks)]  # joined while compact: widened to numpy once
         return TableBuilder._stack(field, [_column(c, field) if isinstance(c, pa.Array) else c for c in chunks])
 
-    def _columns(self, fields: Sequence[Field], release: bool) -> Iterator:
-        chunks = [self._chunks[f.name] for f in fields]
-        if release:
-            self._chunks = {f.name: [] for f in fields}
-        pool = _pool()
-        stacked = [pool.submit(self._stack, f, c) for f, c in zip(fields, chunks)]
-        del chunks  # each column's chunks go when it is built
-        for f, future in zip(fields, stacked):
-            yield finish_column(f, *future.result())
+    def _columns(self, fields: Sequence[Field]) -> list:
+        stacked = pool_map(lambda f: self._stack(f, self._chunks[f.name]), fields)
+        return [finish_column(f, *data_mask) for f, data_mask in zip(fields, stacked)]
 
 
 # -- the engine ----------------------------------------------------------------------------

@@ -40,7 +40,7 @@ import json as _json
 import operator
 import threading
 import warnings
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import msgspec
 import numpy as np
@@ -480,29 +480,22 @@ class TableBuilder:
 
     def stacked(self, name: str) -> tuple[Field, np.ndarray, np.ndarray | None]:
         """One column of every row added: ``(field, data, mask or None)``, before `finish_column`."""
-        field = next(f for f in self.prefix + self.fields if f.name == name)
-        return (field, *self._stack(field, self._chunks[name]))
+        for field in self.prefix + self.fields:
+            if field.name == name:
+                return (field, *self._stack(field, self._chunks[name]))
+        raise KeyError(name)
 
-    def table(self, meta: Mapping[str, Any] | None = None, *, release: bool = False) -> Table:
-        """The Table of every row added (same columns and dtypes when none was).
-
-        ``release=True`` lets each column's chunks go as soon as the column is
-        built (the builder is then empty): the peak holds one column twice, not all.
-        """
+    def table(self, meta: Mapping[str, Any] | None = None) -> Table:
+        """The Table of every row added (same columns and dtypes when none was)."""
         fields = self.prefix + self.fields
-        columns = list(self._columns(fields, release))
-        table = Table(columns, names=[f.name for f in fields], copy=False)
+        table = Table(self._columns(fields), names=[f.name for f in fields], copy=False)
         if meta:
             table.meta.update(meta)
         return table
 
-    def _columns(self, fields: Sequence[Field], release: bool) -> Iterator:
-        """Each field's finished column, in order (chunks let go as they are stacked with ``release``)."""
-        for f in fields:
-            chunks = self._chunks[f.name]
-            if release:
-                self._chunks[f.name] = []
-            yield finish_column(f, *self._stack(f, chunks))
+    def _columns(self, fields: Sequence[Field]) -> list:
+        """Each field's finished column, in order."""
+        return [finish_column(f, *self._stack(f, self._chunks[f.name])) for f in fields]
 
     @staticmethod
     def _stack(field: Field, chunks: list) -> tuple[np.ndarray, np.ndarray | None]:
