@@ -183,7 +183,7 @@ def _grouped(columns: Mapping[str, Any], ranks: np.ndarray, meta: Mapping) -> Ta
     return grouped
 
 
-def _held(field, data: np.ndarray, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+def _held(data: np.ndarray, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     """A stacked bulk column as its part's table holds it: ``(data, mask)``, the mask all False where the
     table's column has none (no null, or exact ``object`` values: None is the null there)."""
     if mask is None or data.dtype.kind == "O" or not mask.any():
@@ -270,7 +270,7 @@ def merge_lightcurves(lc, nondets, meta: Mapping, wanted: np.ndarray, *, warn_em
                 data[at] = np.zeros(1, dtype=present[0])[0]
                 mask[at] = True
             else:
-                data[at], mask[at] = _held(*s)
+                data[at], mask[at] = _held(*s[1:])
         return field, [data, mask]
 
     # Texts first: their copies are the largest (four bytes a character), and made before the other

@@ -103,4 +103,3 @@ class TokenLedger:
             self._expired |= self._issued
             self._issued = set()
         return count
-
