@@ -277,3 +277,19 @@ def test_convert_and_dotted_paths_read_column_by_column_give_what_each_record_gi
         [[v or "" for v in expected[0]], [v or "" for v in expected[1]]]
     assert list(table["kw"]) == expected[2] and table["upper"].tolist()[0] == "N1"
     assert table["upper"].mask.tolist() == [False, True, False, True]
+
+
+@pytest.mark.parametrize("offsets, rows, counts", [
+    ([0, 2, 2, 5, 6], [0, 1, 2, 3, 4, 5], [2, 0, 3, 1]),  # the null list spans no rows (Arrow's JSON reader)
+    ([0, 2, 4, 5, 6], [0, 1, 4, 5], [2, 0, 1, 1]),        # it spans two (other producers may): not taken
+])
+def test_the_rows_of_arrow_lists_leave_out_what_a_null_list_spans(offsets, rows, counts):
+    import pyarrow as pa
+
+    from astroquery_ext._base.columns import _list_rows
+    lists = pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), pa.array([{"v": i} for i in range(6)]),
+                                     mask=pa.array([False, True, False, False]))
+    for sliced, skip in ((lists, 0), (lists.slice(1), 1)):  # a slice: offsets not from 0
+        got_rows, got_counts = _list_rows(sliced)
+        assert got_rows.field("v").to_pylist() == rows[counts[0] if skip else 0:]
+        assert got_counts.tolist() == counts[skip:]
