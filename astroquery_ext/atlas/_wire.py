@@ -263,11 +263,13 @@ def merge_lightcurves(lc, nondets, meta: Mapping, wanted: np.ndarray, *, warn_em
             return field, stacked
         # Each part's values written straight to their places: no joined copy of both.
         present = [x[1].dtype for x in stacked if x is not None]
-        data = np.empty(len(order), dtype=np.result_type(*present))
+        # Where a part lacks the column its rows hold zero ("" for text) under the mask: allocated
+        # zeroed, not filled (a fill of text through an index array is slow: 75 ms for 230,000 rows).
+        lacking = any(s is None for s in stacked)
+        data = (np.zeros if lacking else np.empty)(len(order), dtype=np.result_type(*present))
         mask = np.empty(len(order), bool)
         for s, at in zip(stacked, places):
             if s is None:
-                data[at] = np.zeros(1, dtype=present[0])[0]
                 mask[at] = True
             else:
                 data[at], mask[at] = _held(*s[1:])
