@@ -9,7 +9,8 @@ turns it into `~astroquery_ext.exceptions.RemoteServiceError`).
 
 The scan finds the quotes and brackets (leaving out quotes escaped by a
 backslash) with numpy comparisons, tells the brackets outside strings by the
-parity of the quotes before each and counts them: about 15 ms per 10 MiB, a fraction of any decoder's time. Its state (depth, inside a string, a
+parity of the quotes before each and counts them: about 8 ms per 10 MiB, a
+fraction of any decoder's time. Its state (depth, inside a string, a
 backslash at the end of a block) carries from one block to the next, so a
 body fed in pieces is judged exactly as the whole.
 """
@@ -28,7 +29,17 @@ MAX_DEPTH = 512
 _QUOTE = 0x22
 _PIECE = 1 << 18
 _BACKSLASH = b"\\"
-_PARITY = np.array([bin(i).count("1") & 1 for i in range(256)], np.uint8)  # of the bits set in a byte
+_IS_BRACKET = np.zeros(256, bool)
+_IS_BRACKET[list(b"[]{}")] = True
+
+
+def _parity(words: np.ndarray) -> np.ndarray:
+    """The parity (0 or 1, uint8) of the bits set in each 64-bit word."""
+    if hasattr(np, "bitwise_count"):  # numpy 2
+        return np.bitwise_count(words) & np.uint8(1)
+    for shift in (32, 16, 8, 4, 2, 1):
+        words = words ^ (words >> np.uint64(shift))
+    return (words & np.uint64(1)).astype(np.uint8)
 
 
 def _escaped(raw: np.ndarray) -> np.ndarray:
@@ -76,26 +87,27 @@ class NestingGuard:
         if self._carry:
             data, self._carry = self._carry + data, b""
         raw = np.frombuffer(data, np.uint8)
-        quotes = (raw == _QUOTE).view(np.uint8)
+        quotes = raw == _QUOTE
         if _BACKSLASH in data:
             stripped = len(data.rstrip(b"\\"))
             self._carry, raw, quotes = data[stripped:], raw[:stripped], quotes[:stripped].copy()
-            quotes[_escaped(raw)] = 0  # an escaped quote is part of the string
-        folded = raw | 0x20  # "[" and "{" fold to "{", "]" and "}" to "}"; no other byte does
-        brackets = np.flatnonzero((folded == 0x7B) | (folded == 0x7D))
-        if not len(brackets):
-            self._in_string ^= bool(np.count_nonzero(quotes) & 1)
-            return
+            quotes[_escaped(raw)] = False  # an escaped quote is part of the string
+        # The brackets, and the bytes with the same bits outside 0x26 (Y _ y DEL): two passes, not four.
+        near = np.flatnonzero((raw & 0xD9) == 0x59)
+        brackets = near[_IS_BRACKET[raw[near]]]
         # A bracket is inside a string when an odd number of quotes came before it (this block's,
-        # plus the one left open by the last block). The quotes are packed 8 to a byte; a running
-        # parity over the bytes, and the bits before the bracket in its own byte, give that number's
-        # parity (a running sum over every byte of the body would take ten times as long).
-        packed = np.packbits(quotes)
-        before = np.cumsum(_PARITY[packed], dtype=np.uint8)  # quotes up to the end of each byte, mod 2
-        before = np.concatenate([[self._in_string], (before + self._in_string) & 1])  # ... before each byte
-        self._in_string = bool(before[-1])
-        byte, bit = np.divmod(brackets, 8)
-        parity = (before[byte] + _PARITY[(packed[byte].astype(np.int64) >> (8 - bit)).astype(np.uint8)]) & 1
+        # plus the one left open by the last block). The quotes are packed 64 to a word; the parity
+        # of the words before the bracket's own, and of the bits before it in its word, give it.
+        packed = np.packbits(quotes, bitorder="little")
+        words = np.concatenate([packed, np.zeros(-len(packed) % 8, np.uint8)]).view("<u8")
+        odd = _parity(words)
+        ends = np.bitwise_xor.accumulate(odd)  # of the quotes up to the end of each word
+        starts = ends ^ odd
+        at, bit = brackets >> 6, (brackets & 63).astype(np.uint64)
+        parity = starts[at] ^ _parity(words[at] & ((np.uint64(1) << bit) - np.uint64(1))) ^ self._in_string
+        self._in_string = bool(ends[-1] ^ self._in_string) if len(ends) else self._in_string
+        if not len(brackets):
+            return
         outside = brackets[parity == 0]
         if not len(outside):
             return

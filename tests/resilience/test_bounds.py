@@ -92,6 +92,44 @@ def test_the_scan_follows_strings_and_escapes_across_blocks():
         check_nesting("[" * 513 + "]" * 513)
 
 
+def _reference_depths(body: bytes) -> tuple[int, int]:
+    """(deepest, final) nesting of ``body`` read byte by byte: brackets count outside strings, and a
+    quote escaped by a backslash (the first, third... of a run) neither opens nor closes one."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for c in body:
+        if c == 0x22 and not escaped:
+            in_string = not in_string
+        elif c in b"[{" and not in_string:
+            depth += 1
+            deepest = max(deepest, depth)
+        elif c in b"]}" and not in_string:
+            depth -= 1
+        escaped = c == 0x5C and not escaped
+    return deepest, depth
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_nesting_guard_judges_as_a_byte_by_byte_reading_whatever_the_blocks(seed):
+    import random
+    rng = random.Random(seed)
+    for size in [rng.randint(0, 200) for _ in range(300)] + [rng.randint(1, 300_000) for _ in range(3)]:
+        # Short ones, and long enough to cross the guard's 256 KiB pieces; in few or many blocks.
+        body = rng.choices(b'[]{}"\\ax_Y', weights=[3, 3, 3, 3, 4, 1, 20, 1, 1, 1], k=size)
+        body = bytes(body)
+        cuts = sorted(rng.sample(range(size + 1), min(size + 1, rng.randint(0, 6))))
+        deepest, final = _reference_depths(body)
+        limit = max(0, deepest + rng.choice([-1, 0, 1]))
+        guard = NestingGuard(limit)
+        try:
+            for start, stop in zip([0] + cuts, cuts + [size]):
+                guard.feed(body[start:stop])
+        except JsonTooDeep:
+            assert deepest > limit
+        else:
+            assert deepest <= limit and guard.depth == final
+
+
 # -- error bodies ---------------------------------------------------------------------------------
 
 #: One gzip member of 64 MiB of spaces (about 64 KiB); members one after another decompress to
