@@ -7,21 +7,20 @@ What it adds to the raw API:
 - ``objects/`` answers decoded as they arrive, one object at a time, into
   compact columns, in as few requests as the server allows (``conf.chunk_size``
   ids per request, ``conf.max_workers`` in flight), kept in a short-lived
-  in-memory memo so that several views of the same objects cost one fetch;
+  in-memory memo so that several views of the same objects cost one fetch
+  (``objects.py``: that read and the memo, a room of this class);
 - writes, which the server takes one id per call, done per id with a Table of
-  outcomes (the server reports them as text in ``info`` under HTTP 201);
+  outcomes (the server reports them as text in ``info`` under HTTP 201;
+  ``writes.py``: how they are sent, a room of this class);
 - token login, or a password exchanged at ``auth-token/`` and never kept; an
   expired token is renewed once from the environment or the keyring.
 """
 
 from __future__ import annotations
 
-import collections
-import json
 import logging
 import numbers
 import re
-import threading
 import time
 import warnings
 from typing import Any, Mapping
@@ -31,25 +30,19 @@ import requests
 from astropy import units as u
 from astropy.table import Table
 from astropy.time import Time
-from astropy.utils.exceptions import AstropyDeprecationWarning, AstropyUserWarning
+from astropy.utils.exceptions import AstropyDeprecationWarning
 from astroquery.utils import TableList
 
 from astroquery_ext._base import (
-    AstroqueryExtError, AuthorizationError, AuthState, IncompleteResultWarning, InvalidQueryError, LoginError,
-    RateLimitError,
-    RemoteServiceError, Retryable, ServiceQuery, redact, bounded_map, gc_paused, check_max_workers, chunked,
-    redact_url,
+    AuthState, InvalidQueryError, LoginError, RateLimitError, RemoteServiceError, ServiceQuery, redact, redact_url,
     warn_if_empty)
 from astroquery_ext._base.args import angle_arg, errors_arg, float_arg, iso_utc, position_arg, time_arg
 from astroquery_ext._base.docs import shared_doc
-from astroquery_ext._base.progress import BatchProgress
-from astroquery_ext._base.policy import quota_gate
-from astroquery_ext._base.http import loads
-from astroquery_ext._base.stream import read_ahead
 from astroquery_ext._base.shapes import RECORDS, Shape, any_of, list_of, object_with
 from astroquery_ext.atlas import conf
-from astroquery_ext.atlas import _wire
 from astroquery_ext.atlas import fields as atlas_fields
+from astroquery_ext.atlas.objects import ObjectsMixin, UnknownIdsWarning
+from astroquery_ext.atlas.writes import WritesMixin, per_id_write
 
 log = logging.getLogger("astroquery_ext")
 
@@ -108,8 +101,6 @@ CUSTOM_LISTS = {2: "mookodi", 14: "salt", 16: "mookodi_live", 17: "mookodi_peak"
 MOVABLE_LISTS = (3, 4, 12)
 
 MAX_RADIUS = 300.0       # arcsec, the server's limit
-MAX_CHUNK = 50_000       # ids per objects/ request, the server's limit
-LONG_READ_IDS = 100      # a read of this many ids (hundreds of light-curve rows each) is long work: a progress bar
 REQUEST_TYPES = ("all", "nearest", "count")
 #: What cone/ answers for each request type.
 _CONE_SHAPES = {"all": RECORDS,
@@ -118,14 +109,7 @@ _CONE_SHAPES = {"all": RECORDS,
                 "count": object_with("count")}
 _ID_TEXT = re.compile(r"\d{19}")
 _TOKEN_TEXT = re.compile(r"[0-9a-fA-F]{40}")
-_MEMO_ENTRIES = 8
 
-
-class UnknownIdsWarning(AstropyUserWarning):
-    """Some of the ids asked for do not exist on the server (they are in ``meta["missing"]``)."""
-
-
-UnknownIdsWarning.__module__ = "astroquery_ext.atlas"  # its public path, in tracebacks and docs
 
 
 # -- argument checks -----------------------------------------------------------------
@@ -199,14 +183,6 @@ def _number_arg(value, name: str, *, allow_none: bool = True) -> float | None:
     return float_arg(value, name, optional=allow_none)
 
 
-def _objects_data(chunk: list[int], mjd: float | None) -> dict:
-    """The form of one ``objects/`` request."""
-    data = {"objects": ",".join(map(str, chunk))}
-    if mjd is not None:
-        data["mjd"] = repr(mjd)
-    return data
-
-
 def _mjd_arg(value, name: str = "mjd_min") -> float | None:
     """An MJD bound from any time `time_arg` takes (a number is an MJD)."""
     moment = time_arg(value, name)
@@ -272,21 +248,7 @@ def _num_text(value) -> str:
 
 # -- the client ------------------------------------------------------------------------
 
-#: The ``on_rate_limit`` parameter of every per-id write, put into their docstrings by `_per_id_write`.
-_ON_RATE_LIMIT_DOC = """on_rate_limit : {"return", "wait"}
-            At HTTP 429 (the hourly quota used up): ``"return"`` (default)
-            stops sending and returns at once, the ids not sent marked
-            ``sent=False`` and ``meta["retry_at"]`` (a list, one entry per call) saying when to send them;
-            ``"wait"`` waits as the server says, with a countdown, and goes on."""
-
-
-def _per_id_write(func):
-    """A per-id write method: its docstring's ``{on_rate_limit}`` is the shared parameter text."""
-    func.__doc__ = func.__doc__.replace("{on_rate_limit}", _ON_RATE_LIMIT_DOC)
-    return func
-
-
-class AtlasClass(ServiceQuery):
+class AtlasClass(ObjectsMixin, WritesMixin, ServiceQuery):
     """Client of the ATLAS Transient Server.
 
     Parameters
@@ -322,17 +284,6 @@ class AtlasClass(ServiceQuery):
     def requests_per_hour(self) -> int:
         """The account's hourly quota (``conf.requests_per_hour``): per-id writes meet it through the base's gate."""
         return int(conf.requests_per_hour)
-
-    #: The memo of object data belongs to one process: a pickle does not carry it.
-    _process_local = ServiceQuery._process_local + ("_memo", "_memo_lock")
-
-    def _open_process_state(self) -> None:
-        super()._open_process_state()
-        self._memo_lock = threading.Lock()
-        # A forked child keeps the parent's memo (still right: same user, same
-        # server); an unpickled copy starts with an empty one.
-        if "_memo" not in vars(self):
-            self._memo: collections.OrderedDict = collections.OrderedDict()
 
     # -- login ---------------------------------------------------------------------
 
@@ -688,162 +639,6 @@ class AtlasClass(ServiceQuery):
                               len(wanted))
 
 
-    def _objects_payload(self, ids: np.ndarray, mjd: float | None) -> list[dict]:
-        """The requests an ``objects/`` read would send, one per chunk (``get_query_payload=True``)."""
-        return [self._json("POST", "objects/", data=_objects_data(chunk, mjd), get_query_payload=True)
-                for chunk in chunked(ids.tolist(), self._chunk_size())]
-
-    def _objects(self, ids: np.ndarray, mjd: float | None, *, cache,
-                 show_progress: bool) -> tuple[_wire.ObjectsParts, Any]:
-        """The parts of ``objects/`` for ids (memo first; each table built anew when taken) and the first
-        failed request's error (None when all succeeded; the parts then hold what the others fetched)."""
-        chunk_size = self._chunk_size()
-        max_workers = check_max_workers(int(conf.max_workers), self.max_workers_limit)
-        parts = self._memo_get(ids, mjd) if cache is not False else None
-        failure = None
-        if parts is None:
-            with gc_paused():
-                parts, failure = self._fetch_objects(ids, mjd, chunk_size=chunk_size, max_workers=max_workers,
-                                                     show_progress=show_progress)
-            if failure is None:
-                self._memo_put(ids, mjd, parts)
-        missing = parts.meta.get("missing", [])
-        if missing:
-            shown = ", ".join(map(str, missing[:5])) + (" ..." if len(missing) > 5 else "")
-            warnings.warn(f"{len(missing)} of the {len(ids)} ids are not known to the server: {shown} "
-                          f"(listed in meta['missing'])", UnknownIdsWarning, stacklevel=3)
-        return parts, failure
-
-    def _complete(self, result, failure, errors: str, asked: int):
-        """``result`` of a call whose requests all succeeded; else (some failed) raise ``failure``
-        carrying ``result`` as ``.table``, or with ``errors="ignore"`` warn and return it."""
-        if failure is None:
-            return result
-        meta = result[0].meta if isinstance(result, TableList) else result.meta
-        failed = meta["failed"]
-        if errors == "ignore":
-            warnings.warn(f"{len(failed)} of the {asked} ids were not fetched (listed in meta['failed']): "
-                          f"{failure}", IncompleteResultWarning, stacklevel=3)
-            return result
-        failure.args = (f"{failure} {len(failed)} of the {asked} ids were not fetched (.table.meta['failed']); "
-                        f"the rows of the {asked - len(failed)} others are in this error's .table (errors='ignore' "
-                        f"returns them).",)
-        failure.table = result
-        raise failure
-
-    @staticmethod
-    def _chunk_size() -> int:
-        size = conf.chunk_size
-        if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= MAX_CHUNK:
-            raise ValueError(f"conf.chunk_size must be an integer from 1 to {MAX_CHUNK}; got {size!r}")
-        return size
-
-    def _fetch_objects(self, ids: np.ndarray, mjd: float | None, *, chunk_size: int, max_workers: int,
-                       show_progress: bool) -> tuple[_wire.ObjectsParts, Any]:
-        chunks = chunked(ids.tolist(), chunk_size)
-        self._login_once()
-        quota = self.requests_per_hour
-        if len(chunks) > quota:  # said before sending: a read this size cannot finish within the hour
-            warnings.warn(f"objects/: {len(ids)} ids in chunks of {chunk_size} = {len(chunks)} requests, more "
-                          f"than the quota of {quota} requests per hour per user: the call will stop with "
-                          f"RateLimitError when the quota runs out. Raise conf.chunk_size (the server takes "
-                          f"up to 50,000 ids per request) to need fewer requests.", AstropyUserWarning,
-                          stacklevel=4)
-        # Progress only for long work: several requests, or a large answer; never for a few objects.
-        progress = BatchProgress(len(ids), show_progress and (len(chunks) > 1 or len(ids) >= LONG_READ_IDS))
-        def one(chunk):  # a failed request does not lose what the others fetch
-            try:
-                return self._fetch_chunk(chunk, mjd, progress)
-            except (LoginError, AuthorizationError):
-                raise
-            except AstroqueryExtError as exc:
-                return exc
-
-        try:
-            results = bounded_map(one, chunks, max_workers=max_workers)
-        finally:
-            progress.close()
-        failures = [(chunk, r) for chunk, r in zip(chunks, results) if isinstance(r, AstroqueryExtError)]
-        results = [r for r in results if not isinstance(r, AstroqueryExtError)]
-        missing = [oid for r in results for oid in r.missing]
-        meta = self._provenance("objects/", {"n_ids": int(len(ids)), "mjd_min": mjd}, missing=missing)
-        if failures:
-            meta["failed"] = [oid for chunk, _ in failures for oid in chunk]
-        return _wire.ObjectsParts(results, meta), (failures[0][1] if failures else None)
-
-    def _fetch_chunk(self, chunk: list[int], mjd: float | None, progress: BatchProgress) -> _wire.ObjectsResult:
-        data = _objects_data(chunk, mjd)
-
-        def read(response):
-            # Read inside the base's retry policy: a body cut off here repeats the request.
-            try:
-                return _wire.read_objects(read_ahead(response.iter_content(1 << 20), 8), progress)
-            except json.JSONDecodeError:
-                raise Retryable("the list of records was cut off or is not valid JSON", message=(
-                    f"{self.name}: POST /objects/ answered a list of records that was cut off or is not "
-                    f"valid JSON; try again later or with a smaller conf.chunk_size"),
-                    url=redact_url(self._url("objects/"))) from None
-
-        result, stream, position = self._http("POST", "objects/", data=data, auth="required",
-                                              idempotent=True, read=read)
-        if stream.other is not None:
-            text = b"".join(stream.other).decode("utf-8", "replace")
-            try:
-                answer = json.loads(text)
-            except ValueError:
-                answer = text[:300]
-            self._check_answer(answer, "objects/")
-            raise RemoteServiceError(f"{self.name}: objects/ answered {str(answer)[:200]!r} instead of a "
-                                     f"list of records", url=redact_url(self._url("objects/")),
-                                     service=self.service)
-        wrong = result.check_ids(chunk)
-        if wrong:
-            raise RemoteServiceError(
-                f"{self.name}: objects/ answered records that do not belong to the request for "
-                f"{len(chunk)} ids: {wrong}. Nothing of this answer is used. Try again; report it to the "
-                f"service if it repeats.", url=redact_url(self._url("objects/")), service=self.service)
-        if position != len(chunk):
-            raise RemoteServiceError(
-                f"{self.name}: objects/ answered {position} records for {len(chunk)} ids; report this to "
-                f"the service.", url=redact_url(self._url("objects/")), service=self.service)
-        return result
-
-    # -- the memo -------------------------------------------------------------------
-
-    def _memo_key(self, ids: np.ndarray, mjd: float | None):
-        return (self._identity(), self.server, ids.tobytes(), mjd)
-
-    def _memo_get(self, ids: np.ndarray, mjd: float | None, *, any_mjd: bool = False):
-        ttl = float(conf.memo_timeout)
-        if ttl <= 0:
-            return None
-        now = time.monotonic()
-        with self._memo_lock:
-            for key in list(self._memo):
-                if now - self._memo[key][0] > ttl:
-                    del self._memo[key]
-            key = self._memo_key(ids, mjd)
-            if key in self._memo:
-                self._memo.move_to_end(key)
-                return self._memo[key][1]
-            if any_mjd:
-                for (who, server, blob, _), (_, parts) in reversed(self._memo.items()):
-                    if (who, server, blob) == key[:3]:
-                        return parts
-        return None
-
-    def _memo_put(self, ids: np.ndarray, mjd: float | None, parts: dict) -> None:
-        if float(conf.memo_timeout) <= 0:
-            return
-        with self._memo_lock:
-            self._memo[self._memo_key(ids, mjd)] = (time.monotonic(), parts)
-            while len(self._memo) > _MEMO_ENTRIES:
-                self._memo.popitem(last=False)
-
-    def _clear_memo(self) -> None:
-        with self._memo_lock:
-            self._memo.clear()
-
     # -- lists ------------------------------------------------------------------------
 
     def query_list(self, list, *, custom: bool | None = None, since=None, vra_min=None, vra_max=None,
@@ -968,73 +763,7 @@ class AtlasClass(ServiceQuery):
 
     # -- writes, one id per call ------------------------------------------------------
 
-    _SUCCESS = ("Row created.", "Duplicate row. Cannot add row.")
-
-    def _write_each(self, path: str, ids: np.ndarray, payload_for, *, idempotent: bool,
-                    ok_when=None, extra: Mapping[str, Any] | None = None,
-                    on_rate_limit: str = "return") -> Table:
-        """One POST per id; a Table of outcomes. Auth failures raise at once; others are rows.
-
-        Each call costs one request of the hourly quota: the cost is said
-        before anything is sent (a warning when it exceeds the quota). On HTTP
-        429, ``on_rate_limit="return"`` stops at once and returns the outcomes
-        so far, the ids not sent marked ``sent=False`` with when to retry;
-        ``"wait"`` waits as the server says, with a countdown on stderr, and goes on.
-        """
-        max_workers = check_max_workers(int(conf.max_workers), self.max_workers_limit)
-        ok_when = ok_when or (lambda status, info: info in self._SUCCESS)
-        # The base's quota gate: the cost said first; at a 429 it keeps the rest unsent, or waits.
-        gate = quota_gate(self, path, len(ids), on_rate_limit, stacklevel=4)
-
-        def one(item):
-            index, oid = item
-            try:
-                response = self._http("POST", path, data=payload_for(index, oid), auth="required",
-                                      idempotent=idempotent)
-            except (LoginError, AuthorizationError):
-                raise
-            except RateLimitError as exc:  # the server did not act on it: not sent
-                return {"atlas_id": oid, "status": exc.status or 0, "sent": False, "ok": False,
-                        "info": gate.not_sent_info()}
-            except AstroqueryExtError as exc:
-                if getattr(exc, "unsent", False):  # the batch stopped (the server stopped answering)
-                    return {"atlas_id": oid, "status": 0, "sent": False, "ok": False, "info": str(exc)}
-                detail = exc.detail or str(exc)
-                return {"atlas_id": oid, "status": exc.status or 0, "sent": True, "info": detail,
-                        "ok": bool(exc.status and ok_when(exc.status, detail))}
-            status = response.status_code
-            try:
-                body = loads(response.content) if response.content.strip() else {}
-            except ValueError:
-                body = {}
-            info = body.get("info", body.get("Error", "")) if isinstance(body, Mapping) else str(body)
-            return {"atlas_id": oid, "status": status, "sent": True, "info": info or "",
-                    "ok": bool(ok_when(status, info))}
-
-        rows = bounded_map(gate.wrap(one), list(enumerate(ids.tolist())), max_workers=max_workers)
-        table = self._table(rows, atlas_fields.OUTCOME_FIELDS, path=path, what="ids", query=dict(extra or {}),
-                            warn_empty=False)
-        unsent = int((~np.asarray(table["sent"], dtype=bool)).sum())
-        if gate.retry_at is not None:
-            table.meta["retry_in"] = [gate.retry_after]
-            table.meta["retry_at"] = [gate.retry_at_iso()]
-        if unsent and gate.retry_at is None:  # not the quota: the batch's circuit breaker stopped it
-            warnings.warn(f"{path.rstrip('/')}: {unsent} of {len(table)} ids were not sent (sent=False in the "
-                          f"result): {table['info'][~np.asarray(table['sent'], dtype=bool)][0]}",
-                          AstropyUserWarning, stacklevel=3)
-        elif unsent:
-            warnings.warn(f"{path.rstrip('/')}: the hourly quota ran out (HTTP 429) after {len(table) - unsent} "
-                          f"of {len(table)} ids; {unsent} were not sent (sent=False in the result). "
-                          f"Send them again after {gate.retry_at_iso()} (in {gate.retry_after:.0f} s): e.g. "
-                          f"result[~result['sent']]['atlas_id'], or pass on_rate_limit='wait' to wait "
-                          f"instead.", AstropyUserWarning, stacklevel=3)
-        failed = int((~np.asarray(table["ok"], dtype=bool) & np.asarray(table["sent"], dtype=bool)).sum())
-        if failed:
-            warnings.warn(f"{failed} of {len(table)} {path.rstrip('/')} calls did not succeed; see the 'info' "
-                          f"column of the result", AstropyUserWarning, stacklevel=3)
-        return table
-
-    @_per_id_write
+    @per_id_write
     def add_to_custom_list(self, ids, list, *, on_rate_limit: str = "return") -> Table:
         """Add objects to a custom list (``objectgroups/``, one request per id).
 
@@ -1059,7 +788,7 @@ class AtlasClass(ServiceQuery):
                                 lambda i, oid: {"objectid": str(oid), "objectgroupid": str(group)},
                                 idempotent=True, extra={"list_id": group}, on_rate_limit=on_rate_limit)
 
-    @_per_id_write
+    @per_id_write
     def remove_from_custom_list(self, ids, list, *, on_rate_limit: str = "return") -> Table:
         """Remove objects from a custom list (``objectgroupsdelete/``, one request per id).
 
@@ -1084,7 +813,7 @@ class AtlasClass(ServiceQuery):
                                 idempotent=False, ok_when=lambda status, info: status == 204,
                                 extra={"list_id": group}, on_rate_limit=on_rate_limit)
 
-    @_per_id_write
+    @per_id_write
     @shared_doc(insert_date=_INSERT_DATE_DOC)
     def set_detection_list(self, ids, list, *, insert_date=None, on_rate_limit: str = "return") -> Table:
         """Move objects to another main list (``objectdetectionlist/``, one request per id).
@@ -1181,7 +910,7 @@ class AtlasClass(ServiceQuery):
         return self._vra_read("vrascoreslist/", atlas_fields.VRA_SCORE_FIELDS, ids, since=since, extra=extra,
                               cache=cache, get_query_payload=get_query_payload)
 
-    @_per_id_write
+    @per_id_write
     @shared_doc(insert_date=_INSERT_DATE_DOC)
     def add_vra_scores(self, ids, *, preal=None, pgal=None, pfast=None, rank=None, rank_alt1=None,
                        is_gal_cand=None, debug: bool = False, insert_date=None,
@@ -1253,7 +982,7 @@ class AtlasClass(ServiceQuery):
         return self._vra_read("vratodolist/", atlas_fields.VRA_TODO_FIELDS, ids, since=since, cache=cache,
                               get_query_payload=get_query_payload)
 
-    @_per_id_write
+    @per_id_write
     @shared_doc(insert_date=_INSERT_DATE_DOC)
     def add_vra_todo(self, ids, *, insert_date=None, on_rate_limit: str = "return") -> Table:
         """Put objects on the VRA to-do list (``vratodo/``, one request per id).
@@ -1290,7 +1019,7 @@ class AtlasClass(ServiceQuery):
         return self._vra_read("vraranklist/", atlas_fields.VRA_RANK_FIELDS, ids, since=since, cache=cache,
                               get_query_payload=get_query_payload)
 
-    @_per_id_write
+    @per_id_write
     @shared_doc(insert_date=_INSERT_DATE_DOC)
     def set_vra_rank(self, ids, rank, *, rank_alt1=None, is_gal_cand=None, insert_date=None,
                      on_rate_limit: str = "return") -> Table:
