@@ -378,8 +378,8 @@ def _line(which: str, r: dict, n: int) -> str:
                 f"arrives (server CPU {r['server_cpu']:5.2f} s), {r['requests']:3d} request(s), peak "
                 f"+{r['peak_mib']:6.0f} MiB")
     return (f"  {which:5s}: {r['wall']:6.2f} s (client CPU {r['cpu']:5.2f} s = {r['cpu'] / n * 1000:.2f} s per 1,000 "
-            f"objects, of which system {r['system']:4.2f} s; server CPU {r['server_cpu']:5.2f} s), {r['requests']:3d} requests, {r['rows']:8d} "
-            f"light-curve rows, peak +{r['peak_mib']:6.0f} MiB")
+            f"objects, of which system {r['system']:4.2f} s; server CPU {r['server_cpu']:5.2f} s), "
+            f"{r['requests']:3d} requests, {r['rows']:8d} light-curve rows, peak +{r['peak_mib']:6.0f} MiB")
 
 
 def _fastest(results: dict, warm: bool = False) -> tuple[str, dict]:
@@ -477,9 +477,9 @@ def main(argv=None) -> None:
             summary.append((n, seed, ours, floor, warm, same))
             print(f"  {n} objects: ours {seed['wall'] / ours['wall']:.2f}x the seed (goal: 3x), ours / floor "
                   f"{ours['wall'] / floor['wall']:.2f}x (goal: 1.5x; floor's decoder: {fastest}; warm: "
-                  f"{warm[0]['wall'] / warm_floor['wall']:.2f}x, {warm_fastest}), peak {ours['peak_mib'] / n * 1000:.0f} MiB per "
-                  f"1,000 objects (goal: 512), rows and values identical (sha256 of every lc/lcnondets value of "
-                  f"every row): {'yes' if same else 'NO'}", flush=True)
+                  f"{warm[0]['wall'] / warm_floor['wall']:.2f}x, {warm_fastest}), peak "
+                  f"{ours['peak_mib'] / n * 1000:.0f} MiB per 1,000 objects (goal: 512), rows and values identical "
+                  f"(sha256 of every lc/lcnondets value of every row): {'yes' if same else 'NO'}", flush=True)
         paced = []
         if rates:
             n = sizes[0]
