@@ -17,8 +17,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 import numpy as np
-from astropy import units as u
-from astropy.table import Column, MaskedColumn, Table
+from astropy.table import Column, Table
 from astropy.time import Time
 
 from astroquery_ext._base import records_to_table, warn_if_empty
@@ -271,6 +270,8 @@ def merge_lightcurves(lc, nondets, meta: Mapping, wanted: np.ndarray, *, warn_em
         for s, at in zip(stacked, places):
             if s is None:
                 mask[at] = True
+                if data.dtype.kind == "O":  # exact integers: None is the null there, as in every table
+                    data[at] = None
             else:
                 data[at], mask[at] = _held(*s[1:])
         return field, [data, mask]
@@ -297,11 +298,7 @@ def merge_lightcurves(lc, nondets, meta: Mapping, wanted: np.ndarray, *, warn_em
                 col[missing] = np.ma.masked
             columns[name] = col
             continue
-        data, mask = arrays
-        unit = u.Unit(field.unit) if field.unit else None
-        cls = MaskedColumn if mask.any() else Column
-        kwargs = {"mask": mask} if mask.any() else {}
-        columns[name] = cls(data, unit=unit, description=field.description, **kwargs)
+        columns[name] = finish_column(field, *arrays)
     front = ["atlas_id", "mjd", "filter", "detected", "mag", "magerr", "mag5sig", "negative_flux",
              "det", "dup", "zp", "exptime", "expname", "exposure_id"]
     names = front + [c for c in columns if c not in front]

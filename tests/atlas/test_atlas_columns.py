@@ -170,3 +170,15 @@ def test_deeply_nested_answer_is_the_packages_error(answer, where):
     set_body(b"[" + good + b"," + bad + b"]")
     with pytest.raises(RemoteServiceError, match="nested too deeply"):
         atlas.get_lightcurves([OID, OID2], show_progress=False)
+
+
+def test_an_exact_integer_column_only_detections_have_is_none_for_the_limits(answer):
+    """``det`` beyond int64 in one detection: the column holds exact ints (object), and the merged rows of
+    the non-detections, which have no ``det``, hold None there, the null of exact values in every table."""
+    set_body, atlas = answer
+    set_body([record(OID, [dict(LC_ROW, det=2 ** 70, mjd=58120.5)], [dict(NON_ROW, mjd=58121.5)])])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        lc = atlas.get_lightcurves([OID], cache=False, show_progress=False)
+    assert lc["detected"].tolist() == [True, False]
+    assert lc["det"].dtype == object and lc["det"][0] == 2 ** 70 and lc["det"][1] is None  # not a mask
