@@ -39,18 +39,15 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import os
 import re
-import socket
 import stat
-import threading
 import time
 import urllib.parse
 from pathlib import Path
-from typing import Callable, ContextManager, Iterator, Mapping, NoReturn, Protocol, Sequence
+from typing import Callable, ContextManager, Mapping, NoReturn, Protocol, Sequence
 
 import requests
 from urllib3.exceptions import HTTPError as Urllib3Error
@@ -58,6 +55,7 @@ from urllib3.exceptions import HTTPError as Urllib3Error
 from astroquery_ext._base.cache import _effective_ttl
 from astroquery_ext._base.deadline import progress as body_progress
 from astroquery_ext._base.args import errors_arg
+from astroquery_ext._base.batch import Batch, Cancelled, run_batch
 from astroquery_ext._base.locks import held
 from astroquery_ext._base.private import private_dir
 from astroquery_ext._base.exceptions import AstroqueryExtError, DownloadError, RemoteServiceError
@@ -73,8 +71,6 @@ __all__ = ["safe_filename", "filename_from_disposition", "download_file", "downl
            "DownloadClient", "DownloadJob", "DownloadResult", "PART_SUFFIX", "NAME_MAX"]
 
 _NETWORK_ERRORS = (requests.RequestException, Urllib3Error, ConnectionError, TimeoutError)
-#: How long a cancelled batch waits for its workers before returning.
-_CANCEL_GRACE = 1.0
 
 
 class DownloadClient(Protocol):
@@ -140,54 +136,6 @@ class DownloadResult:
     error: BaseException | None = None
 
 
-class _Cancelled(Exception):
-    """Raised inside a worker when its batch is cancelled."""
-
-
-class _Batch:
-    """What a batch shares: a stop flag, the open responses (to abort them) and the ``.part`` files in use."""
-
-    def __init__(self):
-        self.stop = threading.Event()
-        self._lock = threading.Lock()
-        self._responses: set = set()
-        self.parts: set[Path] = set()
-
-    def check(self) -> None:
-        if self.stop.is_set():
-            raise _Cancelled()
-
-    @contextlib.contextmanager
-    def track(self, response) -> Iterator[None]:
-        with self._lock:
-            self._responses.add(response)
-        try:
-            if self.stop.is_set():
-                _abort(response)
-            yield
-        finally:
-            with self._lock:
-                self._responses.discard(response)
-
-    def cancel(self) -> None:
-        self.stop.set()
-        with self._lock:
-            responses = list(self._responses)
-        for response in responses:
-            _abort(response)
-
-
-def _abort(response) -> None:
-    """Wake a thread blocked reading ``response``: shut its socket down (closing alone does not wake a read)."""
-    try:
-        connection = getattr(response.raw, "connection", None) or getattr(response.raw, "_connection", None)
-        sock = getattr(connection, "sock", None)
-        if sock is not None:
-            sock.shutdown(socket.SHUT_RDWR)
-    except (OSError, AttributeError):
-        pass
-
-
 def _parse_content_range(value: str | None) -> tuple[int, int, int | None] | None:
     match = re.fullmatch(r"\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*", value or "")
     if not match:
@@ -223,7 +171,7 @@ class _Download:
     """
 
     def __init__(self, client: DownloadClient, job: DownloadJob, *, overwrite: bool,
-                 progress: BatchProgress | None, chunk_size: int, batch: _Batch):
+                 progress: BatchProgress | None, chunk_size: int, batch: Batch):
         self.client, self.job, self.overwrite = client, job, overwrite
         self.progress, self.chunk_size, self.batch = progress, chunk_size, batch
         self.directory = Path(job.directory)
@@ -251,7 +199,7 @@ class _Download:
             if not self._fetch(auth, retries):
                 return self.found
             return self._rename()
-        except (_Cancelled, KeyboardInterrupt, SystemExit):
+        except (Cancelled, KeyboardInterrupt, SystemExit):
             _remove(self.part)  # cancelled by the user: nothing is left behind
             raise
 
@@ -460,7 +408,7 @@ class _Download:
 
 def download_file(client: DownloadClient, job: DownloadJob, *, auth: str = "optional",
                   overwrite: bool = False, progress: BatchProgress | None = None,
-                  retries: int | None = None, chunk_size: int = CHUNK, _batch: _Batch | None = None) -> DownloadResult:
+                  retries: int | None = None, chunk_size: int = CHUNK, _batch: Batch | None = None) -> DownloadResult:
     """Download one file (see the module docstring).
 
     Raises
@@ -477,7 +425,7 @@ def download_file(client: DownloadClient, job: DownloadJob, *, auth: str = "opti
         The file could not be written locally.
     """
     return _Download(client, job, overwrite=overwrite, progress=progress, chunk_size=chunk_size,
-                     batch=_batch or _Batch()).run(auth=auth, retries=retries)
+                     batch=_batch or Batch()).run(auth=auth, retries=retries)
 
 
 def download_many(client: DownloadClient, jobs: Sequence[DownloadJob], *, max_workers: int = 4,
@@ -505,7 +453,7 @@ def download_many(client: DownloadClient, jobs: Sequence[DownloadJob], *, max_wo
     sizes = [job.expected_size for job in jobs]
     by_bytes = all(s is not None for s in sizes)
     progress = BatchProgress(sum(sizes) if by_bytes else len(jobs), show_progress and len(jobs) > 0)
-    batch = _Batch()
+    batch = Batch()
     breaker = batch_breaker()
 
     def one(job: DownloadJob) -> DownloadResult:
@@ -513,7 +461,7 @@ def download_many(client: DownloadClient, jobs: Sequence[DownloadJob], *, max_wo
             with breaker.engaged():
                 result = download_file(client, job, auth=auth, overwrite=overwrite,
                                        progress=progress if by_bytes else None, _batch=batch)
-        except _Cancelled as exc:
+        except Cancelled as exc:
             return DownloadResult(job, None, 0, "cancelled", exc)
         except (AstroqueryExtError, OSError) as exc:  # one bad file (or name) never stops the batch
             result = DownloadResult(job, None, 0, "error", exc)
@@ -526,7 +474,7 @@ def download_many(client: DownloadClient, jobs: Sequence[DownloadJob], *, max_wo
         return result
 
     try:
-        results = _run(one, list(jobs), max_workers, batch)
+        results = run_batch(one, list(jobs), max_workers, batch)
     finally:
         progress.close()
     failed = [r for r in results if r.status == "error"]
@@ -545,65 +493,6 @@ def download_many(client: DownloadClient, jobs: Sequence[DownloadJob], *, max_wo
         error.errors = [r.error for r in failed]
         raise error
     return results
-
-
-def _run(one: Callable[[DownloadJob], DownloadResult], jobs: list[DownloadJob], max_workers: int,
-         batch: _Batch) -> list[DownloadResult]:
-    """``[one(job) for job in jobs]``, ``max_workers`` at once; on an exception in this thread, cancel all.
-
-    The workers are daemon threads: a cancelled batch does not hold up the
-    interpreter's exit while a worker waits for a server (a thread pool's
-    workers are joined at exit). This thread waits on a bare lock that the
-    last worker releases, not on a `threading.Event`: Ctrl-C landing just
-    after an Event's inner lock was taken leaves that lock held, and the
-    next wait on it (the grace below) hangs for good.
-    """
-    try:
-        if max_workers <= 1 or len(jobs) <= 1:
-            return [one(job) for job in jobs]
-        results: list = [None] * len(jobs)
-        pending = iter(list(enumerate(jobs)))
-        lock = threading.Lock()
-        left = [min(max_workers, len(jobs))]
-        finished = threading.Lock()
-        finished.acquire()  # released by the last worker to end
-
-        def worker() -> None:
-            try:
-                while not batch.stop.is_set():
-                    with lock:
-                        item = next(pending, None)
-                    if item is None:
-                        return
-                    index, job = item
-                    try:
-                        results[index] = one(job)
-                    except BaseException as exc:  # a bug, not a failed file: raised in the caller's thread
-                        results[index] = exc
-                        batch.stop.set()
-            finally:
-                with lock:
-                    left[0] -= 1
-                    last = left[0] == 0
-                if last:
-                    finished.release()
-
-        for _ in range(left[0]):
-            threading.Thread(target=worker, name="astroquery_ext-download", daemon=True).start()
-        while not finished.acquire(timeout=0.25):  # a timed wait: Ctrl-C is seen within a quarter second
-            pass
-        for value in results:
-            if isinstance(value, BaseException):
-                raise value
-        return results
-    except BaseException:
-        # Ctrl-C: stop now, do not wait for the files in flight beyond a short grace.
-        batch.cancel()
-        if "finished" in locals():
-            finished.acquire(timeout=_CANCEL_GRACE)
-        for part in list(batch.parts):
-            _remove(part)
-        raise
 
 
 # -- a validated file in the cache ------------------------------------------------------------------
