@@ -26,7 +26,7 @@ from astroquery_ext._base.exceptions import (
 from astroquery_ext._base.paging import (
     bounded_map, check_max_workers, chunked, fetch_cursor_pages, fetch_offset_pages, keep_received)
 from astroquery_ext._base.auth import AuthState, jwt_expiry
-from astroquery_ext._base.http import Retryable
+from astroquery_ext._base.retry import Retryable
 from astroquery_ext._base.query import ServiceQuery
 from astroquery_ext._base.redaction import redact, redact_url, register_secret
 from astroquery_ext._base.serialize import ResultTable, as_result, prepare_table

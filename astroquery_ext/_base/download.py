@@ -64,7 +64,7 @@ from astroquery_ext._base.files import (
     filename_from_disposition, safe_filename)
 from astroquery_ext._base.progress import BatchProgress
 from astroquery_ext._base.policy import batch_breaker
-from astroquery_ext._base.http import Retryable
+from astroquery_ext._base.retry import Retryable
 
 
 __all__ = ["safe_filename", "filename_from_disposition", "download_file", "download_many", "cached_download",

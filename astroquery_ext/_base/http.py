@@ -1,4 +1,4 @@
-"""The transport: one session per process, the retry policy, deadlines, bounded bodies.
+"""The transport: one session per process, deadlines, bounded bodies.
 
 What `HttpMixin` (part of `~astroquery_ext._base.query.ServiceQuery`) does
 for every request:
@@ -6,10 +6,8 @@ for every request:
 - one ``requests.Session`` per object and process; the Authorization header
   is built per request from the current login, never set on the shared
   session; cookies go back only to the origin (host and port) that set them;
-- idempotent requests are retried with capped exponential backoff and jitter
-  on connection errors, truncated bodies, 502/503/504 and 429 (waiting as
-  ``Retry-After`` says); a write that is not idempotent is retried only when
-  the server certainly did not act on it (429, or no connection made);
+- every attempt runs under the one retry policy (`~astroquery_ext._base.retry`):
+  an answer of 429/502/503/504 or one cut short asks it for another;
 - a 401 on an authenticated request renews the token once and repeats the request;
 - every exchange is bounded by a deadline, every body read into memory by a size;
 - failures raise the exceptions of :mod:`astroquery_ext._base.exceptions`
@@ -22,35 +20,31 @@ for every request:
 from __future__ import annotations
 
 import dataclasses
-import email.utils
 import functools
 import http.client
 import http.cookiejar
 import logging
-import random
 import re
-import time
 import urllib.parse
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping, TypeVar
 
 import requests
-import urllib3
 
 from astroquery_ext._base.cache import ResponseCache, cache_key
-from astroquery_ext._base import policy
 from astroquery_ext._base.deadline import CallBound, Deadline, deadline_adapter
 from astroquery_ext._base.deadline import progress as body_progress
 from astroquery_ext._base.exceptions import AstroqueryExtError, RemoteServiceError, ServiceTimeoutError
 from astroquery_ext._base.loopback import direct_to_loopback
 from astroquery_ext._base.nesting import JsonTooDeep as _TooDeep, check_nesting
-from astroquery_ext._base.redaction import redact, redact_url, register_secret, scrub_chain
+from astroquery_ext._base.redaction import redact_url, register_secret, scrub_chain
+from astroquery_ext._base.retry import Retryable
 from astroquery_ext._base.shapes import CONTAINER, Shape
 from astroquery_ext._base.tables import decode_json
 
 if TYPE_CHECKING:  # pragma: no cover
     from astroquery_ext._base.auth import AuthState
 
-__all__ = ["HttpMixin", "Retryable", "TRANSIENT_ERRORS", "loads", "ERROR_BODY_LIMIT"]
+__all__ = ["HttpMixin", "loads", "ERROR_BODY_LIMIT"]
 
 log = logging.getLogger("astroquery_ext")
 
@@ -60,40 +54,6 @@ IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 RETRY_STATUSES = frozenset({502, 503, 504})
 
 T = TypeVar("T")
-
-
-# -- what the retry policy tries again ----------------------------------------
-
-
-class Retryable(Exception):
-    """Raised inside an attempt to ask the retry policy (`ServiceQuery._retrying`) for another one.
-
-    A ``read`` callback raises it for an answer that was cut short or is
-    unreadable; the request layer raises it for HTTP 429/502/503/504.
-
-    Parameters
-    ----------
-    reason : str
-        What went wrong, for the final message.
-    acted : bool
-        Whether the server may have acted on the request (then a request that
-        is not idempotent is not repeated).
-    retry_after : float, optional
-        Seconds the server asked us to wait.
-    message : str, optional
-        The whole message of the `RemoteServiceError` raised when the policy
-        gives up (default: one built from ``reason``).
-    """
-
-    def __init__(self, reason: str, *, acted: bool = True, retry_after: float | None = None,
-                 message: str | None = None, status: int | None = None, url: str | None = None):
-        super().__init__(reason)
-        self.reason = reason
-        self.acted = acted
-        self.retry_after = retry_after
-        self.message = message
-        self.status = status
-        self.url = url
 
 
 class _RetryableStatus(Retryable):
@@ -121,14 +81,6 @@ def loads(content: bytes | str) -> Any:
     """``json.loads`` that refuses a document nested too deeply (`_TooDeep`, a ``ValueError``) before decoding it."""
     check_nesting(content)
     return decode_json(content)
-
-
-#: Failures that may go away when the request is sent again: no connection,
-#: a connection reset or cut off, a read timeout, `Retryable`.
-TRANSIENT_ERRORS = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
-                    urllib3.exceptions.ProtocolError, urllib3.exceptions.ReadTimeoutError,
-                    http.client.IncompleteRead, ConnectionError, Retryable)
-
 
 
 class _OriginCookieJar(requests.cookies.RequestsCookieJar):
@@ -182,15 +134,8 @@ def _register_body_secrets(*bodies: Any) -> bool:
 
 
 class HttpMixin:
-    """Session, retry policy, deadlines, bounded bodies; ``_http`` and ``_json``."""
+    """Session, deadlines, bounded bodies; ``_http`` and ``_json`` (their retries: `RetryMixin`)."""
 
-    #: Retry budget for one request (attempts after the first).
-    max_retries: int = 4
-    #: First backoff delay (seconds); doubles per attempt, with jitter.
-    retry_backoff: float = 0.5
-    #: Longest single wait (seconds), for backoff and for ``Retry-After``; a
-    #: server asking for longer gets a `~astroquery_ext.exceptions.RateLimitError` at once.
-    retry_max_wait: float = 120.0
     #: Largest answer body read into memory (bytes, after decompression): a
     #: gzip answer that expands past it (a decompression bomb) is refused.
     max_answer_bytes: int = 512 << 20
@@ -222,110 +167,6 @@ class HttpMixin:
             log.debug("%s %s -> %s (%s bytes, %.3f s)", response.request.method,
                       redact_url(response.request.url), response.status_code,
                       response.headers.get("Content-Length", "?"), response.elapsed.total_seconds())
-
-    def _backoff(self, attempt: int) -> float:
-        return min(self.retry_max_wait, self.retry_backoff * 2 ** attempt) * random.uniform(0.5, 1.0)
-
-    @staticmethod
-    def _retry_after(response: requests.Response) -> float | None:
-        value = response.headers.get("Retry-After")
-        if not value:
-            return None
-        try:
-            return max(0.0, float(value))
-        except ValueError:
-            try:
-                return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - time.time())
-            except (TypeError, ValueError):
-                return None
-
-    # -- the retry policy (one for every send path) ---------------------------------
-
-    def _retrying(self, attempt: Callable[[int], T], *, what: str, idempotent: bool = True,
-                  retries: int | None = None) -> T:
-        """Run ``attempt(n)`` for n = 0, 1, ... until it returns: the one retry policy.
-
-        Plain requests (`_http`), streamed responses (``_http(read=...)``),
-        streamed bodies (``_http(data=<callable>)``) and downloads all go
-        through here. An attempt asks for another one by raising a transient
-        error: a connection refused, reset or cut off, a read timeout
-        (`TRANSIENT_ERRORS`), or `Retryable` (an answer that was cut short or
-        unreadable, a 429/502/503/504 status). The policy:
-
-        - at most ``retries`` (default ``max_retries``) attempts after the first;
-        - waits ``retry_backoff * 2**n`` (capped at ``retry_max_wait``) with
-          jitter, or what ``Retry-After`` asks; a server asking for longer than
-          ``retry_max_wait`` gets an answer at once;
-        - a request that is not ``idempotent`` is repeated only when the server
-          surely did not act on it (no connection made, or HTTP 429);
-        - when it stops: a `Retryable` status answer raises its mapped error
-          (`RateLimitError`...), anything else a `RemoteServiceError` naming
-          ``what``, the number of attempts and what to do.
-
-        Parameters
-        ----------
-        attempt : callable
-            ``attempt(n) -> value``; ``n`` counts from 0.
-        what : str
-            The operation, for messages (``"POST /objects/"``).
-
-        A batch (`bounded_map`, `download_many`, a per-item write under a
-        quota) shares its circuit breaker and its quota gate with the calls
-        its threads make (`astroquery_ext._base.policy`): an open breaker or
-        a closed gate ends an attempt before it is sent, and the gate, not
-        this loop, decides about an HTTP 429.
-        """
-        budget = self.max_retries if retries is None else retries
-        n = 0
-        while True:
-            # The batch this thread works for (its circuit breaker, its quota gate) has a say too.
-            policy.before_attempt(self, what, n)
-            try:
-                value = attempt(n)
-                policy.attempt_succeeded()
-                return value
-            except requests.exceptions.SSLError as exc:
-                raise self._tls_error(what, exc) from None
-            except TRANSIENT_ERRORS as exc:
-                if policy.attempt_failed(self, exc, what):
-                    continue
-                if isinstance(exc, Retryable):
-                    acted, wait = exc.acted, exc.retry_after
-                else:
-                    # Without an answer we cannot know whether a write was
-                    # carried out, unless the connection was never made.
-                    acted = not (isinstance(exc, requests.exceptions.ConnectTimeout)
-                                 or "NewConnectionError" in repr(exc))
-                    wait = None
-                wait = self._backoff(n) if wait is None else wait
-                if n >= budget or (acted and not idempotent) or wait > self.retry_max_wait:
-                    self._give_up(exc, what=what, attempts=n + 1, repeatable=idempotent or not acted)
-                log.debug("%s: %s: attempt %d failed (%s); again in %.2f s", self.service, what, n + 1,
-                          type(exc).__name__, wait)
-                time.sleep(wait)
-                n += 1
-
-    def _give_up(self, exc: BaseException, *, what: str, attempts: int, repeatable: bool) -> None:
-        """Raise the error for a transient failure the policy will not try again."""
-        if isinstance(exc, _RetryableStatus):
-            exc.raise_error()
-        if isinstance(exc, Retryable) and exc.message:
-            raise RemoteServiceError(f"{exc.message} ({attempts} attempt(s))", status=exc.status,
-                                     url=exc.url, service=self.service) from None
-        what_happened = ("timed out" if isinstance(exc, requests.Timeout) else
-                         "was cut off" if isinstance(exc, (Retryable, requests.exceptions.ChunkedEncodingError,
-                                                           urllib3.exceptions.ProtocolError,
-                                                           http.client.IncompleteRead))
-                         else "failed")
-        reason = exc.reason if isinstance(exc, Retryable) else type(exc).__name__
-        advice = ("Try again later." if repeatable else
-                  "The request changes data on the server and was not repeated: check "
-                  "whether it took effect before sending it again.")
-        if what_happened == "failed" or isinstance(exc, requests.exceptions.ConnectTimeout):
-            url = re.search(r"https?://\S+", what)
-            advice = self._unreachable_hint(url.group(0) if url else self.server) + " " + advice
-        raise RemoteServiceError(f"{self.name}: {redact(what)} {what_happened} after {attempts} attempt(s): "
-                                 f"{redact(reason)}. {advice}", service=self.service) from None
 
     def _send(self, method: str, url: str, **kwargs) -> requests.Response:
         """One request, no retry (`_retrying` decides about those)."""

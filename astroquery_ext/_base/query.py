@@ -20,8 +20,8 @@ A service class sets three class attributes and writes its query methods::
 ============================  =========================================================
 room                          concern
 ============================  =========================================================
-`~._base.http.HttpMixin`      session, retry policy, deadlines, bounded bodies;
-                              ``_http``, ``_json``
+`~._base.http.HttpMixin`      session, deadlines, bounded bodies; ``_http``, ``_json``
+`~._base.retry.RetryMixin`    the one retry policy every send path runs under
 `~._base.errors.ErrorsMixin`  status -> exception, the server's words, what to do
 `~._base.auth.AuthMixin`      the one login order, renewal across processes
 `~._base.sessions.            stored logins: kept, forgotten (``logout(forget=True)``),
@@ -49,6 +49,7 @@ from astroquery_ext._base.cache import ResponseCache
 from astroquery_ext._base.credentials import CredentialChain, TokenStore
 from astroquery_ext._base.errors import ErrorsMixin
 from astroquery_ext._base.http import HttpMixin
+from astroquery_ext._base.retry import RetryMixin
 from astroquery_ext._base.raw import RawRequests
 from astroquery_ext._base.redaction import redact_url
 from astroquery_ext._base.serialize import as_result, provenance
@@ -79,7 +80,7 @@ if hasattr(os, "register_at_fork"):  # POSIX
     os.register_at_fork(after_in_child=_renew_after_fork)
 
 
-class ServiceQuery(RawRequests, HttpMixin, ErrorsMixin, AuthMixin, SessionsMixin, QueryWithLogin,
+class ServiceQuery(RawRequests, HttpMixin, RetryMixin, ErrorsMixin, AuthMixin, SessionsMixin, QueryWithLogin,
                    metaclass=_ServiceMeta):
     """Base class of the astroquery_ext service classes.
 
