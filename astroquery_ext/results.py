@@ -6,7 +6,7 @@ whose ``write`` converts, for the format asked, what that format cannot hold
 same types; `prepare_table` is the conversion alone, for a plain Table.
 """
 
-from astroquery_ext._base.serialize import (  # noqa: F401
-    META_CARD, PROVENANCE_KEYS, ResultMeta, ResultTable, calls, prepare_table, restore_table)
+from astroquery_ext._base.result import PROVENANCE_KEYS, ResultMeta, ResultTable, calls  # noqa: F401
+from astroquery_ext._base.serialize import META_CARD, prepare_table, restore_table  # noqa: F401
 
 __all__ = ["ResultTable", "ResultMeta", "calls", "prepare_table", "restore_table", "META_CARD", "PROVENANCE_KEYS"]

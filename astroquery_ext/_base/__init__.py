@@ -29,7 +29,8 @@ from astroquery_ext._base.auth import AuthState, jwt_expiry
 from astroquery_ext._base.retry import Retryable
 from astroquery_ext._base.query import ServiceQuery
 from astroquery_ext._base.redaction import redact, redact_url, register_secret
-from astroquery_ext._base.serialize import ResultTable, as_result, prepare_table
+from astroquery_ext._base.result import ResultTable, as_result
+from astroquery_ext._base.serialize import prepare_table
 from astroquery_ext._base.tables import Field, gc_paused, records_to_table, warn_if_empty, warn_truncated
 from astroquery_ext._base.times import parse_time
 

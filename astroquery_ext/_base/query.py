@@ -52,7 +52,7 @@ from astroquery_ext._base.http import HttpMixin
 from astroquery_ext._base.retry import RetryMixin
 from astroquery_ext._base.raw import RawRequests
 from astroquery_ext._base.redaction import redact_url
-from astroquery_ext._base.serialize import as_result, provenance
+from astroquery_ext._base.result import as_result, provenance
 from astroquery_ext._base.sessions import SessionsMixin
 from astroquery_ext._base.tables import Field, records_to_table, warn_if_empty, warn_truncated
 
@@ -333,7 +333,7 @@ class ServiceQuery(RawRequests, HttpMixin, RetryMixin, ErrorsMixin, AuthMixin, S
     # -- result tables ------------------------------------------------------------
 
     def _provenance(self, path: str | None, query: Mapping[str, Any] | None = None, **extra) -> dict:
-        """``table.meta`` of a result (`~astroquery_ext._base.serialize.provenance`); never credentials here."""
+        """``table.meta`` of a result (`~astroquery_ext._base.result.provenance`); never credentials here."""
         return provenance(self.service, None if path is None else redact_url(self._url(path)), query, **extra)
 
     def _table(self, records, fields: "list[Field] | None", *, path: str, what: str,

@@ -23,7 +23,7 @@ from astropy.time import Time
 from astroquery_ext._base import records_to_table, warn_if_empty
 from astroquery_ext._base.columns import BulkRecords, pool_map
 from astroquery_ext._base.tables import finish_column
-from astroquery_ext._base.serialize import as_result
+from astroquery_ext._base.result import as_result
 from astroquery_ext.atlas import fields as atlas_fields
 
 __all__ = ["PARTS", "read_objects", "ObjectsParts", "merge_lightcurves", "forced_photometry", "rank"]

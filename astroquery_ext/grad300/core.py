@@ -35,7 +35,7 @@ from astroquery_ext._base import (
 from astroquery_ext._base.args import choice_arg, errors_arg, int_arg, text_arg, time_arg, to_datetime
 from astroquery_ext._base.docs import shared_doc
 from astroquery_ext._base.paging import mark_received
-from astroquery_ext._base.serialize import as_result
+from astroquery_ext._base.result import as_result
 from astroquery_ext._base.shapes import RECORDS
 from astroquery_ext.grad300 import conf
 from astroquery_ext.grad300.fields import DOWNLOAD_FIELDS, KNOWN_KEYS, SCAN_FIELDS

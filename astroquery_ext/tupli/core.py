@@ -38,7 +38,7 @@ from astroquery_ext._base import (
     gc_paused, jwt_expiry, warn_if_empty)
 from astroquery_ext._base.args import text_arg
 from astroquery_ext._base.docs import shared_doc
-from astroquery_ext._base.serialize import as_result
+from astroquery_ext._base.result import as_result
 from astroquery_ext._base.shapes import RECORDS, object_with
 from astroquery_ext.tupli import conf
 from astroquery_ext.tupli._wire import (
