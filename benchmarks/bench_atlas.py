@@ -342,11 +342,16 @@ class PacedProxy:
         self.server.close()
 
 
+#: How a child process gets the sandbox token.
+TOKEN_VARIABLE = "ASTROQUERY_EXT_BENCH_TOKEN"
+
+
 def _child(which: str, url: str, token: str, ids_file: str) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--child", which, url, token, ids_file],
+    # The token goes in the environment, not the command line (which any local user can read).
+    out = subprocess.run([sys.executable, __file__, "--child", which, url, ids_file],
                          capture_output=True, text=True, check=False, timeout=1800,
                          env=dict(os.environ, NO_PROXY="127.0.0.1,localhost", PYTHON_KEYRING_BACKEND=
-                                  "keyring.backends.fail.Keyring"))
+                                  "keyring.backends.fail.Keyring", **{TOKEN_VARIABLE: token}))
     if out.returncode:
         raise SystemExit(f"{which} failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -399,10 +404,11 @@ def main(argv=None) -> None:
     parser.add_argument("--repeat", type=int, default=None, help="alternating runs of each client (default 2)")
     parser.add_argument("--paced", default=None,
                         help="link speeds in MB/s for the paced runs, at the first size (default 50,10; 0: none)")
-    parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        which, url, token, ids_file = args.child
+        which, url, ids_file = args.child
+        token = os.environ.pop(TOKEN_VARIABLE)
         with open(ids_file) as handle:
             ids = json.load(handle)
         warm = which.endswith("-warm")

@@ -54,9 +54,14 @@ def _rss_mb(field: str = "VmRSS") -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+#: How a child process gets the sandbox token.
+TOKEN_VARIABLE = "ASTROQUERY_EXT_BENCH_TOKEN"
+
+
 def _child(argv: list[str]) -> None:
     """One big-file download in this fresh process; prints a JSON line of figures."""
-    how, url, token, dest, scan_id = argv
+    how, url, dest, scan_id = argv
+    token = os.environ.pop(TOKEN_VARIABLE)
     import tracemalloc
 
     import requests
@@ -94,8 +99,9 @@ def _child(argv: list[str]) -> None:
 
 
 def _run_child(how, url, token, dest, scan_id) -> dict:
-    env = dict(os.environ, NO_PROXY="127.0.0.1,localhost", no_proxy="127.0.0.1,localhost")
-    out = subprocess.run([sys.executable, str(HERE), "--child", how, url, token, str(dest), str(scan_id)],
+    # The token goes in the environment, not the command line (which any local user can read).
+    env = dict(os.environ, NO_PROXY="127.0.0.1,localhost", no_proxy="127.0.0.1,localhost", **{TOKEN_VARIABLE: token})
+    out = subprocess.run([sys.executable, str(HERE), "--child", how, url, str(dest), str(scan_id)],
                          check=True, capture_output=True, text=True, env=env)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -111,7 +117,7 @@ def main() -> None:
                         help="comma-separated milliseconds added to every request, one file run each "
                              "(default 0,5,10,30)")
     parser.add_argument("--catalogue-only", action="store_true", help="only measurement 1")
-    parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
+    parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         return _child(args.child)
