@@ -6,7 +6,13 @@
 - `streamed`: receiving an answer block by block (``iter_content``, as a
   client that does not hold the whole body does), optionally handing each
   block to a consumer in the receiving thread's place while the next one
-  arrives (receive and decode overlapped: the real least of a streamed call).
+  arrives (receive and decode overlapped: the real least of a streamed call);
+- `fetched_and_decoded`: the floor of a call of several requests (pages):
+  the same requests with the same number in flight, each body decoded by
+  the thread that received it while the other requests are under way, one
+  clock from the first request until the last body is decoded, for each
+  decoder at hand. Never a receive time and a decode time added: the two
+  overlap in any client that has several requests in flight.
 """
 
 from __future__ import annotations
@@ -17,7 +23,8 @@ import json
 import queue
 import threading
 import time
-from typing import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Iterable, Iterator, Sequence
 
 
 def decoders() -> dict[str, Callable[[bytes], object]]:
@@ -85,3 +92,47 @@ def streamed(response, consume: Callable[[Iterator[bytes]], object] | None = Non
     threading.Thread(target=pump, daemon=True).start()
     result = consume(blocks())
     return result, time.perf_counter() - started
+
+
+def fetched_and_decoded(fetch: Callable[[object], bytes], jobs: Sequence, workers: int, runs: int = 2) -> dict:
+    """The floor of a call of ``len(jobs)`` requests, ``workers`` in flight, for each decoder at hand.
+
+    ``fetch(job)`` sends one request and returns its body. Each decoder's
+    run: ``workers`` threads take the jobs in turn, each decoding a body as
+    soon as it has received it (with the collector paused, as our clients
+    decode), timed from the first request until the last body is decoded;
+    the best of ``runs``. With one job, receive and decode follow each other
+    (no decoder at hand parses a JSON document before its end).
+
+    Returns ``{"seconds": {decoder: s}, "fastest": name, "bytes": total body size}``.
+    """
+    seconds: dict[str, float] = {}
+    size = 0
+    for name, decode in decoders().items():
+        def one(job, decode=decode):
+            body = fetch(job)
+            decode(body)
+            return len(body)
+
+        for _ in range(runs):
+            gc.collect()
+            gc.disable()
+            try:
+                started = time.perf_counter()
+                if workers > 1 and len(jobs) > 1:
+                    with ThreadPoolExecutor(workers) as pool:
+                        size = sum(pool.map(one, jobs))
+                else:
+                    size = sum(map(one, jobs))
+                elapsed = time.perf_counter() - started
+            finally:
+                gc.enable()
+            seconds[name] = min(seconds.get(name, elapsed), elapsed)
+    return {"seconds": seconds, "fastest": min(seconds, key=seconds.get), "bytes": size}
+
+
+def best(results: Iterable[dict]) -> dict:
+    """Several `fetched_and_decoded` results (rounds taking turns with the clients') as one: the best of each."""
+    results = list(results)
+    seconds = {name: min(r["seconds"][name] for r in results) for name in results[0]["seconds"]}
+    return {"seconds": seconds, "fastest": min(seconds, key=seconds.get), "bytes": results[-1]["bytes"]}
