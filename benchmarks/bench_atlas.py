@@ -114,7 +114,7 @@ def run_seed(url: str, token: str, ids: list[int]) -> dict:
     import pandas as pd
     import yaml
     from atlasapiclient import client as ac
-    base = _rss_kib()
+    base, faults = _rss_kib(), _faults()
     with tempfile.TemporaryDirectory() as tmp:
         config = os.path.join(tmp, "api_config.yaml")
         with open(config, "w") as handle:
@@ -125,6 +125,7 @@ def run_seed(url: str, token: str, ids: list[int]) -> dict:
         frames = {rec["object"]["id"]: (pd.DataFrame(rec["lc"]), pd.DataFrame(rec["lcnondets"]))
                   for rec in client.response_data}
         wall, (cpu, system) = time.perf_counter() - start, _cpu_since(cpu)
+    faults = _faults() - faults
     peak = (_peak_kib() - base) / 1024
     rows = sum(len(d) + len(n) for d, n in frames.values())
     digest = _digest(
@@ -132,8 +133,8 @@ def run_seed(url: str, token: str, ids: list[int]) -> dict:
          for r in d.to_dict("records")]
         + [(oid, "non") + tuple(r[k] for k in NON_KEYS) for oid, (_, n) in frames.items()
            for r in n.to_dict("records")])
-    return {"wall": wall, "cpu": cpu, "system": system, "rows": rows, "objects": len(frames), "peak_mib": peak,
-            "digest": digest}
+    return {"wall": wall, "cpu": cpu, "system": system, "rows": rows, "objects": len(frames), "faults": faults,
+            "peak_mib": peak, "digest": digest}
 
 
 def run_ours(url: str, token: str, ids: list[int], warm: bool = False) -> dict:
@@ -394,7 +395,8 @@ def _line(which: str, r: dict, n: int) -> str:
                 f"arrives (server CPU {r['server_cpu']:5.2f} s), {r['requests']:3d} request(s), peak "
                 f"+{r['peak_mib']:6.0f} MiB")
     return (f"  {which:5s}: {r['wall']:6.2f} s (client CPU {r['cpu']:5.2f} s = {r['cpu'] / n * 1000:.2f} s per 1,000 "
-            f"objects, of which system {r['system']:4.2f} s; server CPU {r['server_cpu']:5.2f} s), "
+            f"objects, of which system {r['system']:4.2f} s for {r['faults'] / 1000:.0f}k page faults; server CPU "
+            f"{r['server_cpu']:5.2f} s), "
             f"{r['requests']:3d} requests, {r['rows']:8d} light-curve rows, peak +{r['peak_mib']:6.0f} MiB")
 
 
@@ -501,8 +503,8 @@ def main(argv=None) -> None:
                   f"{ours['peak_mib'] / n * 1000:.0f} MiB per 1,000 objects (goal: 512), rows and values identical "
                   f"(sha256 of every lc/lcnondets value of every row): {'yes' if same else 'NO'}", flush=True)
         # CPU per 1,000 objects across sizes: ours alone, the sizes taking turns, the least of its runs per size.
-        # Identical runs differ by a quarter on this virtual machine (its kernel's time for the same page faults
-        # above all: freed memory goes back to the host, and each fresh page faults there too).
+        # Identical runs differ by a quarter and more on a virtual machine, in user mode as in the kernel (the
+        # host's other guests; freed memory handed back to the host, so that each fresh page faults there too).
         rounds = (2 if args.cpu_rounds is None else args.cpu_rounds) if len(sizes) > 1 else 0
         if rounds:
             print(f"\nours alone, {rounds} more round(s) across the sizes, for its CPU per 1,000 objects:", flush=True)
