@@ -131,7 +131,7 @@ def fetched_and_decoded(fetch: Callable[[object], bytes], jobs: Sequence, worker
     return {"seconds": seconds, "fastest": min(seconds, key=seconds.get), "bytes": size}
 
 
-def best(results: Iterable[dict]) -> dict:
+def best_rounds(results: Iterable[dict]) -> dict:
     """Several `fetched_and_decoded` results (rounds taking turns with the clients') as one: the best of each."""
     results = list(results)
     seconds = {name: min(r["seconds"][name] for r in results) for name in results[0]["seconds"]}

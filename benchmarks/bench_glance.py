@@ -39,7 +39,7 @@ import tracemalloc
 from pathlib import Path
 
 import requests
-from _floor import best, fetched_and_decoded  # noqa: E402 (benchmarks/ is the script's folder)
+from _floor import best_rounds, fetched_and_decoded  # noqa: E402 (benchmarks/ is the script's folder)
 
 QUERY = "referenceCode contain ANA AND status != __EMPTY__"
 PAGE = 1000
@@ -102,7 +102,8 @@ def main(argv=None) -> int:
 
     from astroquery_ext.sandbox import Sandbox
 
-    with tempfile.TemporaryDirectory() as tmp, Sandbox(mode="relaxed", services={"glance": {"n_analyses": n}}) as sandbox, \
+    with tempfile.TemporaryDirectory() as tmp, \
+            Sandbox(mode="relaxed", services={"glance": {"n_analyses": n}}) as sandbox, \
             set_temp_cache(tmp), set_temp_config(tmp):
         info = sandbox.info("glance")
         stare_env(info, Path(tmp) / "stare-home")
@@ -156,7 +157,7 @@ def main(argv=None) -> int:
             runs["floor"].append(fetched_and_decoded(floor_page, offsets, workers, runs=1))
         s_rows, s_time, s_calls, _, s_cpu = min(runs["stare"], key=lambda r: r[1])
         o_rows, o_time, o_calls, _, o_cpu = min(runs["ours"], key=lambda r: r[1])
-        decodes = best(runs["floor"])
+        decodes = best_rounds(runs["floor"])
         fastest = decodes["fastest"]
         floor = decodes["seconds"][fastest]
         assert len(s_rows) == len(o_rows) == expected, (len(s_rows), len(o_rows), expected)

@@ -36,8 +36,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-import _floor  # noqa: E402 (benchmarks/ is the script's folder)
-from _floor import fetched_and_decoded  # noqa: E402
+from _floor import best_rounds, fetched_and_decoded  # noqa: E402 (benchmarks/ is the script's folder)
 
 HERE = Path(__file__).resolve()
 sys.path.insert(0, str(HERE.parents[1]))
@@ -201,7 +200,7 @@ def main() -> None:
             return best
 
         first = ours.query(cache=False)  # the server's first pass over its files is not timed, for either client
-        floor_jobs = [(kind, offset) for kind in SCAN_TYPES  # the pages ours asks for, the empty last included
+        floor_jobs = [(kind, offset) for kind in SCAN_TYPES  # every page, the empty one ending each type's
                       for offset in range(0, int((first["scan_type"] == kind).sum()) + 1, page_size)]
         floors: list = []
         best = alternating({"ours": lambda: ours.query(cache=False), "seed": seed.query,
@@ -210,7 +209,7 @@ def main() -> None:
                                                                                runs=1))})
         (t_ours, r_ours, table, c_ours), (t_seed, r_seed, seed_table, c_seed) = best["ours"], best["seed"]
         t_seed_1000, r_seed_1000, seed_table_1000, _ = best["seed_1000"]
-        decodes = _floor.best(floors)
+        decodes = best_rounds(floors)
         fastest = decodes["fastest"]
         t_floor = decodes["seconds"][fastest]
         ours.query(cache=True)  # fills the cache

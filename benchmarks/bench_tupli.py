@@ -205,7 +205,8 @@ def run_episodes(sandbox, n: int, t: int, latencies: list[float]) -> None:
     traced = one_pass(traced=True)
     print("\nPython heap peak (tracemalloc, a separate traced pass, no added latency)")
     for who in ("ours", "pytupli"):
-        print(f"{who:10s} record {_mb(traced[who]['record']['peak']):>10s}   list {_mb(traced[who]['list']['peak']):>10s}")
+        peaks = traced[who]
+        print(f"{who:10s} record {_mb(peaks['record']['peak']):>10s}   list {_mb(peaks['list']['peak']):>10s}")
 
 
 def run_artifact(sandbox, size: int) -> None:
