@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.peers  # each drives a seed client
+
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
 RUNS = {
