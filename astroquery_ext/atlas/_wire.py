@@ -195,8 +195,36 @@ def _order(builders, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     ``wanted``, then by mjd: ``(order, ranks in that order)``."""
     ids = np.concatenate([b.stacked("atlas_id")[1] for b in builders])
     ranks = rank(ids, wanted)
-    order = np.lexsort((np.concatenate([b.stacked("mjd")[1] for b in builders]), ranks))
+    order = lexsort_blocked(np.concatenate([b.stacked("mjd")[1] for b in builders]), ranks)
     return order, ranks[order]
+
+
+#: Rows `lexsort_blocked` sorts at a time: np.lexsort's cost per row grows with the array (on light
+#: curves, 0.23 us a row at 500,000 rows and 0.33 us at 2.5 million); in blocks of about this many rows
+#: it stays at 0.2 us, whatever the size.
+SORT_BLOCK = 100_000
+
+
+def lexsort_blocked(times: np.ndarray, ranks: np.ndarray) -> np.ndarray:
+    """``np.lexsort((times, ranks))``, the same order, sorted a block of whole objects at a time.
+
+    ``ranks`` (integers from 0) are cut into ranges of about `SORT_BLOCK` rows; a stable sort by range
+    (a radix sort: ranges are few) puts the rows of each range together in their original order, and
+    each range is then lexsorted alone. Rows of a lower rank still come first, ties keep their order.
+    """
+    n = len(ranks)
+    if n <= 2 * SORT_BLOCK:
+        return np.lexsort((times, ranks))
+    per_range = max(1, int(ranks.max() + 1) * SORT_BLOCK // n)  # ranks per range, at the mean rows a rank
+    ranges = ranks // per_range
+    by_range = np.argsort(ranges.astype(np.uint16) if ranges.max() < 1 << 16 else ranges, kind="stable")
+    ranges = ranges[by_range]
+    cuts = np.flatnonzero(ranges[1:] != ranges[:-1]) + 1
+    order = np.empty(n, dtype=np.intp)
+    for start, end in zip(np.concatenate([[0], cuts]), np.concatenate([cuts, [n]])):
+        rows = by_range[start:end]
+        order[start:end] = rows[np.lexsort((times[rows], ranks[rows]))]
+    return order
 
 
 def forced_photometry(fp, meta: Mapping, wanted: np.ndarray, *, warn_empty: bool = True) -> Table:
