@@ -16,7 +16,7 @@ import numpy as np
 from astropy import units as u
 from astropy.time import Time
 
-from astroquery_ext._base.args import angle_arg, float_arg, iso_utc, time_arg
+from astroquery_ext._base.args import angle_arg, iso_utc, time_arg
 
 __all__ = ["parse_ids", "MAIN_LISTS", "CUSTOM_LISTS", "MOVABLE_LISTS", "MAX_RADIUS"]
 
@@ -98,10 +98,6 @@ def parse_ids(ids, name: str = "ids") -> np.ndarray:
         raise ValueError(f"{name} is empty: give at least one ATLAS object id")
     _, first = np.unique(values, return_index=True)
     return values[np.sort(first)]
-
-
-def _number_arg(value, name: str, *, allow_none: bool = True) -> float | None:
-    return float_arg(value, name, optional=allow_none)
 
 
 def _mjd_arg(value, name: str = "mjd_min") -> float | None:

@@ -37,14 +37,14 @@ from astroquery.utils import TableList
 from astroquery_ext._base import (
     AuthState, InvalidQueryError, LoginError, RateLimitError, RemoteServiceError, ServiceQuery, redact, redact_url,
     warn_if_empty)
-from astroquery_ext._base.args import angle_arg, errors_arg, position_arg
+from astroquery_ext._base.args import angle_arg, errors_arg, float_arg, position_arg
 from astroquery_ext._base.docs import shared_doc
 from astroquery_ext._base.shapes import RECORDS, Shape, any_of, list_of, object_with
 from astroquery_ext.atlas import conf
 from astroquery_ext.atlas import fields as atlas_fields
 from astroquery_ext.atlas.args import (
     CUSTOM_LISTS, MAIN_LISTS, MOVABLE_LISTS, _custom_list_arg, _datetime_arg, _list_arg, _mjd_arg,
-    _num_text, _number_arg, _per_id, _radius_arg, parse_ids)
+    _num_text, _per_id, _radius_arg, parse_ids)
 from astroquery_ext.atlas.objects import ObjectsMixin, UnknownIdsWarning
 from astroquery_ext.atlas.writes import WritesMixin, per_id_write
 
@@ -550,7 +550,7 @@ class AtlasClass(ObjectsMixin, WritesMixin, ServiceQuery):
                 angle = angle_arg(value, name, optional=True, positive=False)
                 value = None if angle is None else float(angle.deg)
             else:
-                value = _number_arg(value, name)
+                value = float_arg(value, name)
             if value is not None:
                 checked[key] = value
                 data[key] = repr(value)
@@ -807,7 +807,7 @@ class AtlasClass(ObjectsMixin, WritesMixin, ServiceQuery):
         for key, column in values.items():
             for v in column:
                 if v is not None:
-                    value = _number_arg(v, key)
+                    value = float_arg(v, key)
                     # preal, pgal, pfast: the probabilities that the object is real,
                     # galactic, fast (0 to 1); the server stores any float unchecked.
                     if key in ("preal", "pgal", "pfast") and not 0.0 <= value <= 1.0:
@@ -904,7 +904,7 @@ class AtlasClass(ObjectsMixin, WritesMixin, ServiceQuery):
         n = len(ids)
         ranks = _per_id(rank, n, "rank")
         for v in ranks:
-            _number_arg(v, "rank", allow_none=False)
+            float_arg(v, "rank", optional=False)
         alts = _per_id(rank_alt1, n, "rank_alt1")
         gals = _per_id(is_gal_cand, n, "is_gal_cand")
         when = _datetime_arg(insert_date, "insert_date")
@@ -912,7 +912,7 @@ class AtlasClass(ObjectsMixin, WritesMixin, ServiceQuery):
         def payload(i, oid):
             data = {"objectid": str(oid), "rank": _num_text(ranks[i])}
             if alts[i] is not None:
-                data["rank_alt1"] = _num_text(_number_arg(alts[i], "rank_alt1"))
+                data["rank_alt1"] = _num_text(float_arg(alts[i], "rank_alt1"))
             if gals[i] is not None:
                 data["is_gal_cand"] = _num_text(int(gals[i]))
             if when:

@@ -390,3 +390,21 @@ def _check_info(value: Any, i: int) -> dict:
     if not isinstance(value, Mapping):
         raise TypeError(f"tuples: info of step {i} must be a dict; got {type(value).__name__}")
     return dict(value)
+
+
+def artifact_expectation(headers: Mapping[str, str]) -> dict:
+    """What the download's ``x-metadata`` header says the bytes must hash to.
+
+    The server files an artifact under ``sha256(bytes + uploader name)``; a
+    header that is missing or unreadable gives no check (the length still does).
+    """
+    try:
+        meta = json.loads(headers.get("x-metadata") or "null")
+    except ValueError:
+        return {}
+    if not isinstance(meta, dict):
+        return {}
+    digest, owner = meta.get("hash"), meta.get("created_by")
+    if isinstance(digest, str) and re.fullmatch(r"[0-9a-fA-F]{64}", digest) and isinstance(owner, str):
+        return {"sha256": digest.lower(), "sha256_suffix": owner.encode("utf-8")}
+    return {}

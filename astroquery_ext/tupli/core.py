@@ -22,7 +22,6 @@ import getpass
 import hashlib
 import json
 import os
-import re
 import time
 import warnings
 from pathlib import Path
@@ -41,13 +40,16 @@ from astroquery_ext._base.docs import shared_doc
 from astroquery_ext._base.result import as_result
 from astroquery_ext._base.shapes import RECORDS, object_with
 from astroquery_ext.tupli import conf
+from astroquery_ext.tupli._docs import (
+    FILTER_DOC, LIST_OPTIONS_DOC, NOT_CACHED_DOC, PUBLISH_TO, UNPUBLISH_FROM, item_parameters, list_sections)
 from astroquery_ext.tupli._wire import (
     ARTIFACT_KEYS, METADATA_LIMIT, MultipartBody, UploadSource, as_metadata_dict, benchmark_hash, benchmark_metadata,
     multipart_content_type, new_boundary,
-    check_latin1, episode_json, id_arg, jsonable_dict, optional_str_arg)
+    artifact_expectation, check_latin1, id_arg, jsonable_dict, optional_str_arg)
 from astroquery_ext.tupli.fields import (
     ARTIFACT_FIELDS, BENCHMARK_FIELDS, EPISODE_FIELDS, GROUP_FIELDS, GROUP_MEMBER_FIELDS, LOADED_BENCHMARK_FIELDS,
     ROLE_FIELDS, USER_FIELDS, tuples_table)
+from astroquery_ext.tupli.episodes import EpisodesMixin
 from astroquery_ext.tupli.filters import Filter
 
 __all__ = ["Tupli", "TupliClass", "benchmark_hash", "RIGHTS"]
@@ -60,57 +62,10 @@ RIGHTS = ("benchmark_create", "benchmark_read", "benchmark_delete",
           "group_create", "group_read", "group_update", "group_delete",
           "role_management")
 
-# Docstring sections several methods share (`shared_doc`).
-_NOT_CACHED_DOC = """cache : bool
-    Accepted as on every query method; Tupli answers are never cached
-    (content changes as users write)."""
-_LIST_OPTIONS_DOC = _NOT_CACHED_DOC + """
-get_query_payload : bool
-    Return the request instead of sending it."""
-_FILTER_DOC = """filter : `~astroquery_ext.tupli.Filter` or dict, optional
-    Only the items that match (a `~astroquery_ext.tupli.Filter`
-    expression, or its dict form); default all you can see."""
-
-
-def _list_sections(columns: str, what: str, *, filtered: bool = True) -> str:
-    """The Parameters and Returns sections of a ``list_*`` call."""
-    return "\n".join(["Parameters", "----------", *([_FILTER_DOC] if filtered else []), _LIST_OPTIONS_DOC, "",
-                      "Returns", "-------", "`~astropy.table.Table` or dict", f"    {columns}: one row per {what}.",
-                      "    With ``get_query_payload=True``: the request, nothing sent."])
-
-
-def _item_parameters(kind: str, *more: str) -> str:
-    """The Parameters section of a call on one stored item: its id, then the ``more`` parameters."""
-    return "\n".join([f"Parameters\n----------\n{kind}_id : str\n    The {kind}'s id.", *more])
-
-
-_PUBLISH_TO = """group : str
-    The group that may read it (default ``global``: everyone)."""
-_UNPUBLISH_FROM = """group : str
-    The group to take it back from."""
-
 # -- the service class --------------------------------------------------------------------
 
 
-def _artifact_expectation(headers: Mapping[str, str]) -> dict:
-    """What the download's ``x-metadata`` header says the bytes must hash to.
-
-    The server files an artifact under ``sha256(bytes + uploader name)``; a
-    header that is missing or unreadable gives no check (the length still does).
-    """
-    try:
-        meta = json.loads(headers.get("x-metadata") or "null")
-    except ValueError:
-        return {}
-    if not isinstance(meta, dict):
-        return {}
-    digest, owner = meta.get("hash"), meta.get("created_by")
-    if isinstance(digest, str) and re.fullmatch(r"[0-9a-fA-F]{64}", digest) and isinstance(owner, str):
-        return {"sha256": digest.lower(), "sha256_suffix": owner.encode("utf-8")}
-    return {}
-
-
-class TupliClass(ServiceQuery):
+class TupliClass(EpisodesMixin, ServiceQuery):
     """Client of a Tupli server (pytupli's API): an offline-RL store.
 
     Parameters
@@ -262,7 +217,7 @@ class TupliClass(ServiceQuery):
         record = self._json("POST", "access/users/create", json={"username": username, "password": password})
         return self._one(record, USER_FIELDS, "access/users/create")
 
-    @shared_doc(sections=_list_sections("``username``, ``groups``, ``memberships``", "user", filtered=False))
+    @shared_doc(sections=list_sections("``username``, ``groups``, ``memberships``", "user", filtered=False))
     def list_users(self, *, cache: bool = True, get_query_payload: bool = False) -> Table:
         """All users with their explicit group memberships (needs a login).
 
@@ -355,7 +310,7 @@ class TupliClass(ServiceQuery):
                             auth="required")
         return self._one(record, GROUP_MEMBER_FIELDS, "access/groups/create")
 
-    @shared_doc(sections=_list_sections("``name``, ``description``", "group", filtered=False))
+    @shared_doc(sections=list_sections("``name``, ``description``", "group", filtered=False))
     def list_groups(self, *, cache: bool = True, get_query_payload: bool = False) -> Table:
         """Groups on the server (pytupli's server lists every group).
 
@@ -450,7 +405,7 @@ class TupliClass(ServiceQuery):
                             auth="required")
         return self._one(record, GROUP_MEMBER_FIELDS, "access/groups/remove-members")
 
-    @shared_doc(sections=_list_sections("``role``, ``rights``, ``description``", "role", filtered=False))
+    @shared_doc(sections=list_sections("``role``, ``rights``, ``description``", "role", filtered=False))
     def list_roles(self, *, cache: bool = True, get_query_payload: bool = False) -> Table:
         """Roles and their rights (admin only on pytupli's server).
 
@@ -591,7 +546,7 @@ class TupliClass(ServiceQuery):
         error.existing = found[0] if found else None
         return error
 
-    @shared_doc(parameters=_item_parameters("benchmark", _NOT_CACHED_DOC))
+    @shared_doc(parameters=item_parameters("benchmark", NOT_CACHED_DOC))
     def load_benchmark(self, benchmark_id: str, *, cache: bool = True) -> Table:
         """One benchmark as a one-row Table: the columns of `list_benchmarks` plus ``serialized``.
 
@@ -608,7 +563,7 @@ class TupliClass(ServiceQuery):
                             expect=object_with("id"))
         return self._one(record, LOADED_BENCHMARK_FIELDS, "benchmarks/load")
 
-    @shared_doc(sections=_list_sections("``id``, ``name``, ``description``, ``difficulty``, ``version``...",
+    @shared_doc(sections=list_sections("``id``, ``name``, ``description``, ``difficulty``, ``version``...",
                                         "benchmark"))
     def list_benchmarks(self, filter: Filter | Mapping | None = None, *, cache: bool = True,
                         get_query_payload: bool = False) -> Table:
@@ -622,7 +577,7 @@ class TupliClass(ServiceQuery):
         records, query = out
         return self._table(records, BENCHMARK_FIELDS, path="benchmarks/list", what="benchmarks", query=query)
 
-    @shared_doc(parameters=_item_parameters("benchmark"))
+    @shared_doc(parameters=item_parameters("benchmark"))
     def delete_benchmark(self, benchmark_id: str) -> None:
         """Delete a benchmark (not its episodes or artifacts). A missing id is not an error on the server.
 
@@ -630,7 +585,7 @@ class TupliClass(ServiceQuery):
         """
         self._delete("benchmarks", benchmark_id)
 
-    @shared_doc(parameters=_item_parameters("benchmark", _PUBLISH_TO))
+    @shared_doc(parameters=item_parameters("benchmark", PUBLISH_TO))
     def publish_benchmark(self, benchmark_id: str, group: str = "global") -> None:
         """Let a group (default everyone: ``global``) read your benchmark.
 
@@ -638,7 +593,7 @@ class TupliClass(ServiceQuery):
         """
         self._publish("benchmarks", benchmark_id, group, True)
 
-    @shared_doc(parameters=_item_parameters("benchmark", _UNPUBLISH_FROM))
+    @shared_doc(parameters=item_parameters("benchmark", UNPUBLISH_FROM))
     def unpublish_benchmark(self, benchmark_id: str, group: str) -> None:
         """Take a benchmark back from a group (needs ``benchmark_delete`` in that group).
 
@@ -750,7 +705,7 @@ class TupliClass(ServiceQuery):
             response = self._http("GET", "artifacts/download", params={"artifact_id": artifact_id},
                                   headers=headers)
             data = response.content
-            expected = _artifact_expectation(response.headers)
+            expected = artifact_expectation(response.headers)
             if "sha256" in expected and \
                     hashlib.sha256(data + expected["sha256_suffix"]).hexdigest() != expected["sha256"]:
                 raise DownloadError(f"{self.name}: artifact {artifact_id}: received {len(data)} bytes that do "
@@ -764,11 +719,11 @@ class TupliClass(ServiceQuery):
         if not directory.is_dir():
             raise ValueError(f"path: directory {str(directory)!r} does not exist")
         job = DownloadJob(url=f"artifacts/download?artifact_id={artifact_id}", directory=directory, name=name,
-                          headers=headers, key=artifact_id, expect=_artifact_expectation)
+                          headers=headers, key=artifact_id, expect=artifact_expectation)
         # Errors keep their class (NotFoundError, LoginError...) from the base.
         return download_file(self, job, overwrite=overwrite).path
 
-    @shared_doc(sections=_list_sections("``id``, ``name``, ``description``, ``benchmark_id``, ``hash``...",
+    @shared_doc(sections=list_sections("``id``, ``name``, ``description``, ``benchmark_id``, ``hash``...",
                                         "artifact"))
     def list_artifacts(self, filter: Filter | Mapping | None = None, *, cache: bool = True,
                        get_query_payload: bool = False) -> Table:
@@ -782,7 +737,7 @@ class TupliClass(ServiceQuery):
         records, query = out
         return self._table(records, ARTIFACT_FIELDS, path="artifacts/list", what="artifacts", query=query)
 
-    @shared_doc(parameters=_item_parameters("artifact"))
+    @shared_doc(parameters=item_parameters("artifact"))
     def delete_artifact(self, artifact_id: str) -> None:
         """Delete an artifact. A missing id is not an error on the server.
 
@@ -790,7 +745,7 @@ class TupliClass(ServiceQuery):
         """
         self._delete("artifacts", artifact_id)
 
-    @shared_doc(parameters=_item_parameters("artifact", _PUBLISH_TO))
+    @shared_doc(parameters=item_parameters("artifact", PUBLISH_TO))
     def publish_artifact(self, artifact_id: str, group: str = "global") -> None:
         """Let a group (default ``global``) read your artifact.
 
@@ -798,7 +753,7 @@ class TupliClass(ServiceQuery):
         """
         self._publish("artifacts", artifact_id, group, True)
 
-    @shared_doc(parameters=_item_parameters("artifact", _UNPUBLISH_FROM))
+    @shared_doc(parameters=item_parameters("artifact", UNPUBLISH_FROM))
     def unpublish_artifact(self, artifact_id: str, group: str) -> None:
         """Take an artifact back from a group.
 
@@ -807,10 +762,6 @@ class TupliClass(ServiceQuery):
         self._publish("artifacts", artifact_id, group, False)
 
     # -- episodes ---------------------------------------------------------------------------
-
-    def _episode_body(self, benchmark_id: str, tuples: Any, metadata: Mapping | None) -> bytes:
-        benchmark_id = id_arg(benchmark_id, "benchmark_id")
-        return episode_json(benchmark_id, jsonable_dict(metadata, "metadata"), tuples)
 
     def record_episode(self, benchmark_id: str, tuples: Any, metadata: Mapping | None = None, *,
                        get_query_payload: bool = False) -> Table:
@@ -841,10 +792,6 @@ class TupliClass(ServiceQuery):
             return self._json("POST", "episodes/record", json=json.loads(data), get_query_payload=True)
         return self._table([self._post_episode(data)], EPISODE_FIELDS, path="episodes/record", what="episodes",
                            query={"benchmark_id": benchmark_id, "n": 1})
-
-    def _post_episode(self, data: bytes) -> dict:
-        return self._json("POST", "episodes/record", data=data, headers={"Content-Type": "application/json"},
-                          auth="required")
 
     def record_episodes(self, benchmark_id: str, episodes: Sequence[Any],
                         metadata: Mapping | Sequence[Mapping] | None = None, *,
@@ -885,23 +832,9 @@ class TupliClass(ServiceQuery):
             the recorded episodes' rows (``.table.meta["failed"]``: the
             positions of the others in ``episodes``).
         """
-        if isinstance(episodes, (Mapping, Table)) or not isinstance(episodes, Sequence) or not episodes:
-            raise ValueError("episodes must be a non-empty list of episodes (each a Table, dict of arrays "
-                             "or list of dicts)")
-        if metadata is None or isinstance(metadata, Mapping):
-            metas = [metadata] * len(episodes)
-        else:
-            metas = list(metadata)
-            if len(metas) != len(episodes):
-                raise ValueError(f"metadata has {len(metas)} entries for {len(episodes)} episodes")
+        bodies = self._episode_bodies(benchmark_id, episodes, metadata)
         workers = check_max_workers(self.conf.max_workers if max_workers is None else max_workers,
                                     self.max_workers_limit)
-        bodies = []
-        for i, (tuples, meta) in enumerate(zip(episodes, metas)):
-            try:
-                bodies.append(self._episode_body(benchmark_id, tuples, meta))
-            except (ValueError, TypeError) as exc:
-                raise type(exc)(f"episodes[{i}]: {exc}") from None
         self._login_once()
 
         def one(data: bytes):
@@ -917,50 +850,7 @@ class TupliClass(ServiceQuery):
         return self._table(results, EPISODE_FIELDS, path="episodes/record", what="episodes",
                            query={"benchmark_id": benchmark_id, "n": len(results)})
 
-    def _episodes_error(self, results: list, failed: list, benchmark_id: str) -> AstroqueryExtError:
-        """One error for a batch with failures, saying which episodes are stored, which not, which may be.
-
-        An error answer (``status`` set) means the server did not record the
-        episode. Without an answer (connection reset, timeout, cut-off
-        answer) the episode may have been recorded: recording is not
-        idempotent, so it was not sent again, and the caller must look before
-        sending it again.
-        """
-        def listed(indices):
-            return f"{indices[:20]}{' ...' if len(indices) > 20 else ''}"
-
-        stored = [r["id"] for r in results if not isinstance(r, Exception)]
-        # Refused: the server itself answered no (4xx, or 503/429: it did not take the request).
-        # Unknown: no answer, or a 500/502/504 from the server or a gateway in
-        # front of it, which may come after the episode was recorded.
-        refused = [(i, e) for i, e in failed if e.status is not None and (e.status < 500 or e.status == 503)]
-        unknown = [(i, e) for i, e in failed if not (e.status is not None and (e.status < 500 or e.status == 503))]
-        parts = [f"{len(stored)} of {len(results)} episodes were recorded"]
-        if refused:
-            i, first = refused[0]
-            parts.append(f"{len(refused)} were refused and not recorded (episodes {listed([k for k, _ in refused])}; "
-                         f"first, episode {i}: {first}); they can be sent again")
-        if unknown:
-            i, first = unknown[0]
-            how = (f"HTTP {first.status} from the server or a gateway in front of it" if first.status is not None
-                   else type(first).__name__)
-            parts.append(f"{len(unknown)} may or may not have been recorded: their answer was lost or does "
-                         f"not say whether they were recorded (episodes {listed([k for k, _ in unknown])}; first, episode {i}: {how}). They "
-                         f"were not sent twice; before sending them again, look for them with "
-                         f"list_episodes(Filter('benchmark_id') == {benchmark_id!r}), e.g. by a key of their "
-                         f"metadata")
-        first = (refused or unknown)[0][1]
-        error = type(first)("; ".join(parts) + ". Each entry of this error's .results is the recorded episode's "
-                            "header or its error.",
-                            status=first.status, detail=first.detail, url=first.url, service=self.service)
-        error.results = results
-        error.table = self._table([r for r in results if not isinstance(r, Exception)], EPISODE_FIELDS,
-                                  path="episodes/record", what="episodes",
-                                  query={"benchmark_id": benchmark_id, "n": len(results)}, warn_empty=False)
-        error.table.meta["failed"] = [i for i, _ in failed]
-        return error
-
-    @shared_doc(filter=_FILTER_DOC, options=_LIST_OPTIONS_DOC)
+    @shared_doc(filter=FILTER_DOC, options=LIST_OPTIONS_DOC)
     def list_episodes(self, filter: Filter | Mapping | None = None, include_tuples: bool = False, *,
                       cache: bool = True, get_query_payload: bool = False) -> Table:
         """Episodes you can see (`Filter` keys: ``benchmark_id``, ``metadata.<k>``, ``n_tuples``...).
@@ -995,7 +885,7 @@ class TupliClass(ServiceQuery):
             table["tuples"] = column
         return table
 
-    @shared_doc(parameters=_item_parameters("episode", _NOT_CACHED_DOC))
+    @shared_doc(parameters=item_parameters("episode", NOT_CACHED_DOC))
     def get_episode(self, episode_id: str, *, cache: bool = True, get_query_payload: bool = False) -> Table:
         """The steps of one episode as a Table; its header is in ``table.meta["header"]`` (JSON text).
 
@@ -1030,7 +920,7 @@ class TupliClass(ServiceQuery):
         table.meta.update(self._provenance("episodes/list", header=header))
         return table
 
-    @shared_doc(filter=_FILTER_DOC, cache=_NOT_CACHED_DOC)
+    @shared_doc(filter=FILTER_DOC, cache=NOT_CACHED_DOC)
     def get_tuples(self, filter: Filter | Mapping | None = None, *, cache: bool = True,
                    get_query_payload: bool = False) -> Table:
         """The steps of every matching episode in one Table.
@@ -1066,7 +956,7 @@ class TupliClass(ServiceQuery):
             warn_if_empty(table, "episode tuples")
         return table
 
-    @shared_doc(parameters=_item_parameters("episode"))
+    @shared_doc(parameters=item_parameters("episode"))
     def delete_episode(self, episode_id: str) -> None:
         """Delete an episode. A missing id is not an error on the server.
 
@@ -1074,7 +964,7 @@ class TupliClass(ServiceQuery):
         """
         self._delete("episodes", episode_id)
 
-    @shared_doc(parameters=_item_parameters("episode", _PUBLISH_TO))
+    @shared_doc(parameters=item_parameters("episode", PUBLISH_TO))
     def publish_episode(self, episode_id: str, group: str = "global") -> None:
         """Let a group (default ``global``) read your episode.
 
@@ -1082,7 +972,7 @@ class TupliClass(ServiceQuery):
         """
         self._publish("episodes", episode_id, group, True)
 
-    @shared_doc(parameters=_item_parameters("episode", _UNPUBLISH_FROM))
+    @shared_doc(parameters=item_parameters("episode", UNPUBLISH_FROM))
     def unpublish_episode(self, episode_id: str, group: str) -> None:
         """Take an episode back from a group.
 
