@@ -112,6 +112,18 @@ def test_sandbox_answers_give_the_recorded_tables(small_atlas):
     assert int(got["lightcurves"]["_rows"]) > 1000
 
 
+def test_light_curves_sorted_in_small_blocks_give_the_recorded_tables(small_atlas, monkeypatch):
+    """The rows are sorted a block of whole objects at a time at large sizes; forced down to blocks of a
+    few rows here, every view of the sandbox's answers is still the recorded one."""
+    from astroquery_ext.atlas import _wire
+    monkeypatch.setattr(_wire, "SORT_BLOCK", 7)
+    atlas, ids = small_atlas
+    with conf.set_temp("memo_timeout", 0), conf.set_temp("chunk_size", 15), conf.set_temp("max_workers", 2):
+        got = _views(atlas, ids[:20] + [MISSING] + ids[20:])
+    assert int(got["lightcurves"]["_rows"]) > 2 * 7
+    _check("sandbox", got)
+
+
 def test_every_column_can_be_written(small_atlas):
     """Each column is the table's own writable array, as in any astropy Table, not a read-only view of
     the decoder's buffers: for one object (one batch of the answer) and for several chunks."""
