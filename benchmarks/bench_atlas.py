@@ -49,19 +49,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from _floor import decode_times, streamed  # noqa: E402 (benchmarks/ is the script's folder)
-
-
-def _status_kib(key: str) -> int:
-    with open("/proc/self/status") as handle:
-        for line in handle:
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    return 0
+from _child import TOKEN_VARIABLE, page_faults, status_kib  # noqa: E402 (benchmarks/ is the script's folder)
+from _floor import decode_times, streamed  # noqa: E402
 
 
 def _rss_kib() -> int:
-    return _status_kib("VmRSS")
+    return status_kib("VmRSS")
 
 
 def _cpu_since(before: os.times_result) -> tuple[float, float]:
@@ -71,16 +64,9 @@ def _cpu_since(before: os.times_result) -> tuple[float, float]:
     return now.user - before.user + system, system
 
 
-def _faults() -> int:
-    """This process's page faults so far (minor: a fresh page mapped; major: one read from disk)."""
-    import resource
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_minflt + usage.ru_majflt
-
-
 def _peak_kib() -> int:
     """The process's peak RSS since its exec (VmHWM; ru_maxrss would count the parent's pages it forked from)."""
-    return _status_kib("VmHWM")
+    return status_kib("VmHWM")
 
 
 #: The light-curve keys compared between the clients (every key the server sends in lc / lcnondets).
@@ -114,7 +100,7 @@ def run_seed(url: str, token: str, ids: list[int]) -> dict:
     import pandas as pd
     import yaml
     from atlasapiclient import client as ac
-    base, faults = _rss_kib(), _faults()
+    base, faults = _rss_kib(), page_faults()
     with tempfile.TemporaryDirectory() as tmp:
         config = os.path.join(tmp, "api_config.yaml")
         with open(config, "w") as handle:
@@ -125,7 +111,7 @@ def run_seed(url: str, token: str, ids: list[int]) -> dict:
         frames = {rec["object"]["id"]: (pd.DataFrame(rec["lc"]), pd.DataFrame(rec["lcnondets"]))
                   for rec in client.response_data}
         wall, (cpu, system) = time.perf_counter() - start, _cpu_since(cpu)
-    faults = _faults() - faults
+    faults = page_faults() - faults
     peak = (_peak_kib() - base) / 1024
     rows = sum(len(d) + len(n) for d, n in frames.values())
     digest = _digest(
@@ -154,11 +140,11 @@ def run_ours(url: str, token: str, ids: list[int], warm: bool = False) -> dict:
     if warm:
         call()
         gc.collect()
-    base, faults = _rss_kib(), _faults()
+    base, faults = _rss_kib(), page_faults()
     start, cpu = time.perf_counter(), os.times()
     lc, fp = call()
     wall, (cpu, system) = time.perf_counter() - start, _cpu_since(cpu)
-    faults = _faults() - faults
+    faults = page_faults() - faults
     peak = (_peak_kib() - base) / 1024
     columns = {}
     for name in set(DET_KEYS + NON_KEYS):
@@ -352,10 +338,6 @@ class PacedProxy:
     def close(self):
         self.closed = True
         self.server.close()
-
-
-#: How a child process gets the sandbox token.
-TOKEN_VARIABLE = "ASTROQUERY_EXT_BENCH_TOKEN"
 
 
 def _child(which: str, url: str, token: str, ids_file: str) -> dict:

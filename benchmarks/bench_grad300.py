@@ -29,34 +29,22 @@ import argparse
 import hashlib
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-from _floor import best_rounds, fetched_and_decoded  # noqa: E402 (benchmarks/ is the script's folder)
+from _child import TOKEN_VARIABLE, status_kib  # noqa: E402 (benchmarks/ is the script's folder)
+from _floor import best_rounds, fetched_and_decoded  # noqa: E402
 
 HERE = Path(__file__).resolve()
 sys.path.insert(0, str(HERE.parents[1]))
 
 
 def _rss_mb(field: str = "VmRSS") -> float:
-    """Resident memory of this process (``VmHWM``: its peak). Not ``ru_maxrss``, which
-    a child inherits from its parent's size at fork time."""
-    try:
-        with open("/proc/self/status") as handle:
-            for line in handle:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-#: How a child process gets the sandbox token.
-TOKEN_VARIABLE = "ASTROQUERY_EXT_BENCH_TOKEN"
+    """Resident memory of this process in MB (``VmHWM``: its peak)."""
+    return status_kib(field) / 1024
 
 
 def _child(argv: list[str]) -> None:
